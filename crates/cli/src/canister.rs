@@ -1,0 +1,293 @@
+//! The `canister` subcommands that manage canisters through the management canister
+//! (`create`, `status`, `stop`, `start`, `delete`, `info`) or read the state directory
+//! (`list`, `metadata`). `install` and `call` have their own modules.
+//!
+//! Every management call is the Candid request a real IC client sends, so these commands
+//! exercise the same code paths as an agent would.
+
+use candid::{Nat, Principal};
+use ic_management_canister_types::{
+    CanisterIdRecord, CanisterInfoArgs, CanisterInfoResult, CanisterSettings, CanisterStatusResult, CanisterStatusType,
+    Change, ChangeDetails, ChangeOrigin, CodeDeploymentMode, ProvisionalCreateCanisterWithCyclesArgs,
+};
+use serde_json::{json, Value};
+
+use crate::cli::{CanisterCommand, GlobalArgs};
+use crate::context::{principal, Ctx};
+use crate::error::CliError;
+use crate::output::note;
+use crate::{call, install};
+
+/// The most changes `canister_info` returns.
+const MAX_CHANGES: u64 = 20;
+
+/// Runs a `canister` subcommand.
+pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
+    // Check what can be checked before opening the state directory.
+    if let CanisterCommand::Install { mode, skip_pre_upgrade, wasm_memory_persistence, .. } = &cmd {
+        install::check_flags(*mode, *skip_pre_upgrade, *wasm_memory_persistence)?;
+    }
+    let mut ctx = Ctx::open(global)?;
+    match cmd {
+        CanisterCommand::Create { controllers, cycles } => create(&mut ctx, &controllers, cycles),
+        CanisterCommand::Install { canister, wasm, mode, skip_pre_upgrade, wasm_memory_persistence, arg } => {
+            let id = principal(&canister, "canister id")?;
+            let flags = install::Flags { mode, skip_pre_upgrade, wasm_memory_persistence };
+            install::run(&mut ctx, id, &wasm, flags, arg.as_deref())
+        }
+        CanisterCommand::Call { canister, method, args, query, update, raw, output } => {
+            let id = principal(&canister, "canister id")?;
+            let arg = match (args, raw) {
+                (_, Some(hex)) => call::Arg::Raw(hex),
+                (Some(text), None) => call::Arg::Text(text),
+                (None, None) => call::Arg::Text("()".to_string()),
+            };
+            let kind = if query {
+                Some(call::Kind::Query)
+            } else if update {
+                Some(call::Kind::Update)
+            } else {
+                None
+            };
+            call::run(&mut ctx, id, &method, arg, kind, output)
+        }
+        CanisterCommand::Status { canister } => status(&mut ctx, &canister),
+        CanisterCommand::Stop { canister } => simple(&mut ctx, &canister, "stop_canister", "Stopped"),
+        CanisterCommand::Start { canister } => simple(&mut ctx, &canister, "start_canister", "Started"),
+        CanisterCommand::Delete { canister } => simple(&mut ctx, &canister, "delete_canister", "Deleted"),
+        CanisterCommand::List => list(&ctx),
+        CanisterCommand::Info { canister } => info(&mut ctx, &canister),
+        CanisterCommand::Metadata { canister, name } => metadata(&ctx, &canister, name.as_deref()),
+    }
+}
+
+fn create(ctx: &mut Ctx, extra: &[String], cycles: Option<u128>) -> Result<(), CliError> {
+    let mut controllers = vec![ctx.sender];
+    for text in extra {
+        let p = principal(text, "controller")?;
+        if !controllers.contains(&p) {
+            controllers.push(p);
+        }
+    }
+    let args = ProvisionalCreateCanisterWithCyclesArgs {
+        amount: cycles.map(Nat::from),
+        settings: Some(CanisterSettings { controllers: Some(controllers), ..CanisterSettings::default() }),
+        specified_id: None,
+        sender_canister_version: None,
+    };
+    let CanisterIdRecord { canister_id } = ctx.management("provisional_create_canister_with_cycles", (args,))?;
+    let id = canister_id.to_text();
+    ctx.out.data(|| id.clone(), || json!({ "canister_id": id }));
+    Ok(())
+}
+
+fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
+    let canister_id = principal(canister, "canister id")?;
+    let s: CanisterStatusResult = ctx.management("canister_status", (CanisterIdRecord { canister_id },))?;
+    let status = match s.status {
+        CanisterStatusType::Running => "running",
+        CanisterStatusType::Stopping => "stopping",
+        CanisterStatusType::Stopped => "stopped",
+    };
+    let hash = s.module_hash.as_ref().map(hex::encode);
+    let controllers: Vec<String> = s.settings.controllers.iter().map(Principal::to_text).collect();
+    let m = &s.memory_metrics;
+    let d = &s.settings;
+    ctx.out.data(
+        || {
+            let rows = [
+                ("Status", status.to_string()),
+                ("Module hash", hash.as_ref().map_or("None".to_string(), |h| format!("0x{h}"))),
+                ("Controllers", controllers.join(" ")),
+                ("Memory size", dec(&s.memory_size)),
+                ("Wasm memory size", dec(&m.wasm_memory_size)),
+                ("Stable memory size", dec(&m.stable_memory_size)),
+                ("Cycles", dec(&s.cycles)),
+                ("Version", s.version.to_string()),
+                ("Wasm memory limit", dec(&d.wasm_memory_limit)),
+                ("Freezing threshold", dec(&d.freezing_threshold)),
+                ("Compute allocation", dec(&d.compute_allocation)),
+                ("Memory allocation", dec(&d.memory_allocation)),
+                ("Reserved cycles limit", dec(&d.reserved_cycles_limit)),
+            ];
+            rows.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("\n")
+        },
+        || {
+            json!({
+                "canister_id": canister_id.to_text(),
+                "status": status,
+                "module_hash": hash,
+                "controllers": controllers,
+                "memory_size": nat(&s.memory_size),
+                "wasm_memory_size": nat(&m.wasm_memory_size),
+                "stable_memory_size": nat(&m.stable_memory_size),
+                "cycles": nat(&s.cycles),
+                "version": s.version,
+                "wasm_memory_limit": nat(&d.wasm_memory_limit),
+                "freezing_threshold": nat(&d.freezing_threshold),
+                "compute_allocation": nat(&d.compute_allocation),
+                "memory_allocation": nat(&d.memory_allocation),
+                "reserved_cycles_limit": nat(&d.reserved_cycles_limit),
+            })
+        },
+    );
+    Ok(())
+}
+
+/// `stop`, `start`, `delete`: a management call taking a `CanisterIdRecord`, replying `()`.
+fn simple(ctx: &mut Ctx, canister: &str, method: &str, done: &str) -> Result<(), CliError> {
+    let canister_id = principal(canister, "canister id")?;
+    ctx.management::<_, ()>(method, (CanisterIdRecord { canister_id },))?;
+    note(format!("{done} canister {canister_id}"));
+    Ok(())
+}
+
+fn list(ctx: &Ctx) -> Result<(), CliError> {
+    let ids = ctx.replica.canister_ids();
+    let rows: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| ctx.replica.canister(id))
+        .map(|r| {
+            json!({
+                "canister_id": r.id.to_text(),
+                "status": serde_json::to_value(r.status).unwrap_or(Value::Null),
+                "module_hash": r.module_hash,
+            })
+        })
+        .collect();
+    let text: Vec<String> = ids.iter().map(Principal::to_text).collect();
+    ctx.out.data(|| text.join("\n"), || json!({ "canisters": rows }));
+    Ok(())
+}
+
+fn info(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
+    let canister_id = principal(canister, "canister id")?;
+    let args = CanisterInfoArgs { canister_id, num_requested_changes: Some(MAX_CHANGES) };
+    let i: CanisterInfoResult = ctx.management("canister_info", (args,))?;
+    let hash = i.module_hash.as_ref().map(hex::encode);
+    let controllers: Vec<String> = i.controllers.iter().map(Principal::to_text).collect();
+    ctx.out.data(
+        || {
+            let mut lines = vec![
+                format!("Controllers: {}", controllers.join(" ")),
+                format!("Module hash: {}", hash.as_ref().map_or("None".to_string(), |h| format!("0x{h}"))),
+                format!("Total changes: {}", i.total_num_changes),
+            ];
+            lines.extend(i.recent_changes.iter().map(change_text));
+            lines.join("\n")
+        },
+        || {
+            json!({
+                "canister_id": canister_id.to_text(),
+                "controllers": controllers,
+                "module_hash": hash,
+                "total_num_changes": i.total_num_changes,
+                "recent_changes": i.recent_changes.iter().map(change_json).collect::<Vec<_>>(),
+            })
+        },
+    );
+    Ok(())
+}
+
+fn origin(c: &Change) -> String {
+    match &c.origin {
+        ChangeOrigin::FromUser(u) => format!("user {}", u.user_id),
+        ChangeOrigin::FromCanister(f) => format!("canister {}", f.canister_id),
+    }
+}
+
+fn mode_name(m: CodeDeploymentMode) -> &'static str {
+    match m {
+        CodeDeploymentMode::Install => "install",
+        CodeDeploymentMode::Reinstall => "reinstall",
+        CodeDeploymentMode::Upgrade => "upgrade",
+    }
+}
+
+fn change_text(c: &Change) -> String {
+    let what = match &c.details {
+        Some(ChangeDetails::Creation(r)) => {
+            format!("created with controllers {}", r.controllers.iter().map(Principal::to_text).collect::<Vec<_>>().join(" "))
+        }
+        Some(ChangeDetails::CodeDeployment(r)) => {
+            format!("code {}: module 0x{}", mode_name(r.mode), hex::encode(&r.module_hash))
+        }
+        Some(ChangeDetails::CodeUninstall) => "code uninstalled".to_string(),
+        Some(ChangeDetails::ControllersChange(r)) => format!(
+            "controllers set to {}",
+            r.controllers.iter().map(Principal::to_text).collect::<Vec<_>>().join(" ")
+        ),
+        Some(ChangeDetails::LoadSnapshot(r)) => format!("snapshot 0x{} loaded", hex::encode(&r.snapshot_id)),
+        Some(other) => format!("{other:?}"),
+        None => "unknown change".to_string(),
+    };
+    format!("  version {} at {} ns by {}: {what}", c.canister_version, c.timestamp_nanos, origin(c))
+}
+
+fn change_json(c: &Change) -> Value {
+    let details = match &c.details {
+        Some(ChangeDetails::Creation(r)) => json!({
+            "kind": "creation",
+            "controllers": r.controllers.iter().map(Principal::to_text).collect::<Vec<_>>(),
+        }),
+        Some(ChangeDetails::CodeDeployment(r)) => json!({
+            "kind": "code_deployment",
+            "mode": mode_name(r.mode),
+            "module_hash": hex::encode(&r.module_hash),
+        }),
+        Some(ChangeDetails::CodeUninstall) => json!({ "kind": "code_uninstall" }),
+        Some(ChangeDetails::ControllersChange(r)) => json!({
+            "kind": "controllers_change",
+            "controllers": r.controllers.iter().map(Principal::to_text).collect::<Vec<_>>(),
+        }),
+        Some(ChangeDetails::LoadSnapshot(r)) => json!({
+            "kind": "load_snapshot",
+            "snapshot_id": hex::encode(&r.snapshot_id),
+            "canister_version": r.canister_version,
+            "taken_at_timestamp": r.taken_at_timestamp,
+        }),
+        Some(other) => json!({ "kind": "other", "debug": format!("{other:?}") }),
+        None => Value::Null,
+    };
+    let (origin_kind, origin_id) = match &c.origin {
+        ChangeOrigin::FromUser(u) => ("user", u.user_id),
+        ChangeOrigin::FromCanister(f) => ("canister", f.canister_id),
+    };
+    json!({
+        "timestamp_nanos": c.timestamp_nanos,
+        "canister_version": c.canister_version,
+        "origin": { "kind": origin_kind, "principal": origin_id.to_text() },
+        "details": details,
+    })
+}
+
+fn metadata(ctx: &Ctx, canister: &str, name: Option<&str>) -> Result<(), CliError> {
+    let id = principal(canister, "canister id")?;
+    let Some(name) = name else {
+        let mut names = ctx.replica.metadata_names(&id)?;
+        names.sort();
+        let vis = |public: bool| if public { "public" } else { "private" };
+        let text: Vec<String> = names.iter().map(|(n, p)| format!("{} {n}", vis(*p))).collect();
+        let rows: Vec<Value> = names.iter().map(|(n, p)| json!({ "name": n, "visibility": vis(*p) })).collect();
+        ctx.out.data(|| text.join("\n"), || json!({ "canister_id": id.to_text(), "sections": rows }));
+        return Ok(());
+    };
+    let bytes = ctx.replica.metadata(&ctx.sender, &id, name)?;
+    let text = std::str::from_utf8(&bytes).ok();
+    ctx.out.data(
+        || text.map_or_else(|| hex::encode(&bytes), str::to_string),
+        || json!({ "canister_id": id.to_text(), "name": name, "text": text, "hex": hex::encode(&bytes) }),
+    );
+    Ok(())
+}
+
+/// A `Nat` in plain decimal digits (its `Display` adds `_` separators).
+fn dec(n: &Nat) -> String {
+    n.0.to_string()
+}
+
+/// A `Nat` as a JSON number when it fits 64 bits, else as a decimal string.
+pub fn nat(n: &Nat) -> Value {
+    let digits = n.0.to_string();
+    digits.parse::<u64>().map_or(Value::String(digits), Value::from)
+}

@@ -1,0 +1,189 @@
+//! The command line: every subcommand, flag and environment variable of `drydock`, as clap
+//! derive structs. Nothing here runs anything; `main.rs` dispatches on these types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A local Internet Computer replica: create canisters, install Wasm modules and call them,
+/// with the IC's limits and semantics, against a state directory on disk.
+#[derive(Debug, Parser)]
+#[command(name = "drydock", version)]
+#[command(after_help = "Exit codes: 0 success; 1 the canister or the management canister rejected the \
+request or trapped (the IC error code and message are printed); 2 usage or input error; \
+3 drydock itself failed (e.g. the state directory is locked by another process).")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags valid before or after any subcommand.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The state directory [default: <data dir>/drydock/state, e.g. ~/.local/share/drydock/state].
+    #[arg(long, global = true, env = "DRYDOCK_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// The identity that signs calls (created on first use when it is "default").
+    #[arg(long, global = true, env = "DRYDOCK_IDENTITY", value_name = "NAME", default_value = "default")]
+    pub identity: String,
+
+    /// Print data as one JSON object with snake_case fields.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Instructions an update call, heartbeat or timer may use [IC: 40 billion].
+    #[arg(long, global = true, env = "DRYDOCK_UPDATE_INSTRUCTION_LIMIT", value_name = "N")]
+    pub update_instruction_limit: Option<u64>,
+
+    /// Instructions a query may use [IC: 5 billion].
+    #[arg(long, global = true, env = "DRYDOCK_QUERY_INSTRUCTION_LIMIT", value_name = "N")]
+    pub query_instruction_limit: Option<u64>,
+
+    /// Instructions an install or upgrade may use in all [IC: 300 billion].
+    #[arg(long, global = true, env = "DRYDOCK_INSTALL_INSTRUCTION_LIMIT", value_name = "N")]
+    pub install_instruction_limit: Option<u64>,
+
+    /// Instructions `canister_inspect_message` may use [IC: 200 million].
+    #[arg(long, global = true, env = "DRYDOCK_INSPECT_INSTRUCTION_LIMIT", value_name = "N")]
+    pub inspect_instruction_limit: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage the Ed25519 identities that sign calls.
+    #[command(subcommand)]
+    Identity(IdentityCommand),
+    /// Create, install, call and inspect canisters.
+    #[command(subcommand)]
+    Canister(CanisterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Create a new identity (an Ed25519 key in <state-dir>/identities/NAME.pem) and print
+    /// its principal.
+    New {
+        /// Letters, digits, '.', '_' and '-', starting with a letter or digit.
+        name: String,
+    },
+    /// List the identities, one name a line.
+    List,
+    /// Print the principal of an identity [default: the one selected by --identity].
+    Principal { name: Option<String> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CanisterCommand {
+    /// Create an empty canister and print its id.
+    ///
+    /// The canister's controllers are the calling identity plus every --controller given,
+    /// so the creator can always manage what it created.
+    Create {
+        /// An additional controller (a principal); repeat for several.
+        #[arg(long = "controller", value_name = "PRINCIPAL")]
+        controllers: Vec<String>,
+        /// The canister's starting cycles balance [default: 100 trillion].
+        #[arg(long, value_name = "N")]
+        cycles: Option<u128>,
+    },
+    /// Install a Wasm module (plain or gzipped) on a canister.
+    Install {
+        /// The canister id.
+        canister: String,
+        /// The Wasm module file.
+        wasm: PathBuf,
+        #[arg(long, short = 'm', value_enum, default_value_t = InstallMode::Install)]
+        mode: InstallMode,
+        /// Do not run the old module's canister_pre_upgrade (only with --mode upgrade).
+        #[arg(long)]
+        skip_pre_upgrade: bool,
+        /// Keep or replace the Wasm memory across the upgrade (only with --mode upgrade).
+        #[arg(long, value_enum, value_name = "KEEP_OR_REPLACE")]
+        wasm_memory_persistence: Option<Persistence>,
+        /// The init or post_upgrade argument as Candid text, e.g. '("hello", 42)'; typed by the
+        /// module's candid:service (or candid:args) section when it has one [default: ()].
+        #[arg(long, value_name = "CANDID_TEXT")]
+        arg: Option<String>,
+    },
+    /// Call a method of a canister and print its reply.
+    Call {
+        /// The canister id.
+        canister: String,
+        /// The method name.
+        method: String,
+        /// The arguments as Candid text, e.g. '("key", "value")' [default: ()]; typed by the
+        /// canister's candid:service metadata when it has one.
+        #[arg(conflicts_with = "raw")]
+        args: Option<String>,
+        /// Make a query call (the default for methods the canister's Candid marks `query`).
+        #[arg(long, conflicts_with = "update")]
+        query: bool,
+        /// Make an update call even if the Candid says `query`.
+        #[arg(long)]
+        update: bool,
+        /// The argument as hex-encoded bytes, sent as they are.
+        #[arg(long, value_name = "HEX")]
+        raw: Option<String>,
+        /// How to print the reply.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Candid)]
+        output: OutputFormat,
+    },
+    /// Print a canister's status, settings and memory use (controllers only).
+    Status { canister: String },
+    /// Stop a canister: it rejects calls until started again.
+    Stop { canister: String },
+    /// Start a stopped canister.
+    Start { canister: String },
+    /// Delete a stopped canister with its state.
+    Delete { canister: String },
+    /// List the ids of all canisters in the state directory.
+    List,
+    /// Print a canister's controllers, module hash and history (as `canister_info` does).
+    Info { canister: String },
+    /// List a canister's metadata sections, or print one (text if UTF-8, else hex).
+    Metadata {
+        canister: String,
+        /// The section name without its `icp:public`/`icp:private` prefix, e.g. candid:service.
+        name: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InstallMode {
+    /// The canister must be empty.
+    Install,
+    /// Wipe all state, stable memory included, then install.
+    Reinstall,
+    /// Run pre_upgrade, swap the module, run post_upgrade; stable memory is kept.
+    Upgrade,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Persistence {
+    Keep,
+    Replace,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Candid text, typed by the canister's candid:service when known.
+    Candid,
+    /// The raw reply bytes in hex.
+    Hex,
+    /// The reply values as a JSON array.
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,91 @@
+//! What every canister command starts from: the state directory, the replica opened on it
+//! with the limits from the command line, and the identity that signs calls.
+
+use std::path::{Path, PathBuf};
+
+use candid::utils::ArgumentEncoder;
+use candid::{CandidType, Principal};
+use drydock_replica::{Replica, ReplicaConfig, MANAGEMENT_CANISTER};
+use serde::de::DeserializeOwned;
+
+use crate::cli::GlobalArgs;
+use crate::error::CliError;
+use crate::identity::Identities;
+use crate::output::Output;
+
+/// The state directory: `--state-dir`, else `<data dir>/drydock/state`.
+pub fn state_dir(global: &GlobalArgs) -> Result<PathBuf, CliError> {
+    if let Some(dir) = &global.state_dir {
+        return Ok(dir.clone());
+    }
+    dirs::data_dir()
+        .map(|d| d.join("drydock").join("state"))
+        .ok_or_else(|| CliError::usage("this system has no user data directory; pass --state-dir DIR"))
+}
+
+/// The replica's configuration: the IC's limits, with the command line's overrides.
+pub fn config(global: &GlobalArgs) -> ReplicaConfig {
+    let mut config = ReplicaConfig::default();
+    let limits = &mut config.limits;
+    if let Some(n) = global.update_instruction_limit {
+        limits.update_instructions = n;
+    }
+    if let Some(n) = global.query_instruction_limit {
+        limits.query_instructions = n;
+    }
+    if let Some(n) = global.install_instruction_limit {
+        limits.install_instructions = n;
+    }
+    if let Some(n) = global.inspect_instruction_limit {
+        limits.inspect_instructions = n;
+    }
+    config
+}
+
+/// An open replica and the caller.
+pub struct Ctx {
+    pub replica: Replica,
+    /// The principal of the selected identity.
+    pub sender: Principal,
+    pub out: Output,
+}
+
+impl Ctx {
+    /// Resolves the identity (before touching the state, so an unknown identity changes
+    /// nothing), opens the replica and runs any due timers.
+    pub fn open(global: &GlobalArgs) -> Result<Ctx, CliError> {
+        let dir = state_dir(global)?;
+        let sender = Identities::new(&dir).principal(&global.identity)?;
+        let mut replica = open_replica(&dir, config(global))?;
+        replica.run_timers()?;
+        Ok(Ctx { replica, sender, out: Output { json: global.json } })
+    }
+
+    /// Calls a management canister method with Candid arguments and decodes its reply.
+    ///
+    /// # Errors
+    /// [`CliError::Rejected`] when the management canister rejects; [`CliError::Internal`]
+    /// when its reply does not decode (drydock's own fault).
+    pub fn management<A, R>(&mut self, method: &str, arg: A) -> Result<R, CliError>
+    where
+        A: ArgumentEncoder,
+        R: CandidType + DeserializeOwned,
+    {
+        let bytes = candid::encode_args(arg)
+            .map_err(|e| CliError::internal(format!("encoding the arguments of management method {method}: {e}")))?;
+        let reply = self.replica.update(self.sender, MANAGEMENT_CANISTER, method, &bytes)?;
+        candid::decode_one(&reply)
+            .map_err(|e| CliError::internal(format!("decoding the reply of management method {method}: {e}")))
+    }
+}
+
+fn open_replica(dir: &Path, config: ReplicaConfig) -> Result<Replica, CliError> {
+    Replica::open(dir, config).map_err(|e| {
+        CliError::Internal(anyhow::Error::new(e).context(format!("opening the state directory {}", dir.display())))
+    })
+}
+
+/// Parses a principal given on the command line.
+pub fn principal(text: &str, what: &str) -> Result<Principal, CliError> {
+    Principal::from_text(text).map_err(|e| CliError::usage(format!("invalid {what} `{text}`: {e}")))
+}

@@ -1,0 +1,91 @@
+//! [`CliError`]: every failure of a command, sorted by whose fault it is, which decides the
+//! exit code.
+//!
+//! | exit | variant | meaning |
+//! |---|---|---|
+//! | 1 | [`CliError::Rejected`] | the canister or the management canister rejected or trapped |
+//! | 2 | [`CliError::Usage`] | the command line or an input (file, Candid text, identity) is wrong |
+//! | 3 | [`CliError::Internal`] | drydock itself failed (state directory, engine, a bad reply) |
+//!
+//! Clap's own usage errors exit with 2 as well.
+
+use std::fmt;
+
+use drydock_replica::{CallError, ReplicaError, UserError};
+
+/// A failed command.
+#[derive(Debug)]
+pub enum CliError {
+    /// The IC-style rejection the replica returned.
+    Rejected(UserError),
+    /// A usage or input error; the message names the cause.
+    Usage(anyhow::Error),
+    /// A failure of drydock itself; printed with its whole cause chain.
+    Internal(anyhow::Error),
+}
+
+impl CliError {
+    /// A usage or input error with this message.
+    pub fn usage(msg: impl fmt::Display) -> Self {
+        CliError::Usage(anyhow::anyhow!("{msg}"))
+    }
+
+    /// A failure of drydock with this message.
+    pub fn internal(msg: impl fmt::Display) -> Self {
+        CliError::Internal(anyhow::anyhow!("{msg}"))
+    }
+
+    /// The process exit code.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Rejected(_) => 1,
+            CliError::Usage(_) => 2,
+            CliError::Internal(_) => 3,
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Rejected(e) => write!(f, "{e}"),
+            // `{:#}` prints the whole chain: "outer: inner: root".
+            CliError::Usage(e) | CliError::Internal(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+impl From<CallError> for CliError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::User(u) => CliError::Rejected(u),
+            CallError::Replica(r) => r.into(),
+        }
+    }
+}
+
+impl From<ReplicaError> for CliError {
+    fn from(e: ReplicaError) -> Self {
+        CliError::Internal(anyhow::Error::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drydock_replica::ErrorCode;
+
+    #[test]
+    fn a_rejection_prints_the_ic_error_code_and_exits_with_1() {
+        let e: CliError = CallError::User(UserError::new(ErrorCode::CanisterCalledTrap, "boom")).into();
+        assert_eq!(e.exit_code(), 1);
+        assert_eq!(e.to_string(), "IC0503: boom");
+    }
+
+    #[test]
+    fn usage_errors_print_their_context_chain() {
+        let e = CliError::Usage(anyhow::anyhow!("root").context("outer"));
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(e.to_string(), "outer: root");
+    }
+}

@@ -1,0 +1,63 @@
+//! `drydock`: the command-line front end of a local Internet Computer replica.
+//!
+//! # Code map
+//! - `cli`: the command tree, flags and environment variables (clap).
+//! - `context`: opening the state directory and the replica; management canister calls.
+//! - `identity`: Ed25519 identities and the `identity` subcommands.
+//! - `canister`: the `canister` subcommands; `install` and `call` have their own modules.
+//! - `candid_io`: Candid text in, Candid replies out, typed by a canister's service.
+//! - `error`: failures and their exit codes; `output`: everything written to the terminal.
+//!
+//! # Invariants
+//! - Data goes to stdout, messages to stderr; with `--json` stdout is one JSON object.
+//! - The exit code says whose fault a failure is: 1 the canister's (an IC reject), 2 the
+//!   user's input, 3 drydock's own (see `error`).
+//! - The CLI talks to canisters only through `drydock-replica`'s public API, with the Candid
+//!   requests a real IC client would send to the management canister.
+
+mod call;
+mod candid_io;
+mod canister;
+mod cli;
+mod context;
+mod error;
+mod identity;
+mod install;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::error::CliError;
+
+/// The stack of the thread that runs a command: deeply nested Candid text or values recurse.
+const STACK_BYTES: usize = 64 << 20;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let worker = std::thread::Builder::new().name("drydock".into()).stack_size(STACK_BYTES).spawn(move || run(cli));
+    let result = match worker {
+        Ok(handle) => handle.join().unwrap_or_else(|_| Err(CliError::internal("drydock panicked (a bug; please report it)"))),
+        Err(e) => Err(CliError::internal(format!("cannot start the worker thread: {e}"))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            output::error(&e);
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Identity(cmd) => {
+            let dir = context::state_dir(&cli.global)?;
+            let out = output::Output { json: cli.global.json };
+            identity::run(cmd, &dir, &cli.global.identity, out)
+        }
+        Command::Canister(cmd) => canister::run(cmd, &cli.global),
+    }
+}

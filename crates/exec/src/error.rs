@@ -1,0 +1,56 @@
+//! The errors of execution: [`ExecError`] for the embedder, [`HostTrap`] for traps raised by
+//! the System API and limits while a canister runs.
+
+use crate::module::ModuleError;
+
+/// A trap raised by drydock (not by Wasm code) during execution. Its `Display` is the IC's text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostTrap {
+    /// `ic0.trap` was called.
+    #[error("Canister called `ic0.trap` with message: '{0}'")]
+    Explicit(String),
+    /// A System API function was used against the spec's rules.
+    #[error("Canister violated contract: {0}")]
+    ContractViolation(String),
+    /// The instruction budget ran out.
+    #[error("Canister exceeded the limit of {limit} instructions for single message execution.")]
+    InstructionLimit { limit: u64 },
+    /// A heap access through the System API was out of bounds.
+    #[error("Canister trapped: heap out of bounds")]
+    HeapOutOfBounds,
+    /// A stable memory access was out of bounds.
+    #[error("Canister trapped: stable memory out of bounds")]
+    StableOutOfBounds,
+    /// Growing the heap would pass the `wasm_memory_limit` setting.
+    #[error("Canister exceeded its current Wasm memory limit of {limit} bytes. The peak Wasm memory usage was {peak} bytes. If the canister reaches 4GiB, then it will stop functioning and will need to be reinstalled.")]
+    WasmMemoryLimit { limit: u64, peak: u64 },
+    /// A message read or wrote more stable memory than allowed.
+    #[error("Canister exceeded the limit of {limit} bytes of stable memory accessed by a single message.")]
+    StableAccessLimit { limit: u64 },
+    /// An inter-canister call function was used; they are not supported yet.
+    #[error("Canister violated contract: ic0.{0} is not supported by drydock yet: inter-canister calls are not implemented")]
+    CallsUnsupported(&'static str),
+}
+
+/// Errors of the execution engine.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The module was refused at intake.
+    #[error(transparent)]
+    Module(#[from] ModuleError),
+    /// The module imports something the System API does not provide.
+    #[error("Wasm module imports `{module}.{name}`, which drydock does not provide: only the `ic0` System API functions of the IC interface spec can be imported")]
+    UnknownImport { module: String, name: String },
+    /// The module imports an `ic0` function with the wrong type.
+    #[error("Wasm module imports `ic0.{name}` with type {found}, but the System API defines it as {expected}")]
+    ImportSignature { name: String, expected: String, found: String },
+    /// Compiling or instantiating failed for a reason that is not the module's fault.
+    #[error("wasmtime: {0}")]
+    Wasmtime(String),
+    /// Mapping or tracking memory failed.
+    #[error("memory: {0}")]
+    Memory(String),
+    /// I/O on the compiled-module cache.
+    #[error("i/o on {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}

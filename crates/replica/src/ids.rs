@@ -1,0 +1,31 @@
+//! Principals drydock hands out: canister ids in the IC's format and the management canister.
+
+use candid::Principal;
+
+/// The management canister, `aaaaa-aa`.
+pub const MANAGEMENT_CANISTER: Principal = Principal::management_canister();
+
+/// The first index drydock allocates canister ids from. The low indices are the system
+/// canisters' on the IC (ledger, cycles minting), which a later issue serves natively.
+pub const FIRST_CANISTER_INDEX: u64 = 1 << 20;
+
+/// The canister id with this index: 8 bytes big-endian followed by the opaque-id class bytes
+/// `0x01 0x01`, as the IC builds them.
+pub fn canister_id_from_index(index: u64) -> Principal {
+    let mut bytes = [0u8; 10];
+    bytes[..8].copy_from_slice(&index.to_be_bytes());
+    bytes[8] = 0x01;
+    bytes[9] = 0x01;
+    Principal::from_slice(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_zero_is_the_ics_first_canister_id() {
+        assert_eq!(canister_id_from_index(0).to_text(), "rwlgt-iiaaa-aaaaa-aaaaa-cai");
+        assert_eq!(canister_id_from_index(2).to_text(), "ryjl3-tyaaa-aaaaa-aaaba-cai");
+    }
+}

@@ -1,0 +1,20 @@
+//! The replica: canisters, the management canister and message execution, on top of
+//! `drydock-exec` (running Wasm) and `drydock-state` (keeping it durably).
+//!
+//! It decides *what* runs — which entry point, with which limits, on which instance — and
+//! what happens to the result: a successful message is committed to the state directory
+//! before its reply is returned; a failed one is rolled back, leaving the canister exactly as
+//! it was. It knows nothing of HTTP, CBOR or command lines.
+
+mod error;
+pub mod ids;
+mod management;
+mod record;
+mod replica;
+mod upgrade;
+
+pub use error::{CallError, ErrorCode, RejectCode, ReplicaError, UserError};
+pub use ids::{canister_id_from_index, MANAGEMENT_CANISTER};
+pub use record::{CanisterRecord, CanisterStatus};
+pub use replica::{Limits, Replica, ReplicaConfig};
+pub use candid::Principal;

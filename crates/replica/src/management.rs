@@ -1,0 +1,352 @@
+//! The management canister (`aaaaa-aa`): Candid-encoded methods with the IC's names and
+//! records, as in `ic.did`. Code installation itself lives in `upgrade.rs`.
+
+use candid::{CandidType, Nat, Principal};
+use ic_management_canister_types::{
+    CanisterIdRecord, CanisterInfoArgs, CanisterInfoResult, CanisterSettings, CanisterStatusResult, CanisterStatusType,
+    Change, ChangeDetails, ChangeOrigin, ControllersChangeRecord, CreateCanisterArgs, CreationRecord,
+    DefiniteCanisterSettings, FromUserRecord, InstallCodeArgs, LogVisibility, MemoryMetrics,
+    ProvisionalCreateCanisterWithCyclesArgs, QueryStats, UninstallCodeArgs, UpdateSettingsArgs,
+};
+use serde::de::DeserializeOwned;
+
+use crate::error::{CallError, ErrorCode, UserError};
+use crate::record::{CanisterRecord, CanisterStatus, Settings};
+use crate::replica::Replica;
+
+/// The most controllers a canister may have.
+const MAX_CONTROLLERS: usize = 10;
+/// Changes kept for `canister_info`.
+const MAX_HISTORY: usize = 20;
+/// Cycles a canister created without an amount starts with.
+const DEFAULT_CYCLES: u128 = 100_000_000_000_000;
+
+fn decode<T: DeserializeOwned + CandidType>(method: &str, arg: &[u8]) -> Result<T, UserError> {
+    candid::decode_one(arg).map_err(|e| {
+        UserError::new(
+            ErrorCode::InvalidManagementPayload,
+            format!("Error decoding candid of the management canister method {method}: {e}"),
+        )
+    })
+}
+
+fn encode<T: CandidType>(value: &T) -> Result<Vec<u8>, CallError> {
+    candid::encode_one(value)
+        .map_err(|e| UserError::new(ErrorCode::InvalidManagementPayload, format!("encoding reply: {e}")).into())
+}
+
+fn nat_u64(n: &Nat, what: &str) -> Result<u64, UserError> {
+    n.0.to_string().parse().map_err(|_| {
+        UserError::new(ErrorCode::InvalidManagementPayload, format!("{what} = {n} does not fit in 64 bits"))
+    })
+}
+
+fn nat_u128(n: &Nat, what: &str) -> Result<u128, UserError> {
+    n.0.to_string().parse().map_err(|_| {
+        UserError::new(ErrorCode::InvalidManagementPayload, format!("{what} = {n} does not fit in 128 bits"))
+    })
+}
+
+pub(crate) fn ensure_controller(record: &CanisterRecord, sender: &Principal) -> Result<(), UserError> {
+    if record.settings.controllers.contains(sender) {
+        return Ok(());
+    }
+    let list: Vec<String> = record.settings.controllers.iter().map(|p| p.to_text()).collect();
+    Err(UserError::new(
+        ErrorCode::CanisterInvalidController,
+        format!(
+            "Only the controllers of the canister {} can control it.\nCanister's controllers: {}\nSender's ID: {}",
+            record.id,
+            list.join(" "),
+            sender
+        ),
+    ))
+}
+
+pub(crate) fn push_change(record: &mut CanisterRecord, time: u64, sender: Principal, details: ChangeDetails) {
+    record.history.push(Change {
+        timestamp_nanos: time,
+        canister_version: record.version,
+        origin: ChangeOrigin::FromUser(FromUserRecord { user_id: sender }),
+        details: Some(details),
+    });
+    if record.history.len() > MAX_HISTORY {
+        let extra = record.history.len() - MAX_HISTORY;
+        record.history.drain(..extra);
+    }
+    record.total_num_changes += 1;
+}
+
+fn apply_settings(settings: &mut Settings, new: &CanisterSettings) -> Result<bool, UserError> {
+    let mut controllers_changed = false;
+    if let Some(c) = &new.controllers {
+        if c.len() > MAX_CONTROLLERS {
+            return Err(UserError::new(
+                ErrorCode::InvalidManagementPayload,
+                format!("Invalid settings: {} controllers given, at most {MAX_CONTROLLERS} are allowed", c.len()),
+            ));
+        }
+        settings.controllers = c.clone();
+        controllers_changed = true;
+    }
+    if let Some(n) = &new.compute_allocation {
+        let v = nat_u64(n, "compute_allocation")?;
+        if v > 100 {
+            return Err(UserError::new(
+                ErrorCode::InvalidManagementPayload,
+                format!("Invalid settings: compute_allocation {v} must be between 0 and 100"),
+            ));
+        }
+        settings.compute_allocation = v;
+    }
+    if let Some(n) = &new.memory_allocation {
+        settings.memory_allocation = nat_u64(n, "memory_allocation")?;
+    }
+    if let Some(n) = &new.freezing_threshold {
+        settings.freezing_threshold = nat_u64(n, "freezing_threshold")?;
+    }
+    if let Some(n) = &new.reserved_cycles_limit {
+        settings.reserved_cycles_limit = nat_u128(n, "reserved_cycles_limit")?;
+    }
+    if let Some(n) = &new.wasm_memory_limit {
+        let v = nat_u64(n, "wasm_memory_limit")?;
+        if v > 1 << 48 {
+            return Err(UserError::new(
+                ErrorCode::InvalidManagementPayload,
+                format!("Invalid settings: wasm_memory_limit {v} exceeds 2^48"),
+            ));
+        }
+        settings.wasm_memory_limit = v;
+    }
+    if let Some(n) = &new.wasm_memory_threshold {
+        settings.wasm_memory_threshold = nat_u64(n, "wasm_memory_threshold")?;
+    }
+    if let Some(v) = &new.log_visibility {
+        settings.log_visibility_public = matches!(v, LogVisibility::Public);
+    }
+    Ok(controllers_changed)
+}
+
+impl Replica {
+    /// An ingress call to the management canister.
+    pub(crate) fn management(&mut self, sender: Principal, method: &str, arg: &[u8]) -> Result<Vec<u8>, CallError> {
+        match method {
+            "create_canister" => {
+                let args: CreateCanisterArgs = decode(method, arg)?;
+                let id = self.create_canister(sender, args.settings, None)?;
+                encode(&CanisterIdRecord { canister_id: id })
+            }
+            "provisional_create_canister_with_cycles" => {
+                let args: ProvisionalCreateCanisterWithCyclesArgs = decode(method, arg)?;
+                let cycles = args.amount.as_ref().map(|n| nat_u128(n, "amount")).transpose()?;
+                let id = self.create_canister(sender, args.settings, cycles)?;
+                encode(&CanisterIdRecord { canister_id: id })
+            }
+            "install_code" => {
+                let args: InstallCodeArgs = decode(method, arg)?;
+                self.install_code(sender, args)?;
+                encode(&())
+            }
+            "uninstall_code" => {
+                let args: UninstallCodeArgs = decode(method, arg)?;
+                self.uninstall_code(sender, args.canister_id)?;
+                encode(&())
+            }
+            "start_canister" => {
+                let args: CanisterIdRecord = decode(method, arg)?;
+                self.set_status(sender, args.canister_id, CanisterStatus::Running)?;
+                encode(&())
+            }
+            "stop_canister" => {
+                let args: CanisterIdRecord = decode(method, arg)?;
+                // No call context can be open between messages (inter-canister calls are not
+                // implemented yet), so stopping completes at once.
+                self.set_status(sender, args.canister_id, CanisterStatus::Stopped)?;
+                encode(&())
+            }
+            "canister_status" => {
+                let args: CanisterIdRecord = decode(method, arg)?;
+                let status = self.canister_status(sender, args.canister_id)?;
+                encode(&status)
+            }
+            "update_settings" => {
+                let args: UpdateSettingsArgs = decode(method, arg)?;
+                self.update_settings(sender, args)?;
+                encode(&())
+            }
+            "delete_canister" => {
+                let args: CanisterIdRecord = decode(method, arg)?;
+                self.delete_canister(sender, args.canister_id)?;
+                encode(&())
+            }
+            "canister_info" => {
+                let args: CanisterInfoArgs = decode(method, arg)?;
+                let info = self.canister_info(args)?;
+                encode(&info)
+            }
+            "raw_rand" => {
+                let mut bytes = vec![0u8; 32];
+                let t = self.now().to_le_bytes();
+                for (i, b) in bytes.iter_mut().enumerate() {
+                    *b = t[i % 8] ^ (i as u8).wrapping_mul(151);
+                }
+                use sha2::Digest;
+                encode(&serde_bytes::ByteBuf::from(sha2::Sha256::digest(&bytes).to_vec()))
+            }
+            other => Err(UserError::new(
+                ErrorCode::UnknownManagementMessage,
+                format!("Management canister has no method '{other}'"),
+            )
+            .into()),
+        }
+    }
+
+    fn create_canister(&mut self, sender: Principal, settings: Option<CanisterSettings>, cycles: Option<u128>) -> Result<Principal, CallError> {
+        let mut s = Settings::defaults(vec![sender]);
+        if let Some(new) = &settings {
+            apply_settings(&mut s, new)?;
+        }
+        let (id, next_index_blob) = self.allocate_canister_id();
+        let now = self.now();
+        let mut record = CanisterRecord {
+            id,
+            settings: s,
+            status: CanisterStatus::Running,
+            module_hash: None,
+            version: 0,
+            cycles: cycles.unwrap_or(DEFAULT_CYCLES),
+            certified_data: Vec::new(),
+            global_timer: 0,
+            globals: Vec::new(),
+            heap_size: 0,
+            stable_size: 0,
+            history: Vec::new(),
+            total_num_changes: 0,
+        };
+        let controllers = record.settings.controllers.clone();
+        push_change(&mut record, now, sender, ChangeDetails::Creation(CreationRecord { controllers, environment_variables_hash: None }));
+        self.canisters.insert(id, crate::replica::Canister { record: record.clone(), instance: None });
+        if let Err(e) = self.commit_record(record, vec![next_index_blob]) {
+            self.canisters.remove(&id);
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    fn set_status(&mut self, sender: Principal, id: Principal, status: CanisterStatus) -> Result<(), CallError> {
+        let mut record = self.get(&id)?.record.clone();
+        ensure_controller(&record, &sender)?;
+        if record.status == status {
+            return Ok(());
+        }
+        record.status = status;
+        self.commit_record(record, Vec::new())
+    }
+
+    fn canister_status(&mut self, sender: Principal, id: Principal) -> Result<CanisterStatusResult, CallError> {
+        let record = self.get(&id)?.record.clone();
+        ensure_controller(&record, &sender)?;
+        let module = self.module_of(&record)?;
+        let (binary, custom) = module
+            .as_ref()
+            .map(|m| {
+                let custom: usize = m.prepared.custom_sections.iter().map(|(k, v)| k.len() + v.len()).sum();
+                (m.prepared.wasm.len() as u64, custom as u64)
+            })
+            .unwrap_or((0, 0));
+        let globals = (record.globals.len() * 8) as u64;
+        let history = (record.history.len() * 64) as u64;
+        let total = record.heap_size + record.stable_size + binary + custom + globals + history;
+        let s = &record.settings;
+        Ok(CanisterStatusResult {
+            status: match record.status {
+                CanisterStatus::Running => CanisterStatusType::Running,
+                CanisterStatus::Stopping => CanisterStatusType::Stopping,
+                CanisterStatus::Stopped => CanisterStatusType::Stopped,
+            },
+            ready_for_migration: false,
+            version: record.version,
+            settings: DefiniteCanisterSettings {
+                controllers: s.controllers.clone(),
+                compute_allocation: Nat::from(s.compute_allocation),
+                memory_allocation: Nat::from(s.memory_allocation),
+                freezing_threshold: Nat::from(s.freezing_threshold),
+                reserved_cycles_limit: Nat::from(s.reserved_cycles_limit),
+                log_visibility: if s.log_visibility_public { LogVisibility::Public } else { LogVisibility::Controllers },
+                log_memory_limit: Nat::from(4096u64),
+                wasm_memory_limit: Nat::from(s.wasm_memory_limit),
+                wasm_memory_threshold: Nat::from(s.wasm_memory_threshold),
+                environment_variables: Vec::new(),
+            },
+            module_hash: record.module_hash.as_ref().and_then(|h| hex::decode(h).ok()),
+            memory_size: Nat::from(total),
+            memory_metrics: MemoryMetrics {
+                wasm_memory_size: Nat::from(record.heap_size),
+                stable_memory_size: Nat::from(record.stable_size),
+                global_memory_size: Nat::from(globals),
+                wasm_binary_size: Nat::from(binary),
+                custom_sections_size: Nat::from(custom),
+                canister_history_size: Nat::from(history),
+                wasm_chunk_store_size: Nat::from(0u64),
+                snapshots_size: Nat::from(0u64),
+                log_memory_store_size: Nat::from(0u64),
+            },
+            cycles: Nat::from(record.cycles),
+            reserved_cycles: Nat::from(0u64),
+            idle_cycles_burned_per_day: Nat::from(0u64),
+            query_stats: QueryStats {
+                num_calls_total: Nat::from(0u64),
+                num_instructions_total: Nat::from(0u64),
+                request_payload_bytes_total: Nat::from(0u64),
+                response_payload_bytes_total: Nat::from(0u64),
+            },
+        })
+    }
+
+    fn update_settings(&mut self, sender: Principal, args: UpdateSettingsArgs) -> Result<(), CallError> {
+        let mut record = self.get(&args.canister_id)?.record.clone();
+        ensure_controller(&record, &sender)?;
+        let changed = apply_settings(&mut record.settings, &args.settings)?;
+        record.version += 1;
+        if changed {
+            let now = self.now();
+            let controllers = record.settings.controllers.clone();
+            push_change(&mut record, now, sender, ChangeDetails::ControllersChange(ControllersChangeRecord { controllers }));
+        }
+        self.commit_record(record, Vec::new())
+    }
+
+    fn delete_canister(&mut self, sender: Principal, id: Principal) -> Result<(), CallError> {
+        let record = self.get(&id)?.record.clone();
+        ensure_controller(&record, &sender)?;
+        if record.status != CanisterStatus::Stopped {
+            return Err(UserError::new(
+                ErrorCode::CanisterNotStopped,
+                format!("Canister {id} must be stopped before it is deleted."),
+            )
+            .into());
+        }
+        let mut batch = drydock_state::Batch::default();
+        batch.blobs.push((CanisterRecord::key(&id), None));
+        for name in [CanisterRecord::heap_name(&id), CanisterRecord::stable_name(&id)] {
+            if self.store.memory(&name).is_some() {
+                batch.memories.push(drydock_state::MemoryUpdate { name, op: drydock_state::MemoryOp::Delete });
+            }
+        }
+        self.store.commit(batch)?;
+        self.canisters.remove(&id);
+        Ok(())
+    }
+
+    fn canister_info(&mut self, args: CanisterInfoArgs) -> Result<CanisterInfoResult, CallError> {
+        let record = &self.get(&args.canister_id)?.record;
+        let n = args.num_requested_changes.unwrap_or(0) as usize;
+        let start = record.history.len().saturating_sub(n);
+        Ok(CanisterInfoResult {
+            total_num_changes: record.total_num_changes,
+            recent_changes: record.history[start..].to_vec(),
+            module_hash: record.module_hash.as_ref().and_then(|h| hex::decode(h).ok()),
+            controllers: record.settings.controllers.clone(),
+        })
+    }
+}

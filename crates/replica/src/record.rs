@@ -1,0 +1,125 @@
+//! The persisted record of a canister: everything but its module bytes (in the content
+//! store, by module hash) and its memories (paged memory files named `<id>/heap` and
+//! `<id>/stable`). Stored as JSON under the blob key `canister/<id>`.
+
+use candid::Principal;
+use drydock_exec::GlobalValue;
+use ic_management_canister_types::Change;
+use serde::{Deserialize, Serialize};
+
+/// Running, stopping or stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CanisterStatus {
+    Running,
+    Stopping,
+    Stopped,
+}
+
+impl CanisterStatus {
+    /// The value `ic0.canister_status` returns.
+    pub fn code(self) -> u32 {
+        match self {
+            CanisterStatus::Running => 1,
+            CanisterStatus::Stopping => 2,
+            CanisterStatus::Stopped => 3,
+        }
+    }
+}
+
+/// A saved mutable global.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "lowercase")]
+pub enum SavedGlobal {
+    I32(i32),
+    I64(i64),
+    F32(u32),
+    F64(u64),
+    V128(String),
+}
+
+impl SavedGlobal {
+    pub fn from_exec(v: GlobalValue) -> Self {
+        match v {
+            GlobalValue::I32(v) => SavedGlobal::I32(v),
+            GlobalValue::I64(v) => SavedGlobal::I64(v),
+            GlobalValue::F32(v) => SavedGlobal::F32(v),
+            GlobalValue::F64(v) => SavedGlobal::F64(v),
+            GlobalValue::V128(v) => SavedGlobal::V128(format!("{v:032x}")),
+        }
+    }
+
+    pub fn to_exec(&self) -> GlobalValue {
+        match self {
+            SavedGlobal::I32(v) => GlobalValue::I32(*v),
+            SavedGlobal::I64(v) => GlobalValue::I64(*v),
+            SavedGlobal::F32(v) => GlobalValue::F32(*v),
+            SavedGlobal::F64(v) => GlobalValue::F64(*v),
+            SavedGlobal::V128(s) => GlobalValue::V128(u128::from_str_radix(s, 16).unwrap_or(0)),
+        }
+    }
+}
+
+/// The settings of a canister, as `canister_status` reports them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub controllers: Vec<Principal>,
+    pub compute_allocation: u64,
+    pub memory_allocation: u64,
+    pub freezing_threshold: u64,
+    pub reserved_cycles_limit: u128,
+    /// 0 means no limit.
+    pub wasm_memory_limit: u64,
+    pub wasm_memory_threshold: u64,
+    pub log_visibility_public: bool,
+}
+
+impl Settings {
+    /// The IC's defaults for a new canister.
+    pub fn defaults(controllers: Vec<Principal>) -> Self {
+        Settings {
+            controllers,
+            compute_allocation: 0,
+            memory_allocation: 0,
+            freezing_threshold: 2_592_000,
+            reserved_cycles_limit: 5_000_000_000_000,
+            wasm_memory_limit: 3 << 30,
+            wasm_memory_threshold: 0,
+            log_visibility_public: false,
+        }
+    }
+}
+
+/// Everything drydock keeps of a canister besides its module bytes and memories.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CanisterRecord {
+    pub id: Principal,
+    pub settings: Settings,
+    pub status: CanisterStatus,
+    /// The hash of the installed module (also its key in the content store).
+    pub module_hash: Option<String>,
+    pub version: u64,
+    pub cycles: u128,
+    pub certified_data: Vec<u8>,
+    /// Nanoseconds; 0 when inactive.
+    pub global_timer: u64,
+    pub globals: Vec<(u32, SavedGlobal)>,
+    /// Heap and stable memory sizes in bytes, as committed.
+    pub heap_size: u64,
+    pub stable_size: u64,
+    /// The canister's history, for `canister_info` (the newest at the end, at most 20 kept).
+    pub history: Vec<Change>,
+    pub total_num_changes: u64,
+}
+
+impl CanisterRecord {
+    pub fn key(id: &Principal) -> String {
+        format!("canister/{id}")
+    }
+    pub fn heap_name(id: &Principal) -> String {
+        format!("{id}/heap")
+    }
+    pub fn stable_name(id: &Principal) -> String {
+        format!("{id}/stable")
+    }
+}

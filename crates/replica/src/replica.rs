@@ -1,0 +1,500 @@
+//! The [`Replica`]: the canister table, instance management, message execution and commit.
+//!
+//! # Invariants
+//! - A message's effects reach the state directory in one atomic commit before its reply is
+//!   returned; a failed message commits nothing and its instance is rolled back (or dropped
+//!   and later re-created from the committed state).
+//! - A live instance, when present and not stale, equals the committed state.
+//! - Queries and `canister_inspect_message` never commit.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use candid::Principal;
+use drydock_exec::{
+    CanisterModule, CanisterTrap, EntryKind, Engine, ExecLimits, Execution, HostTrap, Instance, MemoryBacking,
+    MessageEnv, Outcome, StateDelta,
+};
+use drydock_state::{Batch, MemoryOp, MemoryUpdate, Store};
+
+use crate::error::{CallError, ErrorCode, ReplicaError, UserError};
+use crate::ids::{canister_id_from_index, FIRST_CANISTER_INDEX, MANAGEMENT_CANISTER};
+use crate::record::{CanisterRecord, CanisterStatus, SavedGlobal};
+
+/// The IC's instruction and memory limits, which drydock enforces by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Update calls, heartbeats and timers: 40 B.
+    pub update_instructions: u64,
+    /// Queries: 5 B.
+    pub query_instructions: u64,
+    /// Install and upgrade (init, or pre_upgrade + post_upgrade together): 300 B.
+    pub install_instructions: u64,
+    /// `canister_inspect_message`: 200 M.
+    pub inspect_instructions: u64,
+    /// Wasm32 heap: 4 GiB.
+    pub heap32_max: u64,
+    /// Wasm64 heap: 6 GiB.
+    pub heap64_max: u64,
+    /// Stable memory: 500 GiB.
+    pub stable_max: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            update_instructions: 40_000_000_000,
+            query_instructions: 5_000_000_000,
+            install_instructions: 300_000_000_000,
+            inspect_instructions: 200_000_000,
+            heap32_max: 4 << 30,
+            heap64_max: 6 << 30,
+            stable_max: 500 << 30,
+        }
+    }
+}
+
+/// How a replica runs.
+#[derive(Clone, Debug, Default)]
+pub struct ReplicaConfig {
+    pub limits: Limits,
+}
+
+pub(crate) struct Canister {
+    pub record: CanisterRecord,
+    pub instance: Option<Instance>,
+}
+
+/// A local replica over one state directory.
+pub struct Replica {
+    pub(crate) store: Store,
+    pub(crate) engine: Engine,
+    pub(crate) canisters: BTreeMap<Principal, Canister>,
+    pub(crate) config: ReplicaConfig,
+    next_index: u64,
+    last_time: u64,
+}
+
+const NEXT_INDEX_KEY: &str = "replica/next_canister_index";
+
+impl Replica {
+    /// Opens (creating if needed) the state directory at `dir`.
+    pub fn open(dir: &Path, config: ReplicaConfig) -> Result<Self, ReplicaError> {
+        let store = Store::open(dir)?;
+        let engine = Engine::new(Some(dir.join("compiled")))?;
+        let mut canisters = BTreeMap::new();
+        for key in store.blob_keys("canister/") {
+            let bytes = store.blob(&key).unwrap_or_default();
+            let record: CanisterRecord = serde_json::from_slice(bytes)
+                .map_err(|e| ReplicaError::CorruptRecord { key: key.clone(), cause: e.to_string() })?;
+            canisters.insert(record.id, Canister { record, instance: None });
+        }
+        let next_index = store
+            .blob(NEXT_INDEX_KEY)
+            .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
+            .unwrap_or(FIRST_CANISTER_INDEX);
+        Ok(Replica { store, engine, canisters, config, next_index, last_time: 0 })
+    }
+
+    /// The ids of all canisters.
+    pub fn canister_ids(&self) -> Vec<Principal> {
+        self.canisters.keys().copied().collect()
+    }
+
+    /// The record of a canister.
+    pub fn canister(&self, id: &Principal) -> Option<&CanisterRecord> {
+        self.canisters.get(id).map(|c| &c.record)
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.config.limits
+    }
+
+    /// The current time in nanoseconds; strictly increasing across calls.
+    pub(crate) fn now(&mut self) -> u64 {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        self.last_time = wall.max(self.last_time + 1);
+        self.last_time
+    }
+
+    pub(crate) fn allocate_canister_id(&mut self) -> (Principal, (String, Option<Vec<u8>>)) {
+        let id = canister_id_from_index(self.next_index);
+        self.next_index += 1;
+        (id, (NEXT_INDEX_KEY.to_string(), Some(self.next_index.to_string().into_bytes())))
+    }
+
+    pub(crate) fn get(&self, id: &Principal) -> Result<&Canister, UserError> {
+        self.canisters
+            .get(id)
+            .ok_or_else(|| UserError::new(ErrorCode::CanisterNotFound, format!("Canister {id} not found")))
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &Principal) -> Result<&mut Canister, UserError> {
+        self.canisters
+            .get_mut(id)
+            .ok_or_else(|| UserError::new(ErrorCode::CanisterNotFound, format!("Canister {id} not found")))
+    }
+
+    /// The installed module of a canister, compiled.
+    pub(crate) fn module_of(&self, record: &CanisterRecord) -> Result<Option<Arc<CanisterModule>>, CallError> {
+        let Some(hash) = &record.module_hash else { return Ok(None) };
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(hash, &mut key)
+            .map_err(|e| ReplicaError::CorruptRecord { key: CanisterRecord::key(&record.id), cause: e.to_string() })?;
+        let bytes = self.store.content(&key)?;
+        Ok(Some(self.engine.load(&bytes)?))
+    }
+
+    pub(crate) fn backing(&self, name: &str, size: u64) -> MemoryBacking {
+        match self.store.memory(name) {
+            Some(m) => MemoryBacking { file: Some(m.file), size },
+            None => MemoryBacking { file: None, size: 0 },
+        }
+    }
+
+    pub(crate) fn exec_limits(&self, instructions: u64, record: &CanisterRecord, enforce: bool) -> ExecLimits {
+        let l = self.config.limits;
+        let mut e = ExecLimits::ic(instructions);
+        e.heap32_max = l.heap32_max;
+        e.heap64_max = l.heap64_max;
+        e.stable_max = l.stable_max;
+        e.wasm_memory_limit = Some(record.settings.wasm_memory_limit).filter(|l| *l > 0);
+        e.enforce_wasm_memory_limit = enforce;
+        e
+    }
+
+    /// Makes sure the canister has a live, current instance, and returns it.
+    pub(crate) fn ensure_instance(&mut self, id: &Principal) -> Result<&mut Instance, CallError> {
+        let c = self.get(id)?;
+        let usable = c.instance.as_ref().map(|i| !i.is_stale()).unwrap_or(false);
+        if !usable {
+            let record = c.record.clone();
+            let module = self.module_of(&record)?.ok_or_else(|| no_module(id))?;
+            let heap = self.backing(&CanisterRecord::heap_name(id), record.heap_size);
+            let stable = self.backing(&CanisterRecord::stable_name(id), record.stable_size);
+            let globals: Vec<_> = record.globals.iter().map(|(i, g)| (*i, g.to_exec())).collect();
+            let limits = self.exec_limits(0, &record, false);
+            let stable = drydock_exec::StableMemory::new(&stable, limits.stable_max)?;
+            let inst = Instance::new(&self.engine, module, heap, stable, Some(&globals), limits)?;
+            self.get_mut(id)?.instance = Some(inst);
+        }
+        let c = self.get_mut(id)?;
+        c.instance.as_mut().ok_or_else(|| CallError::User(no_module(id)))
+    }
+
+    pub(crate) fn env(&mut self, record: &CanisterRecord, caller: &Principal, method: &str, arg: &[u8]) -> MessageEnv {
+        MessageEnv {
+            method_name: method.to_string(),
+            arg: arg.to_vec(),
+            caller: caller.as_slice().to_vec(),
+            canister_id: record.id.as_slice().to_vec(),
+            controllers: record.settings.controllers.iter().map(|p| p.as_slice().to_vec()).collect(),
+            time_nanos: self.now(),
+            cycles_balance: record.cycles,
+            canister_version: record.version,
+            canister_status: record.status.code(),
+            subnet_id: Principal::from_slice(&[0u8; 29]).as_slice().to_vec(),
+            ..MessageEnv::default()
+        }
+    }
+
+    /// Commits a canister's new record together with a delta of its live instance, then tells
+    /// the instance its state is committed.
+    pub(crate) fn commit(
+        &mut self,
+        record: CanisterRecord,
+        delta: Option<(&StateDelta, bool, bool)>,
+        extra_blobs: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<(), CallError> {
+        let id = record.id;
+        let mut batch = Batch::default();
+        let json = serde_json::to_vec(&record).map_err(|e| ReplicaError::CorruptRecord { key: CanisterRecord::key(&id), cause: e.to_string() })?;
+        batch.blobs.push((CanisterRecord::key(&id), Some(json)));
+        batch.blobs.extend(extra_blobs);
+        if let Some((d, reset_heap, reset_stable)) = delta {
+            batch.memories.push(MemoryUpdate {
+                name: CanisterRecord::heap_name(&id),
+                op: MemoryOp::Write { reset: reset_heap, size: d.heap.size, pages: d.heap.pages.clone() },
+            });
+            batch.memories.push(MemoryUpdate {
+                name: CanisterRecord::stable_name(&id),
+                op: MemoryOp::Write { reset: reset_stable, size: d.stable.size, pages: d.stable.pages.clone() },
+            });
+        }
+        self.store.commit(batch)?;
+        let heap = self.backing(&CanisterRecord::heap_name(&id), record.heap_size);
+        let stable = self.backing(&CanisterRecord::stable_name(&id), record.stable_size);
+        let c = self.get_mut(&id)?;
+        c.record = record;
+        if let (Some(inst), Some((d, _, _))) = (c.instance.as_mut(), delta) {
+            if let Err(e) = inst.after_commit(d, &heap, &stable) {
+                // The commit is durable; only the cached instance is unusable. Drop it so the
+                // next message maps the committed state afresh.
+                c.instance = None;
+                tracing::warn!("dropping instance of {id} after commit: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a record-only change (no memories).
+    pub(crate) fn commit_record(&mut self, record: CanisterRecord, extra_blobs: Vec<(String, Option<Vec<u8>>)>) -> Result<(), CallError> {
+        self.commit(record, None, extra_blobs)
+    }
+
+    /// An ingress update call from `sender` to `canister`.
+    pub fn update(&mut self, sender: Principal, canister: Principal, method: &str, arg: &[u8]) -> Result<Vec<u8>, CallError> {
+        self.run_timers()?;
+        if canister == MANAGEMENT_CANISTER {
+            return self.management(sender, method, arg);
+        }
+        let record = self.get(&canister)?.record.clone();
+        match record.status {
+            CanisterStatus::Running => {}
+            CanisterStatus::Stopping => {
+                return Err(UserError::new(ErrorCode::CanisterStopping, format!("Canister {canister} is stopping")).into())
+            }
+            CanisterStatus::Stopped => {
+                return Err(UserError::new(ErrorCode::CanisterStopped, format!("Canister {canister} is stopped")).into())
+            }
+        }
+        let module = self.module_of(&record)?.ok_or_else(|| no_module(&canister))?;
+        let exports = &module.prepared.exports;
+        let (export, kind) = if exports.updates.contains(method) {
+            (format!("canister_update {method}"), EntryKind::Update)
+        } else if exports.queries.contains(method) {
+            (format!("canister_query {method}"), EntryKind::ReplicatedQuery)
+        } else {
+            return Err(UserError::new(
+                ErrorCode::CanisterMethodNotFound,
+                format!("Canister {canister} has no update method '{method}'"),
+            )
+            .into());
+        };
+        if exports.inspect_message {
+            self.inspect_message(&record, sender, method, arg)?;
+        }
+        let limits = self.exec_limits(self.config.limits.update_instructions, &record, true);
+        let env = self.env(&record, &sender, method, arg);
+        let inst = self.ensure_instance(&canister)?;
+        let exec = inst.run(&export, kind, env, record.certified_data.clone(), record.global_timer, limits);
+        self.finish_message(record, exec)
+    }
+
+    fn inspect_message(&mut self, record: &CanisterRecord, sender: Principal, method: &str, arg: &[u8]) -> Result<(), CallError> {
+        let id = record.id;
+        let limits = self.exec_limits(self.config.limits.inspect_instructions, record, false);
+        let env = self.env(record, &sender, method, arg);
+        let inst = self.ensure_instance(&id)?;
+        let exec = inst.run("canister_inspect_message", EntryKind::InspectMessage, env, record.certified_data.clone(), record.global_timer, limits);
+        inst.rollback()?;
+        match exec.result {
+            Err(t) => Err(trap_error(&id, &t).into()),
+            Ok(_) if !exec.api.accepted => Err(UserError::new(
+                ErrorCode::CanisterRejectedMessage,
+                format!("Canister {id} rejected the message in canister_inspect_message"),
+            )
+            .into()),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// Commits or rolls back after an update-like message, and turns the outcome into a reply.
+    fn finish_message(&mut self, mut record: CanisterRecord, exec: Execution) -> Result<Vec<u8>, CallError> {
+        let id = record.id;
+        match exec.result {
+            Err(trap) => {
+                let c = self.get_mut(&id)?;
+                if let Some(inst) = c.instance.as_mut() {
+                    if inst.rollback().is_err() {
+                        c.instance = None;
+                    }
+                }
+                Err(trap_error(&id, &trap).into())
+            }
+            Ok(outcome) => {
+                let inst = self.ensure_instance(&id)?;
+                let delta = inst.delta()?;
+                record.heap_size = delta.heap.size;
+                record.stable_size = delta.stable.size;
+                record.globals = delta.globals.iter().map(|(i, g)| (*i, SavedGlobal::from_exec(*g))).collect();
+                record.certified_data = exec.api.certified_data.clone();
+                record.global_timer = exec.api.global_timer;
+                record.cycles = record.cycles.saturating_add(exec.api.cycles_accepted);
+                self.commit(record, Some((&delta, false, false)), Vec::new())?;
+                match outcome {
+                    Outcome::Reply(bytes) => Ok(bytes),
+                    Outcome::Reject(msg) => Err(UserError::new(ErrorCode::CanisterRejectedMessage, msg).into()),
+                    Outcome::NoResponse => Err(UserError::new(
+                        ErrorCode::CanisterDidNotReply,
+                        format!("Canister {id} did not produce a response"),
+                    )
+                    .into()),
+                }
+            }
+        }
+    }
+
+    /// A query call: runs and is always rolled back.
+    pub fn query(&mut self, sender: Principal, canister: Principal, method: &str, arg: &[u8]) -> Result<Vec<u8>, CallError> {
+        if canister == MANAGEMENT_CANISTER {
+            return Err(UserError::new(
+                ErrorCode::CanisterMethodNotFound,
+                format!("Management canister has no query method '{method}'"),
+            )
+            .into());
+        }
+        let record = self.get(&canister)?.record.clone();
+        if record.status == CanisterStatus::Stopped {
+            return Err(UserError::new(ErrorCode::CanisterStopped, format!("Canister {canister} is stopped")).into());
+        }
+        let module = self.module_of(&record)?.ok_or_else(|| no_module(&canister))?;
+        let exports = &module.prepared.exports;
+        let (export, kind) = if exports.queries.contains(method) {
+            (format!("canister_query {method}"), EntryKind::Query)
+        } else if exports.composite_queries.contains(method) {
+            (format!("canister_composite_query {method}"), EntryKind::CompositeQuery)
+        } else {
+            return Err(UserError::new(
+                ErrorCode::CanisterMethodNotFound,
+                format!("Canister {canister} has no query method '{method}'"),
+            )
+            .into());
+        };
+        let limits = self.exec_limits(self.config.limits.query_instructions, &record, false);
+        let env = self.env(&record, &sender, method, arg);
+        let inst = self.ensure_instance(&canister)?;
+        let exec = inst.run(&export, kind, env, record.certified_data.clone(), record.global_timer, limits);
+        let rolled = inst.rollback();
+        if rolled.is_err() {
+            self.get_mut(&canister)?.instance = None;
+        }
+        match exec.result {
+            Err(trap) => Err(trap_error(&canister, &trap).into()),
+            Ok(Outcome::Reply(bytes)) => Ok(bytes),
+            Ok(Outcome::Reject(msg)) => Err(UserError::new(ErrorCode::CanisterRejectedMessage, msg).into()),
+            Ok(Outcome::NoResponse) => Err(UserError::new(
+                ErrorCode::CanisterDidNotReply,
+                format!("Canister {canister} did not produce a response"),
+            )
+            .into()),
+        }
+    }
+
+    /// Runs `canister_global_timer` on every running canister whose timer is due. The timer is
+    /// deactivated before it runs, as on the IC; the handler may set it again.
+    pub fn run_timers(&mut self) -> Result<usize, ReplicaError> {
+        let now = self.now();
+        let due: Vec<Principal> = self
+            .canisters
+            .values()
+            .filter(|c| c.record.status == CanisterStatus::Running && c.record.global_timer != 0 && c.record.global_timer <= now)
+            .map(|c| c.record.id)
+            .collect();
+        let mut fired = 0;
+        for id in due {
+            let mut record = self.canisters[&id].record.clone();
+            let module = match self.module_of(&record) {
+                Ok(Some(m)) => m,
+                _ => continue,
+            };
+            record.global_timer = 0;
+            if !module.prepared.exports.global_timer {
+                if let Err(CallError::Replica(e)) = self.commit_record(record, Vec::new()) {
+                    return Err(e);
+                }
+                continue;
+            }
+            let limits = self.exec_limits(self.config.limits.update_instructions, &record, true);
+            let env = self.env(&record, &MANAGEMENT_CANISTER, "", &[]);
+            let Ok(inst) = self.ensure_instance(&id) else { continue };
+            let exec = inst.run("canister_global_timer", EntryKind::SystemTask, env, record.certified_data.clone(), 0, limits);
+            fired += 1;
+            if exec.result.is_err() {
+                // The handler trapped: its changes are dropped, the timer stays deactivated.
+                if let Ok(inst) = self.ensure_instance(&id) {
+                    let _ = inst.rollback();
+                }
+                if let Err(CallError::Replica(e)) = self.commit_record(record, Vec::new()) {
+                    return Err(e);
+                }
+                continue;
+            }
+            match self.finish_message(record, exec) {
+                Err(CallError::Replica(e)) => return Err(e),
+                _ => continue,
+            }
+        }
+        Ok(fired)
+    }
+
+    /// A custom section `icp:public NAME` (for anyone) or `icp:private NAME` (controllers only).
+    pub fn metadata(&self, sender: &Principal, canister: &Principal, name: &str) -> Result<Vec<u8>, CallError> {
+        let c = self.get(canister)?;
+        let module = self.module_of(&c.record)?.ok_or_else(|| no_module(canister))?;
+        if let Some(bytes) = module.prepared.custom_sections.get(&format!("icp:public {name}")) {
+            return Ok(bytes.clone());
+        }
+        if let Some(bytes) = module.prepared.custom_sections.get(&format!("icp:private {name}")) {
+            if c.record.settings.controllers.contains(sender) {
+                return Ok(bytes.clone());
+            }
+            return Err(UserError::new(
+                ErrorCode::CanisterInvalidController,
+                format!("Custom section {name} of canister {canister} is private: only its controllers may read it"),
+            )
+            .into());
+        }
+        Err(UserError::new(
+            ErrorCode::CanisterContractViolation,
+            format!("Custom section {name} not found in the module of canister {canister}"),
+        )
+        .into())
+    }
+
+    /// The names of the `icp:` custom sections of a canister's module, with their visibility.
+    pub fn metadata_names(&self, canister: &Principal) -> Result<Vec<(String, bool)>, CallError> {
+        let c = self.get(canister)?;
+        let module = self.module_of(&c.record)?.ok_or_else(|| no_module(canister))?;
+        Ok(module
+            .prepared
+            .custom_sections
+            .keys()
+            .filter_map(|k| {
+                k.strip_prefix("icp:public ")
+                    .map(|n| (n.to_string(), true))
+                    .or_else(|| k.strip_prefix("icp:private ").map(|n| (n.to_string(), false)))
+            })
+            .collect())
+    }
+}
+
+pub(crate) fn no_module(id: &Principal) -> UserError {
+    UserError::new(
+        ErrorCode::CanisterWasmModuleNotFound,
+        format!("Error from Canister {id}: Attempted to execute a message, but the canister contains no Wasm module."),
+    )
+}
+
+/// The IC's rejection for a trapped message.
+pub(crate) fn trap_error(id: &Principal, trap: &CanisterTrap) -> UserError {
+    let code = match trap {
+        CanisterTrap::Host(HostTrap::Explicit(_)) => ErrorCode::CanisterCalledTrap,
+        CanisterTrap::Host(HostTrap::InstructionLimit { .. }) | CanisterTrap::OutOfInstructions { .. } => {
+            ErrorCode::CanisterInstructionLimitExceeded
+        }
+        CanisterTrap::Host(HostTrap::WasmMemoryLimit { .. }) => ErrorCode::CanisterWasmMemoryLimitExceeded,
+        CanisterTrap::Host(HostTrap::StableAccessLimit { .. }) => ErrorCode::CanisterMemoryAccessLimitExceeded,
+        CanisterTrap::Host(HostTrap::ContractViolation(_)) | CanisterTrap::Host(HostTrap::CallsUnsupported(_)) => {
+            ErrorCode::CanisterContractViolation
+        }
+        CanisterTrap::MissingExport(_) => ErrorCode::CanisterMethodNotFound,
+        _ => ErrorCode::CanisterTrapped,
+    };
+    UserError::new(code, format!("Error from Canister {id}: {trap}"))
+}

@@ -1,0 +1,314 @@
+//! `install_code` in its three modes, and `uninstall_code`.
+//!
+//! # Invariants
+//! - Every mode is atomic: if any step (intake, the start function, `canister_init`,
+//!   `canister_pre_upgrade`, `canister_post_upgrade`) traps or runs out of instructions, the
+//!   canister is exactly as before — module, version, heap, stable memory, globals, certified
+//!   data and timer. Nothing reaches the state directory until every step has succeeded.
+//! - An upgrade runs `pre_upgrade` on the old instance, then hands its stable memory (with
+//!   the hook's uncommitted writes) to the new instance; with `keep`, the heap's committed
+//!   content plus the hook's writes become the new heap, and the new module's data segments
+//!   are not applied. `pre_upgrade` and `post_upgrade` share one instruction budget.
+//! - Any code change deactivates the global timer.
+
+use candid::Principal;
+use drydock_exec::{
+    CanisterModule, EntryKind, ExecError, Execution, Instance, MemoryBacking, StableMemory,
+};
+use ic_management_canister_types::{
+    CanisterInstallMode, ChangeDetails, CodeDeploymentMode, CodeDeploymentRecord, InstallCodeArgs, WasmMemoryPersistence,
+};
+use std::sync::Arc;
+
+use crate::error::{CallError, ErrorCode, UserError};
+use crate::management::{ensure_controller, push_change};
+use crate::record::{CanisterRecord, SavedGlobal};
+use crate::replica::{no_module, trap_error, Replica};
+
+fn invalid_wasm(id: &Principal, e: ExecError) -> CallError {
+    match e {
+        ExecError::Module(_) | ExecError::UnknownImport { .. } | ExecError::ImportSignature { .. } => UserError::new(
+            ErrorCode::CanisterInvalidWasm,
+            format!("Error from Canister {id}: Canister's Wasm module is not valid: {e}"),
+        )
+        .into(),
+        other => other.into(),
+    }
+}
+
+fn hook_error(id: &Principal, hook: &str, exec: &Execution, advice: &str) -> CallError {
+    let Err(trap) = &exec.result else {
+        return UserError::new(ErrorCode::CanisterTrapped, format!("Error from Canister {id}: {hook} failed")).into();
+    };
+    let base = trap_error(id, trap);
+    UserError::new(
+        base.code,
+        format!("Error from Canister {id}: {hook} trapped: {trap} — the canister is unchanged{advice}"),
+    )
+    .into()
+}
+
+impl Replica {
+    pub(crate) fn install_code(&mut self, sender: Principal, args: InstallCodeArgs) -> Result<(), CallError> {
+        let id = args.canister_id;
+        let record = self.get(&id)?.record.clone();
+        ensure_controller(&record, &sender)?;
+        let module = self.engine.load(&args.wasm_module).map_err(|e| invalid_wasm(&id, e))?;
+        match args.mode {
+            CanisterInstallMode::Install => {
+                if record.module_hash.is_some() {
+                    return Err(UserError::new(
+                        ErrorCode::CanisterNonEmpty,
+                        format!("Canister {id} cannot be installed because the canister is not empty. Try installing with mode='reinstall' instead."),
+                    )
+                    .into());
+                }
+                self.fresh_install(sender, record, module, &args.wasm_module, &args.arg, CodeDeploymentMode::Install)
+            }
+            CanisterInstallMode::Reinstall => {
+                self.fresh_install(sender, record, module, &args.wasm_module, &args.arg, CodeDeploymentMode::Reinstall)
+            }
+            CanisterInstallMode::Upgrade(flags) => {
+                let flags = flags.unwrap_or_default();
+                self.upgrade(sender, record, module, &args.wasm_module, &args.arg, flags.skip_pre_upgrade.unwrap_or(false), flags.wasm_memory_persistence)
+            }
+        }
+    }
+
+    /// Runs the start function and then `hook` (if exported) on a new instance, within one
+    /// budget. Returns the last execution, or the failing one.
+    fn run_start_and_hook(
+        &mut self,
+        inst: &mut Instance,
+        record: &CanisterRecord,
+        sender: &Principal,
+        hook: &str,
+        kind: EntryKind,
+        arg: &[u8],
+        budget: u64,
+        certified_data: Vec<u8>,
+    ) -> Result<Option<Execution>, (String, Execution)> {
+        let mut used = 0;
+        if let Some(exec) = inst.run_start(self.exec_limits(budget, record, true)) {
+            if exec.result.is_err() {
+                return Err(("the start function".to_string(), exec));
+            }
+            used = exec.instructions;
+        }
+        if !inst.has_export(hook) {
+            return Ok(None);
+        }
+        let env = self.env(record, sender, "", arg);
+        let limits = self.exec_limits(budget.saturating_sub(used), record, true);
+        let exec = inst.run(hook, kind, env, certified_data, 0, limits);
+        if exec.result.is_err() {
+            return Err((hook.to_string(), exec));
+        }
+        Ok(Some(exec))
+    }
+
+    fn fresh_install(
+        &mut self,
+        sender: Principal,
+        mut record: CanisterRecord,
+        module: Arc<CanisterModule>,
+        bytes: &[u8],
+        arg: &[u8],
+        mode: CodeDeploymentMode,
+    ) -> Result<(), CallError> {
+        let id = record.id;
+        let limits = self.exec_limits(self.config.limits.install_instructions, &record, true);
+        let stable = StableMemory::new(&MemoryBacking::default(), limits.stable_max)?;
+        let mut inst = Instance::new(&self.engine, module.clone(), MemoryBacking::default(), stable, None, limits)
+            .map_err(|e| invalid_wasm(&id, e))?;
+        let budget = self.config.limits.install_instructions;
+        let exec = match self.run_start_and_hook(&mut inst, &record, &sender, "canister_init", EntryKind::Init, arg, budget, Vec::new()) {
+            Ok(exec) => exec,
+            Err((hook, exec)) => return Err(hook_error(&id, &hook, &exec, "")),
+        };
+        let delta = inst.delta()?;
+        let hash = self.store.put_content(bytes)?;
+        record.module_hash = Some(hex::encode(hash));
+        record.version += 1;
+        record.heap_size = delta.heap.size;
+        record.stable_size = delta.stable.size;
+        record.globals = delta.globals.iter().map(|(i, g)| (*i, SavedGlobal::from_exec(*g))).collect();
+        record.certified_data = exec.as_ref().map(|e| e.api.certified_data.clone()).unwrap_or_default();
+        record.global_timer = exec.as_ref().map(|e| e.api.global_timer).unwrap_or(0);
+        let now = self.now();
+        push_change(&mut record, now, sender, ChangeDetails::CodeDeployment(CodeDeploymentRecord { mode, module_hash: hash.to_vec() }));
+        let old = self.get_mut(&id)?.instance.replace(inst);
+        let result = self.commit(record, Some((&delta, true, true)), Vec::new());
+        if result.is_err() {
+            self.get_mut(&id)?.instance = old;
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "the install_code fields, passed through")]
+    fn upgrade(
+        &mut self,
+        sender: Principal,
+        mut record: CanisterRecord,
+        module: Arc<CanisterModule>,
+        bytes: &[u8],
+        arg: &[u8],
+        skip_pre_upgrade: bool,
+        persistence: Option<WasmMemoryPersistence>,
+    ) -> Result<(), CallError> {
+        let id = record.id;
+        let old_module = self.module_of(&record)?.ok_or_else(|| no_module(&id))?;
+        match persistence {
+            None if old_module.prepared.is_eop => {
+                return Err(UserError::new(
+                    ErrorCode::CanisterContractViolation,
+                    "Missing upgrade option: Enhanced orthogonal persistence requires the `wasm_memory_persistence` upgrade option.",
+                )
+                .into())
+            }
+            Some(WasmMemoryPersistence::Keep) if !module.prepared.is_eop => {
+                return Err(UserError::new(
+                    ErrorCode::CanisterContractViolation,
+                    "Invalid upgrade option: The `wasm_memory_persistence: opt Keep` upgrade option requires that the new canister module supports enhanced orthogonal persistence.",
+                )
+                .into())
+            }
+            _ => {}
+        }
+        let keep = persistence == Some(WasmMemoryPersistence::Keep);
+        let budget = self.config.limits.install_instructions;
+        let mut used = 0;
+        let mut certified_data = record.certified_data.clone();
+
+        // 1. pre_upgrade on the old instance.
+        if !skip_pre_upgrade && old_module.prepared.exports.pre_upgrade {
+            let limits = self.exec_limits(budget, &record, false);
+            let env = self.env(&record, &sender, "", &[]);
+            let old = self.ensure_instance(&id)?;
+            let exec = old.run("canister_pre_upgrade", EntryKind::PreUpgrade, env, certified_data.clone(), record.global_timer, limits);
+            if exec.result.is_err() {
+                if old.rollback().is_err() {
+                    self.get_mut(&id)?.instance = None;
+                }
+                let advice = format!(
+                    "; to upgrade anyway run `drydock canister install {id} <WASM> --mode upgrade --skip-pre-upgrade` (stable memory is kept, the heap is not)"
+                );
+                return Err(hook_error(&id, "canister_pre_upgrade", &exec, &advice));
+            }
+            used = exec.instructions;
+            certified_data = exec.api.certified_data.clone();
+        }
+
+        // 2. Hand the memories over to a new instance of the new module.
+        let old = self.ensure_instance(&id)?;
+        let kept_heap = if keep { Some(old.delta()?.heap) } else { None };
+        let stable = old.take_stable()?;
+        let limits = self.exec_limits(budget.saturating_sub(used), &record, true);
+        let heap = if keep { self.backing(&CanisterRecord::heap_name(&id), record.heap_size) } else { MemoryBacking::default() };
+        let restore: Option<&[_]> = if keep { Some(&[]) } else { None };
+        let new = Instance::new(&self.engine, module.clone(), heap, stable, restore, limits);
+        let mut new = match new {
+            Ok(n) => n,
+            Err(e) => {
+                // The stable memory went into the failed instance; rebuild the old one from disk.
+                self.get_mut(&id)?.instance = None;
+                return Err(invalid_wasm(&id, e));
+            }
+        };
+        let restore_old = |this: &mut Replica, mut new: Instance| -> Result<(), CallError> {
+            let stable = new.take_stable()?;
+            let c = this.get_mut(&id)?;
+            if let Some(old) = c.instance.as_mut() {
+                old.put_stable(stable);
+                if old.rollback().is_err() {
+                    c.instance = None;
+                }
+            }
+            Ok(())
+        };
+        if let Some(h) = &kept_heap {
+            if let Err(e) = new.write_heap(h.size, &h.pages) {
+                restore_old(self, new)?;
+                return Err(e.into());
+            }
+        }
+
+        // 3. start + post_upgrade on the new instance.
+        let exec = match self.run_start_and_hook(
+            &mut new,
+            &record,
+            &sender,
+            "canister_post_upgrade",
+            EntryKind::PostUpgrade,
+            arg,
+            budget.saturating_sub(used),
+            certified_data.clone(),
+        ) {
+            Ok(exec) => exec,
+            Err((hook, exec)) => {
+                restore_old(self, new)?;
+                return Err(hook_error(&id, &hook, &exec, ""));
+            }
+        };
+
+        // 4. Commit.
+        let delta = match new.delta() {
+            Ok(d) => d,
+            Err(e) => {
+                restore_old(self, new)?;
+                return Err(e.into());
+            }
+        };
+        let hash = self.store.put_content(bytes)?;
+        record.module_hash = Some(hex::encode(hash));
+        record.version += 1;
+        record.heap_size = delta.heap.size;
+        record.stable_size = delta.stable.size;
+        record.globals = delta.globals.iter().map(|(i, g)| (*i, SavedGlobal::from_exec(*g))).collect();
+        record.certified_data = exec.as_ref().map(|e| e.api.certified_data.clone()).unwrap_or(certified_data);
+        record.global_timer = exec.as_ref().map(|e| e.api.global_timer).unwrap_or(0);
+        let now = self.now();
+        push_change(
+            &mut record,
+            now,
+            sender,
+            ChangeDetails::CodeDeployment(CodeDeploymentRecord { mode: CodeDeploymentMode::Upgrade, module_hash: hash.to_vec() }),
+        );
+        let c = self.get_mut(&id)?;
+        let old = c.instance.replace(new);
+        drop(old);
+        let result = self.commit(record, Some((&delta, !keep, false)), Vec::new());
+        if result.is_err() {
+            // The old instance gave its stable memory away: rebuild from disk next time.
+            self.get_mut(&id)?.instance = None;
+        }
+        result
+    }
+
+    pub(crate) fn uninstall_code(&mut self, sender: Principal, id: Principal) -> Result<(), CallError> {
+        let mut record = self.get(&id)?.record.clone();
+        ensure_controller(&record, &sender)?;
+        record.module_hash = None;
+        record.version += 1;
+        record.globals.clear();
+        record.certified_data.clear();
+        record.global_timer = 0;
+        record.heap_size = 0;
+        record.stable_size = 0;
+        let now = self.now();
+        push_change(&mut record, now, sender, ChangeDetails::CodeUninstall);
+        let mut batch = drydock_state::Batch::default();
+        let json = serde_json::to_vec(&record).map_err(|e| crate::ReplicaError::CorruptRecord { key: CanisterRecord::key(&id), cause: e.to_string() })?;
+        batch.blobs.push((CanisterRecord::key(&id), Some(json)));
+        for name in [CanisterRecord::heap_name(&id), CanisterRecord::stable_name(&id)] {
+            if self.store.memory(&name).is_some() {
+                batch.memories.push(drydock_state::MemoryUpdate { name, op: drydock_state::MemoryOp::Delete });
+            }
+        }
+        self.store.commit(batch)?;
+        let c = self.get_mut(&id)?;
+        c.record = record;
+        c.instance = None;
+        Ok(())
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the replica library, one module per feature, run against real
+//! canisters built from `canisters/` and `motoko/` by `scripts/build-test-canisters.sh`.
+
+mod support;
+
+mod calls;

@@ -1,0 +1,175 @@
+//! The manifest `<dir>/manifest`: the state as of the last checkpoint.
+//!
+//! It is only ever replaced whole and atomically: written to
+//! `manifest.tmp`, fsync'd, renamed over `manifest`, then the directory is
+//! fsync'd. A missing manifest means an empty store.
+//!
+//! # Format (version 1)
+//!
+//! ```text
+//! offset  size  field
+//! 0       8     magic "DDSTATE\0"
+//! 8       4     format version = 1 (u32 LE)
+//! 12      4     crc32 (IEEE) of the body
+//! 16      8     body length N (u64 LE)
+//! 24      N     body
+//! ```
+//!
+//! Body (integers little-endian; `str`/`bytes` are a u32 length then the bytes):
+//!
+//! ```text
+//! u64   next_seq        sequence number of the next commit; log records below it are already folded in
+//! u64   next_gen        next unused memory file generation (generations are never reused)
+//! u32   blob count
+//!   per blob (sorted by key):    str key, bytes value
+//! u32   memory count
+//!   per memory (sorted by name): str name, u64 generation, u64 size in bytes,
+//!                                u8 layout (1 = flat file: page i at byte offset i*4096)
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::codec::{Reader, Writer};
+use crate::StateError;
+
+pub(crate) const MAGIC: [u8; 8] = *b"DDSTATE\0";
+pub(crate) const VERSION: u32 = 1;
+pub(crate) const HEADER_LEN: usize = 24;
+/// The only memory file layout so far: a flat file, page i at offset i*4096.
+pub(crate) const LAYOUT_FLAT: u8 = 1;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Manifest {
+    pub next_seq: u64,
+    pub next_gen: u64,
+    pub blobs: BTreeMap<String, Vec<u8>>,
+    /// name → (generation, size)
+    pub memories: BTreeMap<String, (u64, u64)>,
+}
+
+impl Manifest {
+    pub fn encode(&self) -> Vec<u8> {
+        let body_len: usize = 24
+            + self
+                .blobs
+                .iter()
+                .map(|(k, v)| 8 + k.len() + v.len())
+                .sum::<usize>()
+            + self.memories.keys().map(|k| 21 + k.len()).sum::<usize>();
+        let mut w = Writer::with_capacity(HEADER_LEN + body_len);
+        w.raw(&[0; HEADER_LEN]);
+        w.u64(self.next_seq);
+        w.u64(self.next_gen);
+        w.u32(self.blobs.len() as u32);
+        for (key, value) in &self.blobs {
+            w.bytes(key.as_bytes());
+            w.bytes(value);
+        }
+        w.u32(self.memories.len() as u32);
+        for (name, (gen, size)) in &self.memories {
+            w.bytes(name.as_bytes());
+            w.u64(*gen);
+            w.u64(*size);
+            w.u8(LAYOUT_FLAT);
+        }
+        let mut buf = w.buf;
+        let crc = crc32fast::hash(&buf[HEADER_LEN..]);
+        let len = (buf.len() - HEADER_LEN) as u64;
+        buf[0..8].copy_from_slice(&MAGIC);
+        buf[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        buf[12..16].copy_from_slice(&crc.to_le_bytes());
+        buf[16..24].copy_from_slice(&len.to_le_bytes());
+        buf
+    }
+
+    pub fn decode(bytes: &[u8], path: &Path) -> Result<Manifest, StateError> {
+        let corrupt =
+            |offset: usize, cause: String| StateError::corrupt(path, offset as u64, cause);
+        if bytes.len() < HEADER_LEN {
+            return Err(corrupt(
+                0,
+                format!(
+                    "manifest is {} bytes, shorter than its {HEADER_LEN}-byte header",
+                    bytes.len()
+                ),
+            ));
+        }
+        if bytes[0..8] != MAGIC {
+            return Err(corrupt(0, "not a drydock manifest (bad magic)".into()));
+        }
+        let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+        if version != VERSION {
+            return Err(StateError::UnsupportedVersion {
+                path: path.to_path_buf(),
+                found: version,
+                supported: VERSION,
+            });
+        }
+        let crc = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
+        let mut len = [0u8; 8];
+        len.copy_from_slice(&bytes[16..24]);
+        let len = u64::from_le_bytes(len);
+        let body = &bytes[HEADER_LEN..];
+        if len != body.len() as u64 {
+            return Err(corrupt(
+                16,
+                format!(
+                    "header says the body is {len} bytes, the file holds {}",
+                    body.len()
+                ),
+            ));
+        }
+        if crc32fast::hash(body) != crc {
+            return Err(corrupt(
+                12,
+                "crc mismatch: the manifest body is damaged".into(),
+            ));
+        }
+
+        let at = |e: crate::codec::DecodeError| corrupt(HEADER_LEN + e.offset, e.cause);
+        let mut r = Reader::new(body);
+        let mut m = Manifest {
+            next_seq: r.u64("next_seq").map_err(at)?,
+            next_gen: r.u64("next_gen").map_err(at)?,
+            ..Manifest::default()
+        };
+        let blob_count = r.u32("blob count").map_err(at)?;
+        for _ in 0..blob_count {
+            let key = r.string("blob key").map_err(at)?;
+            let value = r.bytes("blob value").map_err(at)?.to_vec();
+            m.blobs.insert(key, value);
+        }
+        let memory_count = r.u32("memory count").map_err(at)?;
+        for _ in 0..memory_count {
+            let start = r.pos();
+            let name = r.string("memory name").map_err(at)?;
+            let gen = r.u64("generation").map_err(at)?;
+            let size = r.u64("memory size").map_err(at)?;
+            let layout = r.u8("memory layout").map_err(at)?;
+            if layout != LAYOUT_FLAT {
+                return Err(corrupt(
+                    HEADER_LEN + r.pos() - 1,
+                    format!("memory {name:?} has unknown layout {layout} (this build knows layout {LAYOUT_FLAT})"),
+                ));
+            }
+            if gen >= m.next_gen {
+                return Err(corrupt(
+                    HEADER_LEN + start,
+                    format!(
+                        "memory {name:?} uses generation {gen}, not below next_gen {}",
+                        m.next_gen
+                    ),
+                ));
+            }
+            m.memories.insert(name, (gen, size));
+        }
+        if !r.is_empty() {
+            return Err(corrupt(
+                HEADER_LEN + r.pos(),
+                "trailing bytes after the memory table".into(),
+            ));
+        }
+        Ok(m)
+    }
+}

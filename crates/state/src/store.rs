@@ -1,0 +1,860 @@
+//! [`Store`]: one open state directory. The layout, the commit protocol and
+//! the invariants are described in the crate documentation.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::backend::{Backend, FsBackend, OpenMode};
+use crate::manifest::Manifest;
+use crate::wal::{self, LogReader, Resolution};
+use crate::{Batch, MemoryFile, MemoryOp, StateError, PAGE_SIZE};
+
+/// The largest memory size a batch may set: 1 TiB. A larger size could not
+/// be applied on common file systems, and a record that cannot be applied
+/// would make every later recovery fail.
+pub const MAX_MEMORY_BYTES: u64 = 1 << 40;
+
+const LOCK_FILE: &str = "LOCK";
+const MANIFEST_FILE: &str = "manifest";
+const MANIFEST_TMP_FILE: &str = "manifest.tmp";
+const WAL_FILE: &str = "wal";
+const MEMORIES_DIR: &str = "memories";
+const CONTENT_DIR: &str = "content";
+const TMP_SUFFIX: &str = ".tmp";
+
+/// Tuning knobs of a [`Store`].
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// A commit first checkpoints when the WAL has grown to this many bytes.
+    pub checkpoint_wal_bytes: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            checkpoint_wal_bytes: 64 << 20,
+        }
+    }
+}
+
+/// One paged memory as the store tracks it.
+struct Memory {
+    gen: u64,
+    size: u64,
+    file: Arc<File>,
+    /// The file's current length (at least `size` rounded up to a page).
+    len: u64,
+}
+
+/// One open, exclusively locked state directory.
+pub struct Store {
+    dir: PathBuf,
+    backend: Arc<dyn Backend>,
+    options: Options,
+    _lock: DirLock,
+    blobs: BTreeMap<String, Vec<u8>>,
+    memories: BTreeMap<String, Memory>,
+    next_seq: u64,
+    next_gen: u64,
+    wal: File,
+    wal_len: u64,
+    /// Memory files written since the last checkpoint, by generation.
+    dirty: BTreeMap<u64, (Arc<File>, PathBuf)>,
+    /// A file was created in `memories/` since the last checkpoint.
+    memories_dir_dirty: bool,
+    /// Files no longer referenced; unlinked after the next checkpoint.
+    garbage: Vec<PathBuf>,
+    /// The manifest on disk is older than the state in RAM.
+    manifest_stale: bool,
+    /// Set when a commit or checkpoint failed part-way.
+    poisoned: Option<String>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.dir)
+            .field("blobs", &self.blobs.len())
+            .field("memories", &self.memories.len())
+            .field("next_seq", &self.next_seq)
+            .field("wal_len", &self.wal_len)
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The flock on `<dir>/LOCK`, released explicitly on drop (see
+/// [`Backend::unlock`]). Nothing else happens when a store is dropped:
+/// recovery does not depend on a clean close.
+struct DirLock {
+    file: File,
+    backend: Arc<dyn Backend>,
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = self.backend.unlock(&self.file);
+    }
+}
+
+fn round_up_to_page(size: u64) -> u64 {
+    size.div_ceil(PAGE_SIZE) * PAGE_SIZE
+}
+
+/// The file name of a memory generation: `<gen:016x>-<sanitized name>`.
+fn memory_file_name(gen: u64, name: &str) -> String {
+    let mut out = format!("{gen:016x}-");
+    out.extend(name.bytes().take(64).map(|b| {
+        if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
+            b as char
+        } else {
+            '_'
+        }
+    }));
+    out
+}
+
+impl Store {
+    /// Open (creating if missing) the state directory `dir` on the real file
+    /// system, with default [`Options`].
+    ///
+    /// # Errors
+    /// [`StateError::Locked`] if another store has it open; `Corrupt`,
+    /// `UnsupportedVersion` or `MemoryFile` if its files do not decode;
+    /// `Io` for failing system calls.
+    pub fn open(dir: &Path) -> Result<Store, StateError> {
+        Store::open_with(dir, Arc::new(FsBackend), Options::default())
+    }
+
+    pub fn open_with_backend(dir: &Path, backend: Arc<dyn Backend>) -> Result<Store, StateError> {
+        Store::open_with(dir, backend, Options::default())
+    }
+
+    /// Open with an explicit backend and options: lock, load the manifest,
+    /// replay the WAL, checkpoint, and remove unreferenced files.
+    pub fn open_with(
+        dir: &Path,
+        backend: Arc<dyn Backend>,
+        options: Options,
+    ) -> Result<Store, StateError> {
+        let dir = dir.to_path_buf();
+        let b = &*backend;
+        create_dir_durably(b, &dir)?;
+
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = DirLock {
+            file: b.lock(&lock_path).map_err(|e| {
+                if e.kind() == io::ErrorKind::WouldBlock {
+                    StateError::Locked { dir: dir.clone() }
+                } else {
+                    StateError::io("lock", &lock_path, e)
+                }
+            })?,
+            backend: Arc::clone(&backend),
+        };
+
+        let mut dir_changed = false;
+        for sub in [MEMORIES_DIR, CONTENT_DIR] {
+            let path = dir.join(sub);
+            if !exists(b, &path)? {
+                b.create_dir(&path)
+                    .map_err(|e| StateError::io("create directory", &path, e))?;
+                dir_changed = true;
+            }
+        }
+
+        let manifest_path = dir.join(MANIFEST_FILE);
+        let (manifest, manifest_stale) = if exists(b, &manifest_path)? {
+            let bytes = read_whole(b, &manifest_path)?;
+            (Manifest::decode(&bytes, &manifest_path)?, false)
+        } else {
+            (Manifest::default(), true)
+        };
+        let tmp_path = dir.join(MANIFEST_TMP_FILE);
+        if exists(b, &tmp_path)? {
+            b.remove(&tmp_path)
+                .map_err(|e| StateError::io("remove", &tmp_path, e))?;
+        }
+
+        let wal_path = dir.join(WAL_FILE);
+        if !exists(b, &wal_path)? {
+            dir_changed = true;
+        }
+        let wal = b
+            .open(&wal_path, OpenMode::Create)
+            .map_err(|e| StateError::io("open", &wal_path, e))?;
+        if dir_changed {
+            b.sync_dir(&dir)
+                .map_err(|e| StateError::io("fsync directory", &dir, e))?;
+        }
+
+        let mut memories = BTreeMap::new();
+        for (name, &(gen, size)) in &manifest.memories {
+            let path = dir.join(MEMORIES_DIR).join(memory_file_name(gen, name));
+            let file = match b.open(&path, OpenMode::ReadWrite) {
+                Ok(file) => file,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(StateError::MemoryFile {
+                        name: name.clone(),
+                        path,
+                        cause: "is missing (the manifest references it)".into(),
+                    })
+                }
+                Err(e) => return Err(StateError::io("open", &path, e)),
+            };
+            let len = b.len(&file).map_err(|e| StateError::io("stat", &path, e))?;
+            if len < round_up_to_page(size) {
+                return Err(StateError::MemoryFile {
+                    name: name.clone(),
+                    path,
+                    cause: format!(
+                        "is {len} bytes, shorter than the memory's committed size {size}"
+                    ),
+                });
+            }
+            memories.insert(
+                name.clone(),
+                Memory {
+                    gen,
+                    size,
+                    file: Arc::new(file),
+                    len,
+                },
+            );
+        }
+
+        let mut store = Store {
+            dir,
+            backend,
+            options,
+            _lock: lock,
+            blobs: manifest.blobs,
+            memories,
+            next_seq: manifest.next_seq,
+            next_gen: manifest.next_gen,
+            wal,
+            wal_len: 0,
+            dirty: BTreeMap::new(),
+            memories_dir_dirty: false,
+            garbage: Vec::new(),
+            manifest_stale,
+            poisoned: None,
+        };
+        store.replay()?;
+        store.checkpoint()?;
+        store.remove_leftovers()?;
+        Ok(store)
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The value of a blob.
+    pub fn blob(&self, key: &str) -> Option<&[u8]> {
+        self.blobs.get(key).map(Vec::as_slice)
+    }
+
+    /// The keys of all blobs starting with `prefix`, sorted.
+    pub fn blob_keys(&self, prefix: &str) -> Vec<String> {
+        self.blobs
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// The current backing file of a paged memory, `None` if absent.
+    pub fn memory(&self, name: &str) -> Option<MemoryFile> {
+        self.memories.get(name).map(|m| MemoryFile {
+            file: Arc::clone(&m.file),
+            size: m.size,
+        })
+    }
+
+    /// The names of all memories starting with `prefix`, sorted.
+    pub fn memory_names(&self, prefix: &str) -> Vec<String> {
+        self.memories
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Bytes in the WAL since the last checkpoint.
+    pub fn wal_len(&self) -> u64 {
+        self.wal_len
+    }
+
+    /// Apply `batch` atomically. When this returns `Ok`, the batch is durable
+    /// and visible through [`Store::blob`] and [`Store::memory`].
+    ///
+    /// # Errors
+    /// [`StateError::InvalidBatch`] (nothing written, the store stays usable)
+    /// if a page is not [`PAGE_SIZE`] bytes or starts at or past `size`, if a
+    /// size shrinks without reset or exceeds [`MAX_MEMORY_BYTES`], or if a
+    /// key, value or the whole record is 4 GiB or more. Any I/O error
+    /// poisons the store (see the crate documentation); the batch may or may
+    /// not be durable then.
+    pub fn commit(&mut self, batch: Batch) -> Result<(), StateError> {
+        self.check_poisoned()?;
+        let resolutions = self.resolve(&batch)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let record = wal::encode(self.next_seq, &batch, &resolutions)?;
+        if self.wal_len >= self.options.checkpoint_wal_bytes {
+            self.checkpoint()?;
+        }
+        let result = self.append_and_apply(&record, &batch, &resolutions);
+        self.poison_on_error(result)
+    }
+
+    fn append_and_apply(
+        &mut self,
+        record: &[u8],
+        batch: &Batch,
+        resolutions: &[Resolution],
+    ) -> Result<(), StateError> {
+        let wal_path = self.dir.join(WAL_FILE);
+        let b = &*self.backend;
+        b.write_at(&self.wal, record, self.wal_len)
+            .map_err(|e| StateError::io("append to", &wal_path, e))?;
+        b.sync(&self.wal)
+            .map_err(|e| StateError::io("fsync", &wal_path, e))?;
+        self.wal_len += record.len() as u64;
+        self.next_seq += 1;
+        self.manifest_stale = true;
+        self.apply(batch, resolutions, None)
+    }
+
+    /// Fold the WAL into the memory files and the manifest, then truncate it.
+    pub fn checkpoint(&mut self) -> Result<(), StateError> {
+        self.check_poisoned()?;
+        let result = self.checkpoint_inner();
+        self.poison_on_error(result)
+    }
+
+    fn checkpoint_inner(&mut self) -> Result<(), StateError> {
+        let b = &*self.backend;
+        let nothing_to_do = self.wal_len == 0
+            && !self.manifest_stale
+            && self.dirty.is_empty()
+            && self.garbage.is_empty()
+            && !self.memories_dir_dirty;
+        if nothing_to_do {
+            return Ok(());
+        }
+
+        // 1. Memory files and their directory entries.
+        for (file, path) in self.dirty.values() {
+            b.sync(file).map_err(|e| StateError::io("fsync", path, e))?;
+        }
+        if self.memories_dir_dirty {
+            let path = self.dir.join(MEMORIES_DIR);
+            b.sync_dir(&path)
+                .map_err(|e| StateError::io("fsync directory", &path, e))?;
+        }
+
+        // 2. The manifest, atomically.
+        if self.manifest_stale || self.wal_len > 0 {
+            let manifest = Manifest {
+                next_seq: self.next_seq,
+                next_gen: self.next_gen,
+                blobs: self.blobs.clone(),
+                memories: self
+                    .memories
+                    .iter()
+                    .map(|(n, m)| (n.clone(), (m.gen, m.size)))
+                    .collect(),
+            };
+            let bytes = manifest.encode();
+            let tmp = self.dir.join(MANIFEST_TMP_FILE);
+            let path = self.dir.join(MANIFEST_FILE);
+            write_file_durably(b, &tmp, &bytes)?;
+            b.rename(&tmp, &path)
+                .map_err(|e| StateError::io("rename", &tmp, e))?;
+            b.sync_dir(&self.dir)
+                .map_err(|e| StateError::io("fsync directory", &self.dir, e))?;
+        }
+
+        // 3. The WAL, now folded in.
+        if self.wal_len > 0 {
+            let path = self.dir.join(WAL_FILE);
+            b.set_len(&self.wal, 0)
+                .map_err(|e| StateError::io("truncate", &path, e))?;
+            b.sync(&self.wal)
+                .map_err(|e| StateError::io("fsync", &path, e))?;
+        }
+
+        // 4. Files the manifest no longer references.
+        for path in &self.garbage {
+            match b.remove(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StateError::io("remove", path, e)),
+            }
+        }
+
+        self.wal_len = 0;
+        self.dirty.clear();
+        self.memories_dir_dirty = false;
+        self.garbage.clear();
+        self.manifest_stale = false;
+        Ok(())
+    }
+
+    /// Store `bytes` in the content store; returns their sha256. Durable on
+    /// return; storing the same bytes again does nothing.
+    pub fn put_content(&mut self, bytes: &[u8]) -> Result<[u8; 32], StateError> {
+        let hash: [u8; 32] = Sha256::digest(bytes).into();
+        let b = &*self.backend;
+        let path = self.content_path(&hash);
+        if exists(b, &path)? {
+            let file = b
+                .open(&path, OpenMode::Read)
+                .map_err(|e| StateError::io("open", &path, e))?;
+            if b.len(&file).map_err(|e| StateError::io("stat", &path, e))? == bytes.len() as u64 {
+                return Ok(hash);
+            }
+        }
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(TMP_SUFFIX);
+        let tmp = PathBuf::from(tmp);
+        write_file_durably(b, &tmp, bytes)?;
+        b.rename(&tmp, &path)
+            .map_err(|e| StateError::io("rename", &tmp, e))?;
+        let dir = self.dir.join(CONTENT_DIR);
+        b.sync_dir(&dir)
+            .map_err(|e| StateError::io("fsync directory", &dir, e))?;
+        Ok(hash)
+    }
+
+    /// Read a content value back, verifying its hash.
+    ///
+    /// # Errors
+    /// [`StateError::ContentNotFound`] if it was never stored,
+    /// [`StateError::ContentCorrupt`] if the file does not hash to its name.
+    pub fn content(&self, hash: &[u8; 32]) -> Result<Vec<u8>, StateError> {
+        let path = self.content_path(hash);
+        let bytes = match read_whole(&*self.backend, &path) {
+            Err(StateError::Io { error, .. }) if error.kind() == io::ErrorKind::NotFound => {
+                return Err(StateError::ContentNotFound {
+                    hash: hex::encode(hash),
+                    path,
+                })
+            }
+            other => other?,
+        };
+        let found: [u8; 32] = Sha256::digest(&bytes).into();
+        if &found != hash {
+            return Err(StateError::ContentCorrupt {
+                path,
+                expected: hex::encode(hash),
+                found: hex::encode(found),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Whether a content value is stored (without reading or verifying it).
+    pub fn has_content(&self, hash: &[u8; 32]) -> Result<bool, StateError> {
+        exists(&*self.backend, &self.content_path(hash))
+    }
+
+    fn content_path(&self, hash: &[u8; 32]) -> PathBuf {
+        self.dir.join(CONTENT_DIR).join(hex::encode(hash))
+    }
+
+    fn memory_path(&self, gen: u64, name: &str) -> PathBuf {
+        self.dir
+            .join(MEMORIES_DIR)
+            .join(memory_file_name(gen, name))
+    }
+
+    fn check_poisoned(&self) -> Result<(), StateError> {
+        match &self.poisoned {
+            None => Ok(()),
+            Some(cause) => Err(StateError::Poisoned {
+                dir: self.dir.clone(),
+                cause: cause.clone(),
+            }),
+        }
+    }
+
+    fn poison_on_error<T>(&mut self, result: Result<T, StateError>) -> Result<T, StateError> {
+        if let Err(e) = &result {
+            self.poisoned = Some(e.to_string());
+        }
+        result
+    }
+
+    /// Validate `batch` against the current state and decide, for each
+    /// memory update, which generation it writes and whether it starts fresh.
+    fn resolve(&self, batch: &Batch) -> Result<Vec<Resolution>, StateError> {
+        for (key, value) in &batch.blobs {
+            if key.len() > u32::MAX as usize {
+                return Err(StateError::invalid("a blob key is 4 GiB or longer"));
+            }
+            if value.as_ref().is_some_and(|v| v.len() > u32::MAX as usize) {
+                return Err(StateError::invalid(format!(
+                    "blob {key:?}: the value is 4 GiB or longer"
+                )));
+            }
+        }
+        // Memories as earlier updates of this batch leave them: name → (gen, size).
+        let mut view: HashMap<&str, Option<(u64, u64)>> = HashMap::new();
+        let mut next_gen = self.next_gen;
+        let mut resolutions = Vec::with_capacity(batch.memories.len());
+        for update in &batch.memories {
+            let name = update.name.as_str();
+            if name.len() > u32::MAX as usize {
+                return Err(StateError::invalid("a memory name is 4 GiB or longer"));
+            }
+            let current = match view.get(name) {
+                Some(state) => *state,
+                None => self.memories.get(name).map(|m| (m.gen, m.size)),
+            };
+            match &update.op {
+                MemoryOp::Delete => {
+                    view.insert(name, None);
+                    resolutions.push(Resolution::Delete);
+                }
+                MemoryOp::Write { reset, size, pages } => {
+                    let size = *size;
+                    if size > MAX_MEMORY_BYTES {
+                        return Err(StateError::invalid(format!(
+                            "memory {name:?}: size {size} exceeds the maximum {MAX_MEMORY_BYTES}"
+                        )));
+                    }
+                    for (index, data) in pages {
+                        if data.len() as u64 != PAGE_SIZE {
+                            return Err(StateError::invalid(format!(
+                                "memory {name:?}: page {index} is {} bytes, pages are exactly {PAGE_SIZE}",
+                                data.len()
+                            )));
+                        }
+                        if index
+                            .checked_mul(PAGE_SIZE)
+                            .is_none_or(|start| start >= size)
+                        {
+                            return Err(StateError::invalid(format!(
+                                "memory {name:?}: page {index} starts at or past the size {size}"
+                            )));
+                        }
+                    }
+                    let (gen, fresh) = match current {
+                        Some((gen, old_size)) if !reset => {
+                            if size < old_size {
+                                return Err(StateError::invalid(format!(
+                                    "memory {name:?}: size would shrink from {old_size} to {size}; \
+                                     only a reset may shrink a memory"
+                                )));
+                            }
+                            (gen, false)
+                        }
+                        _ => {
+                            next_gen += 1;
+                            (next_gen - 1, true)
+                        }
+                    };
+                    view.insert(name, Some((gen, size)));
+                    resolutions.push(Resolution::Write { gen, fresh });
+                }
+            }
+        }
+        Ok(resolutions)
+    }
+
+    /// Apply a resolved batch to the files and to RAM. `record` is the WAL
+    /// offset when replaying, for error messages.
+    fn apply(
+        &mut self,
+        batch: &Batch,
+        resolutions: &[Resolution],
+        record: Option<u64>,
+    ) -> Result<(), StateError> {
+        for (key, value) in &batch.blobs {
+            match value {
+                Some(v) => self.blobs.insert(key.clone(), v.clone()),
+                None => self.blobs.remove(key),
+            };
+        }
+        for (update, resolution) in batch.memories.iter().zip(resolutions) {
+            let name = &update.name;
+            match (resolution, &update.op) {
+                (Resolution::Delete, _) => {
+                    if let Some(old) = self.memories.remove(name) {
+                        self.dirty.remove(&old.gen);
+                        self.garbage.push(self.memory_path(old.gen, name));
+                    }
+                }
+                (&Resolution::Write { gen, fresh }, MemoryOp::Write { size, pages, .. }) => {
+                    self.apply_write(name, gen, fresh, *size, pages, record)?;
+                }
+                (Resolution::Write { .. }, MemoryOp::Delete) => {
+                    // `wal::decode_payload` and `resolve` never pair these.
+                    return Err(StateError::corrupt(
+                        self.dir.join(WAL_FILE),
+                        record.unwrap_or(0),
+                        format!("memory {name:?}: write resolution for a delete"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_write(
+        &mut self,
+        name: &str,
+        gen: u64,
+        fresh: bool,
+        size: u64,
+        pages: &[(u64, Vec<u8>)],
+        record: Option<u64>,
+    ) -> Result<(), StateError> {
+        let path = self.memory_path(gen, name);
+        let wal_corrupt = |cause: String| {
+            StateError::corrupt(
+                self.dir.join(WAL_FILE),
+                record.unwrap_or(0),
+                format!("write-ahead log record: memory {name:?}: {cause}"),
+            )
+        };
+        if record.is_some() {
+            // Replay: check what `resolve` guaranteed at commit time.
+            if size > MAX_MEMORY_BYTES {
+                return Err(wal_corrupt(format!("size {size} exceeds the maximum")));
+            }
+            if fresh && gen < self.next_gen {
+                return Err(wal_corrupt(format!(
+                    "new generation {gen} is not above the generations in use"
+                )));
+            }
+            if let Some((index, _)) = pages
+                .iter()
+                .find(|(index, _)| index.checked_mul(PAGE_SIZE).is_none_or(|s| s >= size))
+            {
+                return Err(wal_corrupt(format!(
+                    "page {index} starts at or past the size {size}"
+                )));
+            }
+        }
+        let b = &*self.backend;
+        let (file, mut len) = if fresh {
+            if let Some(old) = self.memories.remove(name) {
+                self.dirty.remove(&old.gen);
+                self.garbage.push(self.memory_path(old.gen, name));
+            }
+            let file = b
+                .open(&path, OpenMode::CreateTruncate)
+                .map_err(|e| StateError::io("create", &path, e))?;
+            self.memories_dir_dirty = true;
+            (Arc::new(file), 0)
+        } else {
+            match self.memories.get(name) {
+                Some(m) if m.gen == gen => {
+                    if size < m.size {
+                        return Err(wal_corrupt(format!(
+                            "size shrinks from {} to {size}",
+                            m.size
+                        )));
+                    }
+                    (Arc::clone(&m.file), m.len)
+                }
+                other => {
+                    return Err(wal_corrupt(format!(
+                        "writes to generation {gen}, but the memory is at {}",
+                        other.map_or("no generation (absent)".to_string(), |m| m.gen.to_string())
+                    )))
+                }
+            }
+        };
+        let want = round_up_to_page(size);
+        if len < want {
+            b.set_len(&file, want)
+                .map_err(|e| StateError::io("extend", &path, e))?;
+            len = want;
+        }
+        for (index, data) in pages {
+            b.write_at(&file, data, index * PAGE_SIZE)
+                .map_err(|e| StateError::io("write page to", &path, e))?;
+        }
+        self.dirty.insert(gen, (Arc::clone(&file), path));
+        self.next_gen = self.next_gen.max(gen + 1);
+        self.memories.insert(
+            name.to_string(),
+            Memory {
+                gen,
+                size,
+                file,
+                len,
+            },
+        );
+        Ok(())
+    }
+
+    /// Re-apply the WAL records the manifest has not folded in.
+    fn replay(&mut self) -> Result<(), StateError> {
+        let path = self.dir.join(WAL_FILE);
+        let len = self
+            .backend
+            .len(&self.wal)
+            .map_err(|e| StateError::io("stat", &path, e))?;
+        let Ok(len_usize) = usize::try_from(len) else {
+            return Err(StateError::corrupt(
+                &path,
+                0,
+                format!("log of {len} bytes does not fit in memory"),
+            ));
+        };
+        let mut bytes = vec![0; len_usize];
+        self.backend
+            .read_at(&self.wal, &mut bytes, 0)
+            .map_err(|e| StateError::io("read", &path, e))?;
+        self.wal_len = len;
+
+        let mut reader = LogReader::new(&bytes, &path);
+        let mut previous: Option<u64> = None;
+        while let Some(record) = reader.next_record()? {
+            if previous.is_some_and(|p| p.checked_add(1) != Some(record.seq)) {
+                return Err(StateError::corrupt(
+                    &path,
+                    record.offset,
+                    format!(
+                        "record has sequence number {}, expected {} after the previous record",
+                        record.seq,
+                        previous.unwrap_or(0).wrapping_add(1)
+                    ),
+                ));
+            }
+            previous = Some(record.seq);
+            if record.seq < self.next_seq {
+                continue; // already folded into the manifest
+            }
+            if record.seq != self.next_seq {
+                return Err(StateError::corrupt(
+                    &path,
+                    record.offset,
+                    format!(
+                        "record has sequence number {}, but the manifest continues at {}: records are missing",
+                        record.seq, self.next_seq
+                    ),
+                ));
+            }
+            if record.batch.memories.len() != record.resolutions.len() {
+                return Err(StateError::corrupt(
+                    &path,
+                    record.offset,
+                    "memory updates and resolutions differ",
+                ));
+            }
+            self.apply(&record.batch, &record.resolutions, Some(record.offset))?;
+            self.next_seq += 1;
+            self.manifest_stale = true;
+        }
+        Ok(())
+    }
+
+    /// Remove files nothing references: memory generations left by a crash
+    /// and temporary content files.
+    fn remove_leftovers(&mut self) -> Result<(), StateError> {
+        let b = &*self.backend;
+        let referenced: std::collections::HashSet<String> = self
+            .memories
+            .iter()
+            .map(|(name, m)| memory_file_name(m.gen, name))
+            .collect();
+        let memories_dir = self.dir.join(MEMORIES_DIR);
+        let entries = b
+            .read_dir(&memories_dir)
+            .map_err(|e| StateError::io("list", &memories_dir, e))?;
+        for entry in entries {
+            if !entry.to_str().is_some_and(|n| referenced.contains(n)) {
+                let path = memories_dir.join(&entry);
+                b.remove(&path)
+                    .map_err(|e| StateError::io("remove", &path, e))?;
+            }
+        }
+        let content_dir = self.dir.join(CONTENT_DIR);
+        let entries = b
+            .read_dir(&content_dir)
+            .map_err(|e| StateError::io("list", &content_dir, e))?;
+        for entry in entries {
+            if entry.to_str().is_some_and(|n| n.ends_with(TMP_SUFFIX)) {
+                let path = content_dir.join(&entry);
+                b.remove(&path)
+                    .map_err(|e| StateError::io("remove", &path, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn exists(b: &dyn Backend, path: &Path) -> Result<bool, StateError> {
+    b.exists(path).map_err(|e| StateError::io("stat", path, e))
+}
+
+/// Create `dir` and any missing parents, fsyncing each parent so the new
+/// entries survive a power loss.
+fn create_dir_durably(b: &dyn Backend, dir: &Path) -> Result<(), StateError> {
+    let mut missing = Vec::new();
+    let mut cursor = Some(dir);
+    while let Some(path) = cursor {
+        if path.as_os_str().is_empty() || exists(b, path)? {
+            break;
+        }
+        missing.push(path);
+        cursor = path.parent();
+    }
+    for path in missing.into_iter().rev() {
+        b.create_dir(path)
+            .map_err(|e| StateError::io("create directory", path, e))?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            b.sync_dir(parent)
+                .map_err(|e| StateError::io("fsync directory", parent, e))?;
+        }
+    }
+    Ok(())
+}
+
+fn read_whole(b: &dyn Backend, path: &Path) -> Result<Vec<u8>, StateError> {
+    let file = b
+        .open(path, OpenMode::Read)
+        .map_err(|e| StateError::io("open", path, e))?;
+    let len = b.len(&file).map_err(|e| StateError::io("stat", path, e))?;
+    let len = usize::try_from(len).map_err(|_| {
+        StateError::corrupt(
+            path,
+            0,
+            format!("file of {len} bytes does not fit in memory"),
+        )
+    })?;
+    let mut bytes = vec![0; len];
+    b.read_at(&file, &mut bytes, 0)
+        .map_err(|e| StateError::io("read", path, e))?;
+    Ok(bytes)
+}
+
+/// Write a whole new file and fsync it (its directory entry is not synced).
+fn write_file_durably(b: &dyn Backend, path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let file = b
+        .open(path, OpenMode::CreateTruncate)
+        .map_err(|e| StateError::io("create", path, e))?;
+    b.write_at(&file, bytes, 0)
+        .map_err(|e| StateError::io("write", path, e))?;
+    b.sync(&file).map_err(|e| StateError::io("fsync", path, e))
+}

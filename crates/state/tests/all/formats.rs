@@ -1,0 +1,92 @@
+//! Golden files freeze the on-disk formats byte for byte. If one of these
+//! fails, a format changed: bump its version and add a migration, or restore
+//! the old encoding. To regenerate after a deliberate change, run the tests
+//! with `DRYDOCK_BLESS=1`.
+
+use std::path::{Path, PathBuf};
+
+use drydock_state::{Batch, Store, PAGE_SIZE};
+
+use crate::support::fast_tempdir;
+
+fn golden(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/all/golden")
+        .join(name)
+}
+
+fn check_golden(name: &str, actual: &[u8]) {
+    let path = golden(name);
+    if std::env::var_os("DRYDOCK_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with DRYDOCK_BLESS=1 to create it)",
+            path.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "{} changed: the on-disk format is frozen (see this module's docs)",
+        path.display()
+    );
+}
+
+fn golden_batch() -> Batch {
+    let mut page = vec![0u8; PAGE_SIZE as usize];
+    page[0] = 0xAA;
+    page[4095] = 0x55;
+    let mut batch = Batch::new();
+    batch
+        .put_blob("canister/aaaaa-aa/meta", b"{\"v\":1}".to_vec())
+        .delete_blob("gone")
+        .write_memory("aaaaa-aa/heap", false, PAGE_SIZE + 1, vec![(1, page)])
+        .write_memory("aaaaa-aa/stable", true, 0, vec![])
+        .delete_memory("old");
+    batch
+}
+
+#[test]
+fn wal_record_format_version_1_is_frozen() {
+    let dir = fast_tempdir();
+    let mut store = Store::open(dir.path()).unwrap();
+    store.commit(golden_batch()).unwrap();
+    drop(store);
+    let wal = std::fs::read(dir.path().join("wal")).unwrap();
+    check_golden("wal_v1.bin", &wal);
+}
+
+#[test]
+fn manifest_format_version_1_is_frozen() {
+    let dir = fast_tempdir();
+    let mut store = Store::open(dir.path()).unwrap();
+    store.commit(golden_batch()).unwrap();
+    store.checkpoint().unwrap();
+    drop(store);
+    let manifest = std::fs::read(dir.path().join("manifest")).unwrap();
+    check_golden("manifest_v1.bin", &manifest);
+}
+
+#[test]
+fn a_directory_written_by_format_version_1_still_opens() {
+    // The golden WAL replayed on an empty directory gives the golden state.
+    let dir = fast_tempdir();
+    std::fs::write(
+        dir.path().join("wal"),
+        std::fs::read(golden("wal_v1.bin")).unwrap(),
+    )
+    .unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        store.blob("canister/aaaaa-aa/meta"),
+        Some(&b"{\"v\":1}"[..])
+    );
+    assert_eq!(store.memory_names(""), ["aaaaa-aa/heap", "aaaaa-aa/stable"]);
+    assert_eq!(store.memory("aaaaa-aa/heap").unwrap().size, PAGE_SIZE + 1);
+    drop(store);
+    let manifest = std::fs::read(dir.path().join("manifest")).unwrap();
+    assert_eq!(manifest, std::fs::read(golden("manifest_v1.bin")).unwrap());
+}

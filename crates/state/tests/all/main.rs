@@ -1,0 +1,10 @@
+//! Integration tests of `drydock-state`, one module per feature.
+
+mod crash_consistency;
+mod fault_backend;
+mod formats;
+mod locking;
+mod model;
+mod recovery;
+mod round_trips;
+mod support;

@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+// Compiles the Motoko test actors in src/ with moc.js (npm `motoko`, pinned in
+// package.json) and writes NAME.wasm, NAME.did and NAME.most to OUT_DIR.
+//
+//   node build.js [OUT_DIR]        (default: ../target/test-canisters)
+//   node build.js OUT_DIR NAME...  (only these actors)
+//
+// Each actor gets the public metadata sections `icp:public candid:service` and
+// `icp:public motoko:stable-types`. EOP actors use moc's default (enhanced
+// orthogonal persistence, memory64); classic ones use gcFlags('classicOP')
+// (wasm32, serialising persistence).
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+
+// [name, persistence]
+const ACTORS = [
+  ['counter_eop', 'enhancedOP'],
+  ['counter_eop_v2', 'enhancedOP'],
+  ['counter_eop_incompatible', 'enhancedOP'],
+  ['counter_classic', 'classicOP'],
+  ['counter_classic_v2', 'classicOP'],
+];
+
+// [old, new, expect compatible?] — checked with moc's stable-compatibility oracle.
+const UPGRADES = [
+  ['counter_eop', 'counter_eop_v2', true],
+  ['counter_classic', 'counter_classic_v2', true],
+  ['counter_eop', 'counter_eop_incompatible', false],
+];
+
+function main() {
+  const outDir = path.resolve(process.argv[2] || path.join(__dirname, '..', 'target', 'test-canisters'));
+  const only = process.argv.slice(3);
+  fs.mkdirSync(outDir, { recursive: true });
+
+  let mo;
+  try {
+    mo = require('motoko');
+  } catch (e) {
+    console.error('build.js: cannot load npm package `motoko`; run `npm ci` in motoko/ first');
+    process.exit(2);
+  }
+  mo.setPublicMetadata(['candid:service', 'motoko:stable-types']);
+
+  const srcDir = path.join(__dirname, 'src');
+  const mosts = {};
+  for (const [name, persistence] of ACTORS) {
+    const file = `${name}.mo`;
+    mo.write(file, fs.readFileSync(path.join(srcDir, file), 'utf8'));
+    if (only.length && !only.includes(name)) continue;
+
+    const diags = mo.check(file);
+    const errors = diags.filter((d) => d.severity === 1);
+    for (const d of diags) {
+      const where = `${d.source}:${d.range.start.line + 1}:${d.range.start.character + 1}`;
+      console.error(`${where}: ${d.severity === 1 ? 'error' : 'warning'} [${d.code}] ${d.message}`);
+    }
+    if (errors.length) {
+      console.error(`build.js: ${file} has ${errors.length} error(s)`);
+      process.exit(1);
+    }
+
+    mo.compiler.gcFlags(persistence);
+    const t0 = Date.now();
+    const { wasm, candid, stable } = mo.wasm(file, 'ic');
+    fs.writeFileSync(path.join(outDir, `${name}.wasm`), wasm);
+    fs.writeFileSync(path.join(outDir, `${name}.did`), candid);
+    fs.writeFileSync(path.join(outDir, `${name}.most`), stable);
+    mosts[name] = stable;
+    console.log(`motoko: ${name}.wasm (${persistence}, ${wasm.length} bytes, ${Date.now() - t0} ms)`);
+  }
+  mo.compiler.gcFlags('enhancedOP');
+
+  // Stable-compatibility sanity checks (static; the runtime re-checks on upgrade).
+  for (const [oldName, newName, expectOk] of UPGRADES) {
+    if (!(oldName in mosts) || !(newName in mosts)) continue;
+    mo.write(`${oldName}.most`, mosts[oldName]);
+    mo.write(`${newName}.most`, mosts[newName]);
+    const diags = mo.compiler.stableCompatible(`${oldName}.most`, `${newName}.most`);
+    const list = (diags && diags.diagnostics) || diags || [];
+    const errs = list.filter((d) => d.severity === 1);
+    const ok = errs.length === 0;
+    const codes = list.map((d) => d.code).join(',') || 'none';
+    console.log(`motoko: stable-compatible ${oldName} -> ${newName}: ${ok} (diagnostics: ${codes})`);
+    if (ok !== expectOk) {
+      console.error(`build.js: expected ${oldName} -> ${newName} compatible=${expectOk}`);
+      process.exit(1);
+    }
+  }
+}
+
+main();

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Builds drydock's test canisters into target/test-canisters/ (repo-relative):
+#   Rust (canisters/, its own cargo workspace, wasm32-unknown-unknown):
+#     kv.wasm kv_v2.wasm serde_state.wasm serde_state_v2.wasm
+#     brickable.wasm brickable_v2.wasm brickable_post_trap.wasm   (+ NAME.did)
+#   Motoko (motoko/, moc.js from npm `motoko`):
+#     counter_eop{,_v2,_incompatible}.wasm counter_classic{,_v2}.wasm (+ .did, .most)
+# then checks every module with scripts/inspect-wasm.js --check.
+#
+# Idempotent: installs the wasm32 rust target and motoko/node_modules when
+# missing, and skips a half (Rust / Motoko) whose outputs are newer than its
+# sources. Options: --force (rebuild everything), --rust-only, --motoko-only.
+# Environment: TEST_CANISTERS_OUT overrides the output directory.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="${TEST_CANISTERS_OUT:-$ROOT/target/test-canisters}"
+CAN="$ROOT/canisters"
+MOT="$ROOT/motoko"
+TARGET=wasm32-unknown-unknown
+
+force=0 do_rust=1 do_motoko=1
+for a in "$@"; do
+  case "$a" in
+    --force) force=1 ;;
+    --rust-only) do_motoko=0 ;;
+    --motoko-only) do_rust=0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "build-test-canisters: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+
+die() { echo "build-test-canisters: error: $*" >&2; exit 1; }
+log() { echo "build-test-canisters: $*"; }
+need() { command -v "$1" >/dev/null 2>&1 || die "'$1' not found on PATH. $2"; }
+
+need node "Install Node.js >= 18 (e.g. apt-get install nodejs npm)."
+mkdir -p "$OUT"
+
+# stale STAMP DIR... : true when STAMP is missing or any file under the DIRs
+# (excluding target/ and node_modules/) or this script is newer than STAMP.
+stale() {
+  local stamp="$1"; shift
+  [ "$force" = 1 ] && return 0
+  [ -f "$stamp" ] || return 0
+  [ "$0" -nt "$stamp" ] && return 0
+  [ -n "$(find "$@" \( -name target -o -name node_modules \) -prune -o -type f -newer "$stamp" -print -quit)" ]
+}
+
+# ------------------------------------------------------------------ Rust
+RUST_OUT=(kv kv_v2 serde_state serde_state_v2 brickable brickable_v2 brickable_post_trap)
+build_rust() {
+  need cargo "Install Rust with rustup."
+  need rustup "Install rustup (the wasm32 target is added with it)."
+  if ! rustup target list --installed | grep -qx "$TARGET"; then
+    log "adding rust target $TARGET"
+    rustup target add "$TARGET" || die "rustup target add $TARGET failed"
+  fi
+  local rel="$CAN/target/$TARGET/release"
+  # cargo <features> <pkg:suffix>...: build, then copy each wasm and its .did.
+  cargo_variant() {
+    local features="$1"; shift
+    local pkgs=() spec
+    for spec in "$@"; do pkgs+=(-p "${spec%%:*}"); done
+    log "cargo build ${pkgs[*]} ${features:+--features $features}"
+    (cd "$CAN" && cargo build --release --locked --target "$TARGET" "${pkgs[@]}" ${features:+--features "$features"}) \
+      || die "cargo build failed (${pkgs[*]} $features)"
+    for spec in "$@"; do
+      local pkg="${spec%%:*}" name="${spec#*:}" did
+      cp "$rel/$pkg.wasm" "$OUT/$name.wasm"
+      case "$name" in
+        brickable*) did="$CAN/brickable/brickable.did" ;;
+        *) did="$CAN/$pkg/$name.did" ;;
+      esac
+      [ -f "$did" ] || die "missing Candid file $did"
+      cp "$did" "$OUT/$name.did"
+    done
+  }
+  cargo_variant "" kv:kv serde_state:serde_state brickable:brickable
+  cargo_variant "kv/v2,serde_state/v2,brickable/v2" kv:kv_v2 serde_state:serde_state_v2 brickable:brickable_v2
+  cargo_variant "brickable/trap_post_upgrade" brickable:brickable_post_trap
+}
+
+# ------------------------------------------------------------------ Motoko
+MOTOKO_OUT=(counter_eop counter_eop_v2 counter_eop_incompatible counter_classic counter_classic_v2)
+build_motoko() {
+  need npm "Install npm (comes with Node.js)."
+  if [ ! -f "$MOT/node_modules/motoko/package.json" ] || [ "$MOT/package-lock.json" -nt "$MOT/node_modules/.package-lock.json" ]; then
+    log "npm ci in motoko/"
+    (cd "$MOT" && npm ci --no-audit --no-fund) || die "npm ci in motoko/ failed"
+  fi
+  log "compiling Motoko actors with moc.js"
+  node "$MOT/build.js" "$OUT" || die "motoko/build.js failed"
+}
+
+outputs_exist() {
+  local n ext="$1"; shift
+  for n in "$@"; do [ -f "$OUT/$n.$ext" ] || return 1; done
+}
+
+start=$(date +%s)
+if [ "$do_rust" = 1 ]; then
+  if stale "$OUT/.rust.stamp" "$CAN" || ! outputs_exist wasm "${RUST_OUT[@]}"; then
+    rm -f "$OUT/.rust.stamp"
+    build_rust
+    touch "$OUT/.rust.stamp"
+  else
+    log "Rust canisters up to date (use --force to rebuild)"
+  fi
+fi
+if [ "$do_motoko" = 1 ]; then
+  if stale "$OUT/.motoko.stamp" "$MOT/src" "$MOT/build.js" "$MOT/package-lock.json" \
+     || ! outputs_exist wasm "${MOTOKO_OUT[@]}" || ! outputs_exist most "${MOTOKO_OUT[@]}"; then
+    rm -f "$OUT/.motoko.stamp"
+    build_motoko
+    touch "$OUT/.motoko.stamp"
+  else
+    log "Motoko canisters up to date (use --force to rebuild)"
+  fi
+fi
+
+node "$ROOT/scripts/inspect-wasm.js" --check "$OUT" || die "wasm checks failed (see FAIL lines above)"
+log "done in $(( $(date +%s) - start ))s; outputs in $OUT:"
+(cd "$OUT" && ls -l -- *.wasm | awk '{printf "  %-32s %9d bytes\n", $9, $5}')
