@@ -39,7 +39,9 @@ impl Service {
 
     /// The signature of a method.
     pub fn method(&self, name: &str) -> Option<&Function> {
-        self.env.get_method(&self.actor, name).ok()
+        let methods = self.env.as_service(&self.actor).ok()?;
+        let (_, ty) = methods.iter().find(|(m, _)| m == name)?;
+        self.env.as_func(ty).ok()
     }
 
     /// Init argument types given apart from the service, as in a `candid:args` section

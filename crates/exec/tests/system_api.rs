@@ -544,3 +544,54 @@ fn names_match_the_linkers() {
         assert!(all.contains(&expected), "{expected}");
     }
 }
+
+/// Real compilers' output links: every `ic0` import of the test canisters (when they have been
+/// built) exists in the matching linker with the same type. `DRYDOCK_WASM_DIR` adds a
+/// directory to look in.
+#[test]
+fn real_canister_imports_link() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut dirs = vec![
+        root.join("canisters/target/wasm32-unknown-unknown/release"),
+        root.join("target/test-canisters"),
+    ];
+    if let Ok(dir) = std::env::var("DRYDOCK_WASM_DIR") {
+        dirs.push(dir.into());
+    }
+    let engine = engine();
+    let mut store = Store::new(&engine, StoreData::empty());
+    let mut linkers = Vec::new();
+    for memory64 in [false, true] {
+        let mut linker = Linker::new(&engine);
+        system_api::link(&mut linker, memory64).unwrap();
+        linkers.push(linker);
+    }
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("wasm") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let module = Module::new(&engine, &bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let memory64 = module.imports().any(|i| matches!(i.ty(), wasmtime::ExternType::Memory(m) if m.is_64()))
+                || module.exports().any(|e| matches!(e.ty(), wasmtime::ExternType::Memory(m) if m.is_64()));
+            assert!(!memory64, "PROBE {} {}", path.display(), module.imports().count());
+            let linker = &linkers[usize::from(memory64)];
+            for import in module.imports().filter(|i| i.module() == "ic0") {
+                let wanted = import.ty().func().cloned().expect("function import");
+                let have = linker
+                    .get(&mut store, "ic0", import.name())
+                    .unwrap_or_else(|_| panic!("{}: ic0.{} missing (memory64 {memory64})", path.display(), import.name()));
+                let have = have.into_func().expect("func").ty(&store);
+                assert!(
+                    wasmtime::FuncType::eq(&have, &wanted),
+                    "{}: ic0.{} is {have}, the module wants {wanted}",
+                    path.display(),
+                    import.name()
+                );
+            }
+        }
+    }
+}

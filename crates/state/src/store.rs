@@ -7,12 +7,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
 use crate::backend::{Backend, FsBackend, OpenMode};
 use crate::manifest::Manifest;
-use crate::wal::{self, LogReader, Resolution};
+use crate::wal::{self, Resolution};
 use crate::{Batch, MemoryFile, MemoryOp, StateError, PAGE_SIZE};
+
+mod content;
+mod recovery;
 
 /// The largest memory size a batch may set: 1 TiB. A larger size could not
 /// be applied on common file systems, and a record that cannot be applied
@@ -416,68 +417,6 @@ impl Store {
         Ok(())
     }
 
-    /// Store `bytes` in the content store; returns their sha256. Durable on
-    /// return; storing the same bytes again does nothing.
-    pub fn put_content(&mut self, bytes: &[u8]) -> Result<[u8; 32], StateError> {
-        let hash: [u8; 32] = Sha256::digest(bytes).into();
-        let b = &*self.backend;
-        let path = self.content_path(&hash);
-        if exists(b, &path)? {
-            let file = b
-                .open(&path, OpenMode::Read)
-                .map_err(|e| StateError::io("open", &path, e))?;
-            if b.len(&file).map_err(|e| StateError::io("stat", &path, e))? == bytes.len() as u64 {
-                return Ok(hash);
-            }
-        }
-        let mut tmp = path.clone().into_os_string();
-        tmp.push(TMP_SUFFIX);
-        let tmp = PathBuf::from(tmp);
-        write_file_durably(b, &tmp, bytes)?;
-        b.rename(&tmp, &path)
-            .map_err(|e| StateError::io("rename", &tmp, e))?;
-        let dir = self.dir.join(CONTENT_DIR);
-        b.sync_dir(&dir)
-            .map_err(|e| StateError::io("fsync directory", &dir, e))?;
-        Ok(hash)
-    }
-
-    /// Read a content value back, verifying its hash.
-    ///
-    /// # Errors
-    /// [`StateError::ContentNotFound`] if it was never stored,
-    /// [`StateError::ContentCorrupt`] if the file does not hash to its name.
-    pub fn content(&self, hash: &[u8; 32]) -> Result<Vec<u8>, StateError> {
-        let path = self.content_path(hash);
-        let bytes = match read_whole(&*self.backend, &path) {
-            Err(StateError::Io { error, .. }) if error.kind() == io::ErrorKind::NotFound => {
-                return Err(StateError::ContentNotFound {
-                    hash: hex::encode(hash),
-                    path,
-                })
-            }
-            other => other?,
-        };
-        let found: [u8; 32] = Sha256::digest(&bytes).into();
-        if &found != hash {
-            return Err(StateError::ContentCorrupt {
-                path,
-                expected: hex::encode(hash),
-                found: hex::encode(found),
-            });
-        }
-        Ok(bytes)
-    }
-
-    /// Whether a content value is stored (without reading or verifying it).
-    pub fn has_content(&self, hash: &[u8; 32]) -> Result<bool, StateError> {
-        exists(&*self.backend, &self.content_path(hash))
-    }
-
-    fn content_path(&self, hash: &[u8; 32]) -> PathBuf {
-        self.dir.join(CONTENT_DIR).join(hex::encode(hash))
-    }
-
     fn memory_path(&self, gen: u64, name: &str) -> PathBuf {
         self.dir
             .join(MEMORIES_DIR)
@@ -707,101 +646,6 @@ impl Store {
         Ok(())
     }
 
-    /// Re-apply the WAL records the manifest has not folded in.
-    fn replay(&mut self) -> Result<(), StateError> {
-        let path = self.dir.join(WAL_FILE);
-        let len = self
-            .backend
-            .len(&self.wal)
-            .map_err(|e| StateError::io("stat", &path, e))?;
-        let Ok(len_usize) = usize::try_from(len) else {
-            return Err(StateError::corrupt(
-                &path,
-                0,
-                format!("log of {len} bytes does not fit in memory"),
-            ));
-        };
-        let mut bytes = vec![0; len_usize];
-        self.backend
-            .read_at(&self.wal, &mut bytes, 0)
-            .map_err(|e| StateError::io("read", &path, e))?;
-        self.wal_len = len;
-
-        let mut reader = LogReader::new(&bytes, &path);
-        let mut previous: Option<u64> = None;
-        while let Some(record) = reader.next_record()? {
-            if previous.is_some_and(|p| p.checked_add(1) != Some(record.seq)) {
-                return Err(StateError::corrupt(
-                    &path,
-                    record.offset,
-                    format!(
-                        "record has sequence number {}, expected {} after the previous record",
-                        record.seq,
-                        previous.unwrap_or(0).wrapping_add(1)
-                    ),
-                ));
-            }
-            previous = Some(record.seq);
-            if record.seq < self.next_seq {
-                continue; // already folded into the manifest
-            }
-            if record.seq != self.next_seq {
-                return Err(StateError::corrupt(
-                    &path,
-                    record.offset,
-                    format!(
-                        "record has sequence number {}, but the manifest continues at {}: records are missing",
-                        record.seq, self.next_seq
-                    ),
-                ));
-            }
-            if record.batch.memories.len() != record.resolutions.len() {
-                return Err(StateError::corrupt(
-                    &path,
-                    record.offset,
-                    "memory updates and resolutions differ",
-                ));
-            }
-            self.apply(&record.batch, &record.resolutions, Some(record.offset))?;
-            self.next_seq += 1;
-            self.manifest_stale = true;
-        }
-        Ok(())
-    }
-
-    /// Remove files nothing references: memory generations left by a crash
-    /// and temporary content files.
-    fn remove_leftovers(&mut self) -> Result<(), StateError> {
-        let b = &*self.backend;
-        let referenced: std::collections::HashSet<String> = self
-            .memories
-            .iter()
-            .map(|(name, m)| memory_file_name(m.gen, name))
-            .collect();
-        let memories_dir = self.dir.join(MEMORIES_DIR);
-        let entries = b
-            .read_dir(&memories_dir)
-            .map_err(|e| StateError::io("list", &memories_dir, e))?;
-        for entry in entries {
-            if !entry.to_str().is_some_and(|n| referenced.contains(n)) {
-                let path = memories_dir.join(&entry);
-                b.remove(&path)
-                    .map_err(|e| StateError::io("remove", &path, e))?;
-            }
-        }
-        let content_dir = self.dir.join(CONTENT_DIR);
-        let entries = b
-            .read_dir(&content_dir)
-            .map_err(|e| StateError::io("list", &content_dir, e))?;
-        for entry in entries {
-            if entry.to_str().is_some_and(|n| n.ends_with(TMP_SUFFIX)) {
-                let path = content_dir.join(&entry);
-                b.remove(&path)
-                    .map_err(|e| StateError::io("remove", &path, e))?;
-            }
-        }
-        Ok(())
-    }
 }
 
 fn exists(b: &dyn Backend, path: &Path) -> Result<bool, StateError> {

@@ -1,6 +1,7 @@
-//! Install, update and query on the Rust key-value canister.
+//! Install, update and query; failures of updates and queries leave nothing behind.
 
 use crate::support::*;
+use drydock_replica::ErrorCode;
 
 #[test]
 fn kv_canister_installs_and_answers_updates_and_queries() {
@@ -10,7 +11,110 @@ fn kv_canister_installs_and_answers_updates_and_queries() {
     let () = env.update(id, "put", ("a".to_string(), "1".to_string())).unwrap();
     let (v,): (Option<String>,) = env.query(id, "get", ("a".to_string(),)).unwrap();
     assert_eq!(v.as_deref(), Some("1"));
+    let (who,): (candid::Principal,) = env.query(id, "whoami", ()).unwrap();
+    assert_eq!(who, user());
+}
+
+#[test]
+fn state_survives_reopening_the_state_directory() {
+    let mut env = Env::new();
+    let id = env.create();
+    env.install(id, wasm("kv"));
+    for i in 0..20 {
+        let () = env.update(id, "put", (format!("k{i}"), format!("v{i}"))).unwrap();
+    }
+    let before = env.replica.state_hashes(&id).unwrap();
     env.reopen();
-    let (v,): (Option<String>,) = env.query(id, "get", ("a".to_string(),)).unwrap();
-    assert_eq!(v.as_deref(), Some("1"));
+    assert_eq!(env.replica.state_hashes(&id).unwrap(), before);
+    let (n,): (u64,) = env.query(id, "len", ()).unwrap();
+    assert_eq!(n, 20);
+    let () = env.update(id, "put", ("after".to_string(), "reopen".to_string())).unwrap();
+    let (v,): (Option<String>,) = env.query(id, "get", ("k7".to_string(),)).unwrap();
+    assert_eq!(v.as_deref(), Some("v7"));
+}
+
+#[test]
+fn trapping_update_leaves_nothing_changed() {
+    let mut env = Env::new();
+    let id = env.create();
+    env.install(id, wasm("kv"));
+    let () = env.update(id, "put", ("a".to_string(), "1".to_string())).unwrap();
+    let before = env.replica.state_hashes(&id).unwrap();
+    let err = env.update::<_, ()>(id, "trap_after_write", ("b".to_string(),)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::CanisterCalledTrap, "{err}");
+    assert!(err.message.contains("boom"), "{err}");
+    assert_eq!(env.replica.state_hashes(&id).unwrap(), before);
+    let (v,): (Option<String>,) = env.query(id, "get", ("b".to_string(),)).unwrap();
+    assert_eq!(v, None);
+    let (n,): (u64,) = env.query(id, "heap_counter", ()).unwrap();
+    assert_eq!(n, 0);
+    // The canister keeps serving.
+    let () = env.update(id, "put", ("c".to_string(), "3".to_string())).unwrap();
+}
+
+#[test]
+fn query_that_writes_memory_leaves_nothing_changed() {
+    let mut env = Env::new();
+    let id = env.create();
+    env.install(id, wasm("kv"));
+    let before = env.replica.state_hashes(&id).unwrap();
+    for _ in 0..3 {
+        let (n,): (u64,) = env.query(id, "query_writes_heap", ()).unwrap();
+        assert_eq!(n, 1, "each query starts from the committed heap");
+    }
+    let (_,): (u64,) = env.query(id, "grow_heap_query", (8u64,)).unwrap();
+    assert_eq!(env.replica.state_hashes(&id).unwrap(), before);
+    let (n,): (u64,) = env.query(id, "heap_counter", ()).unwrap();
+    assert_eq!(n, 0);
+    let (v,): (Option<String>,) = env.query(id, "get", ("__query_write".to_string(),)).unwrap();
+    assert_eq!(v, None);
+}
+
+#[test]
+fn unknown_method_is_rejected_and_the_canister_keeps_serving() {
+    let mut env = Env::new();
+    let id = env.create();
+    env.install(id, wasm("kv"));
+    let err = env.update_raw(id, "nope", candid::encode_args(()).unwrap()).unwrap_err();
+    assert_eq!(err.code, ErrorCode::CanisterMethodNotFound, "{err}");
+    assert!(err.message.contains("nope"));
+    let err = env.query_raw(id, "put", candid::encode_args(()).unwrap()).unwrap_err();
+    assert_eq!(err.code, ErrorCode::CanisterMethodNotFound, "{err}");
+    let () = env.update(id, "put", ("a".to_string(), "1".to_string())).unwrap();
+}
+
+#[test]
+fn calls_to_a_missing_canister_or_an_empty_one_are_rejected() {
+    let mut env = Env::new();
+    let id = env.create();
+    let err = env.update_raw(id, "put", vec![]).unwrap_err();
+    assert_eq!(err.code, ErrorCode::CanisterWasmModuleNotFound, "{err}");
+    let missing = drydock_replica::canister_id_from_index(7);
+    let err = env.update_raw(missing, "put", vec![]).unwrap_err();
+    assert_eq!(err.code, ErrorCode::CanisterNotFound, "{err}");
+}
+
+#[test]
+fn certified_data_is_kept_and_over_32_bytes_traps() {
+    let mut env = Env::new();
+    let id = env.create();
+    env.install(id, wasm("kv"));
+    let () = env.update(id, "certify", (serde_bytes::ByteBuf::from(vec![7u8; 32]),)).unwrap();
+    assert_eq!(env.replica.state_hashes(&id).unwrap().certified_data, vec![7u8; 32]);
+    let err = env.update::<_, ()>(id, "certify", (serde_bytes::ByteBuf::from(vec![1u8; 33]),)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::CanisterContractViolation, "{err}");
+    assert_eq!(env.replica.state_hashes(&id).unwrap().certified_data, vec![7u8; 32]);
+}
+
+#[test]
+fn stopped_canister_rejects_calls_and_start_resumes_it() {
+    let mut env = Env::new();
+    let id = env.create();
+    env.install(id, wasm("kv"));
+    env.mgmt::<_, ()>(user(), "stop_canister", &ic_management_canister_types::CanisterIdRecord { canister_id: id }).unwrap();
+    assert_eq!(env.status(id).status, ic_management_canister_types::CanisterStatusType::Stopped);
+    let err = env.update::<_, ()>(id, "put", ("a".to_string(), "1".to_string())).unwrap_err();
+    assert_eq!(err.code, ErrorCode::CanisterStopped, "{err}");
+    env.mgmt::<_, ()>(user(), "start_canister", &ic_management_canister_types::CanisterIdRecord { canister_id: id }).unwrap();
+    let () = env.update(id, "put", ("a".to_string(), "1".to_string())).unwrap();
 }

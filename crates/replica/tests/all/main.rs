@@ -3,4 +3,10 @@
 
 mod support;
 
+mod bad_modules;
 mod calls;
+mod controllers;
+mod eop;
+mod limits;
+mod timers;
+mod upgrades;
