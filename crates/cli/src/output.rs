@@ -12,13 +12,15 @@ pub struct Output {
 }
 
 impl Output {
-    /// Prints data: `text` normally, `json` (compact, one line) with `--json`.
+    /// Prints data: `text` normally (nothing when empty), `json` (compact, one line) with `--json`.
     pub fn data(&self, text: impl FnOnce() -> String, json: impl FnOnce() -> Value) {
         if self.json {
             println!("{}", json());
         } else {
             let text = text();
-            if text.ends_with('\n') {
+            if text.is_empty() {
+                // Nothing to print (an empty list): no blank line either.
+            } else if text.ends_with('\n') {
                 print!("{text}");
             } else {
                 println!("{text}");

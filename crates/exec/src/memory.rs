@@ -153,7 +153,7 @@ impl PageMemory {
                     self.base.cast(),
                     len,
                     libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_FIXED,
+                    libc::MAP_PRIVATE | libc::MAP_FIXED | libc::MAP_NORESERVE,
                     file.as_raw_fd(),
                     0,
                 )

@@ -1,7 +1,9 @@
 //! The `ic0` System API on a bare wasmtime store: each test instantiates a small WAT module
 //! against `system_api::link` and runs its `run` export as one message.
 
-use drydock_exec::context::{EntryKind, ExecLimits, MessageEnv, Outcome, StoreData, SystemApiState};
+use drydock_exec::context::{
+    EntryKind, ExecLimits, MessageEnv, Outcome, StoreData, SystemApiState,
+};
 use drydock_exec::system_api;
 use drydock_exec::{HostTrap, MemoryBacking, StableMemory};
 use wasmtime::{Config, Engine, Instance, Linker, Module, Store};
@@ -34,17 +36,26 @@ fn setup_with(wat: &str, memory64: bool, data: StoreData) -> Run {
     system_api::link(&mut linker, memory64).expect("link");
     let mut store = Store::new(&engine, data);
     store.set_fuel(FUEL).expect("fuel");
-    let instance = linker.instantiate(&mut store, &module).expect("instantiate");
+    let instance = linker
+        .instantiate(&mut store, &module)
+        .expect("instantiate");
     Run { store, instance }
 }
 
 fn setup(wat: &str, kind: EntryKind, env: MessageEnv) -> Run {
-    setup_with(wat, false, store_data(kind, env, ExecLimits::ic(FUEL), 1 << 30))
+    setup_with(
+        wat,
+        false,
+        store_data(kind, env, ExecLimits::ic(FUEL), 1 << 30),
+    )
 }
 
 impl Run {
     fn call(&mut self, name: &str) -> Result<(), wasmtime::Error> {
-        let f = self.instance.get_typed_func::<(), ()>(&mut self.store, name).expect("export");
+        let f = self
+            .instance
+            .get_typed_func::<(), ()>(&mut self.store, name)
+            .expect("export");
         f.call(&mut self.store, ())
     }
 
@@ -57,7 +68,10 @@ impl Run {
     }
 
     fn heap(&mut self) -> Vec<u8> {
-        let mem = self.instance.get_memory(&mut self.store, "__drydock_memory").expect("memory");
+        let mem = self
+            .instance
+            .get_memory(&mut self.store, "__drydock_memory")
+            .expect("memory");
         mem.data(&self.store).to_vec()
     }
 }
@@ -84,7 +98,10 @@ const ECHO: &str = r#"
 "#;
 
 fn env_with_arg(arg: &[u8]) -> MessageEnv {
-    MessageEnv { arg: arg.to_vec(), ..MessageEnv::default() }
+    MessageEnv {
+        arg: arg.to_vec(),
+        ..MessageEnv::default()
+    }
 }
 
 #[test]
@@ -98,14 +115,22 @@ fn echo_replies_with_the_argument() {
 fn replying_twice_traps() {
     let mut r = setup(ECHO, EntryKind::Update, MessageEnv::default());
     let t = host_trap(r.call("twice").unwrap_err());
-    assert_eq!(t, HostTrap::ContractViolation("ic0.msg_reply: the call is already replied".into()));
+    assert_eq!(
+        t,
+        HostTrap::ContractViolation("ic0.msg_reply: the call is already replied".into())
+    );
 }
 
 #[test]
 fn reply_in_init_is_not_available() {
     let mut r = setup(ECHO, EntryKind::Init, env_with_arg(b"x"));
     let t = host_trap(r.run().unwrap_err());
-    assert_eq!(t, HostTrap::ContractViolation("\"ic0_msg_reply_data_append\" cannot be executed in init mode".into()));
+    assert_eq!(
+        t,
+        HostTrap::ContractViolation(
+            "\"ic0_msg_reply_data_append\" cannot be executed in init mode".into()
+        )
+    );
     let mut r = setup(ECHO, EntryKind::PostUpgrade, MessageEnv::default());
     let t = host_trap(r.call("twice").unwrap_err());
     assert_eq!(
@@ -126,7 +151,10 @@ fn msg_arg_data_copy_checks_bounds() {
     let mut r = setup(wat, EntryKind::Update, env_with_arg(b"abcd"));
     assert_eq!(host_trap(r.run().unwrap_err()), HostTrap::HeapOutOfBounds);
     let t = host_trap(r.call("past_arg").unwrap_err());
-    assert!(matches!(&t, HostTrap::ContractViolation(m) if m.contains("exceeds the slice size=4")), "{t}");
+    assert!(
+        matches!(&t, HostTrap::ContractViolation(m) if m.contains("exceeds the slice size=4")),
+        "{t}"
+    );
 }
 
 #[test]
@@ -142,9 +170,15 @@ fn trap_carries_the_message() {
     let mut r = setup(wat, EntryKind::Query, MessageEnv::default());
     let t = host_trap(r.run().unwrap_err());
     assert_eq!(t, HostTrap::Explicit("boom \u{fffd}".into()));
-    assert_eq!(t.to_string(), "Canister called `ic0.trap` with message: 'boom \u{fffd}'");
+    assert_eq!(
+        t.to_string(),
+        "Canister called `ic0.trap` with message: 'boom \u{fffd}'"
+    );
     let t = host_trap(r.call("oob").unwrap_err());
-    assert_eq!(t, HostTrap::Explicit("(trap message out of memory bounds)".into()));
+    assert_eq!(
+        t,
+        HostTrap::Explicit("(trap message out of memory bounds)".into())
+    );
 }
 
 #[test]
@@ -160,7 +194,13 @@ fn debug_print_never_traps() {
     "#;
     let mut r = setup(wat, EntryKind::Start, MessageEnv::default());
     r.run().expect("run");
-    assert_eq!(r.api().debug_log, vec!["hi".to_string(), "(debug message out of memory bounds)".to_string()]);
+    assert_eq!(
+        r.api().debug_log,
+        vec![
+            "hi".to_string(),
+            "(debug message out of memory bounds)".to_string()
+        ]
+    );
 }
 
 const STABLE: &str = r#"
@@ -187,7 +227,12 @@ const STABLE: &str = r#"
 "#;
 
 fn global_i64(r: &mut Run, name: &str) -> i64 {
-    r.instance.get_global(&mut r.store, name).expect("global").get(&mut r.store).i64().expect("i64")
+    r.instance
+        .get_global(&mut r.store, name)
+        .expect("global")
+        .get(&mut r.store)
+        .i64()
+        .expect("i64")
 }
 
 #[test]
@@ -201,10 +246,22 @@ fn stable64_round_trip_and_bounds() {
     assert_eq!(&r.heap()[200..203], b"abc");
     assert_eq!(r.store.data().stable.size_pages(), 1);
     assert_eq!(r.api().stable_accessed, 6);
-    assert_eq!(host_trap(r.call("stable_oob").unwrap_err()), HostTrap::StableOutOfBounds);
-    assert_eq!(host_trap(r.call("heap_oob").unwrap_err()), HostTrap::HeapOutOfBounds);
-    assert_eq!(host_trap(r.call("write_oob").unwrap_err()), HostTrap::StableOutOfBounds);
-    assert_eq!(host_trap(r.call("huge").unwrap_err()), HostTrap::StableOutOfBounds);
+    assert_eq!(
+        host_trap(r.call("stable_oob").unwrap_err()),
+        HostTrap::StableOutOfBounds
+    );
+    assert_eq!(
+        host_trap(r.call("heap_oob").unwrap_err()),
+        HostTrap::HeapOutOfBounds
+    );
+    assert_eq!(
+        host_trap(r.call("write_oob").unwrap_err()),
+        HostTrap::StableOutOfBounds
+    );
+    assert_eq!(
+        host_trap(r.call("huge").unwrap_err()),
+        HostTrap::StableOutOfBounds
+    );
 }
 
 #[test]
@@ -212,7 +269,11 @@ fn stable64_grow_respects_stable_max_and_access_limit() {
     let mut limits = ExecLimits::ic(FUEL);
     limits.stable_max = 65536;
     limits.stable_access_max = 4;
-    let mut r = setup_with(STABLE, false, store_data(EntryKind::Update, MessageEnv::default(), limits, 1 << 30));
+    let mut r = setup_with(
+        STABLE,
+        false,
+        store_data(EntryKind::Update, MessageEnv::default(), limits, 1 << 30),
+    );
     let t = host_trap(r.run().unwrap_err());
     assert_eq!(t, HostTrap::StableAccessLimit { limit: 4 });
     assert_eq!(global_i64(&mut r, "r0"), 0);
@@ -235,13 +296,37 @@ fn stable32_api_refuses_memory_over_4_gib() {
         (global.set $r1 (call $grow (i32.const 65535))))
       (func (export "big") (drop (call $grow64 (i64.const 65536))) (drop (call $size))))
     "#;
-    let mut r = setup_with(wat, false, store_data(EntryKind::Update, MessageEnv::default(), ExecLimits::ic(FUEL), 5 << 30));
+    let mut r = setup_with(
+        wat,
+        false,
+        store_data(
+            EntryKind::Update,
+            MessageEnv::default(),
+            ExecLimits::ic(FUEL),
+            5 << 30,
+        ),
+    );
     r.run().expect("run");
-    let r0 = r.instance.get_global(&mut r.store, "r0").unwrap().get(&mut r.store).i32().unwrap();
-    let r1 = r.instance.get_global(&mut r.store, "r1").unwrap().get(&mut r.store).i32().unwrap();
+    let r0 = r
+        .instance
+        .get_global(&mut r.store, "r0")
+        .unwrap()
+        .get(&mut r.store)
+        .i32()
+        .unwrap();
+    let r1 = r
+        .instance
+        .get_global(&mut r.store, "r1")
+        .unwrap()
+        .get(&mut r.store)
+        .i32()
+        .unwrap();
     assert_eq!((r0, r1), (0, -1));
     let t = host_trap(r.call("big").unwrap_err());
-    assert!(matches!(&t, HostTrap::ContractViolation(m) if m.contains("larger than 4GB")), "{t}");
+    assert!(
+        matches!(&t, HostTrap::ContractViolation(m) if m.contains("larger than 4GB")),
+        "{t}"
+    );
 }
 
 #[test]
@@ -264,12 +349,19 @@ fn performance_counter_increases() {
     "#;
     let mut r = setup(wat, EntryKind::Update, MessageEnv::default());
     r.run().expect("run");
-    let (a, b, c) = (global_i64(&mut r, "a"), global_i64(&mut r, "b"), global_i64(&mut r, "c"));
+    let (a, b, c) = (
+        global_i64(&mut r, "a"),
+        global_i64(&mut r, "b"),
+        global_i64(&mut r, "c"),
+    );
     assert!(a >= 200, "the call itself is charged: {a}");
     assert!(b > a + 1000, "{a} {b}");
     assert!(c > b, "{b} {c}");
     let t = host_trap(r.call("bad").unwrap_err());
-    assert_eq!(t, HostTrap::ContractViolation("Error getting performance counter type 2".into()));
+    assert_eq!(
+        t,
+        HostTrap::ContractViolation("Error getting performance counter type 2".into())
+    );
 }
 
 #[test]
@@ -301,14 +393,22 @@ fn certified_data_is_at_most_32_bytes() {
     "#;
     let mut r = setup(wat, EntryKind::Update, MessageEnv::default());
     r.run().expect("run");
-    assert_eq!(r.api().certified_data, b"0123456789abcdef0123456789abcdef".to_vec());
+    assert_eq!(
+        r.api().certified_data,
+        b"0123456789abcdef0123456789abcdef".to_vec()
+    );
     let t = host_trap(r.call("long").unwrap_err());
-    assert!(matches!(&t, HostTrap::ContractViolation(m) if m.contains("no larger than 32 bytes. Found 33 bytes")), "{t}");
+    assert!(
+        matches!(&t, HostTrap::ContractViolation(m) if m.contains("no larger than 32 bytes. Found 33 bytes")),
+        "{t}"
+    );
     let mut r = setup(wat, EntryKind::Query, MessageEnv::default());
     let t = host_trap(r.run().unwrap_err());
     assert_eq!(
         t,
-        HostTrap::ContractViolation("\"ic0_certified_data_set\" cannot be executed in non replicated query mode".into())
+        HostTrap::ContractViolation(
+            "\"ic0_certified_data_set\" cannot be executed in non replicated query mode".into()
+        )
     );
 }
 
@@ -326,14 +426,32 @@ fn is_controller_checks_the_principal() {
         (global.set $no (call $is (i32.const 1) (i32.const 2))))
       (func (export "invalid") (drop (call $is (i32.const 0) (i32.const 30)))))
     "#;
-    let env = MessageEnv { controllers: vec![vec![1, 2, 3]], ..MessageEnv::default() };
+    let env = MessageEnv {
+        controllers: vec![vec![1, 2, 3]],
+        ..MessageEnv::default()
+    };
     let mut r = setup(wat, EntryKind::Start, env);
     r.run().expect("run");
-    let yes = r.instance.get_global(&mut r.store, "yes").unwrap().get(&mut r.store).i32().unwrap();
-    let no = r.instance.get_global(&mut r.store, "no").unwrap().get(&mut r.store).i32().unwrap();
+    let yes = r
+        .instance
+        .get_global(&mut r.store, "yes")
+        .unwrap()
+        .get(&mut r.store)
+        .i32()
+        .unwrap();
+    let no = r
+        .instance
+        .get_global(&mut r.store, "no")
+        .unwrap()
+        .get(&mut r.store)
+        .i32()
+        .unwrap();
     assert_eq!((yes, no), (1, 0));
     let t = host_trap(r.call("invalid").unwrap_err());
-    assert!(matches!(&t, HostTrap::ContractViolation(m) if m.contains("invalid principal")), "{t}");
+    assert!(
+        matches!(&t, HostTrap::ContractViolation(m) if m.contains("invalid principal")),
+        "{t}"
+    );
 }
 
 const CALL: &str = r#"
@@ -351,12 +469,23 @@ fn calls_are_not_supported_yet() {
     let mut r = setup(CALL, EntryKind::Update, MessageEnv::default());
     let t = host_trap(r.run().unwrap_err());
     assert_eq!(t, HostTrap::CallsUnsupported("call_new"));
-    assert!(t.to_string().contains("not supported by drydock yet"), "{t}");
-    assert_eq!(host_trap(r.call("perform").unwrap_err()), HostTrap::CallsUnsupported("call_perform"));
+    assert!(
+        t.to_string().contains("not supported by drydock yet"),
+        "{t}"
+    );
+    assert_eq!(
+        host_trap(r.call("perform").unwrap_err()),
+        HostTrap::CallsUnsupported("call_perform")
+    );
     // Availability comes first.
     let mut r = setup(CALL, EntryKind::Query, MessageEnv::default());
     let t = host_trap(r.run().unwrap_err());
-    assert_eq!(t, HostTrap::ContractViolation("\"ic0_call_new\" cannot be executed in non replicated query mode".into()));
+    assert_eq!(
+        t,
+        HostTrap::ContractViolation(
+            "\"ic0_call_new\" cannot be executed in non replicated query mode".into()
+        )
+    );
 }
 
 #[test]
@@ -370,17 +499,34 @@ fn inspect_message_accepts_once() {
       (func (export "run") (global.set $n (call $size)) (call $accept))
       (func (export "again") (call $accept)))
     "#;
-    let env = MessageEnv { method_name: "greet".into(), ..MessageEnv::default() };
+    let env = MessageEnv {
+        method_name: "greet".into(),
+        ..MessageEnv::default()
+    };
     let mut r = setup(wat, EntryKind::InspectMessage, env);
     r.run().expect("run");
     assert!(r.api().accepted);
-    let n = r.instance.get_global(&mut r.store, "n").unwrap().get(&mut r.store).i32().unwrap();
+    let n = r
+        .instance
+        .get_global(&mut r.store, "n")
+        .unwrap()
+        .get(&mut r.store)
+        .i32()
+        .unwrap();
     assert_eq!(n, 5);
     let t = host_trap(r.call("again").unwrap_err());
-    assert_eq!(t, HostTrap::ContractViolation("ic0.accept_message: the function was already called.".into()));
+    assert_eq!(
+        t,
+        HostTrap::ContractViolation("ic0.accept_message: the function was already called.".into())
+    );
     let mut r = setup(wat, EntryKind::Update, MessageEnv::default());
     let t = host_trap(r.call("again").unwrap_err());
-    assert_eq!(t, HostTrap::ContractViolation("\"ic0_accept_message\" cannot be executed in update mode".into()));
+    assert_eq!(
+        t,
+        HostTrap::ContractViolation(
+            "\"ic0_accept_message\" cannot be executed in update mode".into()
+        )
+    );
 }
 
 #[test]
@@ -404,7 +550,12 @@ fn timer_cycles_and_time() {
         (global.set $left (call $available))
         (call $balance (i32.const 16))))
     "#;
-    let env = MessageEnv { time_nanos: 42, cycles_available: 100, cycles_balance: 1000, ..MessageEnv::default() };
+    let env = MessageEnv {
+        time_nanos: 42,
+        cycles_available: 100,
+        cycles_balance: 1000,
+        ..MessageEnv::default()
+    };
     let mut r = setup(wat, EntryKind::Update, env);
     r.run().expect("run");
     assert_eq!(global_i64(&mut r, "prev"), 5);
@@ -430,16 +581,27 @@ fn start_allows_only_its_functions() {
     let mut r = setup(wat, EntryKind::Start, MessageEnv::default());
     r.run().expect("stable64_size is available in start");
     let t = host_trap(r.call("time").unwrap_err());
-    assert_eq!(t, HostTrap::ContractViolation("\"ic0_time\" cannot be executed in start mode".into()));
+    assert_eq!(
+        t,
+        HostTrap::ContractViolation("\"ic0_time\" cannot be executed in start mode".into())
+    );
 }
 
 #[test]
 fn no_message_traps() {
-    let mut data = store_data(EntryKind::Update, MessageEnv::default(), ExecLimits::ic(FUEL), 1 << 20);
+    let mut data = store_data(
+        EntryKind::Update,
+        MessageEnv::default(),
+        ExecLimits::ic(FUEL),
+        1 << 20,
+    );
     data.api = None;
     let mut r = setup_with(ECHO, false, data);
     let t = host_trap(r.run().unwrap_err());
-    assert!(matches!(&t, HostTrap::ContractViolation(m) if m.contains("outside of a message")), "{t}");
+    assert!(
+        matches!(&t, HostTrap::ContractViolation(m) if m.contains("outside of a message")),
+        "{t}"
+    );
 }
 
 #[test]
@@ -457,10 +619,19 @@ fn reject_callback_sees_the_reject() {
         (call $copy (i32.const 0) (i32.const 0) (call $size))
         (call $reject (i32.const 0) (call $size))))
     "#;
-    let env = MessageEnv { reject: Some((4, "nope".into())), ..MessageEnv::default() };
+    let env = MessageEnv {
+        reject: Some((4, "nope".into())),
+        ..MessageEnv::default()
+    };
     let mut r = setup(wat, EntryKind::RejectCallback, env);
     r.run().expect("run");
-    let c = r.instance.get_global(&mut r.store, "c").unwrap().get(&mut r.store).i32().unwrap();
+    let c = r
+        .instance
+        .get_global(&mut r.store, "c")
+        .unwrap()
+        .get(&mut r.store)
+        .i32()
+        .unwrap();
     assert_eq!(c, 4);
     assert_eq!(r.api().response, Some(Outcome::Reject("nope".into())));
 }
@@ -488,11 +659,22 @@ const ECHO64: &str = r#"
 
 #[test]
 fn memory64_modules_use_i64_pointers() {
-    let data = store_data(EntryKind::Update, env_with_arg(b"wide"), ExecLimits::ic(FUEL), 1 << 30);
+    let data = store_data(
+        EntryKind::Update,
+        env_with_arg(b"wide"),
+        ExecLimits::ic(FUEL),
+        1 << 30,
+    );
     let mut r = setup_with(ECHO64, true, data);
     r.run().expect("run");
     assert_eq!(r.api().response, Some(Outcome::Reply(b"wide".to_vec())));
-    let res = r.instance.get_global(&mut r.store, "r").unwrap().get(&mut r.store).i32().unwrap();
+    let res = r
+        .instance
+        .get_global(&mut r.store, "r")
+        .unwrap()
+        .get(&mut r.store)
+        .i32()
+        .unwrap();
     assert_eq!(res, 0);
     let heap = r.heap();
     assert!(u128::from_le_bytes(heap[300..316].try_into().unwrap()) > 0);
@@ -507,7 +689,14 @@ fn memory64_modules_use_i64_pointers() {
     assert!(linker32.instantiate(&mut store, &module).is_err());
     let mut linker64 = Linker::new(&engine);
     system_api::link(&mut linker64, true).unwrap();
-    for name in ["stable_size", "stable_grow", "stable_read", "stable_write", "msg_cycles_available", "call_cycles_add"] {
+    for name in [
+        "stable_size",
+        "stable_grow",
+        "stable_read",
+        "stable_write",
+        "msg_cycles_available",
+        "call_cycles_add",
+    ] {
         assert!(linker64.get(&mut store, "ic0", name).is_err(), "{name}");
         assert!(linker32.get(&mut store, "ic0", name).is_ok(), "{name}");
     }
@@ -522,24 +711,65 @@ fn names_match_the_linkers() {
         system_api::link(&mut linker, memory64).unwrap();
         let names = system_api::names_for(memory64);
         for name in &names {
-            assert!(linker.get(&mut store, "ic0", name).is_ok(), "{name} missing (memory64 {memory64})");
+            assert!(
+                linker.get(&mut store, "ic0", name).is_ok(),
+                "{name} missing (memory64 {memory64})"
+            );
         }
-        let defined = linker.iter(&mut store).filter(|(m, _, _)| *m == "ic0").count();
+        let defined = linker
+            .iter(&mut store)
+            .filter(|(m, _, _)| *m == "ic0")
+            .count();
         assert_eq!(defined, names.len());
     }
     let all = system_api::names();
     for expected in [
-        "msg_arg_data_size", "msg_caller_copy", "msg_reply", "msg_reject", "msg_deadline",
-        "msg_caller_info_data_size", "msg_caller_info_signer_copy", "accept_message",
-        "msg_cycles_available128", "msg_cycles_refunded128", "msg_cycles_accept128", "cycles_burn128",
-        "canister_self_size", "canister_cycle_balance128", "canister_liquid_cycle_balance128",
-        "canister_status", "canister_version", "subnet_self_copy", "root_key_copy", "call_new",
-        "call_on_cleanup", "call_data_append", "call_with_best_effort_response", "call_cycles_add128",
-        "call_perform", "stable64_read", "certified_data_set", "data_certificate_copy", "time",
-        "global_timer_set", "performance_counter", "is_controller", "in_replicated_execution",
-        "cost_call", "cost_create_canister", "cost_http_request", "cost_sign_with_ecdsa",
-        "cost_sign_with_schnorr", "cost_vetkd_derive_key", "env_var_count", "env_var_value_copy",
-        "debug_print", "trap", "stable_read", "canister_cycle_balance", "call_cycles_add",
+        "msg_arg_data_size",
+        "msg_caller_copy",
+        "msg_reply",
+        "msg_reject",
+        "msg_deadline",
+        "msg_caller_info_data_size",
+        "msg_caller_info_signer_copy",
+        "accept_message",
+        "msg_cycles_available128",
+        "msg_cycles_refunded128",
+        "msg_cycles_accept128",
+        "cycles_burn128",
+        "canister_self_size",
+        "canister_cycle_balance128",
+        "canister_liquid_cycle_balance128",
+        "canister_status",
+        "canister_version",
+        "subnet_self_copy",
+        "root_key_copy",
+        "call_new",
+        "call_on_cleanup",
+        "call_data_append",
+        "call_with_best_effort_response",
+        "call_cycles_add128",
+        "call_perform",
+        "stable64_read",
+        "certified_data_set",
+        "data_certificate_copy",
+        "time",
+        "global_timer_set",
+        "performance_counter",
+        "is_controller",
+        "in_replicated_execution",
+        "cost_call",
+        "cost_create_canister",
+        "cost_http_request",
+        "cost_sign_with_ecdsa",
+        "cost_sign_with_schnorr",
+        "cost_vetkd_derive_key",
+        "env_var_count",
+        "env_var_value_copy",
+        "debug_print",
+        "trap",
+        "stable_read",
+        "canister_cycle_balance",
+        "call_cycles_add",
     ] {
         assert!(all.contains(&expected), "{expected}");
     }
@@ -567,23 +797,35 @@ fn real_canister_imports_link() {
         linkers.push(linker);
     }
     for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().and_then(|e| e.to_str()) != Some("wasm") {
                 continue;
             }
             let bytes = std::fs::read(&path).unwrap();
-            let module = Module::new(&engine, &bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let memory64 = module.imports().any(|i| matches!(i.ty(), wasmtime::ExternType::Memory(m) if m.is_64()))
-                || module.exports().any(|e| matches!(e.ty(), wasmtime::ExternType::Memory(m) if m.is_64()));
-            assert!(!memory64, "PROBE {} {}", path.display(), module.imports().count());
+            let module =
+                Module::new(&engine, &bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let memory64 = module
+                .imports()
+                .any(|i| matches!(i.ty(), wasmtime::ExternType::Memory(m) if m.is_64()))
+                || module
+                    .exports()
+                    .any(|e| matches!(e.ty(), wasmtime::ExternType::Memory(m) if m.is_64()));
             let linker = &linkers[usize::from(memory64)];
             for import in module.imports().filter(|i| i.module() == "ic0") {
                 let wanted = import.ty().func().cloned().expect("function import");
                 let have = linker
                     .get(&mut store, "ic0", import.name())
-                    .unwrap_or_else(|_| panic!("{}: ic0.{} missing (memory64 {memory64})", path.display(), import.name()));
+                    .unwrap_or_else(|_| {
+                        panic!(
+                            "{}: ic0.{} missing (memory64 {memory64})",
+                            path.display(),
+                            import.name()
+                        )
+                    });
                 let have = have.into_func().expect("func").ty(&store);
                 assert!(
                     wasmtime::FuncType::eq(&have, &wanted),

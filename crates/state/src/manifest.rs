@@ -67,9 +67,9 @@ impl Manifest {
             w.bytes(value);
         }
         w.u32(self.memories.len() as u32);
-        for (name, (gen, size)) in &self.memories {
+        for (name, (generation, size)) in &self.memories {
             w.bytes(name.as_bytes());
-            w.u64(*gen);
+            w.u64(*generation);
             w.u64(*size);
             w.u8(LAYOUT_FLAT);
         }
@@ -144,7 +144,7 @@ impl Manifest {
         for _ in 0..memory_count {
             let start = r.pos();
             let name = r.string("memory name").map_err(at)?;
-            let gen = r.u64("generation").map_err(at)?;
+            let generation = r.u64("generation").map_err(at)?;
             let size = r.u64("memory size").map_err(at)?;
             let layout = r.u8("memory layout").map_err(at)?;
             if layout != LAYOUT_FLAT {
@@ -153,16 +153,16 @@ impl Manifest {
                     format!("memory {name:?} has unknown layout {layout} (this build knows layout {LAYOUT_FLAT})"),
                 ));
             }
-            if gen >= m.next_gen {
+            if generation >= m.next_gen {
                 return Err(corrupt(
                     HEADER_LEN + start,
                     format!(
-                        "memory {name:?} uses generation {gen}, not below next_gen {}",
+                        "memory {name:?} uses generation {generation}, not below next_gen {}",
                         m.next_gen
                     ),
                 ));
             }
-            m.memories.insert(name, (gen, size));
+            m.memories.insert(name, (generation, size));
         }
         if !r.is_empty() {
             return Err(corrupt(

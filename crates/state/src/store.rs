@@ -45,7 +45,7 @@ impl Default for Options {
 
 /// One paged memory as the store tracks it.
 struct Memory {
-    gen: u64,
+    generation: u64,
     size: u64,
     file: Arc<File>,
     /// The file's current length (at least `size` rounded up to a page).
@@ -107,9 +107,9 @@ fn round_up_to_page(size: u64) -> u64 {
     size.div_ceil(PAGE_SIZE) * PAGE_SIZE
 }
 
-/// The file name of a memory generation: `<gen:016x>-<sanitized name>`.
-fn memory_file_name(gen: u64, name: &str) -> String {
-    let mut out = format!("{gen:016x}-");
+/// The file name of a memory generation: `<generation:016x>-<sanitized name>`.
+fn memory_file_name(generation: u64, name: &str) -> String {
+    let mut out = format!("{generation:016x}-");
     out.extend(name.bytes().take(64).map(|b| {
         if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
             b as char
@@ -195,8 +195,10 @@ impl Store {
         }
 
         let mut memories = BTreeMap::new();
-        for (name, &(gen, size)) in &manifest.memories {
-            let path = dir.join(MEMORIES_DIR).join(memory_file_name(gen, name));
+        for (name, &(generation, size)) in &manifest.memories {
+            let path = dir
+                .join(MEMORIES_DIR)
+                .join(memory_file_name(generation, name));
             let file = match b.open(&path, OpenMode::ReadWrite) {
                 Ok(file) => file,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -221,7 +223,7 @@ impl Store {
             memories.insert(
                 name.clone(),
                 Memory {
-                    gen,
+                    generation,
                     size,
                     file: Arc::new(file),
                     len,
@@ -378,7 +380,7 @@ impl Store {
                 memories: self
                     .memories
                     .iter()
-                    .map(|(n, m)| (n.clone(), (m.gen, m.size)))
+                    .map(|(n, m)| (n.clone(), (m.generation, m.size)))
                     .collect(),
             };
             let bytes = manifest.encode();
@@ -417,10 +419,10 @@ impl Store {
         Ok(())
     }
 
-    fn memory_path(&self, gen: u64, name: &str) -> PathBuf {
+    fn memory_path(&self, generation: u64, name: &str) -> PathBuf {
         self.dir
             .join(MEMORIES_DIR)
-            .join(memory_file_name(gen, name))
+            .join(memory_file_name(generation, name))
     }
 
     fn check_poisoned(&self) -> Result<(), StateError> {
@@ -453,7 +455,7 @@ impl Store {
                 )));
             }
         }
-        // Memories as earlier updates of this batch leave them: name → (gen, size).
+        // Memories as earlier updates of this batch leave them: name → (generation, size).
         let mut view: HashMap<&str, Option<(u64, u64)>> = HashMap::new();
         let mut next_gen = self.next_gen;
         let mut resolutions = Vec::with_capacity(batch.memories.len());
@@ -464,7 +466,7 @@ impl Store {
             }
             let current = match view.get(name) {
                 Some(state) => *state,
-                None => self.memories.get(name).map(|m| (m.gen, m.size)),
+                None => self.memories.get(name).map(|m| (m.generation, m.size)),
             };
             match &update.op {
                 MemoryOp::Delete => {
@@ -494,23 +496,23 @@ impl Store {
                             )));
                         }
                     }
-                    let (gen, fresh) = match current {
-                        Some((gen, old_size)) if !reset => {
+                    let (generation, fresh) = match current {
+                        Some((generation, old_size)) if !reset => {
                             if size < old_size {
                                 return Err(StateError::invalid(format!(
                                     "memory {name:?}: size would shrink from {old_size} to {size}; \
                                      only a reset may shrink a memory"
                                 )));
                             }
-                            (gen, false)
+                            (generation, false)
                         }
                         _ => {
                             next_gen += 1;
                             (next_gen - 1, true)
                         }
                     };
-                    view.insert(name, Some((gen, size)));
-                    resolutions.push(Resolution::Write { gen, fresh });
+                    view.insert(name, Some((generation, size)));
+                    resolutions.push(Resolution::Write { generation, fresh });
                 }
             }
         }
@@ -536,12 +538,12 @@ impl Store {
             match (resolution, &update.op) {
                 (Resolution::Delete, _) => {
                     if let Some(old) = self.memories.remove(name) {
-                        self.dirty.remove(&old.gen);
-                        self.garbage.push(self.memory_path(old.gen, name));
+                        self.dirty.remove(&old.generation);
+                        self.garbage.push(self.memory_path(old.generation, name));
                     }
                 }
-                (&Resolution::Write { gen, fresh }, MemoryOp::Write { size, pages, .. }) => {
-                    self.apply_write(name, gen, fresh, *size, pages, record)?;
+                (&Resolution::Write { generation, fresh }, MemoryOp::Write { size, pages, .. }) => {
+                    self.apply_write(name, generation, fresh, *size, pages, record)?;
                 }
                 (Resolution::Write { .. }, MemoryOp::Delete) => {
                     // `wal::decode_payload` and `resolve` never pair these.
@@ -559,13 +561,13 @@ impl Store {
     fn apply_write(
         &mut self,
         name: &str,
-        gen: u64,
+        generation: u64,
         fresh: bool,
         size: u64,
         pages: &[(u64, Vec<u8>)],
         record: Option<u64>,
     ) -> Result<(), StateError> {
-        let path = self.memory_path(gen, name);
+        let path = self.memory_path(generation, name);
         let wal_corrupt = |cause: String| {
             StateError::corrupt(
                 self.dir.join(WAL_FILE),
@@ -578,9 +580,9 @@ impl Store {
             if size > MAX_MEMORY_BYTES {
                 return Err(wal_corrupt(format!("size {size} exceeds the maximum")));
             }
-            if fresh && gen < self.next_gen {
+            if fresh && generation < self.next_gen {
                 return Err(wal_corrupt(format!(
-                    "new generation {gen} is not above the generations in use"
+                    "new generation {generation} is not above the generations in use"
                 )));
             }
             if let Some((index, _)) = pages
@@ -595,8 +597,8 @@ impl Store {
         let b = &*self.backend;
         let (file, mut len) = if fresh {
             if let Some(old) = self.memories.remove(name) {
-                self.dirty.remove(&old.gen);
-                self.garbage.push(self.memory_path(old.gen, name));
+                self.dirty.remove(&old.generation);
+                self.garbage.push(self.memory_path(old.generation, name));
             }
             let file = b
                 .open(&path, OpenMode::CreateTruncate)
@@ -605,7 +607,7 @@ impl Store {
             (Arc::new(file), 0)
         } else {
             match self.memories.get(name) {
-                Some(m) if m.gen == gen => {
+                Some(m) if m.generation == generation => {
                     if size < m.size {
                         return Err(wal_corrupt(format!(
                             "size shrinks from {} to {size}",
@@ -616,8 +618,10 @@ impl Store {
                 }
                 other => {
                     return Err(wal_corrupt(format!(
-                        "writes to generation {gen}, but the memory is at {}",
-                        other.map_or("no generation (absent)".to_string(), |m| m.gen.to_string())
+                        "writes to generation {generation}, but the memory is at {}",
+                        other.map_or("no generation (absent)".to_string(), |m| m
+                            .generation
+                            .to_string())
                     )))
                 }
             }
@@ -632,12 +636,12 @@ impl Store {
             b.write_at(&file, data, index * PAGE_SIZE)
                 .map_err(|e| StateError::io("write page to", &path, e))?;
         }
-        self.dirty.insert(gen, (Arc::clone(&file), path));
-        self.next_gen = self.next_gen.max(gen + 1);
+        self.dirty.insert(generation, (Arc::clone(&file), path));
+        self.next_gen = self.next_gen.max(generation + 1);
         self.memories.insert(
             name.to_string(),
             Memory {
-                gen,
+                generation,
                 size,
                 file,
                 len,
@@ -645,7 +649,6 @@ impl Store {
         );
         Ok(())
     }
-
 }
 
 fn exists(b: &dyn Backend, path: &Path) -> Result<bool, StateError> {

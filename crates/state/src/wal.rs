@@ -55,7 +55,7 @@ pub(crate) const HEADER_LEN: usize = 12;
 /// How a [`MemoryUpdate`] was resolved against the state at commit time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Resolution {
-    Write { gen: u64, fresh: bool },
+    Write { generation: u64, fresh: bool },
     Delete,
 }
 
@@ -100,9 +100,9 @@ pub(crate) fn encode(
     for (update, resolution) in batch.memories.iter().zip(resolutions) {
         w.bytes(update.name.as_bytes());
         match (&update.op, resolution) {
-            (MemoryOp::Write { size, pages, .. }, Resolution::Write { gen, fresh }) => {
+            (MemoryOp::Write { size, pages, .. }, Resolution::Write { generation, fresh }) => {
                 w.u8(1);
-                w.u64(*gen);
+                w.u64(*generation);
                 w.u8(u8::from(*fresh));
                 w.u64(*size);
                 w.u32(pages.len() as u32);
@@ -156,7 +156,7 @@ fn decode_payload(payload: &[u8]) -> Result<(u64, Batch, Vec<Resolution>), Decod
     for _ in 0..memory_count {
         let name = r.string("memory name")?;
         if r.bool("memory tag")? {
-            let gen = r.u64("generation")?;
+            let generation = r.u64("generation")?;
             let fresh = r.bool("fresh flag")?;
             let size = r.u64("memory size")?;
             let page_count = r.u32("page count")?;
@@ -174,7 +174,7 @@ fn decode_payload(payload: &[u8]) -> Result<(u64, Batch, Vec<Resolution>), Decod
                     pages,
                 },
             });
-            resolutions.push(Resolution::Write { gen, fresh });
+            resolutions.push(Resolution::Write { generation, fresh });
         } else {
             batch.memories.push(MemoryUpdate {
                 name,

@@ -36,7 +36,8 @@ pub(crate) fn call(method_name_size: u64, payload_size: u64) -> u128 {
     let transmission = XNET_CALL_FEE
         .saturating_add(XNET_BYTE_TRANSMISSION_FEE.saturating_mul(bytes))
         .saturating_add(XNET_BYTE_TRANSMISSION_FEE.saturating_mul(MAX_RESPONSE_BYTES));
-    let execution = UPDATE_MESSAGE_EXECUTION_FEE + TEN_UPDATE_INSTRUCTIONS_EXECUTION_FEE * MAX_RESPONSE_INSTRUCTIONS / 10;
+    let execution = UPDATE_MESSAGE_EXECUTION_FEE
+        + TEN_UPDATE_INSTRUCTIONS_EXECUTION_FEE * MAX_RESPONSE_INSTRUCTIONS / 10;
     scale(transmission.saturating_add(execution))
 }
 

@@ -79,7 +79,12 @@ impl Ptr for u32 {
         u64::from(self)
     }
     fn from_size(n: usize, sys: &Sys) -> Result<Self, HostTrap> {
-        u32::try_from(n).map_err(|_| contract(format!("ic0.{}: the size {n} does not fit in an i32", sys.name)))
+        u32::try_from(n).map_err(|_| {
+            contract(format!(
+                "ic0.{}: the size {n} does not fit in an i32",
+                sys.name
+            ))
+        })
     }
 }
 
@@ -88,7 +93,12 @@ impl Ptr for u64 {
         self
     }
     fn from_size(n: usize, sys: &Sys) -> Result<Self, HostTrap> {
-        u64::try_from(n).map_err(|_| contract(format!("ic0.{}: the size {n} does not fit in an i64", sys.name)))
+        u64::try_from(n).map_err(|_| {
+            contract(format!(
+                "ic0.{}: the size {n} does not fit in an i64",
+                sys.name
+            ))
+        })
     }
 }
 
@@ -109,7 +119,10 @@ pub fn names() -> Vec<&'static str> {
 
 /// The names [`link`] defines for one kind of module.
 pub fn names_for(memory64: bool) -> Vec<&'static str> {
-    ALL.iter().filter(|s| !memory64 || s.width == Width::Both).map(|s| s.name).collect()
+    ALL.iter()
+        .filter(|s| !memory64 || s.width == Width::Both)
+        .map(|s| s.name)
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -150,7 +163,12 @@ fn charge(caller: &mut Caller<'_, StoreData>, cost: u64, limit: u64) -> Result<(
 
 /// Steps 1 to 3 of the module docs.
 fn enter(caller: &mut Caller<'_, StoreData>, sys: &Sys, bytes_cost: u64) -> Result<(), HostTrap> {
-    let limit = caller.data().api.as_ref().ok_or_else(|| outside(sys))?.instruction_limit;
+    let limit = caller
+        .data()
+        .api
+        .as_ref()
+        .ok_or_else(|| outside(sys))?
+        .instruction_limit;
     charge(caller, sys.overhead.saturating_add(bytes_cost), limit)?;
     let api = caller.data().api.as_ref().ok_or_else(|| outside(sys))?;
     if sys.avail & bit(api.kind) == 0 {
@@ -159,7 +177,10 @@ fn enter(caller: &mut Caller<'_, StoreData>, sys: &Sys, bytes_cost: u64) -> Resu
     Ok(())
 }
 
-fn parts<'a>(data: &'a mut StoreData, sys: &Sys) -> Result<(&'a mut SystemApiState, &'a mut StableMemory), HostTrap> {
+fn parts<'a>(
+    data: &'a mut StoreData,
+    sys: &Sys,
+) -> Result<(&'a mut SystemApiState, &'a mut StableMemory), HostTrap> {
     let StoreData { api, stable, .. } = data;
     match api {
         Some(api) => Ok((api, stable)),
@@ -230,7 +251,9 @@ fn read_heap(heap: &[u8], ptr: u64, len: u64) -> Result<&[u8], HostTrap> {
 
 fn write_heap(heap: &mut [u8], ptr: u64, bytes: &[u8]) -> Result<(), HostTrap> {
     let range = heap_range(heap, ptr, bytes.len() as u64)?;
-    heap.get_mut(range).ok_or(HostTrap::HeapOutOfBounds)?.copy_from_slice(bytes);
+    heap.get_mut(range)
+        .ok_or(HostTrap::HeapOutOfBounds)?
+        .copy_from_slice(bytes);
     Ok(())
 }
 
@@ -239,10 +262,21 @@ fn write_u128(heap: &mut [u8], ptr: u64, value: u128) -> Result<(), HostTrap> {
 }
 
 /// The `*_copy` idiom: `size` bytes of `src` from `offset` to the heap at `dst`.
-fn copy_out(heap: &mut [u8], dst: u64, src: &[u8], offset: u64, size: u64, sys: &Sys) -> Result<(), HostTrap> {
+fn copy_out(
+    heap: &mut [u8],
+    dst: u64,
+    src: &[u8],
+    offset: u64,
+    size: u64,
+    sys: &Sys,
+) -> Result<(), HostTrap> {
     let to = heap_range(heap, dst, size)?;
     let from = checked_range(offset, size, src.len() as u64).ok_or_else(|| {
-        contract(format!("ic0.{}: src={offset} + length={size} exceeds the slice size={}", sys.name, src.len()))
+        contract(format!(
+            "ic0.{}: src={offset} + length={size} exceeds the slice size={}",
+            sys.name,
+            src.len()
+        ))
     })?;
     let (Some(to), Some(from)) = (heap.get_mut(to), src.get(from)) else {
         return Err(HostTrap::HeapOutOfBounds);
@@ -273,7 +307,10 @@ fn src_empty<'a>(_: &'a SystemApiState, _: &Sys) -> Result<&'a [u8], HostTrap> {
 fn src_reject_msg<'a>(api: &'a SystemApiState, sys: &Sys) -> Result<&'a [u8], HostTrap> {
     match &api.env.reject {
         Some((code, msg)) if *code != 0 => Ok(msg.as_bytes()),
-        _ => Err(contract(format!("ic0.{}: there is no reject message", sys.name))),
+        _ => Err(contract(format!(
+            "ic0.{}: there is no reject message",
+            sys.name
+        ))),
     }
 }
 
@@ -294,19 +331,35 @@ fn src_root_key<'a>(api: &'a SystemApiState, _: &Sys) -> Result<&'a [u8], HostTr
 }
 
 fn src_certificate<'a>(api: &'a SystemApiState, sys: &Sys) -> Result<&'a [u8], HostTrap> {
-    api.env.data_certificate.as_deref().ok_or_else(|| not_available(api, sys))
+    api.env
+        .data_certificate
+        .as_deref()
+        .ok_or_else(|| not_available(api, sys))
 }
 
 fn blob<P: Ptr>(linker: &mut Linker<StoreData>, size: Sys, copy: Sys, source: Source) -> Res<()> {
-    linker.func_wrap("ic0", size.name, move |mut c: Caller<'_, StoreData>| -> Res<P> {
-        run(&mut c, &size, 0, |api, _| P::from_size(source(api, &size)?.len(), &size))
-    })?;
+    linker.func_wrap(
+        "ic0",
+        size.name,
+        move |mut c: Caller<'_, StoreData>| -> Res<P> {
+            run(&mut c, &size, 0, |api, _| {
+                P::from_size(source(api, &size)?.len(), &size)
+            })
+        },
+    )?;
     linker.func_wrap(
         "ic0",
         copy.name,
         move |mut c: Caller<'_, StoreData>, dst: P, offset: P, n: P| -> Res<()> {
             run_heap(&mut c, &copy, n.get(), |heap, api, _| {
-                copy_out(heap, dst.get(), source(api, &copy)?, offset.get(), n.get(), &copy)
+                copy_out(
+                    heap,
+                    dst.get(),
+                    source(api, &copy)?,
+                    offset.get(),
+                    n.get(),
+                    &copy,
+                )
             })
         },
     )?;
@@ -372,7 +425,9 @@ fn max_reply(kind: EntryKind) -> u64 {
 fn stable_access(api: &mut SystemApiState, size: u64) -> Result<(), HostTrap> {
     let accessed = api.stable_accessed.saturating_add(size);
     if accessed > api.limits.stable_access_max {
-        return Err(HostTrap::StableAccessLimit { limit: api.limits.stable_access_max });
+        return Err(HostTrap::StableAccessLimit {
+            limit: api.limits.stable_access_max,
+        });
     }
     api.stable_accessed = accessed;
     Ok(())
@@ -403,13 +458,18 @@ fn stable_read(
     checked_range(offset, size, stable.size_bytes()).ok_or(HostTrap::StableOutOfBounds)?;
     let range = heap_range(heap, dst, size)?;
     stable_access(api, size)?;
-    stable.read(offset, heap.get_mut(range).ok_or(HostTrap::HeapOutOfBounds)?)
+    stable.read(
+        offset,
+        heap.get_mut(range).ok_or(HostTrap::HeapOutOfBounds)?,
+    )
 }
 
 fn check_stable32(stable: &StableMemory) -> Result<u64, HostTrap> {
     let pages = stable.size_pages();
     if pages > MAX_32_BIT_STABLE_PAGES {
-        return Err(contract("32 bit stable memory api used on a memory larger than 4GB"));
+        return Err(contract(
+            "32 bit stable memory api used on a memory larger than 4GB",
+        ));
     }
     Ok(pages)
 }
@@ -423,24 +483,38 @@ fn env_vars(_api: &SystemApiState) -> &[(String, String)] {
     &[]
 }
 
-fn env_var_index<'a>(api: &'a SystemApiState, index: u64, sys: &Sys) -> Result<&'a (String, String), HostTrap> {
+fn env_var_index<'a>(
+    api: &'a SystemApiState,
+    index: u64,
+    sys: &Sys,
+) -> Result<&'a (String, String), HostTrap> {
     let vars = env_vars(api);
-    usize::try_from(index).ok().and_then(|i| vars.get(i)).ok_or_else(|| {
-        contract(format!(
-            "ic0.{}: index {index} is out of bounds: there are {} environment variables",
-            sys.name,
-            vars.len()
-        ))
-    })
+    usize::try_from(index)
+        .ok()
+        .and_then(|i| vars.get(i))
+        .ok_or_else(|| {
+            contract(format!(
+                "ic0.{}: index {index} is out of bounds: there are {} environment variables",
+                sys.name,
+                vars.len()
+            ))
+        })
 }
 
 fn env_var_name<'h>(heap: &'h [u8], src: u64, size: u64, sys: &Sys) -> Result<&'h str, HostTrap> {
     if size > MAX_ENV_VAR_NAME {
-        return Err(contract(format!("ic0.{}: Variable name is too large.", sys.name)));
+        return Err(contract(format!(
+            "ic0.{}: Variable name is too large.",
+            sys.name
+        )));
     }
     let bytes = read_heap(heap, src, size)?;
-    std::str::from_utf8(bytes)
-        .map_err(|_| contract(format!("ic0.{}: Variable name is not a valid UTF-8 string.", sys.name)))
+    std::str::from_utf8(bytes).map_err(|_| {
+        contract(format!(
+            "ic0.{}: Variable name is not a valid UTF-8 string.",
+            sys.name
+        ))
+    })
 }
 
 fn env_var_value<'a>(api: &'a SystemApiState, name: &str, sys: &Sys) -> Result<&'a str, HostTrap> {
@@ -448,7 +522,12 @@ fn env_var_value<'a>(api: &'a SystemApiState, name: &str, sys: &Sys) -> Result<&
         .iter()
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.as_str())
-        .ok_or_else(|| contract(format!("ic0.{}: environment variable \"{name}\" not found", sys.name)))
+        .ok_or_else(|| {
+            contract(format!(
+                "ic0.{}: environment variable \"{name}\" not found",
+                sys.name
+            ))
+        })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -464,8 +543,12 @@ fn cost_threshold(
 ) -> Result<u32, HostTrap> {
     heap_range(heap, dst, 16)?;
     let bytes = read_heap(heap, src, size)?;
-    let name = std::str::from_utf8(bytes)
-        .map_err(|_| contract(format!("Failed to decode key name {}", String::from_utf8_lossy(bytes))))?;
+    let name = std::str::from_utf8(bytes).map_err(|_| {
+        contract(format!(
+            "Failed to decode key name {}",
+            String::from_utf8_lossy(bytes)
+        ))
+    })?;
     match fees::threshold(scheme, curve, name) {
         Ok(fee) => {
             write_u128(heap, dst, fee)?;
@@ -482,21 +565,46 @@ fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
     // Method arguments and caller.
     blob::<P>(linker, MSG_ARG_DATA_SIZE, MSG_ARG_DATA_COPY, src_arg)?;
     blob::<P>(linker, MSG_CALLER_SIZE, MSG_CALLER_COPY, src_caller)?;
-    blob::<P>(linker, MSG_CALLER_INFO_DATA_SIZE, MSG_CALLER_INFO_DATA_COPY, src_empty)?;
-    blob::<P>(linker, MSG_CALLER_INFO_SIGNER_SIZE, MSG_CALLER_INFO_SIGNER_COPY, src_empty)?;
-    linker.func_wrap("ic0", MSG_REJECT_CODE.name, |mut c: Caller<'_, StoreData>| -> Res<i32> {
-        run(&mut c, &MSG_REJECT_CODE, 0, |api, _| {
-            Ok(match api.kind {
-                EntryKind::RejectCallback | EntryKind::Cleanup => api.env.reject.as_ref().map_or(0, |(code, _)| *code as i32),
-                _ => 0,
+    blob::<P>(
+        linker,
+        MSG_CALLER_INFO_DATA_SIZE,
+        MSG_CALLER_INFO_DATA_COPY,
+        src_empty,
+    )?;
+    blob::<P>(
+        linker,
+        MSG_CALLER_INFO_SIGNER_SIZE,
+        MSG_CALLER_INFO_SIGNER_COPY,
+        src_empty,
+    )?;
+    linker.func_wrap(
+        "ic0",
+        MSG_REJECT_CODE.name,
+        |mut c: Caller<'_, StoreData>| -> Res<i32> {
+            run(&mut c, &MSG_REJECT_CODE, 0, |api, _| {
+                Ok(match api.kind {
+                    EntryKind::RejectCallback | EntryKind::Cleanup => {
+                        api.env.reject.as_ref().map_or(0, |(code, _)| *code as i32)
+                    }
+                    _ => 0,
+                })
             })
-        })
-    })?;
-    blob::<P>(linker, MSG_REJECT_MSG_SIZE, MSG_REJECT_MSG_COPY, src_reject_msg)?;
-    linker.func_wrap("ic0", MSG_DEADLINE.name, |mut c: Caller<'_, StoreData>| -> Res<u64> {
-        // Bounded-wait calls do not exist (yet), so every call has the deadline 0.
-        run(&mut c, &MSG_DEADLINE, 0, |_, _| Ok(0))
-    })?;
+        },
+    )?;
+    blob::<P>(
+        linker,
+        MSG_REJECT_MSG_SIZE,
+        MSG_REJECT_MSG_COPY,
+        src_reject_msg,
+    )?;
+    linker.func_wrap(
+        "ic0",
+        MSG_DEADLINE.name,
+        |mut c: Caller<'_, StoreData>| -> Res<u64> {
+            // Bounded-wait calls do not exist (yet), so every call has the deadline 0.
+            run(&mut c, &MSG_DEADLINE, 0, |_, _| Ok(0))
+        },
+    )?;
 
     // Responding.
     linker.func_wrap(
@@ -520,45 +628,68 @@ fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
             })
         },
     )?;
-    linker.func_wrap("ic0", MSG_REPLY.name, |mut c: Caller<'_, StoreData>| -> Res<()> {
-        run(&mut c, &MSG_REPLY, 0, |api, _| {
-            if api.response.is_some() {
-                return Err(contract("ic0.msg_reply: the call is already replied"));
-            }
-            api.response = Some(Outcome::Reply(std::mem::take(&mut api.reply_buf)));
-            Ok(())
-        })
-    })?;
-    linker.func_wrap("ic0", MSG_REJECT.name, |mut c: Caller<'_, StoreData>, src: P, size: P| -> Res<()> {
-        let (src, size) = (src.get(), size.get());
-        run_heap(&mut c, &MSG_REJECT, size.saturating_mul(BYTE_TRANSMISSION_COST), |heap, api, _| {
-            if api.response.is_some() {
-                return Err(contract("ic0.msg_reject: the call is already replied"));
-            }
-            let max = max_reply(api.kind);
-            if size > max {
-                return Err(contract(format!(
+    linker.func_wrap(
+        "ic0",
+        MSG_REPLY.name,
+        |mut c: Caller<'_, StoreData>| -> Res<()> {
+            run(&mut c, &MSG_REPLY, 0, |api, _| {
+                if api.response.is_some() {
+                    return Err(contract("ic0.msg_reply: the call is already replied"));
+                }
+                api.response = Some(Outcome::Reply(std::mem::take(&mut api.reply_buf)));
+                Ok(())
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        MSG_REJECT.name,
+        |mut c: Caller<'_, StoreData>, src: P, size: P| -> Res<()> {
+            let (src, size) = (src.get(), size.get());
+            run_heap(
+                &mut c,
+                &MSG_REJECT,
+                size.saturating_mul(BYTE_TRANSMISSION_COST),
+                |heap, api, _| {
+                    if api.response.is_some() {
+                        return Err(contract("ic0.msg_reject: the call is already replied"));
+                    }
+                    let max = max_reply(api.kind);
+                    if size > max {
+                        return Err(contract(format!(
                     "ic0.msg_reject: application payload size ({size}) cannot be larger than {max}."
                 )));
-            }
-            let msg = std::str::from_utf8(read_heap(heap, src, size)?)
-                .map_err(|_| contract("ic0.msg_reject: invalid UTF-8 string provided"))?
-                .to_string();
-            api.reply_buf.clear();
-            api.response = Some(Outcome::Reject(msg));
-            Ok(())
-        })
-    })?;
+                    }
+                    let msg = std::str::from_utf8(read_heap(heap, src, size)?)
+                        .map_err(|_| contract("ic0.msg_reject: invalid UTF-8 string provided"))?
+                        .to_string();
+                    api.reply_buf.clear();
+                    api.response = Some(Outcome::Reject(msg));
+                    Ok(())
+                },
+            )
+        },
+    )?;
 
     // Cycles of the call.
-    linker.func_wrap("ic0", MSG_CYCLES_AVAILABLE128.name, |mut c: Caller<'_, StoreData>, dst: P| -> Res<()> {
-        run_heap(&mut c, &MSG_CYCLES_AVAILABLE128, 0, |heap, api, _| write_u128(heap, dst.get(), available(api)))
-    })?;
-    linker.func_wrap("ic0", MSG_CYCLES_REFUNDED128.name, |mut c: Caller<'_, StoreData>, dst: P| -> Res<()> {
-        run_heap(&mut c, &MSG_CYCLES_REFUNDED128, 0, |heap, api, _| {
-            write_u128(heap, dst.get(), api.env.cycles_refunded)
-        })
-    })?;
+    linker.func_wrap(
+        "ic0",
+        MSG_CYCLES_AVAILABLE128.name,
+        |mut c: Caller<'_, StoreData>, dst: P| -> Res<()> {
+            run_heap(&mut c, &MSG_CYCLES_AVAILABLE128, 0, |heap, api, _| {
+                write_u128(heap, dst.get(), available(api))
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        MSG_CYCLES_REFUNDED128.name,
+        |mut c: Caller<'_, StoreData>, dst: P| -> Res<()> {
+            run_heap(&mut c, &MSG_CYCLES_REFUNDED128, 0, |heap, api, _| {
+                write_u128(heap, dst.get(), api.env.cycles_refunded)
+            })
+        },
+    )?;
     linker.func_wrap(
         "ic0",
         MSG_CYCLES_ACCEPT128.name,
@@ -587,44 +718,74 @@ fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
 
     // The canister itself.
     blob::<P>(linker, CANISTER_SELF_SIZE, CANISTER_SELF_COPY, src_self)?;
-    linker.func_wrap("ic0", CANISTER_CYCLE_BALANCE128.name, |mut c: Caller<'_, StoreData>, dst: P| -> Res<()> {
-        run_heap(&mut c, &CANISTER_CYCLE_BALANCE128, 0, |heap, api, _| write_u128(heap, dst.get(), balance(api)))
-    })?;
+    linker.func_wrap(
+        "ic0",
+        CANISTER_CYCLE_BALANCE128.name,
+        |mut c: Caller<'_, StoreData>, dst: P| -> Res<()> {
+            run_heap(&mut c, &CANISTER_CYCLE_BALANCE128, 0, |heap, api, _| {
+                write_u128(heap, dst.get(), balance(api))
+            })
+        },
+    )?;
     linker.func_wrap(
         "ic0",
         CANISTER_LIQUID_CYCLE_BALANCE128.name,
         |mut c: Caller<'_, StoreData>, dst: P| -> Res<()> {
             // No freezing threshold or reservations are modelled: all of the balance is liquid.
-            run_heap(&mut c, &CANISTER_LIQUID_CYCLE_BALANCE128, 0, |heap, api, _| {
-                write_u128(heap, dst.get(), balance(api))
+            run_heap(
+                &mut c,
+                &CANISTER_LIQUID_CYCLE_BALANCE128,
+                0,
+                |heap, api, _| write_u128(heap, dst.get(), balance(api)),
+            )
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        CANISTER_STATUS.name,
+        |mut c: Caller<'_, StoreData>| -> Res<i32> {
+            run(&mut c, &CANISTER_STATUS, 0, |api, _| {
+                // 0 is no status; an unset field means running.
+                Ok(match api.env.canister_status {
+                    0 => 1,
+                    s => i32::try_from(s).unwrap_or(1),
+                })
             })
         },
     )?;
-    linker.func_wrap("ic0", CANISTER_STATUS.name, |mut c: Caller<'_, StoreData>| -> Res<i32> {
-        run(&mut c, &CANISTER_STATUS, 0, |api, _| {
-            // 0 is no status; an unset field means running.
-            Ok(match api.env.canister_status {
-                0 => 1,
-                s => i32::try_from(s).unwrap_or(1),
+    linker.func_wrap(
+        "ic0",
+        CANISTER_VERSION.name,
+        |mut c: Caller<'_, StoreData>| -> Res<u64> {
+            run(&mut c, &CANISTER_VERSION, 0, |api, _| {
+                Ok(api.env.canister_version)
             })
-        })
-    })?;
-    linker.func_wrap("ic0", CANISTER_VERSION.name, |mut c: Caller<'_, StoreData>| -> Res<u64> {
-        run(&mut c, &CANISTER_VERSION, 0, |api, _| Ok(api.env.canister_version))
-    })?;
+        },
+    )?;
     blob::<P>(linker, SUBNET_SELF_SIZE, SUBNET_SELF_COPY, src_subnet)?;
 
     // Ingress message inspection.
-    blob::<P>(linker, MSG_METHOD_NAME_SIZE, MSG_METHOD_NAME_COPY, src_method_name)?;
-    linker.func_wrap("ic0", ACCEPT_MESSAGE.name, |mut c: Caller<'_, StoreData>| -> Res<()> {
-        run(&mut c, &ACCEPT_MESSAGE, 0, |api, _| {
-            if api.accepted {
-                return Err(contract("ic0.accept_message: the function was already called."));
-            }
-            api.accepted = true;
-            Ok(())
-        })
-    })?;
+    blob::<P>(
+        linker,
+        MSG_METHOD_NAME_SIZE,
+        MSG_METHOD_NAME_COPY,
+        src_method_name,
+    )?;
+    linker.func_wrap(
+        "ic0",
+        ACCEPT_MESSAGE.name,
+        |mut c: Caller<'_, StoreData>| -> Res<()> {
+            run(&mut c, &ACCEPT_MESSAGE, 0, |api, _| {
+                if api.accepted {
+                    return Err(contract(
+                        "ic0.accept_message: the function was already called.",
+                    ));
+                }
+                api.accepted = true;
+                Ok(())
+            })
+        },
+    )?;
 
     // Inter-canister calls: available where the spec says, then unsupported.
     linker.func_wrap(
@@ -644,132 +805,225 @@ fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
             run(&mut c, &CALL_NEW, bytes, |_, _| unsupported("call_new"))
         },
     )?;
-    linker.func_wrap("ic0", CALL_ON_CLEANUP.name, |mut c: Caller<'_, StoreData>, _fun: P, _env: P| -> Res<()> {
-        run(&mut c, &CALL_ON_CLEANUP, 0, |_, _| unsupported("call_on_cleanup"))
-    })?;
-    linker.func_wrap("ic0", CALL_DATA_APPEND.name, |mut c: Caller<'_, StoreData>, _src: P, size: P| -> Res<()> {
-        let cost = size.get().saturating_mul(BYTE_TRANSMISSION_COST);
-        run(&mut c, &CALL_DATA_APPEND, cost, |_, _| unsupported("call_data_append"))
-    })?;
+    linker.func_wrap(
+        "ic0",
+        CALL_ON_CLEANUP.name,
+        |mut c: Caller<'_, StoreData>, _fun: P, _env: P| -> Res<()> {
+            run(&mut c, &CALL_ON_CLEANUP, 0, |_, _| {
+                unsupported("call_on_cleanup")
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        CALL_DATA_APPEND.name,
+        |mut c: Caller<'_, StoreData>, _src: P, size: P| -> Res<()> {
+            let cost = size.get().saturating_mul(BYTE_TRANSMISSION_COST);
+            run(&mut c, &CALL_DATA_APPEND, cost, |_, _| {
+                unsupported("call_data_append")
+            })
+        },
+    )?;
     linker.func_wrap(
         "ic0",
         CALL_WITH_BEST_EFFORT_RESPONSE.name,
         |mut c: Caller<'_, StoreData>, _timeout_seconds: u32| -> Res<()> {
-            run(&mut c, &CALL_WITH_BEST_EFFORT_RESPONSE, 0, |_, _| unsupported("call_with_best_effort_response"))
+            run(&mut c, &CALL_WITH_BEST_EFFORT_RESPONSE, 0, |_, _| {
+                unsupported("call_with_best_effort_response")
+            })
         },
     )?;
     linker.func_wrap(
         "ic0",
         CALL_CYCLES_ADD128.name,
         |mut c: Caller<'_, StoreData>, _high: u64, _low: u64| -> Res<()> {
-            run(&mut c, &CALL_CYCLES_ADD128, 0, |_, _| unsupported("call_cycles_add128"))
+            run(&mut c, &CALL_CYCLES_ADD128, 0, |_, _| {
+                unsupported("call_cycles_add128")
+            })
         },
     )?;
-    linker.func_wrap("ic0", CALL_PERFORM.name, |mut c: Caller<'_, StoreData>| -> Res<i32> {
-        run(&mut c, &CALL_PERFORM, 0, |_, _| unsupported("call_perform"))
-    })?;
+    linker.func_wrap(
+        "ic0",
+        CALL_PERFORM.name,
+        |mut c: Caller<'_, StoreData>| -> Res<i32> {
+            run(&mut c, &CALL_PERFORM, 0, |_, _| unsupported("call_perform"))
+        },
+    )?;
 
     // 64-bit stable memory.
-    linker.func_wrap("ic0", STABLE64_SIZE.name, |mut c: Caller<'_, StoreData>| -> Res<u64> {
-        run(&mut c, &STABLE64_SIZE, 0, |_, stable| Ok(stable.size_pages()))
-    })?;
-    linker.func_wrap("ic0", STABLE64_GROW.name, |mut c: Caller<'_, StoreData>, pages: u64| -> Res<u64> {
-        run(&mut c, &STABLE64_GROW, 0, |api, stable| Ok(stable.grow(pages, api.limits.stable_max).unwrap_or(u64::MAX)))
-    })?;
+    linker.func_wrap(
+        "ic0",
+        STABLE64_SIZE.name,
+        |mut c: Caller<'_, StoreData>| -> Res<u64> {
+            run(&mut c, &STABLE64_SIZE, 0, |_, stable| {
+                Ok(stable.size_pages())
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        STABLE64_GROW.name,
+        |mut c: Caller<'_, StoreData>, pages: u64| -> Res<u64> {
+            run(&mut c, &STABLE64_GROW, 0, |api, stable| {
+                Ok(stable
+                    .grow(pages, api.limits.stable_max)
+                    .unwrap_or(u64::MAX))
+            })
+        },
+    )?;
     linker.func_wrap(
         "ic0",
         STABLE64_WRITE.name,
         |mut c: Caller<'_, StoreData>, offset: u64, src: u64, size: u64| -> Res<()> {
-            run_heap(&mut c, &STABLE64_WRITE, size, |heap, api, stable| stable_write(heap, api, stable, offset, src, size))
+            run_heap(&mut c, &STABLE64_WRITE, size, |heap, api, stable| {
+                stable_write(heap, api, stable, offset, src, size)
+            })
         },
     )?;
     linker.func_wrap(
         "ic0",
         STABLE64_READ.name,
         |mut c: Caller<'_, StoreData>, dst: u64, offset: u64, size: u64| -> Res<()> {
-            run_heap(&mut c, &STABLE64_READ, size, |heap, api, stable| stable_read(heap, api, stable, dst, offset, size))
+            run_heap(&mut c, &STABLE64_READ, size, |heap, api, stable| {
+                stable_read(heap, api, stable, dst, offset, size)
+            })
         },
     )?;
 
     // Certification.
     blob::<P>(linker, ROOT_KEY_SIZE, ROOT_KEY_COPY, src_root_key)?;
-    linker.func_wrap("ic0", CERTIFIED_DATA_SET.name, |mut c: Caller<'_, StoreData>, src: P, size: P| -> Res<()> {
-        let (src, size) = (src.get(), size.get());
-        run_heap(&mut c, &CERTIFIED_DATA_SET, size, |heap, api, _| {
-            if size > CERTIFIED_DATA_MAX {
-                return Err(contract(format!(
+    linker.func_wrap(
+        "ic0",
+        CERTIFIED_DATA_SET.name,
+        |mut c: Caller<'_, StoreData>, src: P, size: P| -> Res<()> {
+            let (src, size) = (src.get(), size.get());
+            run_heap(&mut c, &CERTIFIED_DATA_SET, size, |heap, api, _| {
+                if size > CERTIFIED_DATA_MAX {
+                    return Err(contract(format!(
                     "ic0_certified_data_set failed because the passed data must be no larger than \
                      {CERTIFIED_DATA_MAX} bytes. Found {size} bytes."
                 )));
-            }
-            api.certified_data = read_heap(heap, src, size)?.to_vec();
-            Ok(())
-        })
-    })?;
-    linker.func_wrap("ic0", DATA_CERTIFICATE_PRESENT.name, |mut c: Caller<'_, StoreData>| -> Res<i32> {
-        run(&mut c, &DATA_CERTIFICATE_PRESENT, 0, |api, _| {
-            let queried = matches!(api.kind, EntryKind::Query | EntryKind::CompositeQuery);
-            Ok(i32::from(queried && api.env.data_certificate.is_some()))
-        })
-    })?;
-    blob::<P>(linker, DATA_CERTIFICATE_SIZE, DATA_CERTIFICATE_COPY, src_certificate)?;
+                }
+                api.certified_data = read_heap(heap, src, size)?.to_vec();
+                Ok(())
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        DATA_CERTIFICATE_PRESENT.name,
+        |mut c: Caller<'_, StoreData>| -> Res<i32> {
+            run(&mut c, &DATA_CERTIFICATE_PRESENT, 0, |api, _| {
+                let queried = matches!(api.kind, EntryKind::Query | EntryKind::CompositeQuery);
+                Ok(i32::from(queried && api.env.data_certificate.is_some()))
+            })
+        },
+    )?;
+    blob::<P>(
+        linker,
+        DATA_CERTIFICATE_SIZE,
+        DATA_CERTIFICATE_COPY,
+        src_certificate,
+    )?;
 
     // Time, timer, counters.
-    linker.func_wrap("ic0", TIME.name, |mut c: Caller<'_, StoreData>| -> Res<u64> {
-        run(&mut c, &TIME, 0, |api, _| Ok(api.env.time_nanos))
-    })?;
-    linker.func_wrap("ic0", GLOBAL_TIMER_SET.name, |mut c: Caller<'_, StoreData>, timestamp: u64| -> Res<u64> {
-        run(&mut c, &GLOBAL_TIMER_SET, 0, |api, _| Ok(std::mem::replace(&mut api.global_timer, timestamp)))
-    })?;
-    linker.func_wrap("ic0", PERFORMANCE_COUNTER.name, |mut c: Caller<'_, StoreData>, kind: u32| -> Res<u64> {
-        let sys = &PERFORMANCE_COUNTER;
-        enter(&mut c, sys, 0).map_err(wasmtime::Error::new)?;
-        let fuel = c.get_fuel().ok();
-        let (api, _) = parts(c.data_mut(), sys).map_err(wasmtime::Error::new)?;
-        match kind {
-            // Type 1 (the call context) equals type 0 while calls are unsupported: every call
-            // context lives for one message.
-            0 | 1 => Ok(fuel.map_or(0, |f| api.instruction_limit.saturating_sub(f))),
-            _ => Err(wasmtime::Error::new(contract(format!("Error getting performance counter type {kind}")))),
-        }
-    })?;
-    linker.func_wrap("ic0", IS_CONTROLLER.name, |mut c: Caller<'_, StoreData>, src: P, size: P| -> Res<i32> {
-        let (src, size) = (src.get(), size.get());
-        run_heap(&mut c, &IS_CONTROLLER, size, |heap, api, _| {
-            let bytes = read_heap(heap, src, size)?;
-            if bytes.len() > principal::MAX_PRINCIPAL_BYTES {
-                return Err(contract(format!(
+    linker.func_wrap(
+        "ic0",
+        TIME.name,
+        |mut c: Caller<'_, StoreData>| -> Res<u64> {
+            run(&mut c, &TIME, 0, |api, _| Ok(api.env.time_nanos))
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        GLOBAL_TIMER_SET.name,
+        |mut c: Caller<'_, StoreData>, timestamp: u64| -> Res<u64> {
+            run(&mut c, &GLOBAL_TIMER_SET, 0, |api, _| {
+                Ok(std::mem::replace(&mut api.global_timer, timestamp))
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        PERFORMANCE_COUNTER.name,
+        |mut c: Caller<'_, StoreData>, kind: u32| -> Res<u64> {
+            let sys = &PERFORMANCE_COUNTER;
+            enter(&mut c, sys, 0).map_err(wasmtime::Error::new)?;
+            let fuel = c.get_fuel().ok();
+            let (api, _) = parts(c.data_mut(), sys).map_err(wasmtime::Error::new)?;
+            match kind {
+                // Type 1 (the call context) equals type 0 while calls are unsupported: every call
+                // context lives for one message.
+                0 | 1 => Ok(fuel.map_or(0, |f| api.instruction_limit.saturating_sub(f))),
+                _ => Err(wasmtime::Error::new(contract(format!(
+                    "Error getting performance counter type {kind}"
+                )))),
+            }
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        IS_CONTROLLER.name,
+        |mut c: Caller<'_, StoreData>, src: P, size: P| -> Res<i32> {
+            let (src, size) = (src.get(), size.get());
+            run_heap(&mut c, &IS_CONTROLLER, size, |heap, api, _| {
+                let bytes = read_heap(heap, src, size)?;
+                if bytes.len() > principal::MAX_PRINCIPAL_BYTES {
+                    return Err(contract(format!(
                     "ic0.is_controller: invalid principal id of {} bytes (at most {} are allowed)",
                     bytes.len(),
                     principal::MAX_PRINCIPAL_BYTES
                 )));
-            }
-            Ok(i32::from(api.env.controllers.iter().any(|c| c.as_slice() == bytes)))
-        })
-    })?;
-    linker.func_wrap("ic0", IN_REPLICATED_EXECUTION.name, |mut c: Caller<'_, StoreData>| -> Res<i32> {
-        run(&mut c, &IN_REPLICATED_EXECUTION, 0, |api, _| Ok(i32::from(api.kind.is_replicated())))
-    })?;
+                }
+                Ok(i32::from(
+                    api.env.controllers.iter().any(|c| c.as_slice() == bytes),
+                ))
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        IN_REPLICATED_EXECUTION.name,
+        |mut c: Caller<'_, StoreData>| -> Res<i32> {
+            run(&mut c, &IN_REPLICATED_EXECUTION, 0, |api, _| {
+                Ok(i32::from(api.kind.is_replicated()))
+            })
+        },
+    )?;
 
     // Cycle costs.
     linker.func_wrap(
         "ic0",
         COST_CALL.name,
-        |mut c: Caller<'_, StoreData>, method_name_size: u64, payload_size: u64, dst: P| -> Res<()> {
+        |mut c: Caller<'_, StoreData>,
+         method_name_size: u64,
+         payload_size: u64,
+         dst: P|
+         -> Res<()> {
             run_heap(&mut c, &COST_CALL, 0, |heap, _, _| {
                 write_u128(heap, dst.get(), fees::call(method_name_size, payload_size))
             })
         },
     )?;
-    linker.func_wrap("ic0", COST_CREATE_CANISTER.name, |mut c: Caller<'_, StoreData>, dst: P| -> Res<()> {
-        run_heap(&mut c, &COST_CREATE_CANISTER, 0, |heap, _, _| write_u128(heap, dst.get(), fees::create_canister()))
-    })?;
+    linker.func_wrap(
+        "ic0",
+        COST_CREATE_CANISTER.name,
+        |mut c: Caller<'_, StoreData>, dst: P| -> Res<()> {
+            run_heap(&mut c, &COST_CREATE_CANISTER, 0, |heap, _, _| {
+                write_u128(heap, dst.get(), fees::create_canister())
+            })
+        },
+    )?;
     linker.func_wrap(
         "ic0",
         COST_HTTP_REQUEST.name,
         |mut c: Caller<'_, StoreData>, request_size: u64, max_res_bytes: u64, dst: P| -> Res<()> {
             run_heap(&mut c, &COST_HTTP_REQUEST, 0, |heap, _, _| {
-                write_u128(heap, dst.get(), fees::http_request(request_size, max_res_bytes))
+                write_u128(
+                    heap,
+                    dst.get(),
+                    fees::http_request(request_size, max_res_bytes),
+                )
             })
         },
     )?;
@@ -778,7 +1032,14 @@ fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
         COST_SIGN_WITH_ECDSA.name,
         |mut c: Caller<'_, StoreData>, src: P, size: P, curve: u32, dst: P| -> Res<u32> {
             run_heap(&mut c, &COST_SIGN_WITH_ECDSA, size.get(), |heap, _, _| {
-                cost_threshold(heap, src.get(), size.get(), curve, dst.get(), fees::Scheme::Ecdsa)
+                cost_threshold(
+                    heap,
+                    src.get(),
+                    size.get(),
+                    curve,
+                    dst.get(),
+                    fees::Scheme::Ecdsa,
+                )
             })
         },
     )?;
@@ -787,7 +1048,14 @@ fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
         COST_SIGN_WITH_SCHNORR.name,
         |mut c: Caller<'_, StoreData>, src: P, size: P, algorithm: u32, dst: P| -> Res<u32> {
             run_heap(&mut c, &COST_SIGN_WITH_SCHNORR, size.get(), |heap, _, _| {
-                cost_threshold(heap, src.get(), size.get(), algorithm, dst.get(), fees::Scheme::Schnorr)
+                cost_threshold(
+                    heap,
+                    src.get(),
+                    size.get(),
+                    algorithm,
+                    dst.get(),
+                    fees::Scheme::Schnorr,
+                )
             })
         },
     )?;
@@ -796,19 +1064,38 @@ fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
         COST_VETKD_DERIVE_KEY.name,
         |mut c: Caller<'_, StoreData>, src: P, size: P, curve: u32, dst: P| -> Res<u32> {
             run_heap(&mut c, &COST_VETKD_DERIVE_KEY, size.get(), |heap, _, _| {
-                cost_threshold(heap, src.get(), size.get(), curve, dst.get(), fees::Scheme::VetKd)
+                cost_threshold(
+                    heap,
+                    src.get(),
+                    size.get(),
+                    curve,
+                    dst.get(),
+                    fees::Scheme::VetKd,
+                )
             })
         },
     )?;
 
     // Environment variables.
-    linker.func_wrap("ic0", ENV_VAR_COUNT.name, |mut c: Caller<'_, StoreData>| -> Res<P> {
-        run(&mut c, &ENV_VAR_COUNT, 0, |api, _| P::from_size(env_vars(api).len(), &ENV_VAR_COUNT))
-    })?;
-    linker.func_wrap("ic0", ENV_VAR_NAME_SIZE.name, |mut c: Caller<'_, StoreData>, index: P| -> Res<P> {
-        let sys = &ENV_VAR_NAME_SIZE;
-        run(&mut c, sys, 0, |api, _| P::from_size(env_var_index(api, index.get(), sys)?.0.len(), sys))
-    })?;
+    linker.func_wrap(
+        "ic0",
+        ENV_VAR_COUNT.name,
+        |mut c: Caller<'_, StoreData>| -> Res<P> {
+            run(&mut c, &ENV_VAR_COUNT, 0, |api, _| {
+                P::from_size(env_vars(api).len(), &ENV_VAR_COUNT)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        ENV_VAR_NAME_SIZE.name,
+        |mut c: Caller<'_, StoreData>, index: P| -> Res<P> {
+            let sys = &ENV_VAR_NAME_SIZE;
+            run(&mut c, sys, 0, |api, _| {
+                P::from_size(env_var_index(api, index.get(), sys)?.0.len(), sys)
+            })
+        },
+    )?;
     linker.func_wrap(
         "ic0",
         ENV_VAR_NAME_COPY.name,
@@ -845,104 +1132,179 @@ fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
     linker.func_wrap(
         "ic0",
         ENV_VAR_VALUE_COPY.name,
-        |mut c: Caller<'_, StoreData>, name_src: P, name_size: P, dst: P, offset: P, size: P| -> Res<()> {
+        |mut c: Caller<'_, StoreData>,
+         name_src: P,
+         name_size: P,
+         dst: P,
+         offset: P,
+         size: P|
+         -> Res<()> {
             let sys = &ENV_VAR_VALUE_COPY;
-            run_heap(&mut c, sys, name_size.get().saturating_add(size.get()), |heap, api, _| {
-                let name = env_var_name(heap, name_src.get(), name_size.get(), sys)?.to_string();
-                let value = env_var_value(api, &name, sys)?;
-                copy_out(heap, dst.get(), value.as_bytes(), offset.get(), size.get(), sys)
-            })
+            run_heap(
+                &mut c,
+                sys,
+                name_size.get().saturating_add(size.get()),
+                |heap, api, _| {
+                    let name =
+                        env_var_name(heap, name_src.get(), name_size.get(), sys)?.to_string();
+                    let value = env_var_value(api, &name, sys)?;
+                    copy_out(
+                        heap,
+                        dst.get(),
+                        value.as_bytes(),
+                        offset.get(),
+                        size.get(),
+                        sys,
+                    )
+                },
+            )
         },
     )?;
 
     // Debugging aids.
-    linker.func_wrap("ic0", DEBUG_PRINT.name, |mut c: Caller<'_, StoreData>, src: P, size: P| -> Res<()> {
-        let (src, size) = (src.get(), size.get());
-        if c.data().api.is_none() {
-            return Ok(());
-        }
-        // The IC's logging charge (2 bytes stored, 50 transmitted per logged byte, bounded by
-        // the log capacity) plus the bytes printed.
-        let logged = size.min(LOG_CAPACITY);
-        let len = size.min(MAX_MESSAGE);
-        let cost = logged.saturating_mul(2 + BYTE_TRANSMISSION_COST).saturating_add(len);
-        run_heap(&mut c, &DEBUG_PRINT, cost, |heap, api, _| {
-            // Never traps: an out-of-bounds message is replaced, as on the IC.
-            let line = match read_heap(heap, src, len) {
-                Ok(bytes) => String::from_utf8_lossy(bytes).into_owned(),
-                Err(_) => "(debug message out of memory bounds)".to_string(),
-            };
-            api.debug_log.push(line);
-            Ok(())
-        })
-    })?;
-    linker.func_wrap("ic0", TRAP.name, |mut c: Caller<'_, StoreData>, src: P, size: P| -> Res<()> {
-        let (src, size) = (src.get(), size.get());
-        let len = size.min(MAX_MESSAGE);
-        if c.data().api.is_some() {
-            enter(&mut c, &TRAP, len).map_err(wasmtime::Error::new)?;
-        }
-        let message = with_heap(&mut c, |heap, _| {
-            Ok(match read_heap(heap, src, len) {
-                Ok(bytes) => String::from_utf8_lossy(bytes).into_owned(),
-                Err(_) => "(trap message out of memory bounds)".to_string(),
+    linker.func_wrap(
+        "ic0",
+        DEBUG_PRINT.name,
+        |mut c: Caller<'_, StoreData>, src: P, size: P| -> Res<()> {
+            let (src, size) = (src.get(), size.get());
+            if c.data().api.is_none() {
+                return Ok(());
+            }
+            // The IC's logging charge (2 bytes stored, 50 transmitted per logged byte, bounded by
+            // the log capacity) plus the bytes printed.
+            let logged = size.min(LOG_CAPACITY);
+            let len = size.min(MAX_MESSAGE);
+            let cost = logged
+                .saturating_mul(2 + BYTE_TRANSMISSION_COST)
+                .saturating_add(len);
+            run_heap(&mut c, &DEBUG_PRINT, cost, |heap, api, _| {
+                // Never traps: an out-of-bounds message is replaced, as on the IC.
+                let line = match read_heap(heap, src, len) {
+                    Ok(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                    Err(_) => "(debug message out of memory bounds)".to_string(),
+                };
+                api.debug_log.push(line);
+                Ok(())
             })
-        })
-        .map_err(wasmtime::Error::new)?;
-        Err(wasmtime::Error::new(HostTrap::Explicit(message)))
-    })?;
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        TRAP.name,
+        |mut c: Caller<'_, StoreData>, src: P, size: P| -> Res<()> {
+            let (src, size) = (src.get(), size.get());
+            let len = size.min(MAX_MESSAGE);
+            if c.data().api.is_some() {
+                enter(&mut c, &TRAP, len).map_err(wasmtime::Error::new)?;
+            }
+            let message = with_heap(&mut c, |heap, _| {
+                Ok(match read_heap(heap, src, len) {
+                    Ok(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                    Err(_) => "(trap message out of memory bounds)".to_string(),
+                })
+            })
+            .map_err(wasmtime::Error::new)?;
+            Err(wasmtime::Error::new(HostTrap::Explicit(message)))
+        },
+    )?;
 
     // The Cycles Minting Canister's functions (not in the spec).
     linker.func_wrap(
         "ic0",
         MINT_CYCLES128.name,
         |mut c: Caller<'_, StoreData>, _high: u64, _low: u64, _dst: P| -> Res<()> {
-            run(&mut c, &MINT_CYCLES128, 0, |api, _| Err(mint_trap(api, MINT_CYCLES128.name)))
+            run(&mut c, &MINT_CYCLES128, 0, |api, _| {
+                Err(mint_trap(api, MINT_CYCLES128.name))
+            })
         },
     )?;
-    linker.func_wrap("ic0", MINT_CYCLES.name, |mut c: Caller<'_, StoreData>, _amount: u64| -> Res<u64> {
-        run(&mut c, &MINT_CYCLES, 0, |api, _| Err(mint_trap(api, MINT_CYCLES.name)))
-    })?;
+    linker.func_wrap(
+        "ic0",
+        MINT_CYCLES.name,
+        |mut c: Caller<'_, StoreData>, _amount: u64| -> Res<u64> {
+            run(&mut c, &MINT_CYCLES, 0, |api, _| {
+                Err(mint_trap(api, MINT_CYCLES.name))
+            })
+        },
+    )?;
     Ok(())
 }
 
 /// The spec's functions that exist only when `I = i32`.
 fn link_wasm32_only(linker: &mut Linker<StoreData>) -> Res<()> {
-    linker.func_wrap("ic0", MSG_CYCLES_AVAILABLE.name, |mut c: Caller<'_, StoreData>| -> Res<u64> {
-        run(&mut c, &MSG_CYCLES_AVAILABLE, 0, |api, _| to_u64(available(api)))
-    })?;
-    linker.func_wrap("ic0", MSG_CYCLES_REFUNDED.name, |mut c: Caller<'_, StoreData>| -> Res<u64> {
-        run(&mut c, &MSG_CYCLES_REFUNDED, 0, |api, _| to_u64(api.env.cycles_refunded))
-    })?;
-    linker.func_wrap("ic0", MSG_CYCLES_ACCEPT.name, |mut c: Caller<'_, StoreData>, max: u64| -> Res<u64> {
-        // Accepts at most `max`, so the amount always fits.
-        run(&mut c, &MSG_CYCLES_ACCEPT, 0, |api, _| to_u64(accept(api, u128::from(max))))
-    })?;
-    linker.func_wrap("ic0", CANISTER_CYCLE_BALANCE.name, |mut c: Caller<'_, StoreData>| -> Res<u64> {
-        run(&mut c, &CANISTER_CYCLE_BALANCE, 0, |api, _| to_u64(balance(api)))
-    })?;
-    linker.func_wrap("ic0", CALL_CYCLES_ADD.name, |mut c: Caller<'_, StoreData>, _amount: u64| -> Res<()> {
-        run(&mut c, &CALL_CYCLES_ADD, 0, |_, _| unsupported("call_cycles_add"))
-    })?;
-    linker.func_wrap("ic0", STABLE_SIZE.name, |mut c: Caller<'_, StoreData>| -> Res<u32> {
-        run(&mut c, &STABLE_SIZE, 0, |_, stable| {
-            let pages = check_stable32(stable)?;
-            Ok(u32::try_from(pages).unwrap_or(u32::MAX))
-        })
-    })?;
-    linker.func_wrap("ic0", STABLE_GROW.name, |mut c: Caller<'_, StoreData>, pages: u32| -> Res<i32> {
-        run(&mut c, &STABLE_GROW, 0, |api, stable| {
-            let old = check_stable32(stable)?;
-            if old.saturating_add(u64::from(pages)) > MAX_32_BIT_STABLE_PAGES {
-                return Ok(-1);
-            }
-            // `old` is at most 65536, so it fits in an i32.
-            Ok(match stable.grow(u64::from(pages), api.limits.stable_max) {
-                Some(old) => i32::try_from(old).unwrap_or(-1),
-                None => -1,
+    linker.func_wrap(
+        "ic0",
+        MSG_CYCLES_AVAILABLE.name,
+        |mut c: Caller<'_, StoreData>| -> Res<u64> {
+            run(&mut c, &MSG_CYCLES_AVAILABLE, 0, |api, _| {
+                to_u64(available(api))
             })
-        })
-    })?;
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        MSG_CYCLES_REFUNDED.name,
+        |mut c: Caller<'_, StoreData>| -> Res<u64> {
+            run(&mut c, &MSG_CYCLES_REFUNDED, 0, |api, _| {
+                to_u64(api.env.cycles_refunded)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        MSG_CYCLES_ACCEPT.name,
+        |mut c: Caller<'_, StoreData>, max: u64| -> Res<u64> {
+            // Accepts at most `max`, so the amount always fits.
+            run(&mut c, &MSG_CYCLES_ACCEPT, 0, |api, _| {
+                to_u64(accept(api, u128::from(max)))
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        CANISTER_CYCLE_BALANCE.name,
+        |mut c: Caller<'_, StoreData>| -> Res<u64> {
+            run(&mut c, &CANISTER_CYCLE_BALANCE, 0, |api, _| {
+                to_u64(balance(api))
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        CALL_CYCLES_ADD.name,
+        |mut c: Caller<'_, StoreData>, _amount: u64| -> Res<()> {
+            run(&mut c, &CALL_CYCLES_ADD, 0, |_, _| {
+                unsupported("call_cycles_add")
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        STABLE_SIZE.name,
+        |mut c: Caller<'_, StoreData>| -> Res<u32> {
+            run(&mut c, &STABLE_SIZE, 0, |_, stable| {
+                let pages = check_stable32(stable)?;
+                Ok(u32::try_from(pages).unwrap_or(u32::MAX))
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        STABLE_GROW.name,
+        |mut c: Caller<'_, StoreData>, pages: u32| -> Res<i32> {
+            run(&mut c, &STABLE_GROW, 0, |api, stable| {
+                let old = check_stable32(stable)?;
+                if old.saturating_add(u64::from(pages)) > MAX_32_BIT_STABLE_PAGES {
+                    return Ok(-1);
+                }
+                // `old` is at most 65536, so it fits in an i32.
+                Ok(match stable.grow(u64::from(pages), api.limits.stable_max) {
+                    Some(old) => i32::try_from(old).unwrap_or(-1),
+                    None => -1,
+                })
+            })
+        },
+    )?;
     linker.func_wrap(
         "ic0",
         STABLE_WRITE.name,

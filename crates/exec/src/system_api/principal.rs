@@ -56,6 +56,9 @@ mod tests {
     fn known_texts() {
         assert_eq!(to_text(&[]), "aaaaa-aa");
         assert_eq!(to_text(&[4]), "2vxsx-fae");
-        assert_eq!(to_text(&CYCLES_MINTING_CANISTER), "rkp4c-7iaaa-aaaaa-aaaca-cai");
+        assert_eq!(
+            to_text(&CYCLES_MINTING_CANISTER),
+            "rkp4c-7iaaa-aaaaa-aaaca-cai"
+        );
     }
 }

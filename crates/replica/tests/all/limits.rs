@@ -59,6 +59,27 @@ fn post_upgrade_over_the_install_limit_is_stopped_and_changes_nothing() {
     assert_eq!(n, 20_000);
 }
 
+#[test]
+fn post_upgrade_alone_over_the_install_limit_is_stopped_there() {
+    let mut env = Env::new();
+    let id = env.create();
+    env.install(id, wasm("serde_state"));
+    let (_,): (u64,) = env.update(id, "fill", (20_000u64, 100u64)).unwrap();
+    // A first upgrade saves the state to stable memory.
+    env.upgrade(id, wasm("serde_state_v2"), false, None).unwrap();
+    // Now skip pre_upgrade: only post_upgrade runs, restoring 20 000 entries, under a budget
+    // too small for it.
+    env.reopen_with_limits(Limits { install_instructions: 2_000_000, ..Limits::default() });
+    let before = env.replica.state_hashes(&id).unwrap();
+    let err = env.upgrade(id, wasm("serde_state"), true, None).unwrap_err();
+    assert_eq!(err.code, ErrorCode::CanisterInstructionLimitExceeded, "{err}");
+    assert!(err.message.contains("canister_post_upgrade"), "{err}");
+    assert!(err.message.contains("limit of 2000000 instructions"), "{err}");
+    assert_eq!(env.replica.state_hashes(&id).unwrap(), before);
+    let (v,): (String,) = env.query(id, "version", ()).unwrap();
+    assert_eq!(v, "v2");
+}
+
 fn rss_kib() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
     let line = s.lines().find(|l| l.starts_with("VmRSS:")).unwrap();

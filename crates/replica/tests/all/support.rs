@@ -51,6 +51,11 @@ impl Env {
     /// Drops the replica and opens the directory again, as a new process would.
     pub fn reopen(&mut self) {
         let limits = self.replica.limits();
+        self.reopen_with_limits(limits);
+    }
+
+    /// Reopens the directory with other limits.
+    pub fn reopen_with_limits(&mut self, limits: Limits) {
         // Drop first: the directory is locked while open.
         let placeholder = tempfile::tempdir().unwrap();
         let old = std::mem::replace(&mut self.replica, Replica::open(placeholder.path(), ReplicaConfig::default()).unwrap());

@@ -76,7 +76,7 @@ impl Store {
         let referenced: HashSet<String> = self
             .memories
             .iter()
-            .map(|(name, m)| memory_file_name(m.gen, name))
+            .map(|(name, m)| memory_file_name(m.generation, name))
             .collect();
         let memories_dir = self.dir.join(MEMORIES_DIR);
         let entries = b

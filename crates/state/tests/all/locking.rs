@@ -60,3 +60,14 @@ fn a_lock_held_by_another_process_is_respected() {
         "the store never saw the other process's lock"
     );
 }
+
+#[test]
+fn a_store_can_be_moved_to_and_shared_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Store>();
+    assert_send_sync::<drydock_state::MemoryFile>();
+    let dir = fast_tempdir();
+    let store = Store::open(dir.path()).unwrap();
+    let store = std::thread::spawn(move || store).join().unwrap();
+    assert_eq!(store.dir(), dir.path());
+}

@@ -1,0 +1,247 @@
+//! Smoke tests of the `drydock` binary as a user runs it: each test gets a fresh state
+//! directory, runs commands and checks stdout, stderr and the exit code.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+/// A drydock with its own state directory.
+struct Drydock {
+    dir: TempDir,
+}
+
+/// What a command printed and how it exited.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts success and returns stdout without the trailing newline.
+    fn ok(self) -> String {
+        assert_eq!(self.code, 0, "expected success; stderr: {}", self.stderr);
+        self.stdout.trim_end().to_string()
+    }
+
+    fn json(self) -> serde_json::Value {
+        let out = self.ok();
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    }
+}
+
+impl Drydock {
+    fn new() -> Drydock {
+        Drydock { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_drydock"));
+        for var in [
+            "DRYDOCK_STATE_DIR",
+            "DRYDOCK_IDENTITY",
+            "DRYDOCK_UPDATE_INSTRUCTION_LIMIT",
+            "DRYDOCK_QUERY_INSTRUCTION_LIMIT",
+            "DRYDOCK_INSTALL_INSTRUCTION_LIMIT",
+            "DRYDOCK_INSPECT_INSTRUCTION_LIMIT",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.arg("--state-dir").arg(self.dir.path()).args(args);
+        Run::from(cmd.output().expect("run drydock"))
+    }
+
+    fn create_canister(&self) -> String {
+        self.run(&["canister", "create"]).ok()
+    }
+}
+
+/// A test canister built by `scripts/build-test-canisters.sh`; fails (never skips) when absent.
+fn test_canister(name: &str) -> PathBuf {
+    let dir = std::env::var_os("TEST_CANISTERS_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-canisters"));
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "test canister {} is missing — run scripts/build-test-canisters.sh first",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn identities_are_created_listed_and_have_stable_principals() {
+    let d = Drydock::new();
+    let alice = d.run(&["identity", "new", "alice"]).ok();
+    assert!(alice.ends_with("-2") || alice.contains('-'), "a principal: {alice}");
+    assert_eq!(d.run(&["identity", "principal", "alice"]).ok(), alice);
+    assert_eq!(d.run(&["--identity", "alice", "identity", "principal"]).ok(), alice);
+
+    let list = d.run(&["identity", "list"]).ok();
+    let names: Vec<&str> = list.lines().collect();
+    assert_eq!(names, ["alice", "default"], "the default identity exists from first use");
+
+    let default = d.run(&["identity", "principal"]).ok();
+    assert_ne!(default, alice);
+    assert_eq!(d.run(&["identity", "principal", "default"]).ok(), default);
+
+    let again = d.run(&["identity", "new", "alice"]);
+    assert_eq!(again.code, 2, "{}", again.stderr);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+
+    let unknown = d.run(&["identity", "principal", "bob"]);
+    assert_eq!(unknown.code, 2);
+    assert!(unknown.stderr.contains("drydock identity new bob"), "{}", unknown.stderr);
+
+    let json = d.run(&["identity", "list", "--json"]).json();
+    assert_eq!(json["identities"][0]["principal"], alice.as_str());
+}
+
+#[cfg(unix)]
+#[test]
+fn identity_keys_are_private_pem_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Drydock::new();
+    d.run(&["identity", "new", "carol"]).ok();
+    let path = d.dir.path().join("identities/carol.pem");
+    let pem = std::fs::read_to_string(&path).expect("pem");
+    assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{pem}");
+    let mode = std::fs::metadata(&path).expect("metadata").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn a_created_canister_is_listed_and_reports_its_status() {
+    let d = Drydock::new();
+    let me = d.run(&["identity", "principal"]).ok();
+    let created = d.run(&["canister", "create", "--json", "--cycles", "1234"]).json();
+    let id = created["canister_id"].as_str().expect("canister_id").to_string();
+
+    assert_eq!(d.run(&["canister", "list"]).ok(), id);
+
+    let status = d.run(&["canister", "status", &id, "--json"]).json();
+    assert_eq!(status["status"], "running");
+    assert_eq!(status["module_hash"], serde_json::Value::Null);
+    assert_eq!(status["controllers"], serde_json::json!([me]));
+    assert_eq!(status["cycles"], 1234);
+    assert!(status["wasm_memory_limit"].is_u64());
+
+    let text = d.run(&["canister", "status", &id]).ok();
+    assert!(text.contains("Status: running"), "{text}");
+}
+
+#[test]
+fn extra_controllers_join_the_creator() {
+    let d = Drydock::new();
+    let bob = d.run(&["identity", "new", "bob"]).ok();
+    let id = d.run(&["canister", "create", "--controller", &bob]).ok();
+    let status = d.run(&["--identity", "bob", "canister", "status", &id, "--json"]).json();
+    assert_eq!(status["controllers"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn a_non_controller_is_refused_status_with_exit_1() {
+    let d = Drydock::new();
+    let id = d.create_canister();
+    d.run(&["identity", "new", "mallory"]).ok();
+    let r = d.run(&["canister", "status", &id, "--identity", "mallory"]);
+    assert_eq!(r.code, 1, "stderr: {}", r.stderr);
+    assert!(r.stderr.starts_with("Error: IC0512: "), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+}
+
+#[test]
+fn stop_start_and_delete_follow_the_ic_rules() {
+    let d = Drydock::new();
+    let id = d.create_canister();
+    let running = d.run(&["canister", "delete", &id]);
+    assert_eq!(running.code, 1);
+    assert!(running.stderr.contains("IC0510"), "{}", running.stderr);
+    d.run(&["canister", "stop", &id]).ok();
+    assert_eq!(d.run(&["canister", "status", &id, "--json"]).json()["status"], "stopped");
+    d.run(&["canister", "delete", &id]).ok();
+    assert_eq!(d.run(&["canister", "list"]).ok(), "");
+    let gone = d.run(&["canister", "status", &id]);
+    assert_eq!(gone.code, 1);
+    assert!(gone.stderr.contains("IC0301"), "{}", gone.stderr);
+}
+
+#[test]
+fn malformed_candid_is_a_usage_error() {
+    let d = Drydock::new();
+    let id = d.create_canister();
+    let r = d.run(&["canister", "call", &id, "get", "(\"unclosed"]);
+    assert_eq!(r.code, 2, "stderr: {}", r.stderr);
+    assert!(r.stderr.contains("malformed Candid"), "{}", r.stderr);
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    let d = Drydock::new();
+    assert_eq!(d.run(&["canister", "frobnicate"]).code, 2);
+    assert_eq!(d.run(&["frobnicate"]).code, 2);
+    assert_eq!(d.run(&["canister", "status", "not-a-principal"]).code, 2);
+    let id = d.create_canister();
+    let missing = d.run(&["canister", "install", &id, "/no/such/file.wasm"]);
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("/no/such/file.wasm"), "{}", missing.stderr);
+    let flags = d.run(&["canister", "install", &id, "/no/such/file.wasm", "--skip-pre-upgrade"]);
+    assert_eq!(flags.code, 2);
+    assert!(flags.stderr.contains("only valid with --mode upgrade"), "{}", flags.stderr);
+    assert_eq!(d.run(&["canister", "list", "--identity", "nobody"]).code, 2);
+}
+
+#[test]
+fn install_and_call_kv_canister() {
+    let kv = test_canister("kv.wasm");
+    let kv = kv.to_str().expect("utf-8 path");
+    let d = Drydock::new();
+    let id = d.create_canister();
+    d.run(&["canister", "install", &id, kv]).ok();
+
+    assert_eq!(d.run(&["canister", "call", &id, "put", "(\"greeting\", \"hello\")"]).ok(), "()");
+    assert_eq!(d.run(&["canister", "call", &id, "get", "(\"greeting\")"]).ok(), "(opt \"hello\")");
+    assert_eq!(d.run(&["canister", "call", &id, "get", "(\"other\")"]).ok(), "(null)");
+    assert_eq!(d.run(&["canister", "call", &id, "version"]).ok(), "(\"v1\")");
+    assert_eq!(d.run(&["canister", "call", &id, "version", "--update"]).ok(), "(\"v1\")");
+    assert_eq!(d.run(&["canister", "call", &id, "get", "(\"greeting\")", "--output", "json"]).ok(), "[\"hello\"]");
+
+    let json = d.run(&["canister", "call", &id, "get", "(\"greeting\")", "--json"]).json();
+    assert_eq!(json["reply"], "(opt \"hello\")");
+    assert!(json["reply_hex"].as_str().is_some_and(|h| h.starts_with("4449444c")));
+
+    // The argument is typed by the canister's candid:service.
+    let wrong = d.run(&["canister", "call", &id, "get", "(42)"]);
+    assert_eq!(wrong.code, 2, "{}", wrong.stderr);
+
+    let status = d.run(&["canister", "status", &id, "--json"]).json();
+    assert_eq!(status["module_hash"].as_str().map(str::len), Some(64));
+
+    let sections = d.run(&["canister", "metadata", &id]).ok();
+    assert!(sections.lines().any(|l| l == "public candid:service"), "{sections}");
+    let did = d.run(&["canister", "metadata", &id, "candid:service"]).ok();
+    assert!(did.contains("service"), "{did}");
+
+    let trapped = d.run(&["canister", "call", &id, "trap_after_write", "(\"x\")"]);
+    assert_eq!(trapped.code, 1, "{}", trapped.stderr);
+    assert!(trapped.stderr.starts_with("Error: IC05"), "{}", trapped.stderr);
+    assert_eq!(d.run(&["canister", "call", &id, "get", "(\"x\")"]).ok(), "(null)", "the trap rolled back the write");
+
+    let again = d.run(&["canister", "install", &id, kv]);
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("IC0514"), "{}", again.stderr);
+
+    let limited = d.run(&["--update-instruction-limit", "1000000", "canister", "call", &id, "loop_forever"]);
+    assert_eq!(limited.code, 1);
+    assert!(limited.stderr.contains("IC0522"), "{}", limited.stderr);
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every drydock test on this machine, installing what it needs first (idempotent):
+#   1. the test canisters (Rust for wasm32 with ic-cdk, Motoko with moc.js from npm),
+#      built from canisters/ and motoko/ into target/test-canisters/;
+#   2. cargo test for the whole workspace (unit, integration, CLI and crash tests).
+# Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p drydock-state`).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+command -v cargo >/dev/null 2>&1 || { echo "test.sh: cargo not found: install Rust with rustup" >&2; exit 1; }
+command -v node >/dev/null 2>&1 || { echo "test.sh: node not found: install Node.js >= 18 (apt-get install nodejs npm)" >&2; exit 1; }
+
+scripts/build-test-canisters.sh
+cargo test --workspace --locked "$@"
