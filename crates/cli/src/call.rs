@@ -33,20 +33,34 @@ pub enum Kind {
 }
 
 /// Runs `canister call`.
-pub fn run(ctx: &mut Ctx, canister: Principal, method: &str, arg: Arg, kind: Option<Kind>, output: OutputFormat) -> Result<(), CliError> {
+pub fn run(
+    ctx: &mut Ctx,
+    canister: Principal,
+    method: &str,
+    arg: Arg,
+    kind: Option<Kind>,
+    output: OutputFormat,
+) -> Result<(), CliError> {
     let service = service_of(ctx, &canister);
     let function = service.as_ref().and_then(|s| s.method(method));
     if service.is_some() && function.is_none() {
-        warn(format!("the canister's candid:service has no method `{method}`; calling it untyped"));
+        warn(format!(
+            "the canister's candid:service has no method `{method}`; calling it untyped"
+        ));
     }
     let env = service.as_ref().map(|s| &s.env);
     let arg_types: Option<(&TypeEnv, &[Type])> = env.zip(function.map(|f| f.args.as_slice()));
     let ret_types: Option<(&TypeEnv, &[Type])> = env.zip(function.map(|f| f.rets.as_slice()));
     let bytes = match &arg {
         Arg::Text(text) => encode_args(text, arg_types)?,
-        Arg::Raw(h) => hex::decode(h.trim()).map_err(|e| CliError::usage(format!("--raw is not valid hex: {e}")))?,
+        Arg::Raw(h) => hex::decode(h.trim())
+            .map_err(|e| CliError::usage(format!("--raw is not valid hex: {e}")))?,
     };
-    let kind = kind.unwrap_or(if function.is_some_and(is_query) { Kind::Query } else { Kind::Update });
+    let kind = kind.unwrap_or(if function.is_some_and(is_query) {
+        Kind::Query
+    } else {
+        Kind::Update
+    });
     let reply = match kind {
         Kind::Query => ctx.replica.query(ctx.sender, canister, method, &bytes)?,
         Kind::Update => ctx.replica.update(ctx.sender, canister, method, &bytes)?,
@@ -57,12 +71,17 @@ pub fn run(ctx: &mut Ctx, canister: Principal, method: &str, arg: Arg, kind: Opt
 
 /// The canister's Candid service, if it has one that parses.
 fn service_of(ctx: &Ctx, canister: &Principal) -> Option<Service> {
-    let bytes = ctx.replica.metadata(&ctx.sender, canister, "candid:service").ok()?;
+    let bytes = ctx
+        .replica
+        .metadata(&ctx.sender, canister, "candid:service")
+        .ok()?;
     let text = String::from_utf8(bytes).ok()?;
     match Service::parse(&text) {
         Ok(s) => Some(s),
         Err(e) => {
-            warn(format!("the canister's candid:service does not parse ({e}); calling it untyped"));
+            warn(format!(
+                "the canister's candid:service does not parse ({e}); calling it untyped"
+            ));
             None
         }
     }
@@ -76,13 +95,18 @@ fn print_reply(ctx: &Ctx, reply: &[u8], types: Option<(&TypeEnv, &[Type])>, outp
     }
     let candid_text = decoded.as_ref().map(|a| a.to_string());
     if ctx.out.json {
-        ctx.out.data(String::new, || json!({ "reply": candid_text, "reply_hex": reply_hex }));
+        ctx.out.data(
+            String::new,
+            || json!({ "reply": candid_text, "reply_hex": reply_hex }),
+        );
         return;
     }
     let text = match (output, &decoded) {
         (OutputFormat::Hex, _) | (_, None) => reply_hex.clone(),
         (OutputFormat::Candid, Some(_)) => candid_text.clone().unwrap_or_default(),
-        (OutputFormat::Json, Some(args)) => Value::Array(args.args.iter().map(to_json).collect()).to_string(),
+        (OutputFormat::Json, Some(args)) => {
+            Value::Array(args.args.iter().map(to_json).collect()).to_string()
+        }
     };
     ctx.out.data(|| text, || Value::Null);
 }

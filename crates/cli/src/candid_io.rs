@@ -5,7 +5,7 @@
 //! Service text is parsed without candid_parser's pretty diagnostics, which would write to
 //! stderr; a service that does not parse is treated as absent and the caller warns.
 
-use candid::types::{Function, FuncMode, Label, Type, TypeInner};
+use candid::types::{FuncMode, Function, Label, Type, TypeInner};
 use candid::{IDLArgs, IDLValue, TypeEnv};
 use candid_parser::syntax::{IDLInitArgs, IDLProg};
 use serde_json::{json, Value};
@@ -21,7 +21,9 @@ pub struct Service {
 impl Service {
     /// Parses a `.did` text; fails when it does not parse or has no main service.
     pub fn parse(text: &str) -> Result<Service, String> {
-        let prog: IDLProg = text.parse().map_err(|e: candid_parser::Error| e.to_string())?;
+        let prog: IDLProg = text
+            .parse()
+            .map_err(|e: candid_parser::Error| e.to_string())?;
         let mut env = TypeEnv::new();
         let actor = candid_parser::check_prog(&mut env, &prog)
             .map_err(|e| e.to_string())?
@@ -47,16 +49,21 @@ impl Service {
     /// Init argument types given apart from the service, as in a `candid:args` section
     /// (`(text, opt nat)`), which may use the service's type names.
     pub fn parse_init_args(&self, text: &str) -> Result<(TypeEnv, Vec<Type>), String> {
-        let prog: IDLInitArgs = text.parse().map_err(|e: candid_parser::Error| e.to_string())?;
+        let prog: IDLInitArgs = text
+            .parse()
+            .map_err(|e: candid_parser::Error| e.to_string())?;
         let mut env = TypeEnv::new();
-        let args = candid_parser::typing::check_init_args(&mut env, &self.env, &prog).map_err(|e| e.to_string())?;
+        let args = candid_parser::typing::check_init_args(&mut env, &self.env, &prog)
+            .map_err(|e| e.to_string())?;
         Ok((env, args))
     }
 }
 
 /// Whether a method is a query (or composite query).
 pub fn is_query(f: &Function) -> bool {
-    f.modes.iter().any(|m| matches!(m, FuncMode::Query | FuncMode::CompositeQuery))
+    f.modes
+        .iter()
+        .any(|m| matches!(m, FuncMode::Query | FuncMode::CompositeQuery))
 }
 
 /// Encodes Candid argument text, against `types` when given (so `42` becomes a `nat64` where
@@ -65,10 +72,20 @@ pub fn is_query(f: &Function) -> bool {
 /// # Errors
 /// [`CliError::Usage`] when the text does not parse or does not fit the types.
 pub fn encode_args(text: &str, types: Option<(&TypeEnv, &[Type])>) -> Result<Vec<u8>, CliError> {
-    let args = candid_parser::parse_idl_args(text)
-        .map_err(|e| CliError::usage(format!("malformed Candid argument text {text:?}: {e}")))?;
+    let args = candid_parser::parse_idl_args(text).map_err(|e| {
+        CliError::usage(format!(
+            "malformed Candid argument text {}: {e}",
+            excerpt(text)
+        ))
+    })?;
     let Some((env, types)) = types else {
-        return args.to_bytes().map_err(|e| CliError::usage(format!("cannot encode the arguments {text:?}: {e}")));
+        return args.to_bytes().map_err(|e| {
+            CliError::usage(format!(
+                "cannot encode the arguments {}: {}",
+                excerpt(text),
+                cut(&e.to_string())
+            ))
+        });
     };
     let sig = signature(types);
     if args.args.len() > types.len() {
@@ -96,7 +113,32 @@ pub fn encode_args(text: &str, types: Option<(&TypeEnv, &[Type])>) -> Result<Vec
     }
     IDLArgs { args: values }
         .to_bytes_with_types(env, types)
-        .map_err(|e| CliError::usage(format!("the arguments {text:?} do not match the Candid types {sig}: {e}")))
+        .map_err(|e| {
+            CliError::usage(format!(
+                "the arguments {} do not match the Candid types {sig}: {}",
+                excerpt(text),
+                cut(&e.to_string())
+            ))
+        })
+}
+
+/// At most this many characters of user input are echoed in an error.
+const ECHO_MAX: usize = 200;
+
+/// User input, quoted, cut to a readable length.
+fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(ECHO_MAX) {
+        Some((cut, _)) => format!("{:?}… ({} bytes in all)", &text[..cut], text.len()),
+        None => format!("{text:?}"),
+    }
+}
+
+/// An error message (which may quote the input), cut to a readable length.
+fn cut(msg: &str) -> String {
+    match msg.char_indices().nth(ECHO_MAX) {
+        Some((cut, _)) => format!("{}…", &msg[..cut]),
+        None => msg.to_string(),
+    }
 }
 
 /// The argument types as Candid text, `(text, opt nat)`.
@@ -141,7 +183,16 @@ pub fn to_json(v: &IDLValue) -> Value {
         IDLValue::Vec(items) => {
             // A vec nat8 decoded without types arrives as a vec of Nat8: show it as a blob.
             if !items.is_empty() && items.iter().all(|i| matches!(i, IDLValue::Nat8(_))) {
-                let bytes: Vec<u8> = items.iter().filter_map(|i| if let IDLValue::Nat8(b) = i { Some(*b) } else { None }).collect();
+                let bytes: Vec<u8> = items
+                    .iter()
+                    .filter_map(|i| {
+                        if let IDLValue::Nat8(b) = i {
+                            Some(*b)
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
                 return json!(hex::encode(bytes));
             }
             Value::Array(items.iter().map(to_json).collect())
@@ -149,11 +200,18 @@ pub fn to_json(v: &IDLValue) -> Value {
         IDLValue::Blob(b) => json!(hex::encode(b)),
         IDLValue::Record(fields) => {
             let is_tuple = !fields.is_empty()
-                && fields.iter().enumerate().all(|(i, f)| matches!(f.id, Label::Unnamed(n) | Label::Id(n) if n as usize == i));
+                && fields.iter().enumerate().all(
+                    |(i, f)| matches!(f.id, Label::Unnamed(n) | Label::Id(n) if n as usize == i),
+                );
             if is_tuple {
                 Value::Array(fields.iter().map(|f| to_json(&f.val)).collect())
             } else {
-                Value::Object(fields.iter().map(|f| (label(&f.id), to_json(&f.val))).collect())
+                Value::Object(
+                    fields
+                        .iter()
+                        .map(|f| (label(&f.id), to_json(&f.val)))
+                        .collect(),
+                )
             }
         }
         IDLValue::Variant(v) => json!({ label(&v.0.id): to_json(&v.0.val) }),
@@ -221,12 +279,16 @@ mod tests {
             let e = encode_args(bad, Some((&s.env, &f.args))).expect_err(bad);
             assert_eq!(e.exit_code(), 2, "{bad}: {e}");
         }
-        assert_eq!(encode_args("(((", None).expect_err("malformed").exit_code(), 2);
+        assert_eq!(
+            encode_args("(((", None).expect_err("malformed").exit_code(),
+            2
+        );
     }
 
     #[test]
     fn replies_become_json() {
-        let bytes = candid::encode_args((Some("v".to_string()), 7u64, vec![1u8, 2])).expect("encode");
+        let bytes =
+            candid::encode_args((Some("v".to_string()), 7u64, vec![1u8, 2])).expect("encode");
         let args = decode_reply(&bytes, None).expect("candid");
         let values: Vec<Value> = args.args.iter().map(to_json).collect();
         assert_eq!(values, vec![json!("v"), json!(7), json!("0102")]);

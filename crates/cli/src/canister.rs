@@ -7,8 +7,9 @@
 
 use candid::{Nat, Principal};
 use ic_management_canister_types::{
-    CanisterIdRecord, CanisterInfoArgs, CanisterInfoResult, CanisterSettings, CanisterStatusResult, CanisterStatusType,
-    Change, ChangeDetails, ChangeOrigin, CodeDeploymentMode, ProvisionalCreateCanisterWithCyclesArgs,
+    CanisterIdRecord, CanisterInfoArgs, CanisterInfoResult, CanisterSettings, CanisterStatusResult,
+    CanisterStatusType, Change, ChangeDetails, ChangeOrigin, CodeDeploymentMode,
+    ProvisionalCreateCanisterWithCyclesArgs,
 };
 use serde_json::{json, Value};
 
@@ -24,18 +25,46 @@ const MAX_CHANGES: u64 = 20;
 /// Runs a `canister` subcommand.
 pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
     // Check what can be checked before opening the state directory.
-    if let CanisterCommand::Install { mode, skip_pre_upgrade, wasm_memory_persistence, .. } = &cmd {
+    if let CanisterCommand::Install {
+        mode,
+        skip_pre_upgrade,
+        wasm_memory_persistence,
+        ..
+    } = &cmd
+    {
         install::check_flags(*mode, *skip_pre_upgrade, *wasm_memory_persistence)?;
     }
     let mut ctx = Ctx::open(global)?;
     match cmd {
-        CanisterCommand::Create { controllers, cycles } => create(&mut ctx, &controllers, cycles),
-        CanisterCommand::Install { canister, wasm, mode, skip_pre_upgrade, wasm_memory_persistence, arg } => {
+        CanisterCommand::Create {
+            controllers,
+            cycles,
+        } => create(&mut ctx, &controllers, cycles),
+        CanisterCommand::Install {
+            canister,
+            wasm,
+            mode,
+            skip_pre_upgrade,
+            wasm_memory_persistence,
+            arg,
+        } => {
             let id = principal(&canister, "canister id")?;
-            let flags = install::Flags { mode, skip_pre_upgrade, wasm_memory_persistence };
+            let flags = install::Flags {
+                mode,
+                skip_pre_upgrade,
+                wasm_memory_persistence,
+            };
             install::run(&mut ctx, id, &wasm, flags, arg.as_deref())
         }
-        CanisterCommand::Call { canister, method, args, query, update, raw, output } => {
+        CanisterCommand::Call {
+            canister,
+            method,
+            args,
+            query,
+            update,
+            raw,
+            output,
+        } => {
             let id = principal(&canister, "canister id")?;
             let arg = match (args, raw) {
                 (_, Some(hex)) => call::Arg::Raw(hex),
@@ -52,9 +81,15 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
             call::run(&mut ctx, id, &method, arg, kind, output)
         }
         CanisterCommand::Status { canister } => status(&mut ctx, &canister),
-        CanisterCommand::Stop { canister } => simple(&mut ctx, &canister, "stop_canister", "Stopped"),
-        CanisterCommand::Start { canister } => simple(&mut ctx, &canister, "start_canister", "Started"),
-        CanisterCommand::Delete { canister } => simple(&mut ctx, &canister, "delete_canister", "Deleted"),
+        CanisterCommand::Stop { canister } => {
+            simple(&mut ctx, &canister, "stop_canister", "Stopped")
+        }
+        CanisterCommand::Start { canister } => {
+            simple(&mut ctx, &canister, "start_canister", "Started")
+        }
+        CanisterCommand::Delete { canister } => {
+            simple(&mut ctx, &canister, "delete_canister", "Deleted")
+        }
         CanisterCommand::List => list(&ctx),
         CanisterCommand::Info { canister } => info(&mut ctx, &canister),
         CanisterCommand::Metadata { canister, name } => metadata(&ctx, &canister, name.as_deref()),
@@ -71,11 +106,15 @@ fn create(ctx: &mut Ctx, extra: &[String], cycles: Option<u128>) -> Result<(), C
     }
     let args = ProvisionalCreateCanisterWithCyclesArgs {
         amount: cycles.map(Nat::from),
-        settings: Some(CanisterSettings { controllers: Some(controllers), ..CanisterSettings::default() }),
+        settings: Some(CanisterSettings {
+            controllers: Some(controllers),
+            ..CanisterSettings::default()
+        }),
         specified_id: None,
         sender_canister_version: None,
     };
-    let CanisterIdRecord { canister_id } = ctx.management("provisional_create_canister_with_cycles", (args,))?;
+    let CanisterIdRecord { canister_id } =
+        ctx.management("provisional_create_canister_with_cycles", (args,))?;
     let id = canister_id.to_text();
     ctx.out.data(|| id.clone(), || json!({ "canister_id": id }));
     Ok(())
@@ -83,21 +122,31 @@ fn create(ctx: &mut Ctx, extra: &[String], cycles: Option<u128>) -> Result<(), C
 
 fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
     let canister_id = principal(canister, "canister id")?;
-    let s: CanisterStatusResult = ctx.management("canister_status", (CanisterIdRecord { canister_id },))?;
+    let s: CanisterStatusResult =
+        ctx.management("canister_status", (CanisterIdRecord { canister_id },))?;
     let status = match s.status {
         CanisterStatusType::Running => "running",
         CanisterStatusType::Stopping => "stopping",
         CanisterStatusType::Stopped => "stopped",
     };
     let hash = s.module_hash.as_ref().map(hex::encode);
-    let controllers: Vec<String> = s.settings.controllers.iter().map(Principal::to_text).collect();
+    let controllers: Vec<String> = s
+        .settings
+        .controllers
+        .iter()
+        .map(Principal::to_text)
+        .collect();
     let m = &s.memory_metrics;
     let d = &s.settings;
     ctx.out.data(
         || {
             let rows = [
                 ("Status", status.to_string()),
-                ("Module hash", hash.as_ref().map_or("None".to_string(), |h| format!("0x{h}"))),
+                (
+                    "Module hash",
+                    hash.as_ref()
+                        .map_or("None".to_string(), |h| format!("0x{h}")),
+                ),
                 ("Controllers", controllers.join(" ")),
                 ("Memory size", dec(&s.memory_size)),
                 ("Wasm memory size", dec(&m.wasm_memory_size)),
@@ -110,7 +159,10 @@ fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
                 ("Memory allocation", dec(&d.memory_allocation)),
                 ("Reserved cycles limit", dec(&d.reserved_cycles_limit)),
             ];
-            rows.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("\n")
+            rows.iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join("\n")
         },
         || {
             json!({
@@ -156,13 +208,17 @@ fn list(ctx: &Ctx) -> Result<(), CliError> {
         })
         .collect();
     let text: Vec<String> = ids.iter().map(Principal::to_text).collect();
-    ctx.out.data(|| text.join("\n"), || json!({ "canisters": rows }));
+    ctx.out
+        .data(|| text.join("\n"), || json!({ "canisters": rows }));
     Ok(())
 }
 
 fn info(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
     let canister_id = principal(canister, "canister id")?;
-    let args = CanisterInfoArgs { canister_id, num_requested_changes: Some(MAX_CHANGES) };
+    let args = CanisterInfoArgs {
+        canister_id,
+        num_requested_changes: Some(MAX_CHANGES),
+    };
     let i: CanisterInfoResult = ctx.management("canister_info", (args,))?;
     let hash = i.module_hash.as_ref().map(hex::encode);
     let controllers: Vec<String> = i.controllers.iter().map(Principal::to_text).collect();
@@ -170,7 +226,11 @@ fn info(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
         || {
             let mut lines = vec![
                 format!("Controllers: {}", controllers.join(" ")),
-                format!("Module hash: {}", hash.as_ref().map_or("None".to_string(), |h| format!("0x{h}"))),
+                format!(
+                    "Module hash: {}",
+                    hash.as_ref()
+                        .map_or("None".to_string(), |h| format!("0x{h}"))
+                ),
                 format!("Total changes: {}", i.total_num_changes),
             ];
             lines.extend(i.recent_changes.iter().map(change_text));
@@ -207,21 +267,43 @@ fn mode_name(m: CodeDeploymentMode) -> &'static str {
 fn change_text(c: &Change) -> String {
     let what = match &c.details {
         Some(ChangeDetails::Creation(r)) => {
-            format!("created with controllers {}", r.controllers.iter().map(Principal::to_text).collect::<Vec<_>>().join(" "))
+            format!(
+                "created with controllers {}",
+                r.controllers
+                    .iter()
+                    .map(Principal::to_text)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
         }
         Some(ChangeDetails::CodeDeployment(r)) => {
-            format!("code {}: module 0x{}", mode_name(r.mode), hex::encode(&r.module_hash))
+            format!(
+                "code {}: module 0x{}",
+                mode_name(r.mode),
+                hex::encode(&r.module_hash)
+            )
         }
         Some(ChangeDetails::CodeUninstall) => "code uninstalled".to_string(),
         Some(ChangeDetails::ControllersChange(r)) => format!(
             "controllers set to {}",
-            r.controllers.iter().map(Principal::to_text).collect::<Vec<_>>().join(" ")
+            r.controllers
+                .iter()
+                .map(Principal::to_text)
+                .collect::<Vec<_>>()
+                .join(" ")
         ),
-        Some(ChangeDetails::LoadSnapshot(r)) => format!("snapshot 0x{} loaded", hex::encode(&r.snapshot_id)),
+        Some(ChangeDetails::LoadSnapshot(r)) => {
+            format!("snapshot 0x{} loaded", hex::encode(&r.snapshot_id))
+        }
         Some(other) => format!("{other:?}"),
         None => "unknown change".to_string(),
     };
-    format!("  version {} at {} ns by {}: {what}", c.canister_version, c.timestamp_nanos, origin(c))
+    format!(
+        "  version {} at {} ns by {}: {what}",
+        c.canister_version,
+        c.timestamp_nanos,
+        origin(c)
+    )
 }
 
 fn change_json(c: &Change) -> Value {
@@ -267,9 +349,18 @@ fn metadata(ctx: &Ctx, canister: &str, name: Option<&str>) -> Result<(), CliErro
         let mut names = ctx.replica.metadata_names(&id)?;
         names.sort();
         let vis = |public: bool| if public { "public" } else { "private" };
-        let text: Vec<String> = names.iter().map(|(n, p)| format!("{} {n}", vis(*p))).collect();
-        let rows: Vec<Value> = names.iter().map(|(n, p)| json!({ "name": n, "visibility": vis(*p) })).collect();
-        ctx.out.data(|| text.join("\n"), || json!({ "canister_id": id.to_text(), "sections": rows }));
+        let text: Vec<String> = names
+            .iter()
+            .map(|(n, p)| format!("{} {n}", vis(*p)))
+            .collect();
+        let rows: Vec<Value> = names
+            .iter()
+            .map(|(n, p)| json!({ "name": n, "visibility": vis(*p) }))
+            .collect();
+        ctx.out.data(
+            || text.join("\n"),
+            || json!({ "canister_id": id.to_text(), "sections": rows }),
+        );
         return Ok(());
     };
     let bytes = ctx.replica.metadata(&ctx.sender, &id, name)?;
@@ -289,5 +380,7 @@ fn dec(n: &Nat) -> String {
 /// A `Nat` as a JSON number when it fits 64 bits, else as a decimal string.
 pub fn nat(n: &Nat) -> Value {
     let digits = n.0.to_string();
-    digits.parse::<u64>().map_or(Value::String(digits), Value::from)
+    digits
+        .parse::<u64>()
+        .map_or(Value::String(digits), Value::from)
 }

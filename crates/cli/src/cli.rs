@@ -9,9 +9,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// with the IC's limits and semantics, against a state directory on disk.
 #[derive(Debug, Parser)]
 #[command(name = "drydock", version)]
-#[command(after_help = "Exit codes: 0 success; 1 the canister or the management canister rejected the \
+#[command(
+    after_help = "Exit codes: 0 success; 1 the canister or the management canister rejected the \
 request or trapped (the IC error code and message are printed); 2 usage or input error; \
-3 drydock itself failed (e.g. the state directory is locked by another process).")]
+3 drydock itself failed (e.g. the state directory is locked by another process)."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -21,13 +23,20 @@ pub struct Cli {
 
 /// Flags valid before or after any subcommand.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// The state directory [default: <data dir>/drydock/state, e.g. ~/.local/share/drydock/state].
     #[arg(long, global = true, env = "DRYDOCK_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
     /// The identity that signs calls (created on first use when it is "default").
-    #[arg(long, global = true, env = "DRYDOCK_IDENTITY", value_name = "NAME", default_value = "default")]
+    #[arg(
+        long,
+        global = true,
+        env = "DRYDOCK_IDENTITY",
+        value_name = "NAME",
+        default_value = "default"
+    )]
     pub identity: String,
 
     /// Print data as one JSON object with snake_case fields.
@@ -35,19 +44,39 @@ pub struct GlobalArgs {
     pub json: bool,
 
     /// Instructions an update call, heartbeat or timer may use [IC: 40 billion].
-    #[arg(long, global = true, env = "DRYDOCK_UPDATE_INSTRUCTION_LIMIT", value_name = "N")]
+    #[arg(
+        long,
+        global = true,
+        env = "DRYDOCK_UPDATE_INSTRUCTION_LIMIT",
+        value_name = "N"
+    )]
     pub update_instruction_limit: Option<u64>,
 
     /// Instructions a query may use [IC: 5 billion].
-    #[arg(long, global = true, env = "DRYDOCK_QUERY_INSTRUCTION_LIMIT", value_name = "N")]
+    #[arg(
+        long,
+        global = true,
+        env = "DRYDOCK_QUERY_INSTRUCTION_LIMIT",
+        value_name = "N"
+    )]
     pub query_instruction_limit: Option<u64>,
 
     /// Instructions an install or upgrade may use in all [IC: 300 billion].
-    #[arg(long, global = true, env = "DRYDOCK_INSTALL_INSTRUCTION_LIMIT", value_name = "N")]
+    #[arg(
+        long,
+        global = true,
+        env = "DRYDOCK_INSTALL_INSTRUCTION_LIMIT",
+        value_name = "N"
+    )]
     pub install_instruction_limit: Option<u64>,
 
     /// Instructions `canister_inspect_message` may use [IC: 200 million].
-    #[arg(long, global = true, env = "DRYDOCK_INSPECT_INSTRUCTION_LIMIT", value_name = "N")]
+    #[arg(
+        long,
+        global = true,
+        env = "DRYDOCK_INSPECT_INSTRUCTION_LIMIT",
+        value_name = "N"
+    )]
     pub inspect_instruction_limit: Option<u64>,
 }
 

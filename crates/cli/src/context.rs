@@ -20,7 +20,9 @@ pub fn state_dir(global: &GlobalArgs) -> Result<PathBuf, CliError> {
     }
     dirs::data_dir()
         .map(|d| d.join("drydock").join("state"))
-        .ok_or_else(|| CliError::usage("this system has no user data directory; pass --state-dir DIR"))
+        .ok_or_else(|| {
+            CliError::usage("this system has no user data directory; pass --state-dir DIR")
+        })
 }
 
 /// The replica's configuration: the IC's limits, with the command line's overrides.
@@ -58,7 +60,11 @@ impl Ctx {
         let sender = Identities::new(&dir).principal(&global.identity)?;
         let mut replica = open_replica(&dir, config(global))?;
         replica.run_timers()?;
-        Ok(Ctx { replica, sender, out: Output { json: global.json } })
+        Ok(Ctx {
+            replica,
+            sender,
+            out: Output { json: global.json },
+        })
     }
 
     /// Calls a management canister method with Candid arguments and decodes its reply.
@@ -71,17 +77,27 @@ impl Ctx {
         A: ArgumentEncoder,
         R: CandidType + DeserializeOwned,
     {
-        let bytes = candid::encode_args(arg)
-            .map_err(|e| CliError::internal(format!("encoding the arguments of management method {method}: {e}")))?;
-        let reply = self.replica.update(self.sender, MANAGEMENT_CANISTER, method, &bytes)?;
-        candid::decode_one(&reply)
-            .map_err(|e| CliError::internal(format!("decoding the reply of management method {method}: {e}")))
+        let bytes = candid::encode_args(arg).map_err(|e| {
+            CliError::internal(format!(
+                "encoding the arguments of management method {method}: {e}"
+            ))
+        })?;
+        let reply = self
+            .replica
+            .update(self.sender, MANAGEMENT_CANISTER, method, &bytes)?;
+        candid::decode_one(&reply).map_err(|e| {
+            CliError::internal(format!(
+                "decoding the reply of management method {method}: {e}"
+            ))
+        })
     }
 }
 
 fn open_replica(dir: &Path, config: ReplicaConfig) -> Result<Replica, CliError> {
     Replica::open(dir, config).map_err(|e| {
-        CliError::Internal(anyhow::Error::new(e).context(format!("opening the state directory {}", dir.display())))
+        CliError::Internal(
+            anyhow::Error::new(e).context(format!("opening the state directory {}", dir.display())),
+        )
     })
 }
 

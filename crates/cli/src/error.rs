@@ -77,7 +77,8 @@ mod tests {
 
     #[test]
     fn a_rejection_prints_the_ic_error_code_and_exits_with_1() {
-        let e: CliError = CallError::User(UserError::new(ErrorCode::CanisterCalledTrap, "boom")).into();
+        let e: CliError =
+            CallError::User(UserError::new(ErrorCode::CanisterCalledTrap, "boom")).into();
         assert_eq!(e.exit_code(), 1);
         assert_eq!(e.to_string(), "IC0503: boom");
     }

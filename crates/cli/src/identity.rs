@@ -26,7 +26,9 @@ pub const DEFAULT_IDENTITY: &str = "default";
 
 /// The DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): SEQUENCE { SEQUENCE { OID
 /// 1.3.101.112 }, BIT STRING (33 bytes, the first 0 unused bits) }, followed by the 32-byte key.
-const ED25519_SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
 
 /// The identities of one state directory.
 pub struct Identities {
@@ -35,7 +37,9 @@ pub struct Identities {
 
 impl Identities {
     pub fn new(state_dir: &Path) -> Self {
-        Identities { dir: state_dir.join("identities") }
+        Identities {
+            dir: state_dir.join("identities"),
+        }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -63,7 +67,12 @@ impl Identities {
         let pem = match fs::read_to_string(&path) {
             Ok(pem) => pem,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(CliError::usage(format!("cannot read identity file {}: {e}", path.display()))),
+            Err(e) => {
+                return Err(CliError::usage(format!(
+                    "cannot read identity file {}: {e}",
+                    path.display()
+                )))
+            }
         };
         SigningKey::from_pkcs8_pem(&pem).map(Some).map_err(|e| {
             CliError::usage(format!(
@@ -80,26 +89,50 @@ impl Identities {
             .recursive(true)
             .mode(0o700)
             .create(&self.dir)
-            .map_err(|e| CliError::usage(format!("cannot create the directory {}: {e}", self.dir.display())))?;
+            .map_err(|e| {
+                CliError::usage(format!(
+                    "cannot create the directory {}: {e}",
+                    self.dir.display()
+                ))
+            })?;
         let key = SigningKey::generate(&mut rand::rngs::OsRng);
-        let pem = key
-            .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| CliError::internal(format!("encoding a new Ed25519 key as PKCS#8: {e}")))?;
+        let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| {
+            CliError::internal(format!("encoding a new Ed25519 key as PKCS#8: {e}"))
+        })?;
         let path = self.path(name);
-        let file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path);
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path);
         let mut file = match file {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::AlreadyExists && may_exist => {
-                return self.read(name)?.ok_or_else(|| CliError::internal(format!("{} vanished", path.display())))
+                return self
+                    .read(name)?
+                    .ok_or_else(|| CliError::internal(format!("{} vanished", path.display())))
             }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                return Err(CliError::usage(format!("identity `{name}` already exists ({})", path.display())))
+                return Err(CliError::usage(format!(
+                    "identity `{name}` already exists ({})",
+                    path.display()
+                )))
             }
-            Err(e) => return Err(CliError::usage(format!("cannot create identity file {}: {e}", path.display()))),
+            Err(e) => {
+                return Err(CliError::usage(format!(
+                    "cannot create identity file {}: {e}",
+                    path.display()
+                )))
+            }
         };
         file.write_all(pem.as_bytes())
             .and_then(|()| file.sync_all())
-            .map_err(|e| CliError::usage(format!("cannot write identity file {}: {e}", path.display())))?;
+            .map_err(|e| {
+                CliError::usage(format!(
+                    "cannot write identity file {}: {e}",
+                    path.display()
+                ))
+            })?;
         Ok(key)
     }
 
@@ -108,7 +141,12 @@ impl Identities {
         let entries = match fs::read_dir(&self.dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(CliError::usage(format!("cannot list {}: {e}", self.dir.display()))),
+            Err(e) => {
+                return Err(CliError::usage(format!(
+                    "cannot list {}: {e}",
+                    self.dir.display()
+                )))
+            }
         };
         let mut names: Vec<String> = entries
             .filter_map(|entry| {
@@ -144,15 +182,26 @@ fn check_name(name: &str) -> Result<(), CliError> {
 }
 
 /// Runs an `identity` subcommand.
-pub fn run(cmd: IdentityCommand, state_dir: &Path, selected: &str, out: Output) -> Result<(), CliError> {
+pub fn run(
+    cmd: IdentityCommand,
+    state_dir: &Path,
+    selected: &str,
+    out: Output,
+) -> Result<(), CliError> {
     let ids = Identities::new(state_dir);
     match cmd {
         IdentityCommand::New { name } => {
             check_name(&name)?;
             let key = ids.create(&name, false)?;
             let principal = principal_of(&key).to_text();
-            note(format!("Created identity `{name}` in {}", ids.path(&name).display()));
-            out.data(|| principal.clone(), || json!({ "name": name, "principal": principal }));
+            note(format!(
+                "Created identity `{name}` in {}",
+                ids.path(&name).display()
+            ));
+            out.data(
+                || principal.clone(),
+                || json!({ "name": name, "principal": principal }),
+            );
         }
         IdentityCommand::List => {
             // The default identity always exists from the user's point of view.
@@ -168,7 +217,10 @@ pub fn run(cmd: IdentityCommand, state_dir: &Path, selected: &str, out: Output) 
         IdentityCommand::Principal { name } => {
             let name = name.as_deref().unwrap_or(selected);
             let principal = ids.principal(name)?.to_text();
-            out.data(|| principal.clone(), || json!({ "name": name, "principal": principal }));
+            out.data(
+                || principal.clone(),
+                || json!({ "name": name, "principal": principal }),
+            );
         }
     }
     Ok(())

@@ -13,7 +13,9 @@ use std::path::Path;
 
 use candid::types::Type;
 use candid::{Principal, TypeEnv};
-use ic_management_canister_types::{CanisterInstallMode, InstallCodeArgs, UpgradeFlags, WasmMemoryPersistence};
+use ic_management_canister_types::{
+    CanisterInstallMode, InstallCodeArgs, UpgradeFlags, WasmMemoryPersistence,
+};
 use serde_json::json;
 
 use crate::candid_io::{encode_args, signature, Service};
@@ -34,7 +36,11 @@ pub struct Flags {
 }
 
 /// Refuses upgrade options outside `--mode upgrade` (a usage error).
-pub fn check_flags(mode: InstallMode, skip_pre_upgrade: bool, persistence: Option<Persistence>) -> Result<(), CliError> {
+pub fn check_flags(
+    mode: InstallMode,
+    skip_pre_upgrade: bool,
+    persistence: Option<Persistence>,
+) -> Result<(), CliError> {
     if mode == InstallMode::Upgrade {
         return Ok(());
     }
@@ -45,13 +51,22 @@ pub fn check_flags(mode: InstallMode, skip_pre_upgrade: bool, persistence: Optio
     } else {
         return Ok(());
     };
-    Err(CliError::usage(format!("{flag} is only valid with --mode upgrade")))
+    Err(CliError::usage(format!(
+        "{flag} is only valid with --mode upgrade"
+    )))
 }
 
 /// Runs `canister install`.
-pub fn run(ctx: &mut Ctx, canister_id: Principal, wasm: &Path, flags: Flags, arg: Option<&str>) -> Result<(), CliError> {
-    let wasm_module = std::fs::read(wasm)
-        .map_err(|e| CliError::usage(format!("cannot read the Wasm file {}: {e}", wasm.display())))?;
+pub fn run(
+    ctx: &mut Ctx,
+    canister_id: Principal,
+    wasm: &Path,
+    flags: Flags,
+    arg: Option<&str>,
+) -> Result<(), CliError> {
+    let wasm_module = std::fs::read(wasm).map_err(|e| {
+        CliError::usage(format!("cannot read the Wasm file {}: {e}", wasm.display()))
+    })?;
     let arg = match arg {
         None => encode_args("()", None)?,
         Some(text) => {
@@ -72,17 +87,34 @@ pub fn run(ctx: &mut Ctx, canister_id: Principal, wasm: &Path, flags: Flags, arg
             if skip.is_none() && persistence.is_none() {
                 CanisterInstallMode::Upgrade(None)
             } else {
-                CanisterInstallMode::Upgrade(Some(UpgradeFlags { skip_pre_upgrade: skip, wasm_memory_persistence: persistence }))
+                CanisterInstallMode::Upgrade(Some(UpgradeFlags {
+                    skip_pre_upgrade: skip,
+                    wasm_memory_persistence: persistence,
+                }))
             }
         }
     };
-    let args = InstallCodeArgs { mode, canister_id, wasm_module, arg, sender_canister_version: None };
+    let args = InstallCodeArgs {
+        mode,
+        canister_id,
+        wasm_module,
+        arg,
+        sender_canister_version: None,
+    };
     ctx.management::<_, ()>("install_code", (args,))?;
-    let hash = ctx.replica.canister(&canister_id).and_then(|r| r.module_hash.clone());
+    let hash = ctx
+        .replica
+        .canister(&canister_id)
+        .and_then(|r| r.module_hash.clone());
     let mode = format!("{:?}", flags.mode).to_lowercase();
-    note(format!("Installed code on canister {canister_id} (mode {mode})"));
+    note(format!(
+        "Installed code on canister {canister_id} (mode {mode})"
+    ));
     if ctx.out.json {
-        ctx.out.data(String::new, || json!({ "canister_id": canister_id.to_text(), "mode": mode, "module_hash": hash }));
+        ctx.out.data(
+            String::new,
+            || json!({ "canister_id": canister_id.to_text(), "mode": mode, "module_hash": hash }),
+        );
     }
     Ok(())
 }
@@ -91,10 +123,15 @@ pub fn run(ctx: &mut Ctx, canister_id: Principal, wasm: &Path, flags: Flags, arg
 fn init_arg_types(wasm: &[u8]) -> Option<(TypeEnv, Vec<Type>)> {
     let sections = icp_sections(wasm);
     let service_text = sections.get("candid:service")?;
-    let service = match std::str::from_utf8(service_text).map_err(|e| e.to_string()).and_then(Service::parse) {
+    let service = match std::str::from_utf8(service_text)
+        .map_err(|e| e.to_string())
+        .and_then(Service::parse)
+    {
         Ok(s) => s,
         Err(e) => {
-            warn(format!("the module's candid:service does not parse ({e}); encoding --arg without types"));
+            warn(format!(
+                "the module's candid:service does not parse ({e}); encoding --arg without types"
+            ));
             return None;
         }
     };
@@ -102,13 +139,21 @@ fn init_arg_types(wasm: &[u8]) -> Option<(TypeEnv, Vec<Type>)> {
         return Some((service.env, args));
     }
     let args_text = sections.get("candid:args")?;
-    match std::str::from_utf8(args_text).map_err(|e| e.to_string()).and_then(|t| service.parse_init_args(t)) {
+    match std::str::from_utf8(args_text)
+        .map_err(|e| e.to_string())
+        .and_then(|t| service.parse_init_args(t))
+    {
         Ok((env, args)) => {
-            note(format!("Encoding --arg as {} (the module's candid:args)", signature(&args)));
+            note(format!(
+                "Encoding --arg as {} (the module's candid:args)",
+                signature(&args)
+            ));
             Some((env, args))
         }
         Err(e) => {
-            warn(format!("the module's candid:args does not parse ({e}); encoding --arg without types"));
+            warn(format!(
+                "the module's candid:args does not parse ({e}); encoding --arg without types"
+            ));
             None
         }
     }
@@ -134,7 +179,10 @@ fn icp_sections(wasm: &[u8]) -> BTreeMap<String, Vec<u8>> {
         match payload {
             Ok(wasmparser::Payload::CustomSection(reader)) => {
                 let name = reader.name();
-                if let Some(n) = name.strip_prefix("icp:public ").or_else(|| name.strip_prefix("icp:private ")) {
+                if let Some(n) = name
+                    .strip_prefix("icp:public ")
+                    .or_else(|| name.strip_prefix("icp:private "))
+                {
                     sections.insert(n.to_string(), reader.data().to_vec());
                 }
             }
@@ -163,7 +211,10 @@ mod tests {
 
     #[test]
     fn init_args_come_from_a_service_class_in_a_custom_section() {
-        let m = module_with_section("icp:public candid:service", b"service : (nat64) -> { f : () -> () }");
+        let m = module_with_section(
+            "icp:public candid:service",
+            b"service : (nat64) -> { f : () -> () }",
+        );
         let (env, types) = init_arg_types(&m).expect("types");
         let bytes = encode_args("(7)", Some((&env, &types))).expect("encodes");
         assert_eq!(candid::decode_one::<u64>(&bytes).expect("nat64"), 7);

@@ -37,10 +37,19 @@ const STACK_BYTES: usize = 64 << 20;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let worker = std::thread::Builder::new().name("drydock".into()).stack_size(STACK_BYTES).spawn(move || run(cli));
+    let worker = std::thread::Builder::new()
+        .name("drydock".into())
+        .stack_size(STACK_BYTES)
+        .spawn(move || run(cli));
     let result = match worker {
-        Ok(handle) => handle.join().unwrap_or_else(|_| Err(CliError::internal("drydock panicked (a bug; please report it)"))),
-        Err(e) => Err(CliError::internal(format!("cannot start the worker thread: {e}"))),
+        Ok(handle) => handle.join().unwrap_or_else(|_| {
+            Err(CliError::internal(
+                "drydock panicked (a bug; please report it)",
+            ))
+        }),
+        Err(e) => Err(CliError::internal(format!(
+            "cannot start the worker thread: {e}"
+        ))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -55,7 +64,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Identity(cmd) => {
             let dir = context::state_dir(&cli.global)?;
-            let out = output::Output { json: cli.global.json };
+            let out = output::Output {
+                json: cli.global.json,
+            };
             identity::run(cmd, &dir, &cli.global.identity, out)
         }
         Command::Canister(cmd) => canister::run(cmd, &cli.global),

@@ -36,6 +36,20 @@ fn get(replica: &mut Replica, id: Principal, key: &str) -> Option<String> {
     }
 }
 
+/// Opens the directory, waiting (briefly) for a dying process to release its lock.
+fn open_when_unlocked(state: &Path) -> Replica {
+    let start = Instant::now();
+    loop {
+        match Replica::open(state, ReplicaConfig::default()) {
+            Ok(r) => return r,
+            Err(e) if start.elapsed() < Duration::from_secs(5) && e.to_string().contains("locked") => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(e) => panic!("state directory does not open after SIGKILL: {e}"),
+        }
+    }
+}
+
 /// A small deterministic generator, so a failing trial can be replayed.
 fn next(seed: &mut u64) -> u64 {
     *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -89,14 +103,21 @@ fn sigkill_during_a_stream_of_updates_loses_no_acknowledged_update() {
         }
         assert!(acked.len() as u64 >= want, "trial {trial}: the update stream did not start");
         std::thread::sleep(Duration::from_micros(next(&mut seed) % 60_000));
-        // SAFETY-free: plain kill(2) on the child's own process group.
+        // SAFETY: kill(2) on the child's own process group; no memory is involved.
         unsafe { libc::kill(-pgid, libc::SIGKILL) };
         let _ = child.wait();
+        // Wait until every process of the group is gone (the killed drydock holds the
+        // directory lock until the kernel has torn it down).
+        let gone = Instant::now();
+        // SAFETY: as above; signal 0 only checks for existence.
+        while unsafe { libc::kill(-pgid, 0) } == 0 && gone.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         reader.join().unwrap();
         acked.extend(rx.try_iter());
 
         // The directory opens, every acknowledged update is there, nothing is torn.
-        let mut replica = Replica::open(&state, ReplicaConfig::default()).expect("state directory opens after SIGKILL");
+        let mut replica = open_when_unlocked(&state);
         let last = *acked.last().unwrap();
         for &i in &acked {
             assert_eq!(get(&mut replica, canister, &format!("t{trial}-{i}")), Some(format!("v{i}")), "trial {trial}: acknowledged update {i} lost");

@@ -1,0 +1,124 @@
+//! `update_call`: what one update call to the `kv` test canister costs in-process through
+//! [`drydock_replica::Replica::update`] — a full message: execution, then the durable commit
+//! (WAL append + fdatasync) — against the same exported function of the same `kv.wasm` in
+//! bare wasmtime (`drydock_bench::bare`), measured in the same process.
+//!
+//! Groups:
+//! - `update_call`: `noop` (trivial) and `compute(COMPUTE_ROUNDS)` (a few ms of CPU) as
+//!   drydock updates and in bare wasmtime; `len` as a drydock *query* (execution and rollback,
+//!   no commit) and in bare wasmtime, which separates execution overhead from commit cost.
+//! - `update_call_parts`: what the commit's pieces cost on this machine without drydock: an
+//!   append of one WAL record's worth of bytes plus `fdatasync`, reading `kv.wasm` from disk
+//!   and hashing it (the replica does both on every message to find the compiled module).
+//!
+//! Run: `cargo bench -p drydock-bench --bench update_call`. Needs the test canisters
+//! (`scripts/build-test-canisters.sh`); fails without them.
+
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion};
+use drydock_bench::bare::BareCanister;
+use drydock_bench::report::Report;
+use drydock_bench::{machine_summary, test_canister, user, workspace_target, KvReplica};
+use sha2::{Digest, Sha256};
+
+/// Rounds of `compute`'s mixing loop: about 3 ms of CPU per call on the machine in
+/// BENCHMARKS.md (the brief asks for 1-10 ms).
+const COMPUTE_ROUNDS: u32 = 3_000_000;
+
+#[allow(clippy::print_stdout, reason = "a bench binary's report is its output")]
+fn main() {
+    let wasm = test_canister("kv");
+    let report = Report::start();
+    let mut c = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .configure_from_args();
+    println!("machine: {}", machine_summary());
+
+    let mut kv = KvReplica::new(wasm.clone());
+    let mut bare = BareCanister::new(&wasm, user().as_slice()).expect("kv.wasm in bare wasmtime");
+
+    // The same state on both sides: one key in the map, so that the `StableBTreeMap` exists
+    // (it is created on first use) and `len` reads it rather than creating it.
+    let put = candid::encode_args(("key", "value")).expect("encoding");
+    kv.update("put", &put);
+    bare.call("canister_update put", &put).expect("bare put");
+
+    let noop = candid::encode_args(()).expect("encoding");
+    let compute = candid::encode_args((COMPUTE_ROUNDS,)).expect("encoding");
+    let len = candid::encode_args(()).expect("encoding");
+    // Both sides must do the same work: same replies.
+    assert_eq!(kv.update("noop", &noop), bare.call("canister_update noop", &noop).expect("bare noop"));
+    assert_eq!(kv.update("compute", &compute), bare.call("canister_update compute", &compute).expect("bare compute"));
+    assert_eq!(kv.query("len", &len), bare.call("canister_query len", &len).expect("bare len"));
+
+    // What one commit of `noop` appends to the WAL (the checkpoint at 64 MiB never happens
+    // within 10 calls of this size).
+    let before = kv.wal_bytes();
+    for _ in 0..10 {
+        kv.update("noop", &noop);
+    }
+    let wal_record = ((kv.wal_bytes() - before) / 10) as usize;
+    println!("WAL bytes appended per noop update: {wal_record}");
+
+    let mut g = c.benchmark_group("update_call");
+    for (method, arg) in [("noop", &noop), ("compute", &compute)] {
+        let export = format!("canister_update {method}");
+        g.bench_function(BenchmarkId::new("drydock_update", method), |b| b.iter(|| kv.update(method, arg)));
+        g.bench_function(BenchmarkId::new("bare_wasmtime", method), |b| {
+            b.iter(|| bare.call(&export, arg).expect("bare call"))
+        });
+    }
+    g.bench_function(BenchmarkId::new("drydock_query", "len"), |b| b.iter(|| kv.query("len", &len)));
+    g.bench_function(BenchmarkId::new("bare_wasmtime", "len"), |b| {
+        b.iter(|| bare.call("canister_query len", &len).expect("bare call"))
+    });
+    g.finish();
+
+    // The commit's pieces, without drydock, on the disk the state directory is on.
+    let mut g = c.benchmark_group("update_call_parts");
+    let scratch = tempfile::NamedTempFile::new_in(workspace_target()).expect("scratch file");
+    let record = vec![0x5au8; wal_record.max(1)];
+    let mut offset = 0u64;
+    g.bench_function("wal_append_fdatasync", |b| {
+        b.iter(|| {
+            let file = scratch.as_file();
+            file.write_all_at(&record, offset).expect("append");
+            file.sync_data().expect("fdatasync");
+            offset += record.len() as u64;
+            if offset > 64 << 20 {
+                file.set_len(0).expect("truncate");
+                offset = 0;
+            }
+        })
+    });
+    let wasm_path = workspace_target().join("test-canisters/kv.wasm");
+    g.bench_function("read_kv_wasm", |b| b.iter(|| std::fs::read(&wasm_path).expect("read")));
+    g.bench_function("sha256_kv_wasm", |b| b.iter(|| Sha256::digest(&wasm)));
+    g.finish();
+
+    c.final_summary();
+    report.print_ratios(
+        "update_call: drydock / bare wasmtime (same process)",
+        &[
+            ("noop update (execution + durable commit)", "update_call/drydock_update/noop", "update_call/bare_wasmtime/noop"),
+            (
+                &format!("compute({COMPUTE_ROUNDS}) update (execution + durable commit)"),
+                "update_call/drydock_update/compute",
+                "update_call/bare_wasmtime/compute",
+            ),
+            ("len query (execution + rollback, no commit)", "update_call/drydock_query/len", "update_call/bare_wasmtime/len"),
+            ("noop update vs len query (what the commit adds)", "update_call/drydock_update/noop", "update_call/drydock_query/len"),
+            (
+                "noop update vs WAL append + fdatasync alone",
+                "update_call/drydock_update/noop",
+                "update_call_parts/wal_append_fdatasync",
+            ),
+        ],
+    );
+    let _ = std::io::stdout().flush();
+}
