@@ -12,6 +12,7 @@ use candid::{Principal, TypeEnv};
 use serde_json::{json, Value};
 
 use crate::candid_io::{decode_reply, encode_args, is_query, to_json, Service};
+use drydock_replica::MethodKind;
 use crate::cli::OutputFormat;
 use crate::context::Ctx;
 use crate::error::CliError;
@@ -56,7 +57,12 @@ pub fn run(
         Arg::Raw(h) => hex::decode(h.trim())
             .map_err(|e| CliError::usage(format!("--raw is not valid hex: {e}")))?,
     };
-    let kind = kind.unwrap_or(if function.is_some_and(is_query) {
+    // The Candid service decides, as for icp-cli; without one, the module's exports do.
+    let exported_query = matches!(
+        ctx.replica.method_kind(&canister, method),
+        Ok(Some(MethodKind::Query | MethodKind::CompositeQuery))
+    );
+    let kind = kind.unwrap_or(if function.map_or(exported_query, is_query) {
         Kind::Query
     } else {
         Kind::Update

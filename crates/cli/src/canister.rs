@@ -346,7 +346,7 @@ fn change_json(c: &Change) -> Value {
 fn metadata(ctx: &Ctx, canister: &str, name: Option<&str>) -> Result<(), CliError> {
     let id = principal(canister, "canister id")?;
     let Some(name) = name else {
-        let mut names = ctx.replica.metadata_names(&id)?;
+        let mut names = ctx.replica.metadata_names(&ctx.sender, &id)?;
         names.sort();
         let vis = |public: bool| if public { "public" } else { "private" };
         let text: Vec<String> = names

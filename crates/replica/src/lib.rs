@@ -16,5 +16,5 @@ mod upgrade;
 pub use error::{CallError, ErrorCode, RejectCode, ReplicaError, UserError};
 pub use ids::{canister_id_from_index, MANAGEMENT_CANISTER};
 pub use record::{CanisterRecord, CanisterStatus};
-pub use replica::{Limits, Replica, ReplicaConfig, StateHashes};
+pub use replica::{Limits, MethodKind, Replica, ReplicaConfig, StateHashes};
 pub use candid::Principal;

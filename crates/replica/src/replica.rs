@@ -457,10 +457,12 @@ impl Replica {
         .into())
     }
 
-    /// The names of the `icp:` custom sections of a canister's module, with their visibility.
-    pub fn metadata_names(&self, canister: &Principal) -> Result<Vec<(String, bool)>, CallError> {
+    /// The names of the `icp:` custom sections of a canister's module, with their visibility
+    /// (`true` for public). Private names are listed to controllers only.
+    pub fn metadata_names(&self, sender: &Principal, canister: &Principal) -> Result<Vec<(String, bool)>, CallError> {
         let c = self.get(canister)?;
         let module = self.module_of(&c.record)?.ok_or_else(|| no_module(canister))?;
+        let controller = c.record.settings.controllers.contains(sender);
         Ok(module
             .prepared
             .custom_sections
@@ -470,8 +472,33 @@ impl Replica {
                     .map(|n| (n.to_string(), true))
                     .or_else(|| k.strip_prefix("icp:private ").map(|n| (n.to_string(), false)))
             })
+            .filter(|(_, public)| *public || controller)
             .collect())
     }
+
+    /// Whether `method` is an update, query or composite query export of the canister.
+    pub fn method_kind(&self, canister: &Principal, method: &str) -> Result<Option<MethodKind>, CallError> {
+        let c = self.get(canister)?;
+        let Some(module) = self.module_of(&c.record)? else { return Ok(None) };
+        let e = &module.prepared.exports;
+        Ok(if e.updates.contains(method) {
+            Some(MethodKind::Update)
+        } else if e.queries.contains(method) {
+            Some(MethodKind::Query)
+        } else if e.composite_queries.contains(method) {
+            Some(MethodKind::CompositeQuery)
+        } else {
+            None
+        })
+    }
+}
+
+/// The kind of an exported canister method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MethodKind {
+    Update,
+    Query,
+    CompositeQuery,
 }
 
 pub(crate) fn no_module(id: &Principal) -> UserError {
