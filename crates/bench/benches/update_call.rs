@@ -8,25 +8,31 @@
 //!   drydock updates and in bare wasmtime; `len` as a drydock *query* (execution and rollback,
 //!   no commit) and in bare wasmtime, which separates execution overhead from commit cost.
 //! - `update_call_parts`: what the commit's pieces cost on this machine without drydock: an
-//!   append of one WAL record's worth of bytes plus `fdatasync`, reading `kv.wasm` from disk
-//!   and hashing it (the replica does both on every message to find the compiled module).
+//!   append of one WAL record's worth of bytes plus `fdatasync` (as the WAL does), the same
+//!   write over already-written bytes of a preallocated file plus `fdatasync` (what a
+//!   preallocated WAL would cost), reading `kv.wasm` from disk and hashing it with SHA-256 (the
+//!   replica does both on every message to find the compiled module, and hashes twice).
+//!
+//! - A *paired* run (plain timing, printed last): drydock `noop` updates interleaved with the
+//!   same I/O done raw, round by round, so that the disk's state (other processes' writes share
+//!   the filesystem journal that `fdatasync` commits) affects both alike. Medians.
 //!
 //! Run: `cargo bench -p drydock-bench --bench update_call`. Needs the test canisters
 //! (`scripts/build-test-canisters.sh`); fails without them.
 
 use std::io::Write;
 use std::os::unix::fs::FileExt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
 use drydock_bench::bare::BareCanister;
-use drydock_bench::report::Report;
+use drydock_bench::report::{human, Report};
 use drydock_bench::{machine_summary, test_canister, user, workspace_target, KvReplica};
 use sha2::{Digest, Sha256};
 
-/// Rounds of `compute`'s mixing loop: about 3 ms of CPU per call on the machine in
-/// BENCHMARKS.md (the brief asks for 1-10 ms).
-const COMPUTE_ROUNDS: u32 = 3_000_000;
+/// Rounds of `compute`'s mixing loop: about 2.5 ms of CPU per call in bare wasmtime, 3.3 ms
+/// under drydock's fuel metering, on the machine in BENCHMARKS.md (a CPU-heavy call of 1-10 ms).
+const COMPUTE_ROUNDS: u32 = 1_000_000;
 
 #[allow(clippy::print_stdout, reason = "a bench binary's report is its output")]
 fn main() {
@@ -52,9 +58,19 @@ fn main() {
     let compute = candid::encode_args((COMPUTE_ROUNDS,)).expect("encoding");
     let len = candid::encode_args(()).expect("encoding");
     // Both sides must do the same work: same replies.
-    assert_eq!(kv.update("noop", &noop), bare.call("canister_update noop", &noop).expect("bare noop"));
-    assert_eq!(kv.update("compute", &compute), bare.call("canister_update compute", &compute).expect("bare compute"));
-    assert_eq!(kv.query("len", &len), bare.call("canister_query len", &len).expect("bare len"));
+    assert_eq!(
+        kv.update("noop", &noop),
+        bare.call("canister_update noop", &noop).expect("bare noop")
+    );
+    assert_eq!(
+        kv.update("compute", &compute),
+        bare.call("canister_update compute", &compute)
+            .expect("bare compute")
+    );
+    assert_eq!(
+        kv.query("len", &len),
+        bare.call("canister_query len", &len).expect("bare len")
+    );
 
     // What one commit of `noop` appends to the WAL (the checkpoint at 64 MiB never happens
     // within 10 calls of this size).
@@ -68,12 +84,16 @@ fn main() {
     let mut g = c.benchmark_group("update_call");
     for (method, arg) in [("noop", &noop), ("compute", &compute)] {
         let export = format!("canister_update {method}");
-        g.bench_function(BenchmarkId::new("drydock_update", method), |b| b.iter(|| kv.update(method, arg)));
+        g.bench_function(BenchmarkId::new("drydock_update", method), |b| {
+            b.iter(|| kv.update(method, arg))
+        });
         g.bench_function(BenchmarkId::new("bare_wasmtime", method), |b| {
             b.iter(|| bare.call(&export, arg).expect("bare call"))
         });
     }
-    g.bench_function(BenchmarkId::new("drydock_query", "len"), |b| b.iter(|| kv.query("len", &len)));
+    g.bench_function(BenchmarkId::new("drydock_query", "len"), |b| {
+        b.iter(|| kv.query("len", &len))
+    });
     g.bench_function(BenchmarkId::new("bare_wasmtime", "len"), |b| {
         b.iter(|| bare.call("canister_query len", &len).expect("bare call"))
     });
@@ -96,29 +116,147 @@ fn main() {
             }
         })
     });
+    // A preallocated "WAL": 16 MiB written and synced once, then overwritten record by record,
+    // so that `fdatasync` has no file size or extent change to journal.
+    let prealloc = tempfile::NamedTempFile::new_in(workspace_target()).expect("scratch file");
+    const PREALLOC: u64 = 16 << 20;
+    prealloc
+        .as_file()
+        .write_all_at(&vec![0u8; PREALLOC as usize], 0)
+        .expect("preallocating");
+    prealloc.as_file().sync_all().expect("fsync");
+    let mut offset = 0u64;
+    g.bench_function("preallocated_overwrite_fdatasync", |b| {
+        b.iter(|| {
+            let file = prealloc.as_file();
+            if offset + record.len() as u64 > PREALLOC {
+                offset = 0;
+            }
+            file.write_all_at(&record, offset).expect("overwrite");
+            file.sync_data().expect("fdatasync");
+            offset += record.len() as u64;
+        })
+    });
     let wasm_path = workspace_target().join("test-canisters/kv.wasm");
-    g.bench_function("read_kv_wasm", |b| b.iter(|| std::fs::read(&wasm_path).expect("read")));
+    g.bench_function("read_kv_wasm", |b| {
+        b.iter(|| std::fs::read(&wasm_path).expect("read"))
+    });
     g.bench_function("sha256_kv_wasm", |b| b.iter(|| Sha256::digest(&wasm)));
     g.finish();
 
     c.final_summary();
+    paired_commit_io(&mut kv, &noop, wal_record);
     report.print_ratios(
         "update_call: drydock / bare wasmtime (same process)",
         &[
-            ("noop update (execution + durable commit)", "update_call/drydock_update/noop", "update_call/bare_wasmtime/noop"),
+            (
+                "noop update (execution + durable commit)",
+                "update_call/drydock_update/noop",
+                "update_call/bare_wasmtime/noop",
+            ),
             (
                 &format!("compute({COMPUTE_ROUNDS}) update (execution + durable commit)"),
                 "update_call/drydock_update/compute",
                 "update_call/bare_wasmtime/compute",
             ),
-            ("len query (execution + rollback, no commit)", "update_call/drydock_query/len", "update_call/bare_wasmtime/len"),
-            ("noop update vs len query (what the commit adds)", "update_call/drydock_update/noop", "update_call/drydock_query/len"),
+            (
+                "len query (execution + rollback, no commit)",
+                "update_call/drydock_query/len",
+                "update_call/bare_wasmtime/len",
+            ),
+            (
+                "noop update vs len query (what the commit adds)",
+                "update_call/drydock_update/noop",
+                "update_call/drydock_query/len",
+            ),
             (
                 "noop update vs WAL append + fdatasync alone",
                 "update_call/drydock_update/noop",
                 "update_call_parts/wal_append_fdatasync",
             ),
+            (
+                "WAL append + fdatasync vs overwrite + fdatasync (preallocated)",
+                "update_call_parts/wal_append_fdatasync",
+                "update_call_parts/preallocated_overwrite_fdatasync",
+            ),
+            (
+                "len query vs one SHA-256 of kv.wasm",
+                "update_call/drydock_query/len",
+                "update_call_parts/sha256_kv_wasm",
+            ),
         ],
     );
     let _ = std::io::stdout().flush();
+}
+
+/// Rounds of the paired run.
+const PAIRED_ROUNDS: usize = 150;
+
+/// Interleaves drydock `noop` updates with the raw I/O of a commit, and prints medians:
+/// (a) the update; (b) appending one WAL record's bytes + `fdatasync`; (c) as (b) with that
+/// many pages first written (unsynced) into a separate sparse memory file: the replica writes a
+/// commit's pages into the memory file after the WAL's `fdatasync`, so they are pending when
+/// the next commit syncs, and ext4's ordered mode may have to flush them in that journal commit.
+#[allow(clippy::print_stdout, reason = "a bench binary's report is its output")]
+fn paired_commit_io(kv: &mut KvReplica, noop: &[u8], wal_record: usize) {
+    if std::env::args().any(|a| a == "--test" || a == "--list") {
+        return;
+    }
+    let wal = tempfile::NamedTempFile::new_in(workspace_target()).expect("scratch file");
+    let memory = tempfile::NamedTempFile::new_in(workspace_target()).expect("scratch file");
+    memory.as_file().set_len(64 << 20).expect("sizing");
+    let record = vec![0x5au8; wal_record];
+    let page = vec![0xa5u8; 4096];
+    let pages = wal_record / 4096;
+    let (mut offset, mut times) = (0u64, [Vec::new(), Vec::new(), Vec::new()]);
+    let append = |offset: &mut u64| {
+        wal.as_file()
+            .write_all_at(&record, *offset)
+            .expect("append");
+        wal.as_file().sync_data().expect("fdatasync");
+        *offset += record.len() as u64;
+    };
+    for _ in 0..PAIRED_ROUNDS {
+        let start = Instant::now();
+        kv.update("noop", noop);
+        times[0].push(start.elapsed());
+        let start = Instant::now();
+        append(&mut offset);
+        times[1].push(start.elapsed());
+        let start = Instant::now();
+        append(&mut offset);
+        for i in 0..pages {
+            memory
+                .as_file()
+                .write_all_at(&page, (i * 4096) as u64)
+                .expect("page write");
+        }
+        times[2].push(start.elapsed());
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2].as_nanos() as f64
+    };
+    let [a, b, c] = times.map(|mut v| median(&mut v));
+    println!("\n== paired run: {PAIRED_ROUNDS} interleaved rounds, medians");
+    println!(
+        "drydock noop update:                              {}",
+        human(a)
+    );
+    println!(
+        "raw WAL append ({wal_record} B) + fdatasync:            {}",
+        human(b)
+    );
+    println!(
+        "raw WAL append + fdatasync + {pages} page writes:        {}",
+        human(c)
+    );
+    println!(
+        "noop update / raw append+fdatasync:               {:.1}x",
+        a / b
+    );
+    println!(
+        "noop update / raw append+fdatasync+page writes:   {:.1}x",
+        a / c
+    );
 }

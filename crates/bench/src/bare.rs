@@ -42,92 +42,171 @@ fn trap(msg: impl Into<String>) -> wasmtime::Error {
 
 /// The canister's exported memory and the host state, borrowed together.
 fn parts<'a>(caller: &'a mut Caller<'_, Host>) -> wasmtime::Result<(&'a mut [u8], &'a mut Host)> {
-    let memory = caller.data().memory.ok_or_else(|| trap("the module exports no memory"))?;
+    let memory = caller
+        .data()
+        .memory
+        .ok_or_else(|| trap("the module exports no memory"))?;
     Ok(memory.data_and_store_mut(caller))
 }
 
 fn range(offset: u64, len: u64, size: usize) -> wasmtime::Result<std::ops::Range<usize>> {
-    let end = offset.checked_add(len).filter(|e| *e <= size as u64).ok_or_else(|| trap("access out of bounds"))?;
+    let end = offset
+        .checked_add(len)
+        .filter(|e| *e <= size as u64)
+        .ok_or_else(|| trap("access out of bounds"))?;
     Ok(offset as usize..end as usize)
 }
 
 /// Links the `ic0` functions the baseline implements (wasm32 signatures).
 fn link_ic0(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
-    linker.func_wrap("ic0", "msg_arg_data_size", |c: Caller<'_, Host>| -> i32 { c.data().arg.len() as i32 })?;
-    linker.func_wrap("ic0", "msg_arg_data_copy", |mut c: Caller<'_, Host>, dst: i32, off: i32, size: i32| {
-        let (mem, host) = parts(&mut c)?;
-        let src = range(off as u32 as u64, size as u32 as u64, host.arg.len())?;
-        let dst = range(dst as u32 as u64, size as u32 as u64, mem.len())?;
-        mem[dst].copy_from_slice(&host.arg[src]);
-        Ok(())
+    linker.func_wrap("ic0", "msg_arg_data_size", |c: Caller<'_, Host>| -> i32 {
+        c.data().arg.len() as i32
     })?;
-    linker.func_wrap("ic0", "msg_caller_size", |c: Caller<'_, Host>| -> i32 { c.data().caller.len() as i32 })?;
-    linker.func_wrap("ic0", "msg_caller_copy", |mut c: Caller<'_, Host>, dst: i32, off: i32, size: i32| {
-        let (mem, host) = parts(&mut c)?;
-        let src = range(off as u32 as u64, size as u32 as u64, host.caller.len())?;
-        let dst = range(dst as u32 as u64, size as u32 as u64, mem.len())?;
-        mem[dst].copy_from_slice(&host.caller[src]);
-        Ok(())
+    linker.func_wrap(
+        "ic0",
+        "msg_arg_data_copy",
+        |mut c: Caller<'_, Host>, dst: i32, off: i32, size: i32| {
+            let (mem, host) = parts(&mut c)?;
+            let src = range(off as u32 as u64, size as u32 as u64, host.arg.len())?;
+            let dst = range(dst as u32 as u64, size as u32 as u64, mem.len())?;
+            mem[dst].copy_from_slice(&host.arg[src]);
+            Ok(())
+        },
+    )?;
+    linker.func_wrap("ic0", "msg_caller_size", |c: Caller<'_, Host>| -> i32 {
+        c.data().caller.len() as i32
     })?;
-    linker.func_wrap("ic0", "msg_reply_data_append", |mut c: Caller<'_, Host>, src: i32, size: i32| {
-        let (mem, host) = parts(&mut c)?;
-        host.reply.extend_from_slice(&mem[range(src as u32 as u64, size as u32 as u64, mem.len())?]);
-        Ok(())
-    })?;
+    linker.func_wrap(
+        "ic0",
+        "msg_caller_copy",
+        |mut c: Caller<'_, Host>, dst: i32, off: i32, size: i32| {
+            let (mem, host) = parts(&mut c)?;
+            let src = range(off as u32 as u64, size as u32 as u64, host.caller.len())?;
+            let dst = range(dst as u32 as u64, size as u32 as u64, mem.len())?;
+            mem[dst].copy_from_slice(&host.caller[src]);
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        "msg_reply_data_append",
+        |mut c: Caller<'_, Host>, src: i32, size: i32| {
+            let (mem, host) = parts(&mut c)?;
+            host.reply
+                .extend_from_slice(&mem[range(src as u32 as u64, size as u32 as u64, mem.len())?]);
+            Ok(())
+        },
+    )?;
     linker.func_wrap("ic0", "msg_reply", |mut c: Caller<'_, Host>| {
         c.data_mut().replied = true;
     })?;
-    linker.func_wrap("ic0", "debug_print", |_: Caller<'_, Host>, _src: i32, _size: i32| {})?;
-    linker.func_wrap("ic0", "trap", |mut c: Caller<'_, Host>, src: i32, size: i32| -> wasmtime::Result<()> {
-        let (mem, _) = parts(&mut c)?;
-        let text = String::from_utf8_lossy(&mem[range(src as u32 as u64, size as u32 as u64, mem.len())?]).into_owned();
-        Err(trap(format!("canister called trap: {text}")))
-    })?;
+    linker.func_wrap(
+        "ic0",
+        "debug_print",
+        |_: Caller<'_, Host>, _src: i32, _size: i32| {},
+    )?;
+    linker.func_wrap(
+        "ic0",
+        "trap",
+        |mut c: Caller<'_, Host>, src: i32, size: i32| -> wasmtime::Result<()> {
+            let (mem, _) = parts(&mut c)?;
+            let text = String::from_utf8_lossy(
+                &mem[range(src as u32 as u64, size as u32 as u64, mem.len())?],
+            )
+            .into_owned();
+            Err(trap(format!("canister called trap: {text}")))
+        },
+    )?;
     linker.func_wrap("ic0", "time", |_: Caller<'_, Host>| -> i64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0)
     })?;
-    linker.func_wrap("ic0", "performance_counter", |_: Caller<'_, Host>, _kind: i32| -> i64 { 0 })?;
-    linker.func_wrap("ic0", "global_timer_set", |mut c: Caller<'_, Host>, t: i64| -> i64 {
-        std::mem::replace(&mut c.data_mut().global_timer, t as u64) as i64
+    linker.func_wrap(
+        "ic0",
+        "performance_counter",
+        |_: Caller<'_, Host>, _kind: i32| -> i64 { 0 },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        "global_timer_set",
+        |mut c: Caller<'_, Host>, t: i64| -> i64 {
+            std::mem::replace(&mut c.data_mut().global_timer, t as u64) as i64
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        "certified_data_set",
+        |mut c: Caller<'_, Host>, src: i32, size: i32| {
+            let (mem, host) = parts(&mut c)?;
+            host.certified_data =
+                mem[range(src as u32 as u64, size as u32 as u64, mem.len())?].to_vec();
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        "data_certificate_present",
+        |_: Caller<'_, Host>| -> i32 { 0 },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        "data_certificate_size",
+        |_: Caller<'_, Host>| -> wasmtime::Result<i32> {
+            Err(trap("no data certificate in the bare baseline"))
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        "data_certificate_copy",
+        |_: Caller<'_, Host>, _: i32, _: i32, _: i32| -> wasmtime::Result<()> {
+            Err(trap("no data certificate in the bare baseline"))
+        },
+    )?;
+    linker.func_wrap("ic0", "stable64_size", |c: Caller<'_, Host>| -> i64 {
+        (c.data().stable.len() as u64 / WASM_PAGE) as i64
     })?;
-    linker.func_wrap("ic0", "certified_data_set", |mut c: Caller<'_, Host>, src: i32, size: i32| {
-        let (mem, host) = parts(&mut c)?;
-        host.certified_data = mem[range(src as u32 as u64, size as u32 as u64, mem.len())?].to_vec();
-        Ok(())
-    })?;
-    linker.func_wrap("ic0", "data_certificate_present", |_: Caller<'_, Host>| -> i32 { 0 })?;
-    linker.func_wrap("ic0", "data_certificate_size", |_: Caller<'_, Host>| -> wasmtime::Result<i32> {
-        Err(trap("no data certificate in the bare baseline"))
-    })?;
-    linker.func_wrap("ic0", "data_certificate_copy", |_: Caller<'_, Host>, _: i32, _: i32, _: i32| -> wasmtime::Result<()> {
-        Err(trap("no data certificate in the bare baseline"))
-    })?;
-    linker.func_wrap("ic0", "stable64_size", |c: Caller<'_, Host>| -> i64 { (c.data().stable.len() as u64 / WASM_PAGE) as i64 })?;
-    linker.func_wrap("ic0", "stable64_grow", |mut c: Caller<'_, Host>, pages: i64| -> i64 {
-        let stable = &mut c.data_mut().stable;
-        let old = stable.len() as u64 / WASM_PAGE;
-        match old.checked_add(pages as u64).filter(|n| *n <= STABLE_MAX_PAGES) {
-            Some(new) => {
-                stable.resize((new * WASM_PAGE) as usize, 0);
-                old as i64
+    linker.func_wrap(
+        "ic0",
+        "stable64_grow",
+        |mut c: Caller<'_, Host>, pages: i64| -> i64 {
+            let stable = &mut c.data_mut().stable;
+            let old = stable.len() as u64 / WASM_PAGE;
+            match old
+                .checked_add(pages as u64)
+                .filter(|n| *n <= STABLE_MAX_PAGES)
+            {
+                Some(new) => {
+                    stable.resize((new * WASM_PAGE) as usize, 0);
+                    old as i64
+                }
+                None => -1,
             }
-            None => -1,
-        }
-    })?;
-    linker.func_wrap("ic0", "stable64_read", |mut c: Caller<'_, Host>, dst: i64, off: i64, size: i64| {
-        let (mem, host) = parts(&mut c)?;
-        let src = range(off as u64, size as u64, host.stable.len())?;
-        let dst = range(dst as u64, size as u64, mem.len())?;
-        mem[dst].copy_from_slice(&host.stable[src]);
-        Ok(())
-    })?;
-    linker.func_wrap("ic0", "stable64_write", |mut c: Caller<'_, Host>, off: i64, src: i64, size: i64| {
-        let (mem, host) = parts(&mut c)?;
-        let dst = range(off as u64, size as u64, host.stable.len())?;
-        let src = range(src as u64, size as u64, mem.len())?;
-        host.stable[dst].copy_from_slice(&mem[src]);
-        Ok(())
-    })?;
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        "stable64_read",
+        |mut c: Caller<'_, Host>, dst: i64, off: i64, size: i64| {
+            let (mem, host) = parts(&mut c)?;
+            let src = range(off as u64, size as u64, host.stable.len())?;
+            let dst = range(dst as u64, size as u64, mem.len())?;
+            mem[dst].copy_from_slice(&host.stable[src]);
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        "ic0",
+        "stable64_write",
+        |mut c: Caller<'_, Host>, off: i64, src: i64, size: i64| {
+            let (mem, host) = parts(&mut c)?;
+            let dst = range(off as u64, size as u64, host.stable.len())?;
+            let src = range(src as u64, size as u64, mem.len())?;
+            host.stable[dst].copy_from_slice(&mem[src]);
+            Ok(())
+        },
+    )?;
     Ok(())
 }
 
@@ -159,19 +238,28 @@ impl BareCanister {
                 continue;
             }
             let Some(ty) = import.ty().func().cloned() else {
-                return Err(trap(format!("import {}.{} is not a function", import.module(), import.name())));
+                return Err(trap(format!(
+                    "import {}.{} is not a function",
+                    import.module(),
+                    import.name()
+                )));
             };
             let name = format!("{}.{}", import.module(), import.name());
             linker.func_new(import.module(), import.name(), ty, move |_, _, _| {
-                Err(trap(format!("{name} is not implemented by the bare-wasmtime baseline")))
+                Err(trap(format!(
+                    "{name} is not implemented by the bare-wasmtime baseline"
+                )))
             })?;
         }
         let instance = linker.instantiate(&mut store, &module)?;
-        let memory = module.exports().find_map(|e| e.ty().memory().map(|_| e.name().to_string()));
-        store.data_mut().memory = match memory.and_then(|name| instance.get_export(&mut store, &name)) {
-            Some(Extern::Memory(m)) => Some(m),
-            _ => None,
-        };
+        let memory = module
+            .exports()
+            .find_map(|e| e.ty().memory().map(|_| e.name().to_string()));
+        store.data_mut().memory =
+            match memory.and_then(|name| instance.get_export(&mut store, &name)) {
+                Some(Extern::Memory(m)) => Some(m),
+                _ => None,
+            };
         Ok(BareCanister { store, instance })
     }
 
@@ -186,7 +274,9 @@ impl BareCanister {
         host.arg.extend_from_slice(arg);
         host.reply.clear();
         host.replied = false;
-        let func = self.instance.get_typed_func::<(), ()>(&mut self.store, export)?;
+        let func = self
+            .instance
+            .get_typed_func::<(), ()>(&mut self.store, export)?;
         func.call(&mut self.store, ())?;
         let host = self.store.data_mut();
         if !host.replied {

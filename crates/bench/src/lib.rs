@@ -29,7 +29,9 @@ pub fn workspace_target() -> PathBuf {
 /// # Panics
 /// When the file is missing: a benchmark must not silently measure nothing.
 pub fn test_canister(name: &str) -> Vec<u8> {
-    let path = workspace_target().join("test-canisters").join(format!("{name}.wasm"));
+    let path = workspace_target()
+        .join("test-canisters")
+        .join(format!("{name}.wasm"));
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
             "test canister {} is missing ({e}): run scripts/build-test-canisters.sh first, then run the bench again",
@@ -64,13 +66,25 @@ impl KvReplica {
     pub fn new(wasm: Vec<u8>) -> Self {
         let target = workspace_target();
         std::fs::create_dir_all(&target).expect("creating target/");
-        let dir = tempfile::Builder::new().prefix("drydock-bench-").tempdir_in(&target).expect("state directory");
-        let mut replica = Replica::open(dir.path(), ReplicaConfig::default()).expect("opening the replica");
-        let create = candid::encode_one(ProvisionalCreateCanisterWithCyclesArgs::default()).expect("encoding");
+        let dir = tempfile::Builder::new()
+            .prefix("drydock-bench-")
+            .tempdir_in(&target)
+            .expect("state directory");
+        let mut replica =
+            Replica::open(dir.path(), ReplicaConfig::default()).expect("opening the replica");
+        let create = candid::encode_one(ProvisionalCreateCanisterWithCyclesArgs::default())
+            .expect("encoding");
         let reply = replica
-            .update(user(), MANAGEMENT_CANISTER, "provisional_create_canister_with_cycles", &create)
+            .update(
+                user(),
+                MANAGEMENT_CANISTER,
+                "provisional_create_canister_with_cycles",
+                &create,
+            )
             .unwrap_or_else(|e| panic!("creating the canister: {}", describe(&e)));
-        let canister = candid::decode_one::<CanisterIdRecord>(&reply).expect("decoding the canister id").canister_id;
+        let canister = candid::decode_one::<CanisterIdRecord>(&reply)
+            .expect("decoding the canister id")
+            .canister_id;
         let install = InstallCodeArgs {
             mode: CanisterInstallMode::Install,
             canister_id: canister,
@@ -79,9 +93,18 @@ impl KvReplica {
             sender_canister_version: None,
         };
         replica
-            .update(user(), MANAGEMENT_CANISTER, "install_code", &candid::encode_one(install).expect("encoding"))
+            .update(
+                user(),
+                MANAGEMENT_CANISTER,
+                "install_code",
+                &candid::encode_one(install).expect("encoding"),
+            )
             .unwrap_or_else(|e| panic!("installing the canister: {}", describe(&e)));
-        KvReplica { replica, canister, dir }
+        KvReplica {
+            replica,
+            canister,
+            dir,
+        }
     }
 
     /// An update call; panics on any error (a benchmark of a failing call measures nothing).
@@ -100,7 +123,9 @@ impl KvReplica {
 
     /// The size of the state directory's write-ahead log in bytes (0 if absent).
     pub fn wal_bytes(&self) -> u64 {
-        std::fs::metadata(self.dir.path().join("wal")).map(|m| m.len()).unwrap_or(0)
+        std::fs::metadata(self.dir.path().join("wal"))
+            .map(|m| m.len())
+            .unwrap_or(0)
     }
 }
 
@@ -116,9 +141,15 @@ pub fn machine_summary() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!("{cpus} CPUs, {model}, Linux {}", kernel.trim())
 }

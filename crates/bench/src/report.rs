@@ -31,9 +31,14 @@ impl Report {
         // the same unless the target directory is configured elsewhere).
         let home = std::env::var_os("CRITERION_HOME")
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(|d| PathBuf::from(d).join("criterion")))
+            .or_else(|| {
+                std::env::var_os("CARGO_TARGET_DIR").map(|d| PathBuf::from(d).join("criterion"))
+            })
             .unwrap_or_else(|| crate::workspace_target().join("criterion"));
-        Report { started: SystemTime::now(), home }
+        Report {
+            started: SystemTime::now(),
+            home,
+        }
     }
 
     /// The estimate of `id` (`group/function/parameter`, as criterion names its directories),
@@ -46,7 +51,10 @@ impl Report {
         }
         let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
         let point = |name: &str| json.get(name)?.get("point_estimate")?.as_f64();
-        Some(Estimate { typical: point("slope").or_else(|| point("mean"))?, median: point("median")? })
+        Some(Estimate {
+            typical: point("slope").or_else(|| point("mean"))?,
+            median: point("median")?,
+        })
     }
 
     /// Prints one line per `(label, measured, baseline)`: both times and measured / baseline.
