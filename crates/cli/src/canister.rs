@@ -35,6 +35,15 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
         install::check_flags(*mode, *skip_pre_upgrade, *wasm_memory_persistence)?;
     }
     let mut ctx = Ctx::open(global)?;
+    let result = dispatch(&mut ctx, cmd);
+    // What canisters printed (ic0.debug_print) and trap messages, as a replica's log shows them.
+    for (id, line) in ctx.replica.take_logs() {
+        crate::output::note(format!("[Canister {id}] {line}"));
+    }
+    result
+}
+
+fn dispatch(mut ctx: &mut Ctx, cmd: CanisterCommand) -> Result<(), CliError> {
     match cmd {
         CanisterCommand::Create {
             controllers,

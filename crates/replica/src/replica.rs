@@ -74,6 +74,7 @@ pub struct Replica {
     pub(crate) config: ReplicaConfig,
     next_index: u64,
     last_time: u64,
+    logs: Vec<(Principal, String)>,
 }
 
 const NEXT_INDEX_KEY: &str = "replica/next_canister_index";
@@ -94,7 +95,7 @@ impl Replica {
             .blob(NEXT_INDEX_KEY)
             .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
             .unwrap_or(FIRST_CANISTER_INDEX);
-        Ok(Replica { store, engine, canisters, config, next_index, last_time: 0 })
+        Ok(Replica { store, engine, canisters, config, next_index, last_time: 0, logs: Vec::new() })
     }
 
     /// The ids of all canisters.
@@ -105,6 +106,24 @@ impl Replica {
     /// The record of a canister.
     pub fn canister(&self, id: &Principal) -> Option<&CanisterRecord> {
         self.canisters.get(id).map(|c| &c.record)
+    }
+
+    /// The lines canisters printed with `ic0.debug_print` (and the trap messages of failed
+    /// executions) since the last call, oldest first.
+    pub fn take_logs(&mut self) -> Vec<(Principal, String)> {
+        std::mem::take(&mut self.logs)
+    }
+
+    pub(crate) fn log(&mut self, id: Principal, exec: &Execution) {
+        const MAX_LINES: usize = 10_000;
+        self.logs.extend(exec.api.debug_log.iter().map(|l| (id, l.clone())));
+        if let Err(trap) = &exec.result {
+            self.logs.push((id, format!("[TRAP]: {trap}")));
+        }
+        if self.logs.len() > MAX_LINES {
+            let extra = self.logs.len() - MAX_LINES;
+            self.logs.drain(..extra);
+        }
     }
 
     /// The limits in force.
@@ -283,6 +302,7 @@ impl Replica {
         let env = self.env(&record, &sender, method, arg);
         let inst = self.ensure_instance(&canister)?;
         let exec = inst.run(&export, kind, env, record.certified_data.clone(), record.global_timer, limits);
+        self.log(canister, &exec);
         self.finish_message(record, exec)
     }
 
@@ -293,6 +313,7 @@ impl Replica {
         let inst = self.ensure_instance(&id)?;
         let exec = inst.run("canister_inspect_message", EntryKind::InspectMessage, env, record.certified_data.clone(), record.global_timer, limits);
         inst.rollback()?;
+        self.log(id, &exec);
         match exec.result {
             Err(t) => Err(trap_error(&id, &t).into()),
             Ok(_) if !exec.api.accepted => Err(UserError::new(
@@ -325,7 +346,8 @@ impl Replica {
                 record.globals = delta.globals.iter().map(|(i, g)| (*i, SavedGlobal::from_exec(*g))).collect();
                 record.certified_data = exec.api.certified_data.clone();
                 record.global_timer = exec.api.global_timer;
-                record.cycles = record.cycles.saturating_add(exec.api.cycles_accepted);
+                // The System API keeps the balance current (cycles burnt come off it).
+                record.cycles = exec.api.env.cycles_balance.saturating_add(exec.api.cycles_accepted);
                 self.commit(record, Some((&delta, false, false)), Vec::new())?;
                 match outcome {
                     Outcome::Reply(bytes) => Ok(bytes),
@@ -371,6 +393,7 @@ impl Replica {
         let inst = self.ensure_instance(&canister)?;
         let exec = inst.run(&export, kind, env, record.certified_data.clone(), record.global_timer, limits);
         let rolled = inst.rollback();
+        self.log(canister, &exec);
         if rolled.is_err() {
             self.get_mut(&canister)?.instance = None;
         }
@@ -415,6 +438,7 @@ impl Replica {
             let Ok(inst) = self.ensure_instance(&id) else { continue };
             let exec = inst.run("canister_global_timer", EntryKind::SystemTask, env, record.certified_data.clone(), 0, limits);
             fired += 1;
+            self.log(id, &exec);
             if exec.result.is_err() {
                 // The handler trapped: its changes are dropped, the timer stays deactivated.
                 if let Ok(inst) = self.ensure_instance(&id) {

@@ -90,6 +90,7 @@ impl Replica {
     ) -> Result<Option<Execution>, (String, Execution)> {
         let mut used = 0;
         if let Some(exec) = inst.run_start(self.exec_limits(budget, record, true)) {
+            self.log(record.id, &exec);
             if exec.result.is_err() {
                 return Err(("the start function".to_string(), exec));
             }
@@ -101,6 +102,7 @@ impl Replica {
         let env = self.env(record, sender, "", arg);
         let limits = self.exec_limits(budget.saturating_sub(used), record, true);
         let exec = inst.run(hook, kind, env, certified_data, 0, limits);
+        self.log(record.id, &exec);
         if exec.result.is_err() {
             return Err((hook.to_string(), exec));
         }
@@ -190,11 +192,13 @@ impl Replica {
                 if old.rollback().is_err() {
                     self.get_mut(&id)?.instance = None;
                 }
+                self.log(id, &exec);
                 let advice = format!(
                     "; to upgrade anyway run `drydock canister install {id} <WASM> --mode upgrade --skip-pre-upgrade` (stable memory is kept, the heap is not)"
                 );
                 return Err(hook_error(&id, "canister_pre_upgrade", &exec, &advice));
             }
+            self.log(id, &exec);
             used = exec.instructions;
             certified_data = exec.api.certified_data.clone();
         }
