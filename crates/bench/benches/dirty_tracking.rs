@@ -11,6 +11,12 @@
 //! - `4GiB_64MiB_read`: a 4 GiB heap of which the first 64 MiB were read: a large heap with a
 //!   working set like the small one.
 //!
+//! - `4GiB_all_read_hugepage`: an experiment, not how drydock runs: as `4GiB_all_read`, but the
+//!   file mapping is advised `MADV_HUGEPAGE` after `PageMemory::new` (undoing the
+//!   `MADV_NOHUGEPAGE` that `memory.rs` sets), so the kernel may map the file's large page-cache
+//!   folios with one PMD entry per 2 MiB instead of 512 PTEs. The bench still checks that exactly
+//!   the written page is reported dirty.
+//!
 //! Each iteration writes one byte into one read page (untimed: the copy-on-write fault), then
 //! times `dirty_pages()` + `rollback(size)`, as a trapped message's rollback does after looking at
 //! its delta. `dirty_pages_only` times the scan alone. Baseline: copying one 4 KiB page.
@@ -43,7 +49,7 @@ struct Heap {
 }
 
 impl Heap {
-    fn new(size: usize, read: usize) -> Heap {
+    fn new(size: usize, read: usize, huge: bool) -> Heap {
         let file = tempfile::NamedTempFile::new_in(workspace_target()).expect("memory file");
         file.as_file()
             .set_len(size as u64)
@@ -54,6 +60,17 @@ impl Heap {
         };
         let mem = PageMemory::new(&backing, size, size + GUARD, true).expect("mapping the heap");
         let base = mem.base();
+        if huge {
+            // SAFETY: [base, base + size) is the file mapping inside the heap's reservation;
+            // the advice changes how it is mapped (page-table granularity), not its contents.
+            let r = unsafe { libc::madvise(base.cast(), size, libc::MADV_HUGEPAGE) };
+            assert_eq!(
+                r,
+                0,
+                "madvise(MADV_HUGEPAGE): {}",
+                std::io::Error::last_os_error()
+            );
+        }
         let mut sum = 0u8;
         for off in (0..read).step_by(PAGE_SIZE) {
             // SAFETY: `off < read <= size`, and [base, base + size) is mapped readable; nothing
@@ -108,6 +125,17 @@ impl Heap {
     }
 }
 
+/// The process's `FilePmdMapped` total from /proc/self/smaps_rollup: how much file memory is
+/// mapped by 2 MiB page-table entries.
+fn file_pmd_mapped() -> String {
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+    let kb = rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("FilePmdMapped:"))
+        .map(|v| v.trim().to_string());
+    format!("FilePmdMapped {}", kb.unwrap_or_else(|| "unknown".into()))
+}
+
 #[allow(clippy::print_stdout, reason = "a bench binary's report is its output")]
 fn main() {
     let report = Report::start();
@@ -129,14 +157,19 @@ fn main() {
     });
 
     // One heap at a time: the 4 GiB ones fill page cache while they live.
-    for (name, size, read) in [
-        ("64MiB_all_read", 64 * MIB, 64 * MIB),
-        ("4GiB_all_read", 4 * GIB, 4 * GIB),
-        ("4GiB_64MiB_read", 4 * GIB, 64 * MIB),
+    for (name, size, read, huge) in [
+        ("64MiB_all_read", 64 * MIB, 64 * MIB, false),
+        ("4GiB_all_read", 4 * GIB, 4 * GIB, false),
+        ("4GiB_64MiB_read", 4 * GIB, 64 * MIB, false),
+        ("4GiB_all_read_hugepage", 4 * GIB, 4 * GIB, true),
     ] {
         let setup = Instant::now();
-        let heap = Heap::new(size, read);
-        println!("{name}: heap mapped and read in {:.2?}", setup.elapsed());
+        let heap = Heap::new(size, read, huge);
+        println!(
+            "{name}: heap mapped and read in {:.2?}, {}",
+            setup.elapsed(),
+            file_pmd_mapped()
+        );
         heap.bench(&mut g, name);
     }
     g.finish();
@@ -161,6 +194,11 @@ fn main() {
                 &id("dirty_pages_only", "4GiB_all_read"),
                 &id("dirty_pages_only", "64MiB_all_read"),
             ),
+            (
+                "scan+rollback, whole heap read, MADV_HUGEPAGE experiment",
+                &id("scan_and_rollback", "4GiB_all_read_hugepage"),
+                &id("scan_and_rollback", "64MiB_all_read"),
+            ),
         ],
     );
     report.print_ratios(
@@ -181,6 +219,13 @@ fn main() {
                 &id("scan_and_rollback", "4GiB_64MiB_read"),
                 "dirty_tracking/memcpy_4KiB",
             ),
+        ],
+    );
+    report.print_ratios(
+        "dirty_tracking: 4 GiB heap all read, MADV_NOHUGEPAGE (as drydock maps) vs MADV_HUGEPAGE (experiment)",
+        &[
+            ("scan+rollback", &id("scan_and_rollback", "4GiB_all_read"), &id("scan_and_rollback", "4GiB_all_read_hugepage")),
+            ("scan only", &id("dirty_pages_only", "4GiB_all_read"), &id("dirty_pages_only", "4GiB_all_read_hugepage")),
         ],
     );
 }

@@ -285,3 +285,44 @@ impl BareCanister {
         Ok(std::mem::take(&mut host.reply))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Echoes its argument; calls `ic0.call_new` (not implemented here) from `canister_update call`.
+    const ECHO: &str = r#"(module
+        (import "ic0" "msg_arg_data_size" (func $size (result i32)))
+        (import "ic0" "msg_arg_data_copy" (func $copy (param i32 i32 i32)))
+        (import "ic0" "msg_reply_data_append" (func $append (param i32 i32)))
+        (import "ic0" "msg_reply" (func $reply))
+        (import "ic0" "call_new" (func $call_new (param i32 i32 i32 i32 i32 i32 i32 i32)))
+        (memory (export "memory") 1)
+        (func (export "canister_update echo")
+            (call $copy (i32.const 0) (i32.const 0) (call $size))
+            (call $append (i32.const 0) (call $size))
+            (call $reply))
+        (func (export "canister_update call")
+            (call $call_new (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)
+                            (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))))"#;
+
+    #[test]
+    fn serves_the_argument_and_collects_the_reply() {
+        let mut c = BareCanister::new(ECHO.as_bytes(), b"caller").unwrap();
+        assert_eq!(
+            c.call("canister_update echo", b"DIDL\x00\x00").unwrap(),
+            b"DIDL\x00\x00"
+        );
+        assert_eq!(
+            c.call("canister_update echo", b"second").unwrap(),
+            b"second"
+        );
+    }
+
+    #[test]
+    fn an_import_it_does_not_implement_traps_naming_it() {
+        let mut c = BareCanister::new(ECHO.as_bytes(), b"caller").unwrap();
+        let err = format!("{:#}", c.call("canister_update call", b"").unwrap_err());
+        assert!(err.contains("ic0.call_new is not implemented"), "{err}");
+    }
+}

@@ -153,3 +153,12 @@ pub fn machine_summary() -> String {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!("{cpus} CPUs, {model}, Linux {}", kernel.trim())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[should_panic(expected = "run scripts/build-test-canisters.sh")]
+    fn a_missing_test_canister_says_how_to_build_it() {
+        super::test_canister("no_such_canister");
+    }
+}

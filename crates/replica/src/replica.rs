@@ -20,7 +20,7 @@ use drydock_state::{Batch, MemoryOp, MemoryUpdate, Store};
 
 use crate::error::{CallError, ErrorCode, ReplicaError, UserError};
 use crate::ids::{canister_id_from_index, FIRST_CANISTER_INDEX, MANAGEMENT_CANISTER};
-use crate::record::{CanisterRecord, CanisterStatus, SavedGlobal};
+use crate::record::{CanisterRecord, CanisterStatus};
 
 /// The IC's instruction and memory limits, which drydock enforces by default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -341,9 +341,7 @@ impl Replica {
             Ok(outcome) => {
                 let inst = self.ensure_instance(&id)?;
                 let delta = inst.delta()?;
-                record.heap_size = delta.heap.size;
-                record.stable_size = delta.stable.size;
-                record.globals = delta.globals.iter().map(|(i, g)| (*i, SavedGlobal::from_exec(*g))).collect();
+                record.apply_delta(&delta);
                 record.certified_data = exec.api.certified_data.clone();
                 record.global_timer = exec.api.global_timer;
                 // The System API keeps the balance current (cycles burnt come off it).

@@ -13,7 +13,7 @@
 
 use candid::Principal;
 use drydock_exec::{
-    CanisterModule, EntryKind, ExecError, Execution, Instance, MemoryBacking, StableMemory,
+    CanisterModule, EntryKind, ExecError, Execution, Instance, MemoryBacking, StableMemory, StateDelta,
 };
 use ic_management_canister_types::{
     CanisterInstallMode, ChangeDetails, CodeDeploymentMode, CodeDeploymentRecord, InstallCodeArgs, WasmMemoryPersistence,
@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::error::{CallError, ErrorCode, UserError};
 use crate::management::{ensure_controller, push_change};
-use crate::record::{CanisterRecord, SavedGlobal};
+use crate::record::CanisterRecord;
 use crate::replica::{no_module, trap_error, Replica};
 
 fn invalid_wasm(id: &Principal, e: ExecError) -> CallError {
@@ -129,22 +129,38 @@ impl Replica {
             Err((hook, exec)) => return Err(hook_error(&id, &hook, &exec, "")),
         };
         let delta = inst.delta()?;
-        let hash = self.store.put_content(bytes)?;
-        record.module_hash = Some(hex::encode(hash));
-        record.version += 1;
-        record.heap_size = delta.heap.size;
-        record.stable_size = delta.stable.size;
-        record.globals = delta.globals.iter().map(|(i, g)| (*i, SavedGlobal::from_exec(*g))).collect();
-        record.certified_data = exec.as_ref().map(|e| e.api.certified_data.clone()).unwrap_or_default();
-        record.global_timer = exec.as_ref().map(|e| e.api.global_timer).unwrap_or(0);
-        let now = self.now();
-        push_change(&mut record, now, sender, ChangeDetails::CodeDeployment(CodeDeploymentRecord { mode, module_hash: hash.to_vec() }));
+        self.record_deployment(&mut record, &delta, exec.as_ref(), Vec::new(), bytes, sender, mode)?;
         let old = self.get_mut(&id)?.instance.replace(inst);
         let result = self.commit(record, Some((&delta, true, true)), Vec::new());
         if result.is_err() {
             self.get_mut(&id)?.instance = old;
         }
         result
+    }
+
+    /// Updates the record for newly deployed code: stores the module, bumps the version,
+    /// takes the new sizes, globals, certified data and timer (a code change deactivates the
+    /// timer unless the hook set it again), and adds the change to the history.
+    #[allow(clippy::too_many_arguments, reason = "the pieces of a deployment, each from its own step")]
+    fn record_deployment(
+        &mut self,
+        record: &mut CanisterRecord,
+        delta: &StateDelta,
+        hook: Option<&Execution>,
+        certified_data: Vec<u8>,
+        bytes: &[u8],
+        sender: Principal,
+        mode: CodeDeploymentMode,
+    ) -> Result<(), CallError> {
+        let hash = self.store.put_content(bytes)?;
+        record.module_hash = Some(hex::encode(hash));
+        record.version += 1;
+        record.apply_delta(delta);
+        record.certified_data = hook.map(|e| e.api.certified_data.clone()).unwrap_or(certified_data);
+        record.global_timer = hook.map(|e| e.api.global_timer).unwrap_or(0);
+        let now = self.now();
+        push_change(record, now, sender, ChangeDetails::CodeDeployment(CodeDeploymentRecord { mode, module_hash: hash.to_vec() }));
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments, reason = "the install_code fields, passed through")]
@@ -263,21 +279,10 @@ impl Replica {
                 return Err(e.into());
             }
         };
-        let hash = self.store.put_content(bytes)?;
-        record.module_hash = Some(hex::encode(hash));
-        record.version += 1;
-        record.heap_size = delta.heap.size;
-        record.stable_size = delta.stable.size;
-        record.globals = delta.globals.iter().map(|(i, g)| (*i, SavedGlobal::from_exec(*g))).collect();
-        record.certified_data = exec.as_ref().map(|e| e.api.certified_data.clone()).unwrap_or(certified_data);
-        record.global_timer = exec.as_ref().map(|e| e.api.global_timer).unwrap_or(0);
-        let now = self.now();
-        push_change(
-            &mut record,
-            now,
-            sender,
-            ChangeDetails::CodeDeployment(CodeDeploymentRecord { mode: CodeDeploymentMode::Upgrade, module_hash: hash.to_vec() }),
-        );
+        if let Err(e) = self.record_deployment(&mut record, &delta, exec.as_ref(), certified_data, bytes, sender, CodeDeploymentMode::Upgrade) {
+            restore_old(self, new)?;
+            return Err(e);
+        }
         let c = self.get_mut(&id)?;
         let old = c.instance.replace(new);
         drop(old);
