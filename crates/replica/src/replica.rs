@@ -75,6 +75,8 @@ pub struct Replica {
     next_index: u64,
     last_time: u64,
     logs: Vec<(Principal, String)>,
+    /// Compiled modules by module hash (hex), so a message does not read the module again.
+    modules: std::sync::Mutex<std::collections::HashMap<String, Arc<CanisterModule>>>,
 }
 
 const NEXT_INDEX_KEY: &str = "replica/next_canister_index";
@@ -95,7 +97,7 @@ impl Replica {
             .blob(NEXT_INDEX_KEY)
             .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
             .unwrap_or(FIRST_CANISTER_INDEX);
-        Ok(Replica { store, engine, canisters, config, next_index, last_time: 0, logs: Vec::new() })
+        Ok(Replica { store, engine, canisters, config, next_index, last_time: 0, logs: Vec::new(), modules: Default::default() })
     }
 
     /// The ids of all canisters.
@@ -162,11 +164,16 @@ impl Replica {
     /// The installed module of a canister, compiled.
     pub(crate) fn module_of(&self, record: &CanisterRecord) -> Result<Option<Arc<CanisterModule>>, CallError> {
         let Some(hash) = &record.module_hash else { return Ok(None) };
+        if let Some(m) = self.modules.lock().unwrap_or_else(|e| e.into_inner()).get(hash) {
+            return Ok(Some(m.clone()));
+        }
         let mut key = [0u8; 32];
         hex::decode_to_slice(hash, &mut key)
             .map_err(|e| ReplicaError::CorruptRecord { key: CanisterRecord::key(&record.id), cause: e.to_string() })?;
         let bytes = self.store.content(&key)?;
-        Ok(Some(self.engine.load(&bytes)?))
+        let module = self.engine.load(&bytes)?;
+        self.modules.lock().unwrap_or_else(|e| e.into_inner()).insert(hash.clone(), module.clone());
+        Ok(Some(module))
     }
 
     pub(crate) fn backing(&self, name: &str, size: u64) -> MemoryBacking {
