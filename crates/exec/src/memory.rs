@@ -119,7 +119,7 @@ impl PageMemory {
         }
         mem.set_accessible(size)?;
         if let Some(file) = &backing.file {
-            mem.map_file(file.clone(), round_up(size))?;
+            mem.map_file(file.clone(), 0, round_up(size))?;
         }
         Ok(mem)
     }
@@ -136,10 +136,11 @@ impl PageMemory {
         Ok(())
     }
 
-    /// Maps `file` privately over `[0, len)`, replacing whatever was there.
-    fn map_file(&self, file: Arc<File>, len: usize) -> Result<(), ExecError> {
+    /// Maps `file` privately over `[from, len)` (at the same file offsets), replacing whatever
+    /// was there; afterwards `[0, len)` maps the file.
+    fn map_file(&self, file: Arc<File>, from: usize, len: usize) -> Result<(), ExecError> {
         let len = len.min(round_up(self.max));
-        if len > 0 {
+        if len > from {
             let file_size = file.metadata().map_err(|e| ExecError::Memory(format!("memory file: {e}")))?.len();
             if file_size < len as u64 {
                 return Err(ExecError::Memory(format!(
@@ -150,19 +151,19 @@ impl PageMemory {
             // (we keep the Arc) for as long as the mapping exists.
             let p = unsafe {
                 libc::mmap(
-                    self.base.cast(),
-                    len,
+                    self.base.add(from).cast(),
+                    len - from,
                     libc::PROT_READ | libc::PROT_WRITE,
                     libc::MAP_PRIVATE | libc::MAP_FIXED | libc::MAP_NORESERVE,
                     file.as_raw_fd(),
-                    0,
+                    from as libc::off_t,
                 )
             };
             if p == libc::MAP_FAILED {
                 return Err(os_err("mapping memory file"));
             }
             // SAFETY: inside our reservation.
-            unsafe { libc::madvise(self.base.cast(), len, libc::MADV_NOHUGEPAGE) };
+            unsafe { libc::madvise(self.base.add(from).cast(), len - from, libc::MADV_NOHUGEPAGE) };
         }
         self.file_len.store(len, Ordering::Release);
         *self.file.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
@@ -276,20 +277,16 @@ impl PageMemory {
         };
         let len = round_up(usize::try_from(backing.size).unwrap_or(usize::MAX));
         let same = self.file.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|f| same_file(f, file)) == Some(true);
-        if same && len <= self.file_len.load(Ordering::Acquire) {
+        let file_len = self.file_len.load(Ordering::Acquire);
+        if same && len <= file_len {
             self.drop_pages(dirty)?;
         } else if same {
-            let old = self.file_len.load(Ordering::Acquire) / PAGE_SIZE;
-            let below: Vec<u64> = dirty.iter().copied().filter(|p| (*p as usize) < old).collect();
+            // Only the grown tail moves onto the file; pages already mapped keep their entries.
+            let below: Vec<u64> = dirty.iter().copied().filter(|p| (*p as usize) < file_len / PAGE_SIZE).collect();
             self.drop_pages(&below)?;
-            self.map_file(file.clone(), len)?;
+            self.map_file(file.clone(), file_len, len)?;
         } else {
-            self.map_file(file.clone(), len)?;
-        }
-        if self.guarded {
-            // Re-establish the accessible range over the new mapping.
-            let size = self.size();
-            self.protect(0, round_up(size), libc::PROT_READ | libc::PROT_WRITE)?;
+            self.map_file(file.clone(), 0, len)?;
         }
         Ok(())
     }
@@ -460,5 +457,30 @@ mod tests {
         m.after_commit(&[3], &MemoryBacking { file: Some(file), size: 4 * PAGE_SIZE as u64 }).unwrap();
         assert!(m.dirty_pages().unwrap().is_empty());
         assert_eq!(unsafe { m.bytes() }[3 * PAGE_SIZE], 9);
+    }
+
+    #[test]
+    fn growth_after_commit_maps_only_the_new_tail_and_keeps_content() {
+        use std::os::unix::fs::FileExt;
+        let file = file_with(&[(0, 1)], 2 * PAGE_SIZE as u64);
+        let backing = MemoryBacking { file: Some(file.clone()), size: 2 * PAGE_SIZE as u64 };
+        let m = PageMemory::new(&backing, 1 << 20, 1 << 21, true).unwrap();
+        assert_eq!(unsafe { m.bytes() }[0], 1);
+        m.grow_to(4 * PAGE_SIZE).unwrap();
+        unsafe { m.bytes_mut()[3 * PAGE_SIZE] = 4 };
+        unsafe { m.bytes_mut()[PAGE_SIZE] = 2 };
+        assert_eq!(m.dirty_pages().unwrap(), vec![1, 3]);
+        // The caller commits: writes the pages into the same, extended file.
+        file.set_len(4 * PAGE_SIZE as u64).unwrap();
+        file.write_all_at(&m.page(1), PAGE_SIZE as u64).unwrap();
+        file.write_all_at(&m.page(3), 3 * PAGE_SIZE as u64).unwrap();
+        m.after_commit(&[1, 3], &MemoryBacking { file: Some(file.clone()), size: 4 * PAGE_SIZE as u64 }).unwrap();
+        assert!(m.dirty_pages().unwrap().is_empty());
+        let bytes = unsafe { m.bytes() };
+        assert_eq!((bytes[0], bytes[PAGE_SIZE], bytes[3 * PAGE_SIZE]), (1, 2, 4));
+        // A later rollback returns to exactly that.
+        unsafe { m.bytes_mut()[3 * PAGE_SIZE] = 9 };
+        m.rollback(4 * PAGE_SIZE).unwrap();
+        assert_eq!(unsafe { m.bytes() }[3 * PAGE_SIZE], 4);
     }
 }
