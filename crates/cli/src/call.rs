@@ -12,11 +12,11 @@ use candid::{Principal, TypeEnv};
 use serde_json::{json, Value};
 
 use crate::candid_io::{decode_reply, encode_args, is_query, to_json, Service};
-use drydock_replica::MethodKind;
 use crate::cli::OutputFormat;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::output::warn;
+use drydock_replica::MethodKind;
 
 /// The argument as given on the command line.
 pub enum Arg {

@@ -43,12 +43,12 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
     result
 }
 
-fn dispatch(mut ctx: &mut Ctx, cmd: CanisterCommand) -> Result<(), CliError> {
+fn dispatch(ctx: &mut Ctx, cmd: CanisterCommand) -> Result<(), CliError> {
     match cmd {
         CanisterCommand::Create {
             controllers,
             cycles,
-        } => create(&mut ctx, &controllers, cycles),
+        } => create(ctx, &controllers, cycles),
         CanisterCommand::Install {
             canister,
             wasm,
@@ -63,7 +63,7 @@ fn dispatch(mut ctx: &mut Ctx, cmd: CanisterCommand) -> Result<(), CliError> {
                 skip_pre_upgrade,
                 wasm_memory_persistence,
             };
-            install::run(&mut ctx, id, &wasm, flags, arg.as_deref())
+            install::run(ctx, id, &wasm, flags, arg.as_deref())
         }
         CanisterCommand::Call {
             canister,
@@ -87,21 +87,17 @@ fn dispatch(mut ctx: &mut Ctx, cmd: CanisterCommand) -> Result<(), CliError> {
             } else {
                 None
             };
-            call::run(&mut ctx, id, &method, arg, kind, output)
+            call::run(ctx, id, &method, arg, kind, output)
         }
-        CanisterCommand::Status { canister } => status(&mut ctx, &canister),
-        CanisterCommand::Stop { canister } => {
-            simple(&mut ctx, &canister, "stop_canister", "Stopped")
-        }
-        CanisterCommand::Start { canister } => {
-            simple(&mut ctx, &canister, "start_canister", "Started")
-        }
+        CanisterCommand::Status { canister } => status(ctx, &canister),
+        CanisterCommand::Stop { canister } => simple(ctx, &canister, "stop_canister", "Stopped"),
+        CanisterCommand::Start { canister } => simple(ctx, &canister, "start_canister", "Started"),
         CanisterCommand::Delete { canister } => {
-            simple(&mut ctx, &canister, "delete_canister", "Deleted")
+            simple(ctx, &canister, "delete_canister", "Deleted")
         }
-        CanisterCommand::List => list(&ctx),
-        CanisterCommand::Info { canister } => info(&mut ctx, &canister),
-        CanisterCommand::Metadata { canister, name } => metadata(&ctx, &canister, name.as_deref()),
+        CanisterCommand::List => list(ctx),
+        CanisterCommand::Info { canister } => info(ctx, &canister),
+        CanisterCommand::Metadata { canister, name } => metadata(ctx, &canister, name.as_deref()),
     }
 }
 

@@ -320,7 +320,13 @@ fn install_and_call_kv_canister() {
     let trapped = d.run(&["canister", "call", &id, "trap_after_write", "(\"x\")"]);
     assert_eq!(trapped.code, 1, "{}", trapped.stderr);
     assert!(
-        trapped.stderr.starts_with("Error: IC05"),
+        trapped
+            .stderr
+            .lines()
+            .any(|l| l.starts_with("Error: IC0503"))
+            && trapped
+                .stderr
+                .contains("] [TRAP]: Canister called `ic0.trap` with message: 'boom'"),
         "{}",
         trapped.stderr
     );

@@ -17,13 +17,26 @@ fn bin() -> &'static str {
 
 fn kv_wasm() -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-canisters/kv.wasm");
-    assert!(p.exists(), "{} is missing: run scripts/build-test-canisters.sh first", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/build-test-canisters.sh first",
+        p.display()
+    );
     p
 }
 
 fn drydock(state: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin()).arg("--state-dir").arg(state).args(args).output().expect("run drydock");
-    assert!(out.status.success(), "drydock {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin())
+        .arg("--state-dir")
+        .arg(state)
+        .args(args)
+        .output()
+        .expect("run drydock");
+    assert!(
+        out.status.success(),
+        "drydock {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -42,7 +55,9 @@ fn open_when_unlocked(state: &Path) -> Replica {
     loop {
         match Replica::open(state, ReplicaConfig::default()) {
             Ok(r) => return r,
-            Err(e) if start.elapsed() < Duration::from_secs(5) && e.to_string().contains("locked") => {
+            Err(e)
+                if start.elapsed() < Duration::from_secs(5) && e.to_string().contains("locked") =>
+            {
                 std::thread::sleep(Duration::from_millis(5))
             }
             Err(e) => panic!("state directory does not open after SIGKILL: {e}"),
@@ -52,7 +67,9 @@ fn open_when_unlocked(state: &Path) -> Replica {
 
 /// A small deterministic generator, so a failing trial can be replayed.
 fn next(seed: &mut u64) -> u64 {
-    *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     *seed >> 33
 }
 
@@ -61,7 +78,10 @@ fn sigkill_during_a_stream_of_updates_loses_no_acknowledged_update() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let id = drydock(&state, &["canister", "create"]);
-    drydock(&state, &["canister", "install", &id, kv_wasm().to_str().unwrap()]);
+    drydock(
+        &state,
+        &["canister", "install", &id, kv_wasm().to_str().unwrap()],
+    );
     let canister = Principal::from_text(&id).unwrap();
     let mut seed = 0x5eed_u64;
     let trials = 20;
@@ -101,7 +121,10 @@ fn sigkill_during_a_stream_of_updates_loses_no_acknowledged_update() {
                 acked.push(i);
             }
         }
-        assert!(acked.len() as u64 >= want, "trial {trial}: the update stream did not start");
+        assert!(
+            acked.len() as u64 >= want,
+            "trial {trial}: the update stream did not start"
+        );
         std::thread::sleep(Duration::from_micros(next(&mut seed) % 60_000));
         // SAFETY: kill(2) on the child's own process group; no memory is involved.
         unsafe { libc::kill(-pgid, libc::SIGKILL) };
@@ -120,17 +143,30 @@ fn sigkill_during_a_stream_of_updates_loses_no_acknowledged_update() {
         let mut replica = open_when_unlocked(&state);
         let last = *acked.last().unwrap();
         for &i in &acked {
-            assert_eq!(get(&mut replica, canister, &format!("t{trial}-{i}")), Some(format!("v{i}")), "trial {trial}: acknowledged update {i} lost");
+            assert_eq!(
+                get(&mut replica, canister, &format!("t{trial}-{i}")),
+                Some(format!("v{i}")),
+                "trial {trial}: acknowledged update {i} lost"
+            );
         }
         // The update in flight at the kill is either fully there or absent; none after it.
         let in_flight = get(&mut replica, canister, &format!("t{trial}-{}", last + 1));
-        assert!(in_flight.is_none() || in_flight == Some(format!("v{}", last + 1)), "trial {trial}: torn value {in_flight:?}");
-        assert_eq!(get(&mut replica, canister, &format!("t{trial}-{}", last + 2)), None);
+        assert!(
+            in_flight.is_none() || in_flight == Some(format!("v{}", last + 1)),
+            "trial {trial}: torn value {in_flight:?}"
+        );
+        assert_eq!(
+            get(&mut replica, canister, &format!("t{trial}-{}", last + 2)),
+            None
+        );
         acked_total += acked.len();
         drop(replica);
     }
     // The canister still serves updates after all that.
-    drydock(&state, &["canister", "call", &id, "put", r#"("after", "all")"#]);
+    drydock(
+        &state,
+        &["canister", "call", &id, "put", r#"("after", "all")"#],
+    );
     let mut replica = Replica::open(&state, ReplicaConfig::default()).unwrap();
     assert_eq!(get(&mut replica, canister, "after").as_deref(), Some("all"));
     assert!(acked_total >= 2 * trials);

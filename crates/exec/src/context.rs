@@ -39,7 +39,10 @@ pub enum EntryKind {
 impl EntryKind {
     /// Whether changes made by this entry point persist when it succeeds.
     pub fn is_replicated(self) -> bool {
-        !matches!(self, EntryKind::Query | EntryKind::CompositeQuery | EntryKind::InspectMessage)
+        !matches!(
+            self,
+            EntryKind::Query | EntryKind::CompositeQuery | EntryKind::InspectMessage
+        )
     }
 }
 
@@ -155,7 +158,13 @@ pub struct SystemApiState {
 }
 
 impl SystemApiState {
-    pub fn new(kind: EntryKind, env: MessageEnv, certified_data: Vec<u8>, global_timer: u64, limits: ExecLimits) -> Self {
+    pub fn new(
+        kind: EntryKind,
+        env: MessageEnv,
+        certified_data: Vec<u8>,
+        global_timer: u64,
+        limits: ExecLimits,
+    ) -> Self {
         SystemApiState {
             kind,
             env,
@@ -190,7 +199,11 @@ impl StoreData {
             api: None,
             stable: StableMemory::new(&crate::memory::MemoryBacking::default(), 0)
                 .unwrap_or_else(|_| unreachable_stable()),
-            limiter: crate::instance::HeapLimiter { limits: ExecLimits::ic(0), is_memory64: false, peak: 0 },
+            limiter: crate::instance::HeapLimiter {
+                limits: ExecLimits::ic(0),
+                is_memory64: false,
+                peak: 0,
+            },
         }
     }
 }

@@ -41,7 +41,9 @@ pub struct CanisterModule {
 
 impl std::fmt::Debug for CanisterModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CanisterModule").field("module_hash", &hex::encode(self.prepared.module_hash)).finish()
+        f.debug_struct("CanisterModule")
+            .field("module_hash", &hex::encode(self.prepared.module_hash))
+            .finish()
     }
 }
 
@@ -70,35 +72,58 @@ impl Engine {
             .memory_may_move(false)
             .memory_init_cow(false)
             .with_host_memory(Arc::new(HeapCreator));
-        let engine = wasmtime::Engine::new(&config).map_err(|e| ExecError::Wasmtime(format!("{e:#}")))?;
+        let engine =
+            wasmtime::Engine::new(&config).map_err(|e| ExecError::Wasmtime(format!("{e:#}")))?;
         let mut linker32 = Linker::new(&engine);
-        crate::system_api::link(&mut linker32, false).map_err(|e| ExecError::Wasmtime(format!("{e:#}")))?;
+        crate::system_api::link(&mut linker32, false)
+            .map_err(|e| ExecError::Wasmtime(format!("{e:#}")))?;
         let mut linker64 = Linker::new(&engine);
-        crate::system_api::link(&mut linker64, true).map_err(|e| ExecError::Wasmtime(format!("{e:#}")))?;
+        crate::system_api::link(&mut linker64, true)
+            .map_err(|e| ExecError::Wasmtime(format!("{e:#}")))?;
         if let Some(dir) = &cache_dir {
-            std::fs::create_dir_all(dir).map_err(|source| ExecError::Io { path: dir.display().to_string(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| ExecError::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
         }
-        Ok(Engine { engine, linker32, linker64, cache_dir, modules: Mutex::new(HashMap::new()) })
+        Ok(Engine {
+            engine,
+            linker32,
+            linker64,
+            cache_dir,
+            modules: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Takes a module through intake (decompression, validation, the IC's structural rules,
     /// import check, instrumentation) and compiles it, or returns the cached compilation.
     pub fn load(&self, bytes: &[u8]) -> Result<Arc<CanisterModule>, ExecError> {
         let hash: [u8; 32] = Sha256::digest(bytes).into();
-        if let Some(m) = self.modules.lock().unwrap_or_else(|e| e.into_inner()).get(&hash) {
+        if let Some(m) = self
+            .modules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&hash)
+        {
             return Ok(m.clone());
         }
         let prepared = prepare(bytes)?;
         let module = self.compile(&prepared.wasm)?;
         self.check_imports(&module, prepared.is_memory64)?;
         let loaded = Arc::new(CanisterModule { prepared, module });
-        self.modules.lock().unwrap_or_else(|e| e.into_inner()).insert(hash, loaded.clone());
+        self.modules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(hash, loaded.clone());
         Ok(loaded)
     }
 
     fn compile(&self, wasm: &[u8]) -> Result<Module, ExecError> {
         let key = hex::encode(Sha256::digest(wasm));
-        let path = self.cache_dir.as_ref().map(|d| d.join(format!("{key}.cwasm")));
+        let path = self
+            .cache_dir
+            .as_ref()
+            .map(|d| d.join(format!("{key}.cwasm")));
         if let Some(path) = &path {
             if path.exists() {
                 // SAFETY: the cache directory is drydock's own; wasmtime checks that the
@@ -108,7 +133,8 @@ impl Engine {
                 }
             }
         }
-        let module = Module::new(&self.engine, wasm).map_err(|e| ModuleError::Invalid(format!("{e:#}")))?;
+        let module =
+            Module::new(&self.engine, wasm).map_err(|e| ModuleError::Invalid(format!("{e:#}")))?;
         if let Some(path) = &path {
             if let Ok(bytes) = module.serialize() {
                 let tmp = path.with_extension(format!("tmp{}", std::process::id()));
@@ -121,15 +147,29 @@ impl Engine {
     }
 
     fn check_imports(&self, module: &Module, memory64: bool) -> Result<(), ExecError> {
-        let linker = if memory64 { &self.linker64 } else { &self.linker32 };
+        let linker = if memory64 {
+            &self.linker64
+        } else {
+            &self.linker32
+        };
         let mut store = wasmtime::Store::new(&self.engine, StoreData::empty());
         for import in module.imports() {
             let (m, name) = (import.module(), import.name());
             let ExternType::Func(wanted) = import.ty() else {
-                return Err(ExecError::UnknownImport { module: m.to_string(), name: name.to_string() });
+                return Err(ExecError::UnknownImport {
+                    module: m.to_string(),
+                    name: name.to_string(),
+                });
             };
-            let Some(wasmtime::Extern::Func(f)) = (if m == "ic0" { linker.get(&mut store, m, name).ok() } else { None }) else {
-                return Err(ExecError::UnknownImport { module: m.to_string(), name: name.to_string() });
+            let Some(wasmtime::Extern::Func(f)) = (if m == "ic0" {
+                linker.get(&mut store, m, name).ok()
+            } else {
+                None
+            }) else {
+                return Err(ExecError::UnknownImport {
+                    module: m.to_string(),
+                    name: name.to_string(),
+                });
             };
             let have = f.ty(&store);
             if !wasmtime::FuncType::eq(&have, &wanted) {
@@ -191,13 +231,19 @@ unsafe impl MemoryCreator for HeapCreator {
     ) -> Result<Box<dyn LinearMemory>, String> {
         let spec = PENDING_HEAP
             .with(|p| p.borrow_mut().take())
-            .unwrap_or(HeapSpec { backing: MemoryBacking::default(), max: 4 * GIB });
+            .unwrap_or(HeapSpec {
+                backing: MemoryBacking::default(),
+                max: 4 * GIB,
+            });
         let mut max = usize::try_from(spec.max).unwrap_or(usize::MAX);
         if let Some(m) = maximum {
             max = max.min(m);
         }
-        let reserved = reserved_size_in_bytes.unwrap_or(HEAP_RESERVATION as usize).max(max);
-        let mem = PageMemory::new(&spec.backing, max, reserved + guard_size_in_bytes, true).map_err(|e| e.to_string())?;
+        let reserved = reserved_size_in_bytes
+            .unwrap_or(HEAP_RESERVATION as usize)
+            .max(max);
+        let mem = PageMemory::new(&spec.backing, max, reserved + guard_size_in_bytes, true)
+            .map_err(|e| e.to_string())?;
         if mem.size() < minimum {
             mem.grow_to(minimum).map_err(|e| e.to_string())?;
         }

@@ -43,7 +43,11 @@ pub enum ExecError {
     UnknownImport { module: String, name: String },
     /// The module imports an `ic0` function with the wrong type.
     #[error("Wasm module imports `ic0.{name}` with type {found}, but the System API defines it as {expected}")]
-    ImportSignature { name: String, expected: String, found: String },
+    ImportSignature {
+        name: String,
+        expected: String,
+        found: String,
+    },
     /// Compiling or instantiating failed for a reason that is not the module's fault.
     #[error("wasmtime: {0}")]
     Wasmtime(String),
@@ -52,5 +56,8 @@ pub enum ExecError {
     Memory(String),
     /// I/O on the compiled-module cache.
     #[error("i/o on {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }

@@ -31,16 +31,28 @@ pub struct HeapLimiter {
 }
 
 impl wasmtime::ResourceLimiter for HeapLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let desired = desired as u64;
-        let max = if self.is_memory64 { self.limits.heap64_max } else { self.limits.heap32_max };
+        let max = if self.is_memory64 {
+            self.limits.heap64_max
+        } else {
+            self.limits.heap32_max
+        };
         if desired > max {
             return Ok(false);
         }
         if self.limits.enforce_wasm_memory_limit {
             if let Some(limit) = self.limits.wasm_memory_limit {
                 if limit > 0 && desired > limit {
-                    return Err(wasmtime::Error::new(HostTrap::WasmMemoryLimit { limit, peak: desired }));
+                    return Err(wasmtime::Error::new(HostTrap::WasmMemoryLimit {
+                        limit,
+                        peak: desired,
+                    }));
                 }
             }
         }
@@ -48,7 +60,12 @@ impl wasmtime::ResourceLimiter for HeapLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1 << 20)
     }
 }
@@ -81,12 +98,15 @@ pub enum CanisterTrap {
 impl std::fmt::Display for CanisterTrap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CanisterTrap::Host(HostTrap::InstructionLimit { limit }) | CanisterTrap::OutOfInstructions { limit } => {
+            CanisterTrap::Host(HostTrap::InstructionLimit { limit })
+            | CanisterTrap::OutOfInstructions { limit } => {
                 write!(f, "Canister exceeded the limit of {limit} instructions for single message execution.")
             }
             CanisterTrap::Host(h) => write!(f, "{h}"),
             CanisterTrap::Wasm(w) => write!(f, "Canister trapped: {w}"),
-            CanisterTrap::MissingExport(name) => write!(f, "Canister has no exported function `{name}`"),
+            CanisterTrap::MissingExport(name) => {
+                write!(f, "Canister has no exported function `{name}`")
+            }
         }
     }
 }
@@ -154,20 +174,37 @@ impl Instance {
         limits: ExecLimits,
     ) -> Result<Self, ExecError> {
         let is_memory64 = module.prepared.is_memory64;
-        let heap_max = if is_memory64 { limits.heap64_max } else { limits.heap32_max };
+        let heap_max = if is_memory64 {
+            limits.heap64_max
+        } else {
+            limits.heap32_max
+        };
         let stable_size = stable.size_bytes() as usize;
         let data = StoreData {
             api: None,
             stable,
-            limiter: HeapLimiter { limits, is_memory64, peak: 0 },
+            limiter: HeapLimiter {
+                limits,
+                is_memory64,
+                peak: 0,
+            },
         };
         let mut store = Store::new(&engine.engine, data);
         store.limiter(|d| &mut d.limiter);
         store.set_fuel(u64::MAX).map_err(wasmtime_err)?;
         let restoring = restore.is_some();
-        PENDING_HEAP.with(|p| *p.borrow_mut() = Some(HeapSpec { backing: heap, max: heap_max }));
+        PENDING_HEAP.with(|p| {
+            *p.borrow_mut() = Some(HeapSpec {
+                backing: heap,
+                max: heap_max,
+            })
+        });
         CREATED_HEAP.with(|c| *c.borrow_mut() = None);
-        let linker = if is_memory64 { &engine.linker64 } else { &engine.linker32 };
+        let linker = if is_memory64 {
+            &engine.linker64
+        } else {
+            &engine.linker32
+        };
         let instance = linker.instantiate(&mut store, &module.module);
         PENDING_HEAP.with(|p| *p.borrow_mut() = None);
         let heap = CREATED_HEAP.with(|c| c.borrow_mut().take());
@@ -228,7 +265,10 @@ impl Instance {
     pub fn globals(&mut self) -> Vec<(u32, GlobalValue)> {
         let mut out = Vec::new();
         for &index in &self.module.prepared.mutable_globals {
-            let Some(g) = self.instance.get_global(&mut self.store, &format!("__drydock_global_{index}")) else {
+            let Some(g) = self
+                .instance
+                .get_global(&mut self.store, &format!("__drydock_global_{index}"))
+            else {
                 continue;
             };
             let v = match g.get(&mut self.store) {
@@ -246,8 +286,13 @@ impl Instance {
 
     fn set_globals(&mut self, globals: &[(u32, GlobalValue)]) -> Result<(), ExecError> {
         for &(index, value) in globals {
-            let Some(g) = self.instance.get_global(&mut self.store, &format!("__drydock_global_{index}")) else {
-                return Err(ExecError::Wasmtime(format!("saved global {index} does not exist in the module")));
+            let Some(g) = self
+                .instance
+                .get_global(&mut self.store, &format!("__drydock_global_{index}"))
+            else {
+                return Err(ExecError::Wasmtime(format!(
+                    "saved global {index} does not exist in the module"
+                )));
             };
             let v = match value {
                 GlobalValue::I32(v) => Val::I32(v),
@@ -256,7 +301,8 @@ impl Instance {
                 GlobalValue::F64(v) => Val::F64(v),
                 GlobalValue::V128(v) => Val::V128(v.into()),
             };
-            g.set(&mut self.store, v).map_err(|e| ExecError::Wasmtime(format!("restoring global {index}: {e:#}")))?;
+            g.set(&mut self.store, v)
+                .map_err(|e| ExecError::Wasmtime(format!("restoring global {index}: {e:#}")))?;
         }
         Ok(())
     }
@@ -278,11 +324,15 @@ impl Instance {
         data.limiter.limits = limits;
         data.limiter.peak = self.heap.as_ref().map(|h| h.size() as u64).unwrap_or(0);
         let fuel_ok = self.store.set_fuel(limits.instructions).is_ok();
-        let func = self.instance.get_typed_func::<(), ()>(&mut self.store, export);
+        let func = self
+            .instance
+            .get_typed_func::<(), ()>(&mut self.store, export);
         let result = match (fuel_ok, func) {
             (true, Ok(f)) => f.call(&mut self.store, ()).map_err(|e| match classify(e) {
                 CanisterTrap::Host(HostTrap::InstructionLimit { .. }) => {
-                    CanisterTrap::Host(HostTrap::InstructionLimit { limit: limits.instructions })
+                    CanisterTrap::Host(HostTrap::InstructionLimit {
+                        limit: limits.instructions,
+                    })
                 }
                 other => other,
             }),
@@ -293,9 +343,16 @@ impl Instance {
         let instructions = limits.instructions.saturating_sub(fuel_left);
         let data = self.store.data_mut();
         let peak_heap = data.limiter.peak;
-        let mut api = data.api.take().unwrap_or_else(|| SystemApiState::new(kind, MessageEnv::default(), Vec::new(), 0, limits));
+        let mut api = data.api.take().unwrap_or_else(|| {
+            SystemApiState::new(kind, MessageEnv::default(), Vec::new(), 0, limits)
+        });
         let result = result.map(|()| api.response.take().unwrap_or(Outcome::NoResponse));
-        Execution { result, instructions, api, peak_heap }
+        Execution {
+            result,
+            instructions,
+            api,
+            peak_heap,
+        }
     }
 
     /// Calls the module's start function (moved to an export by intake), if it has one.
@@ -303,7 +360,14 @@ impl Instance {
         if !self.module.prepared.has_start {
             return None;
         }
-        Some(self.run("__drydock_start", EntryKind::Start, MessageEnv::default(), Vec::new(), 0, limits))
+        Some(self.run(
+            "__drydock_start",
+            EntryKind::Start,
+            MessageEnv::default(),
+            Vec::new(),
+            0,
+            limits,
+        ))
     }
 
     /// What changed since the last commit (or since instantiation, for a fresh instance).
@@ -311,21 +375,38 @@ impl Instance {
         let heap = match &self.heap {
             Some(h) => MemoryDelta {
                 size: h.size() as u64,
-                pages: h.dirty_pages()?.into_iter().map(|p| (p, h.page(p))).collect(),
+                pages: h
+                    .dirty_pages()?
+                    .into_iter()
+                    .map(|p| (p, h.page(p)))
+                    .collect(),
             },
             None => MemoryDelta::default(),
         };
         let s = self.store.data().stable.pages();
         let stable = MemoryDelta {
             size: s.size() as u64,
-            pages: s.dirty_pages()?.into_iter().map(|p| (p, s.page(p))).collect(),
+            pages: s
+                .dirty_pages()?
+                .into_iter()
+                .map(|p| (p, s.page(p)))
+                .collect(),
         };
-        Ok(StateDelta { heap, stable, globals: self.globals() })
+        Ok(StateDelta {
+            heap,
+            stable,
+            globals: self.globals(),
+        })
     }
 
     /// Marks `delta` committed: the caller has written its pages into the memory files, which
     /// `heap` and `stable` now name.
-    pub fn after_commit(&mut self, delta: &StateDelta, heap: &MemoryBacking, stable: &MemoryBacking) -> Result<(), ExecError> {
+    pub fn after_commit(
+        &mut self,
+        delta: &StateDelta,
+        heap: &MemoryBacking,
+        stable: &MemoryBacking,
+    ) -> Result<(), ExecError> {
         if let Some(h) = &self.heap {
             let pages: Vec<u64> = delta.heap.pages.iter().map(|p| p.0).collect();
             h.after_commit(&pages, heap)?;
@@ -354,20 +435,26 @@ impl Instance {
     /// Makes the heap `size` bytes (growing it as `memory.grow` would) and writes `pages`
     /// into it: how an upgrade that keeps the heap carries over what `pre_upgrade` changed.
     pub fn write_heap(&mut self, size: u64, pages: &[(u64, Vec<u8>)]) -> Result<(), ExecError> {
-        let Some(mem) = self.instance.get_memory(&mut self.store, "__drydock_memory") else {
+        let Some(mem) = self
+            .instance
+            .get_memory(&mut self.store, "__drydock_memory")
+        else {
             return Err(ExecError::Memory("the module has no memory to keep".into()));
         };
         let page = mem.page_size(&self.store);
         let have = mem.data_size(&self.store) as u64;
         if size > have {
             let delta = (size - have).div_ceil(page);
-            mem.grow(&mut self.store, delta).map_err(|e| ExecError::Memory(format!("growing the kept heap: {e:#}")))?;
+            mem.grow(&mut self.store, delta)
+                .map_err(|e| ExecError::Memory(format!("growing the kept heap: {e:#}")))?;
         }
         let data = mem.data_mut(&mut self.store);
         for (index, bytes) in pages {
             let off = (*index as usize).saturating_mul(crate::memory::PAGE_SIZE);
             let Some(dst) = data.get_mut(off..off + bytes.len()) else {
-                return Err(ExecError::Memory(format!("kept heap page {index} lies outside the heap")));
+                return Err(ExecError::Memory(format!(
+                    "kept heap page {index} lies outside the heap"
+                )));
             };
             dst.copy_from_slice(bytes);
         }
@@ -382,7 +469,11 @@ impl Instance {
             }
             h.rollback(self.committed_heap_size)?;
         }
-        self.store.data().stable.pages().rollback(self.committed_stable_size)?;
+        self.store
+            .data()
+            .stable
+            .pages()
+            .rollback(self.committed_stable_size)?;
         let globals = self.committed_globals.clone();
         self.set_globals(&globals)
     }

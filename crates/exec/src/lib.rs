@@ -18,10 +18,10 @@ pub mod stable;
 pub mod system_api;
 
 pub use context::{EntryKind, ExecLimits, MessageEnv, Outcome, SystemApiState};
+pub use engine::CanisterModule;
 pub use engine::Engine;
 pub use error::{ExecError, HostTrap};
 pub use instance::{CanisterTrap, Execution, GlobalValue, Instance, MemoryDelta, StateDelta};
 pub use memory::{MemoryBacking, PageMemory, PAGE_SIZE};
-pub use engine::CanisterModule;
 pub use module::{ModuleError, PreparedModule};
 pub use stable::StableMemory;

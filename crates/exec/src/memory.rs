@@ -82,11 +82,19 @@ impl PageMemory {
     /// Reserves `reserved` bytes of address space (at least `max`), maps the backing file over
     /// its committed size and makes `backing.size` bytes accessible. `guarded` memories keep
     /// everything past the accessible size `PROT_NONE`, as wasmtime requires of a heap.
-    pub fn new(backing: &MemoryBacking, max: usize, reserved: usize, guarded: bool) -> Result<Self, ExecError> {
+    pub fn new(
+        backing: &MemoryBacking,
+        max: usize,
+        reserved: usize,
+        guarded: bool,
+    ) -> Result<Self, ExecError> {
         let reserved = round_up(reserved.max(max).max(PAGE_SIZE));
-        let size = usize::try_from(backing.size).map_err(|_| ExecError::Memory("memory size overflows usize".into()))?;
+        let size = usize::try_from(backing.size)
+            .map_err(|_| ExecError::Memory("memory size overflows usize".into()))?;
         if size > max {
-            return Err(ExecError::Memory(format!("memory of {size} bytes exceeds its maximum of {max} bytes")));
+            return Err(ExecError::Memory(format!(
+                "memory of {size} bytes exceeds its maximum of {max} bytes"
+            )));
         }
         // SAFETY: a fresh anonymous reservation at an address the kernel chooses; nothing else
         // refers to it.
@@ -141,7 +149,10 @@ impl PageMemory {
     fn map_file(&self, file: Arc<File>, from: usize, len: usize) -> Result<(), ExecError> {
         let len = len.min(round_up(self.max));
         if len > from {
-            let file_size = file.metadata().map_err(|e| ExecError::Memory(format!("memory file: {e}")))?.len();
+            let file_size = file
+                .metadata()
+                .map_err(|e| ExecError::Memory(format!("memory file: {e}")))?
+                .len();
             if file_size < len as u64 {
                 return Err(ExecError::Memory(format!(
                     "memory file holds {file_size} bytes but {len} are committed"
@@ -163,7 +174,13 @@ impl PageMemory {
                 return Err(os_err("mapping memory file"));
             }
             // SAFETY: inside our reservation.
-            unsafe { libc::madvise(self.base.add(from).cast(), len - from, libc::MADV_NOHUGEPAGE) };
+            unsafe {
+                libc::madvise(
+                    self.base.add(from).cast(),
+                    len - from,
+                    libc::MADV_NOHUGEPAGE,
+                )
+            };
         }
         self.file_len.store(len, Ordering::Release);
         *self.file.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
@@ -173,7 +190,11 @@ impl PageMemory {
     fn set_accessible(&self, new: usize) -> Result<(), ExecError> {
         let old = self.size.load(Ordering::Acquire);
         if self.guarded && new > old {
-            self.protect(round_up(old), round_up(new), libc::PROT_READ | libc::PROT_WRITE)?;
+            self.protect(
+                round_up(old),
+                round_up(new),
+                libc::PROT_READ | libc::PROT_WRITE,
+            )?;
         }
         self.size.store(new, Ordering::Release);
         Ok(())
@@ -197,7 +218,10 @@ impl PageMemory {
     /// Makes `new_size` bytes accessible; fails past the maximum. Never moves the memory.
     pub fn grow_to(&self, new_size: usize) -> Result<(), ExecError> {
         if new_size > self.max {
-            return Err(ExecError::Memory(format!("cannot grow to {new_size} bytes: the maximum is {}", self.max)));
+            return Err(ExecError::Memory(format!(
+                "cannot grow to {new_size} bytes: the maximum is {}",
+                self.max
+            )));
         }
         if new_size < self.size() {
             return Ok(());
@@ -219,7 +243,10 @@ impl PageMemory {
     ///
     /// # Safety
     /// As for [`Self::bytes`], and no other slice of the memory may be alive.
-    #[allow(clippy::mut_from_ref, reason = "the memory is shared with wasmtime, which owns the aliasing discipline")]
+    #[allow(
+        clippy::mut_from_ref,
+        reason = "the memory is shared with wasmtime, which owns the aliasing discipline"
+    )]
     pub unsafe fn bytes_mut(&self) -> &mut [u8] {
         // SAFETY: [base, base+size) is mapped read-write; aliasing is the caller's promise.
         unsafe { std::slice::from_raw_parts_mut(self.base, self.size()) }
@@ -227,7 +254,10 @@ impl PageMemory {
 
     /// The indices of the pages written since the last commit or rollback, ascending.
     pub fn dirty_pages(&self) -> Result<Vec<u64>, ExecError> {
-        scan_written(self.base, round_up(self.size().max(self.file_len.load(Ordering::Acquire))))
+        scan_written(
+            self.base,
+            round_up(self.size().max(self.file_len.load(Ordering::Acquire))),
+        )
     }
 
     /// Copies page `index` out.
@@ -237,14 +267,19 @@ impl PageMemory {
         let size = round_up(self.size()).max(self.file_len.load(Ordering::Acquire));
         if off + PAGE_SIZE <= size {
             // SAFETY: the page lies within the mapped, readable part.
-            unsafe { std::ptr::copy_nonoverlapping(self.base.add(off), out.as_mut_ptr(), PAGE_SIZE) };
+            unsafe {
+                std::ptr::copy_nonoverlapping(self.base.add(off), out.as_mut_ptr(), PAGE_SIZE)
+            };
         }
         out
     }
 
     fn drop_pages(&self, pages: &[u64]) -> Result<(), ExecError> {
         for run in runs(pages) {
-            let (start, len) = (run.0 as usize * PAGE_SIZE, (run.1 - run.0) as usize * PAGE_SIZE);
+            let (start, len) = (
+                run.0 as usize * PAGE_SIZE,
+                (run.1 - run.0) as usize * PAGE_SIZE,
+            );
             // SAFETY: the pages lie inside our reservation; MADV_DONTNEED on a private mapping
             // discards the private copies, which then read from the file again (or as zero).
             let r = unsafe { libc::madvise(self.base.add(start).cast(), len, libc::MADV_DONTNEED) };
@@ -273,16 +308,28 @@ impl PageMemory {
     /// mapped in.
     pub fn after_commit(&self, dirty: &[u64], backing: &MemoryBacking) -> Result<(), ExecError> {
         let Some(file) = &backing.file else {
-            return Err(ExecError::Memory("a committed memory needs a backing file".into()));
+            return Err(ExecError::Memory(
+                "a committed memory needs a backing file".into(),
+            ));
         };
         let len = round_up(usize::try_from(backing.size).unwrap_or(usize::MAX));
-        let same = self.file.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|f| same_file(f, file)) == Some(true);
+        let same = self
+            .file
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|f| same_file(f, file))
+            == Some(true);
         let file_len = self.file_len.load(Ordering::Acquire);
         if same && len <= file_len {
             self.drop_pages(dirty)?;
         } else if same {
             // Only the grown tail moves onto the file; pages already mapped keep their entries.
-            let below: Vec<u64> = dirty.iter().copied().filter(|p| (*p as usize) < file_len / PAGE_SIZE).collect();
+            let below: Vec<u64> = dirty
+                .iter()
+                .copied()
+                .filter(|p| (*p as usize) < file_len / PAGE_SIZE)
+                .collect();
             self.drop_pages(&below)?;
             self.map_file(file.clone(), file_len, len)?;
         } else {
@@ -420,7 +467,8 @@ mod tests {
         f.set_len(len).unwrap();
         for (i, b) in pages {
             use std::os::unix::fs::FileExt;
-            f.write_all_at(&[*b; PAGE_SIZE], i * PAGE_SIZE as u64).unwrap();
+            f.write_all_at(&[*b; PAGE_SIZE], i * PAGE_SIZE as u64)
+                .unwrap();
         }
         f.flush().unwrap();
         Arc::new(f)
@@ -429,7 +477,16 @@ mod tests {
     #[test]
     fn reads_are_clean_and_writes_are_dirty() {
         let file = file_with(&[(1, 7)], 16 * PAGE_SIZE as u64);
-        let m = PageMemory::new(&MemoryBacking { file: Some(file), size: 16 * PAGE_SIZE as u64 }, 1 << 20, 1 << 21, true).unwrap();
+        let m = PageMemory::new(
+            &MemoryBacking {
+                file: Some(file),
+                size: 16 * PAGE_SIZE as u64,
+            },
+            1 << 20,
+            1 << 21,
+            true,
+        )
+        .unwrap();
         let bytes = unsafe { m.bytes_mut() };
         assert_eq!(bytes[PAGE_SIZE], 7);
         assert_eq!(bytes[3 * PAGE_SIZE], 0);
@@ -454,7 +511,14 @@ mod tests {
         assert_eq!(m.dirty_pages().unwrap(), vec![3]);
         // Commit into a file, then the page is clean and still reads 9.
         let file = file_with(&[(3, 9)], 4 * PAGE_SIZE as u64);
-        m.after_commit(&[3], &MemoryBacking { file: Some(file), size: 4 * PAGE_SIZE as u64 }).unwrap();
+        m.after_commit(
+            &[3],
+            &MemoryBacking {
+                file: Some(file),
+                size: 4 * PAGE_SIZE as u64,
+            },
+        )
+        .unwrap();
         assert!(m.dirty_pages().unwrap().is_empty());
         assert_eq!(unsafe { m.bytes() }[3 * PAGE_SIZE], 9);
     }
@@ -463,7 +527,10 @@ mod tests {
     fn growth_after_commit_maps_only_the_new_tail_and_keeps_content() {
         use std::os::unix::fs::FileExt;
         let file = file_with(&[(0, 1)], 2 * PAGE_SIZE as u64);
-        let backing = MemoryBacking { file: Some(file.clone()), size: 2 * PAGE_SIZE as u64 };
+        let backing = MemoryBacking {
+            file: Some(file.clone()),
+            size: 2 * PAGE_SIZE as u64,
+        };
         let m = PageMemory::new(&backing, 1 << 20, 1 << 21, true).unwrap();
         assert_eq!(unsafe { m.bytes() }[0], 1);
         m.grow_to(4 * PAGE_SIZE).unwrap();
@@ -474,10 +541,20 @@ mod tests {
         file.set_len(4 * PAGE_SIZE as u64).unwrap();
         file.write_all_at(&m.page(1), PAGE_SIZE as u64).unwrap();
         file.write_all_at(&m.page(3), 3 * PAGE_SIZE as u64).unwrap();
-        m.after_commit(&[1, 3], &MemoryBacking { file: Some(file.clone()), size: 4 * PAGE_SIZE as u64 }).unwrap();
+        m.after_commit(
+            &[1, 3],
+            &MemoryBacking {
+                file: Some(file.clone()),
+                size: 4 * PAGE_SIZE as u64,
+            },
+        )
+        .unwrap();
         assert!(m.dirty_pages().unwrap().is_empty());
         let bytes = unsafe { m.bytes() };
-        assert_eq!((bytes[0], bytes[PAGE_SIZE], bytes[3 * PAGE_SIZE]), (1, 2, 4));
+        assert_eq!(
+            (bytes[0], bytes[PAGE_SIZE], bytes[3 * PAGE_SIZE]),
+            (1, 2, 4)
+        );
         // A later rollback returns to exactly that.
         unsafe { m.bytes_mut()[3 * PAGE_SIZE] = 9 };
         m.rollback(4 * PAGE_SIZE).unwrap();

@@ -15,8 +15,11 @@ pub struct StableMemory {
 impl StableMemory {
     /// Maps the committed stable memory; `max` is the most bytes it may grow to.
     pub fn new(backing: &MemoryBacking, max: u64) -> Result<Self, ExecError> {
-        let max = usize::try_from(max).map_err(|_| ExecError::Memory("stable memory maximum overflows usize".into()))?;
-        Ok(StableMemory { mem: PageMemory::new(backing, max, max, false)? })
+        let max = usize::try_from(max)
+            .map_err(|_| ExecError::Memory("stable memory maximum overflows usize".into()))?;
+        Ok(StableMemory {
+            mem: PageMemory::new(backing, max, max, false)?,
+        })
     }
 
     /// The size in 64 KiB pages (`stable64_size`).
@@ -43,7 +46,8 @@ impl StableMemory {
 
     /// Copies `buf.len()` bytes from `offset`.
     pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), HostTrap> {
-        let range = checked_range(offset, buf.len() as u64, self.size_bytes()).ok_or(HostTrap::StableOutOfBounds)?;
+        let range = checked_range(offset, buf.len() as u64, self.size_bytes())
+            .ok_or(HostTrap::StableOutOfBounds)?;
         // SAFETY: stable memory is only touched by the System API on the executing thread.
         buf.copy_from_slice(unsafe { &self.mem.bytes()[range] });
         Ok(())
@@ -51,7 +55,8 @@ impl StableMemory {
 
     /// Writes `data` at `offset`.
     pub fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), HostTrap> {
-        let range = checked_range(offset, data.len() as u64, self.size_bytes()).ok_or(HostTrap::StableOutOfBounds)?;
+        let range = checked_range(offset, data.len() as u64, self.size_bytes())
+            .ok_or(HostTrap::StableOutOfBounds)?;
         // SAFETY: as in `read`, and `&mut self` excludes other access through this value.
         unsafe { self.mem.bytes_mut()[range].copy_from_slice(data) };
         Ok(())

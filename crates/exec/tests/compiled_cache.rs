@@ -14,7 +14,10 @@ fn second_engine_reuses_the_compiled_module_from_the_cache_directory() {
     let wasm = wat::parse_str(MODULE).unwrap();
     let engine = Engine::new(Some(dir.path().to_path_buf())).unwrap();
     let first = engine.load(&wasm).unwrap();
-    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(files.len(), 1, "one compiled artifact: {files:?}");
     assert_eq!(files[0].extension().and_then(|e| e.to_str()), Some("cwasm"));
     let written = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
@@ -26,7 +29,10 @@ fn second_engine_reuses_the_compiled_module_from_the_cache_directory() {
     let engine2 = Engine::new(Some(dir.path().to_path_buf())).unwrap();
     let second = engine2.load(&wasm).unwrap();
     assert_eq!(second.prepared.module_hash, first.prepared.module_hash);
-    assert_eq!(std::fs::metadata(&files[0]).unwrap().modified().unwrap(), written);
+    assert_eq!(
+        std::fs::metadata(&files[0]).unwrap().modified().unwrap(),
+        written
+    );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
@@ -34,8 +40,16 @@ fn second_engine_reuses_the_compiled_module_from_the_cache_directory() {
 fn a_corrupt_cache_file_is_recompiled() {
     let dir = tempfile::tempdir().unwrap();
     let wasm = wat::parse_str(MODULE).unwrap();
-    Engine::new(Some(dir.path().to_path_buf())).unwrap().load(&wasm).unwrap();
-    let file = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+    Engine::new(Some(dir.path().to_path_buf()))
+        .unwrap()
+        .load(&wasm)
+        .unwrap();
+    let file = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     std::fs::write(&file, b"garbage").unwrap();
     let engine = Engine::new(Some(dir.path().to_path_buf())).unwrap();
     engine.load(&wasm).unwrap();

@@ -68,7 +68,10 @@ pub struct UserError {
 
 impl UserError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        UserError { code, message: message.into() }
+        UserError {
+            code,
+            message: message.into(),
+        }
     }
 
     /// The reject code.

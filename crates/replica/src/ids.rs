@@ -25,7 +25,13 @@ mod tests {
 
     #[test]
     fn index_zero_is_the_ics_first_canister_id() {
-        assert_eq!(canister_id_from_index(0).to_text(), "rwlgt-iiaaa-aaaaa-aaaaa-cai");
-        assert_eq!(canister_id_from_index(2).to_text(), "ryjl3-tyaaa-aaaaa-aaaba-cai");
+        assert_eq!(
+            canister_id_from_index(0).to_text(),
+            "rwlgt-iiaaa-aaaaa-aaaaa-cai"
+        );
+        assert_eq!(
+            canister_id_from_index(2).to_text(),
+            "ryjl3-tyaaa-aaaaa-aaaba-cai"
+        );
     }
 }

@@ -13,8 +13,8 @@ mod record;
 mod replica;
 mod upgrade;
 
+pub use candid::Principal;
 pub use error::{CallError, ErrorCode, RejectCode, ReplicaError, UserError};
 pub use ids::{canister_id_from_index, MANAGEMENT_CANISTER};
 pub use record::{CanisterRecord, CanisterStatus};
 pub use replica::{Limits, MethodKind, Replica, ReplicaConfig, StateHashes};
-pub use candid::Principal;

@@ -3,10 +3,11 @@
 
 use candid::{CandidType, Nat, Principal};
 use ic_management_canister_types::{
-    CanisterIdRecord, CanisterInfoArgs, CanisterInfoResult, CanisterSettings, CanisterStatusResult, CanisterStatusType,
-    Change, ChangeDetails, ChangeOrigin, ControllersChangeRecord, CreateCanisterArgs, CreationRecord,
-    DefiniteCanisterSettings, FromUserRecord, InstallCodeArgs, LogVisibility, MemoryMetrics,
-    ProvisionalCreateCanisterWithCyclesArgs, QueryStats, UninstallCodeArgs, UpdateSettingsArgs,
+    CanisterIdRecord, CanisterInfoArgs, CanisterInfoResult, CanisterSettings, CanisterStatusResult,
+    CanisterStatusType, Change, ChangeDetails, ChangeOrigin, ControllersChangeRecord,
+    CreateCanisterArgs, CreationRecord, DefiniteCanisterSettings, FromUserRecord, InstallCodeArgs,
+    LogVisibility, MemoryMetrics, ProvisionalCreateCanisterWithCyclesArgs, QueryStats,
+    UninstallCodeArgs, UpdateSettingsArgs,
 };
 use serde::de::DeserializeOwned;
 
@@ -31,27 +32,46 @@ fn decode<T: DeserializeOwned + CandidType>(method: &str, arg: &[u8]) -> Result<
 }
 
 fn encode<T: CandidType>(value: &T) -> Result<Vec<u8>, CallError> {
-    candid::encode_one(value)
-        .map_err(|e| UserError::new(ErrorCode::InvalidManagementPayload, format!("encoding reply: {e}")).into())
+    candid::encode_one(value).map_err(|e| {
+        UserError::new(
+            ErrorCode::InvalidManagementPayload,
+            format!("encoding reply: {e}"),
+        )
+        .into()
+    })
 }
 
 fn nat_u64(n: &Nat, what: &str) -> Result<u64, UserError> {
     n.0.to_string().parse().map_err(|_| {
-        UserError::new(ErrorCode::InvalidManagementPayload, format!("{what} = {n} does not fit in 64 bits"))
+        UserError::new(
+            ErrorCode::InvalidManagementPayload,
+            format!("{what} = {n} does not fit in 64 bits"),
+        )
     })
 }
 
 fn nat_u128(n: &Nat, what: &str) -> Result<u128, UserError> {
     n.0.to_string().parse().map_err(|_| {
-        UserError::new(ErrorCode::InvalidManagementPayload, format!("{what} = {n} does not fit in 128 bits"))
+        UserError::new(
+            ErrorCode::InvalidManagementPayload,
+            format!("{what} = {n} does not fit in 128 bits"),
+        )
     })
 }
 
-pub(crate) fn ensure_controller(record: &CanisterRecord, sender: &Principal) -> Result<(), UserError> {
+pub(crate) fn ensure_controller(
+    record: &CanisterRecord,
+    sender: &Principal,
+) -> Result<(), UserError> {
     if record.settings.controllers.contains(sender) {
         return Ok(());
     }
-    let list: Vec<String> = record.settings.controllers.iter().map(|p| p.to_text()).collect();
+    let list: Vec<String> = record
+        .settings
+        .controllers
+        .iter()
+        .map(|p| p.to_text())
+        .collect();
     Err(UserError::new(
         ErrorCode::CanisterInvalidController,
         format!(
@@ -63,7 +83,12 @@ pub(crate) fn ensure_controller(record: &CanisterRecord, sender: &Principal) -> 
     ))
 }
 
-pub(crate) fn push_change(record: &mut CanisterRecord, time: u64, sender: Principal, details: ChangeDetails) {
+pub(crate) fn push_change(
+    record: &mut CanisterRecord,
+    time: u64,
+    sender: Principal,
+    details: ChangeDetails,
+) {
     record.history.push(Change {
         timestamp_nanos: time,
         canister_version: record.version,
@@ -83,7 +108,10 @@ fn apply_settings(settings: &mut Settings, new: &CanisterSettings) -> Result<boo
         if c.len() > MAX_CONTROLLERS {
             return Err(UserError::new(
                 ErrorCode::InvalidManagementPayload,
-                format!("Invalid settings: {} controllers given, at most {MAX_CONTROLLERS} are allowed", c.len()),
+                format!(
+                    "Invalid settings: {} controllers given, at most {MAX_CONTROLLERS} are allowed",
+                    c.len()
+                ),
             ));
         }
         settings.controllers = c.clone();
@@ -129,7 +157,12 @@ fn apply_settings(settings: &mut Settings, new: &CanisterSettings) -> Result<boo
 
 impl Replica {
     /// An ingress call to the management canister.
-    pub(crate) fn management(&mut self, sender: Principal, method: &str, arg: &[u8]) -> Result<Vec<u8>, CallError> {
+    pub(crate) fn management(
+        &mut self,
+        sender: Principal,
+        method: &str,
+        arg: &[u8],
+    ) -> Result<Vec<u8>, CallError> {
         match method {
             "create_canister" => {
                 let args: CreateCanisterArgs = decode(method, arg)?;
@@ -138,7 +171,11 @@ impl Replica {
             }
             "provisional_create_canister_with_cycles" => {
                 let args: ProvisionalCreateCanisterWithCyclesArgs = decode(method, arg)?;
-                let cycles = args.amount.as_ref().map(|n| nat_u128(n, "amount")).transpose()?;
+                let cycles = args
+                    .amount
+                    .as_ref()
+                    .map(|n| nat_u128(n, "amount"))
+                    .transpose()?;
                 let id = self.create_canister(sender, args.settings, cycles)?;
                 encode(&CanisterIdRecord { canister_id: id })
             }
@@ -191,7 +228,9 @@ impl Replica {
                     *b = t[i % 8] ^ (i as u8).wrapping_mul(151);
                 }
                 use sha2::Digest;
-                encode(&serde_bytes::ByteBuf::from(sha2::Sha256::digest(&bytes).to_vec()))
+                encode(&serde_bytes::ByteBuf::from(
+                    sha2::Sha256::digest(&bytes).to_vec(),
+                ))
             }
             other => Err(UserError::new(
                 ErrorCode::UnknownManagementMessage,
@@ -201,7 +240,12 @@ impl Replica {
         }
     }
 
-    fn create_canister(&mut self, sender: Principal, settings: Option<CanisterSettings>, cycles: Option<u128>) -> Result<Principal, CallError> {
+    fn create_canister(
+        &mut self,
+        sender: Principal,
+        settings: Option<CanisterSettings>,
+        cycles: Option<u128>,
+    ) -> Result<Principal, CallError> {
         let mut s = Settings::defaults(vec![sender]);
         if let Some(new) = &settings {
             apply_settings(&mut s, new)?;
@@ -224,8 +268,22 @@ impl Replica {
             total_num_changes: 0,
         };
         let controllers = record.settings.controllers.clone();
-        push_change(&mut record, now, sender, ChangeDetails::Creation(CreationRecord { controllers, environment_variables_hash: None }));
-        self.canisters.insert(id, crate::replica::Canister { record: record.clone(), instance: None });
+        push_change(
+            &mut record,
+            now,
+            sender,
+            ChangeDetails::Creation(CreationRecord {
+                controllers,
+                environment_variables_hash: None,
+            }),
+        );
+        self.canisters.insert(
+            id,
+            crate::replica::Canister {
+                record: record.clone(),
+                instance: None,
+            },
+        );
         if let Err(e) = self.commit_record(record, vec![next_index_blob]) {
             self.canisters.remove(&id);
             return Err(e);
@@ -233,7 +291,12 @@ impl Replica {
         Ok(id)
     }
 
-    fn set_status(&mut self, sender: Principal, id: Principal, status: CanisterStatus) -> Result<(), CallError> {
+    fn set_status(
+        &mut self,
+        sender: Principal,
+        id: Principal,
+        status: CanisterStatus,
+    ) -> Result<(), CallError> {
         let mut record = self.get(&id)?.record.clone();
         ensure_controller(&record, &sender)?;
         if record.status == status {
@@ -243,14 +306,23 @@ impl Replica {
         self.commit_record(record, Vec::new())
     }
 
-    fn canister_status(&mut self, sender: Principal, id: Principal) -> Result<CanisterStatusResult, CallError> {
+    fn canister_status(
+        &mut self,
+        sender: Principal,
+        id: Principal,
+    ) -> Result<CanisterStatusResult, CallError> {
         let record = self.get(&id)?.record.clone();
         ensure_controller(&record, &sender)?;
         let module = self.module_of(&record)?;
         let (binary, custom) = module
             .as_ref()
             .map(|m| {
-                let custom: usize = m.prepared.custom_sections.iter().map(|(k, v)| k.len() + v.len()).sum();
+                let custom: usize = m
+                    .prepared
+                    .custom_sections
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum();
                 (m.prepared.wasm.len() as u64, custom as u64)
             })
             .unwrap_or((0, 0));
@@ -272,13 +344,20 @@ impl Replica {
                 memory_allocation: Nat::from(s.memory_allocation),
                 freezing_threshold: Nat::from(s.freezing_threshold),
                 reserved_cycles_limit: Nat::from(s.reserved_cycles_limit),
-                log_visibility: if s.log_visibility_public { LogVisibility::Public } else { LogVisibility::Controllers },
+                log_visibility: if s.log_visibility_public {
+                    LogVisibility::Public
+                } else {
+                    LogVisibility::Controllers
+                },
                 log_memory_limit: Nat::from(4096u64),
                 wasm_memory_limit: Nat::from(s.wasm_memory_limit),
                 wasm_memory_threshold: Nat::from(s.wasm_memory_threshold),
                 environment_variables: Vec::new(),
             },
-            module_hash: record.module_hash.as_ref().and_then(|h| hex::decode(h).ok()),
+            module_hash: record
+                .module_hash
+                .as_ref()
+                .and_then(|h| hex::decode(h).ok()),
             memory_size: Nat::from(total),
             memory_metrics: MemoryMetrics {
                 wasm_memory_size: Nat::from(record.heap_size),
@@ -303,7 +382,11 @@ impl Replica {
         })
     }
 
-    fn update_settings(&mut self, sender: Principal, args: UpdateSettingsArgs) -> Result<(), CallError> {
+    fn update_settings(
+        &mut self,
+        sender: Principal,
+        args: UpdateSettingsArgs,
+    ) -> Result<(), CallError> {
         let mut record = self.get(&args.canister_id)?.record.clone();
         ensure_controller(&record, &sender)?;
         let changed = apply_settings(&mut record.settings, &args.settings)?;
@@ -311,7 +394,12 @@ impl Replica {
         if changed {
             let now = self.now();
             let controllers = record.settings.controllers.clone();
-            push_change(&mut record, now, sender, ChangeDetails::ControllersChange(ControllersChangeRecord { controllers }));
+            push_change(
+                &mut record,
+                now,
+                sender,
+                ChangeDetails::ControllersChange(ControllersChangeRecord { controllers }),
+            );
         }
         self.commit_record(record, Vec::new())
     }
@@ -328,9 +416,15 @@ impl Replica {
         }
         let mut batch = drydock_state::Batch::default();
         batch.blobs.push((CanisterRecord::key(&id), None));
-        for name in [CanisterRecord::heap_name(&id), CanisterRecord::stable_name(&id)] {
+        for name in [
+            CanisterRecord::heap_name(&id),
+            CanisterRecord::stable_name(&id),
+        ] {
             if self.store.memory(&name).is_some() {
-                batch.memories.push(drydock_state::MemoryUpdate { name, op: drydock_state::MemoryOp::Delete });
+                batch.memories.push(drydock_state::MemoryUpdate {
+                    name,
+                    op: drydock_state::MemoryOp::Delete,
+                });
             }
         }
         self.store.commit(batch)?;
@@ -345,7 +439,10 @@ impl Replica {
         Ok(CanisterInfoResult {
             total_num_changes: record.total_num_changes,
             recent_changes: record.history[start..].to_vec(),
-            module_hash: record.module_hash.as_ref().and_then(|h| hex::decode(h).ok()),
+            module_hash: record
+                .module_hash
+                .as_ref()
+                .and_then(|h| hex::decode(h).ok()),
             controllers: record.settings.controllers.clone(),
         })
     }

@@ -117,7 +117,11 @@ impl CanisterRecord {
     pub fn apply_delta(&mut self, delta: &drydock_exec::StateDelta) {
         self.heap_size = delta.heap.size;
         self.stable_size = delta.stable.size;
-        self.globals = delta.globals.iter().map(|(i, g)| (*i, SavedGlobal::from_exec(*g))).collect();
+        self.globals = delta
+            .globals
+            .iter()
+            .map(|(i, g)| (*i, SavedGlobal::from_exec(*g)))
+            .collect();
     }
 
     pub fn key(id: &Principal) -> String {

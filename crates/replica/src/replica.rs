@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use candid::Principal;
 use drydock_exec::{
-    CanisterModule, CanisterTrap, EntryKind, Engine, ExecLimits, Execution, HostTrap, Instance, MemoryBacking,
-    MessageEnv, Outcome, StateDelta,
+    CanisterModule, CanisterTrap, Engine, EntryKind, ExecLimits, Execution, HostTrap, Instance,
+    MemoryBacking, MessageEnv, Outcome, StateDelta,
 };
 use drydock_state::{Batch, MemoryOp, MemoryUpdate, Store};
 
@@ -89,15 +89,33 @@ impl Replica {
         let mut canisters = BTreeMap::new();
         for key in store.blob_keys("canister/") {
             let bytes = store.blob(&key).unwrap_or_default();
-            let record: CanisterRecord = serde_json::from_slice(bytes)
-                .map_err(|e| ReplicaError::CorruptRecord { key: key.clone(), cause: e.to_string() })?;
-            canisters.insert(record.id, Canister { record, instance: None });
+            let record: CanisterRecord =
+                serde_json::from_slice(bytes).map_err(|e| ReplicaError::CorruptRecord {
+                    key: key.clone(),
+                    cause: e.to_string(),
+                })?;
+            canisters.insert(
+                record.id,
+                Canister {
+                    record,
+                    instance: None,
+                },
+            );
         }
         let next_index = store
             .blob(NEXT_INDEX_KEY)
             .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
             .unwrap_or(FIRST_CANISTER_INDEX);
-        Ok(Replica { store, engine, canisters, config, next_index, last_time: 0, logs: Vec::new(), modules: Default::default() })
+        Ok(Replica {
+            store,
+            engine,
+            canisters,
+            config,
+            next_index,
+            last_time: 0,
+            logs: Vec::new(),
+            modules: Default::default(),
+        })
     }
 
     /// The ids of all canisters.
@@ -118,7 +136,8 @@ impl Replica {
 
     pub(crate) fn log(&mut self, id: Principal, exec: &Execution) {
         const MAX_LINES: usize = 10_000;
-        self.logs.extend(exec.api.debug_log.iter().map(|l| (id, l.clone())));
+        self.logs
+            .extend(exec.api.debug_log.iter().map(|l| (id, l.clone())));
         if let Err(trap) = &exec.result {
             self.logs.push((id, format!("[TRAP]: {trap}")));
         }
@@ -146,44 +165,82 @@ impl Replica {
     pub(crate) fn allocate_canister_id(&mut self) -> (Principal, (String, Option<Vec<u8>>)) {
         let id = canister_id_from_index(self.next_index);
         self.next_index += 1;
-        (id, (NEXT_INDEX_KEY.to_string(), Some(self.next_index.to_string().into_bytes())))
+        (
+            id,
+            (
+                NEXT_INDEX_KEY.to_string(),
+                Some(self.next_index.to_string().into_bytes()),
+            ),
+        )
     }
 
     pub(crate) fn get(&self, id: &Principal) -> Result<&Canister, UserError> {
-        self.canisters
-            .get(id)
-            .ok_or_else(|| UserError::new(ErrorCode::CanisterNotFound, format!("Canister {id} not found")))
+        self.canisters.get(id).ok_or_else(|| {
+            UserError::new(
+                ErrorCode::CanisterNotFound,
+                format!("Canister {id} not found"),
+            )
+        })
     }
 
     pub(crate) fn get_mut(&mut self, id: &Principal) -> Result<&mut Canister, UserError> {
-        self.canisters
-            .get_mut(id)
-            .ok_or_else(|| UserError::new(ErrorCode::CanisterNotFound, format!("Canister {id} not found")))
+        self.canisters.get_mut(id).ok_or_else(|| {
+            UserError::new(
+                ErrorCode::CanisterNotFound,
+                format!("Canister {id} not found"),
+            )
+        })
     }
 
     /// The installed module of a canister, compiled.
-    pub(crate) fn module_of(&self, record: &CanisterRecord) -> Result<Option<Arc<CanisterModule>>, CallError> {
-        let Some(hash) = &record.module_hash else { return Ok(None) };
-        if let Some(m) = self.modules.lock().unwrap_or_else(|e| e.into_inner()).get(hash) {
+    pub(crate) fn module_of(
+        &self,
+        record: &CanisterRecord,
+    ) -> Result<Option<Arc<CanisterModule>>, CallError> {
+        let Some(hash) = &record.module_hash else {
+            return Ok(None);
+        };
+        if let Some(m) = self
+            .modules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(hash)
+        {
             return Ok(Some(m.clone()));
         }
         let mut key = [0u8; 32];
-        hex::decode_to_slice(hash, &mut key)
-            .map_err(|e| ReplicaError::CorruptRecord { key: CanisterRecord::key(&record.id), cause: e.to_string() })?;
+        hex::decode_to_slice(hash, &mut key).map_err(|e| ReplicaError::CorruptRecord {
+            key: CanisterRecord::key(&record.id),
+            cause: e.to_string(),
+        })?;
         let bytes = self.store.content(&key)?;
         let module = self.engine.load(&bytes)?;
-        self.modules.lock().unwrap_or_else(|e| e.into_inner()).insert(hash.clone(), module.clone());
+        self.modules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(hash.clone(), module.clone());
         Ok(Some(module))
     }
 
     pub(crate) fn backing(&self, name: &str, size: u64) -> MemoryBacking {
         match self.store.memory(name) {
-            Some(m) => MemoryBacking { file: Some(m.file), size },
-            None => MemoryBacking { file: None, size: 0 },
+            Some(m) => MemoryBacking {
+                file: Some(m.file),
+                size,
+            },
+            None => MemoryBacking {
+                file: None,
+                size: 0,
+            },
         }
     }
 
-    pub(crate) fn exec_limits(&self, instructions: u64, record: &CanisterRecord, enforce: bool) -> ExecLimits {
+    pub(crate) fn exec_limits(
+        &self,
+        instructions: u64,
+        record: &CanisterRecord,
+        enforce: bool,
+    ) -> ExecLimits {
         let l = self.config.limits;
         let mut e = ExecLimits::ic(instructions);
         e.heap32_max = l.heap32_max;
@@ -203,23 +260,40 @@ impl Replica {
             let module = self.module_of(&record)?.ok_or_else(|| no_module(id))?;
             let heap = self.backing(&CanisterRecord::heap_name(id), record.heap_size);
             let stable = self.backing(&CanisterRecord::stable_name(id), record.stable_size);
-            let globals: Vec<_> = record.globals.iter().map(|(i, g)| (*i, g.to_exec())).collect();
+            let globals: Vec<_> = record
+                .globals
+                .iter()
+                .map(|(i, g)| (*i, g.to_exec()))
+                .collect();
             let limits = self.exec_limits(0, &record, false);
             let stable = drydock_exec::StableMemory::new(&stable, limits.stable_max)?;
             let inst = Instance::new(&self.engine, module, heap, stable, Some(&globals), limits)?;
             self.get_mut(id)?.instance = Some(inst);
         }
         let c = self.get_mut(id)?;
-        c.instance.as_mut().ok_or_else(|| CallError::User(no_module(id)))
+        c.instance
+            .as_mut()
+            .ok_or_else(|| CallError::User(no_module(id)))
     }
 
-    pub(crate) fn env(&mut self, record: &CanisterRecord, caller: &Principal, method: &str, arg: &[u8]) -> MessageEnv {
+    pub(crate) fn env(
+        &mut self,
+        record: &CanisterRecord,
+        caller: &Principal,
+        method: &str,
+        arg: &[u8],
+    ) -> MessageEnv {
         MessageEnv {
             method_name: method.to_string(),
             arg: arg.to_vec(),
             caller: caller.as_slice().to_vec(),
             canister_id: record.id.as_slice().to_vec(),
-            controllers: record.settings.controllers.iter().map(|p| p.as_slice().to_vec()).collect(),
+            controllers: record
+                .settings
+                .controllers
+                .iter()
+                .map(|p| p.as_slice().to_vec())
+                .collect(),
             time_nanos: self.now(),
             cycles_balance: record.cycles,
             canister_version: record.version,
@@ -239,17 +313,28 @@ impl Replica {
     ) -> Result<(), CallError> {
         let id = record.id;
         let mut batch = Batch::default();
-        let json = serde_json::to_vec(&record).map_err(|e| ReplicaError::CorruptRecord { key: CanisterRecord::key(&id), cause: e.to_string() })?;
+        let json = serde_json::to_vec(&record).map_err(|e| ReplicaError::CorruptRecord {
+            key: CanisterRecord::key(&id),
+            cause: e.to_string(),
+        })?;
         batch.blobs.push((CanisterRecord::key(&id), Some(json)));
         batch.blobs.extend(extra_blobs);
         if let Some((d, reset_heap, reset_stable)) = delta {
             batch.memories.push(MemoryUpdate {
                 name: CanisterRecord::heap_name(&id),
-                op: MemoryOp::Write { reset: reset_heap, size: d.heap.size, pages: d.heap.pages.clone() },
+                op: MemoryOp::Write {
+                    reset: reset_heap,
+                    size: d.heap.size,
+                    pages: d.heap.pages.clone(),
+                },
             });
             batch.memories.push(MemoryUpdate {
                 name: CanisterRecord::stable_name(&id),
-                op: MemoryOp::Write { reset: reset_stable, size: d.stable.size, pages: d.stable.pages.clone() },
+                op: MemoryOp::Write {
+                    reset: reset_stable,
+                    size: d.stable.size,
+                    pages: d.stable.pages.clone(),
+                },
             });
         }
         self.store.commit(batch)?;
@@ -269,12 +354,22 @@ impl Replica {
     }
 
     /// Applies a record-only change (no memories).
-    pub(crate) fn commit_record(&mut self, record: CanisterRecord, extra_blobs: Vec<(String, Option<Vec<u8>>)>) -> Result<(), CallError> {
+    pub(crate) fn commit_record(
+        &mut self,
+        record: CanisterRecord,
+        extra_blobs: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<(), CallError> {
         self.commit(record, None, extra_blobs)
     }
 
     /// An ingress update call from `sender` to `canister`.
-    pub fn update(&mut self, sender: Principal, canister: Principal, method: &str, arg: &[u8]) -> Result<Vec<u8>, CallError> {
+    pub fn update(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+        method: &str,
+        arg: &[u8],
+    ) -> Result<Vec<u8>, CallError> {
         self.run_timers()?;
         if canister == MANAGEMENT_CANISTER {
             return self.management(sender, method, arg);
@@ -283,18 +378,31 @@ impl Replica {
         match record.status {
             CanisterStatus::Running => {}
             CanisterStatus::Stopping => {
-                return Err(UserError::new(ErrorCode::CanisterStopping, format!("Canister {canister} is stopping")).into())
+                return Err(UserError::new(
+                    ErrorCode::CanisterStopping,
+                    format!("Canister {canister} is stopping"),
+                )
+                .into())
             }
             CanisterStatus::Stopped => {
-                return Err(UserError::new(ErrorCode::CanisterStopped, format!("Canister {canister} is stopped")).into())
+                return Err(UserError::new(
+                    ErrorCode::CanisterStopped,
+                    format!("Canister {canister} is stopped"),
+                )
+                .into())
             }
         }
-        let module = self.module_of(&record)?.ok_or_else(|| no_module(&canister))?;
+        let module = self
+            .module_of(&record)?
+            .ok_or_else(|| no_module(&canister))?;
         let exports = &module.prepared.exports;
         let (export, kind) = if exports.updates.contains(method) {
             (format!("canister_update {method}"), EntryKind::Update)
         } else if exports.queries.contains(method) {
-            (format!("canister_query {method}"), EntryKind::ReplicatedQuery)
+            (
+                format!("canister_query {method}"),
+                EntryKind::ReplicatedQuery,
+            )
         } else {
             return Err(UserError::new(
                 ErrorCode::CanisterMethodNotFound,
@@ -308,17 +416,37 @@ impl Replica {
         let limits = self.exec_limits(self.config.limits.update_instructions, &record, true);
         let env = self.env(&record, &sender, method, arg);
         let inst = self.ensure_instance(&canister)?;
-        let exec = inst.run(&export, kind, env, record.certified_data.clone(), record.global_timer, limits);
+        let exec = inst.run(
+            &export,
+            kind,
+            env,
+            record.certified_data.clone(),
+            record.global_timer,
+            limits,
+        );
         self.log(canister, &exec);
         self.finish_message(record, exec)
     }
 
-    fn inspect_message(&mut self, record: &CanisterRecord, sender: Principal, method: &str, arg: &[u8]) -> Result<(), CallError> {
+    fn inspect_message(
+        &mut self,
+        record: &CanisterRecord,
+        sender: Principal,
+        method: &str,
+        arg: &[u8],
+    ) -> Result<(), CallError> {
         let id = record.id;
         let limits = self.exec_limits(self.config.limits.inspect_instructions, record, false);
         let env = self.env(record, &sender, method, arg);
         let inst = self.ensure_instance(&id)?;
-        let exec = inst.run("canister_inspect_message", EntryKind::InspectMessage, env, record.certified_data.clone(), record.global_timer, limits);
+        let exec = inst.run(
+            "canister_inspect_message",
+            EntryKind::InspectMessage,
+            env,
+            record.certified_data.clone(),
+            record.global_timer,
+            limits,
+        );
         inst.rollback()?;
         self.log(id, &exec);
         match exec.result {
@@ -333,7 +461,11 @@ impl Replica {
     }
 
     /// Commits or rolls back after an update-like message, and turns the outcome into a reply.
-    fn finish_message(&mut self, mut record: CanisterRecord, exec: Execution) -> Result<Vec<u8>, CallError> {
+    fn finish_message(
+        &mut self,
+        mut record: CanisterRecord,
+        exec: Execution,
+    ) -> Result<Vec<u8>, CallError> {
         let id = record.id;
         match exec.result {
             Err(trap) => {
@@ -352,11 +484,17 @@ impl Replica {
                 record.certified_data = exec.api.certified_data.clone();
                 record.global_timer = exec.api.global_timer;
                 // The System API keeps the balance current (cycles burnt come off it).
-                record.cycles = exec.api.env.cycles_balance.saturating_add(exec.api.cycles_accepted);
+                record.cycles = exec
+                    .api
+                    .env
+                    .cycles_balance
+                    .saturating_add(exec.api.cycles_accepted);
                 self.commit(record, Some((&delta, false, false)), Vec::new())?;
                 match outcome {
                     Outcome::Reply(bytes) => Ok(bytes),
-                    Outcome::Reject(msg) => Err(UserError::new(ErrorCode::CanisterRejectedMessage, msg).into()),
+                    Outcome::Reject(msg) => {
+                        Err(UserError::new(ErrorCode::CanisterRejectedMessage, msg).into())
+                    }
                     Outcome::NoResponse => Err(UserError::new(
                         ErrorCode::CanisterDidNotReply,
                         format!("Canister {id} did not produce a response"),
@@ -368,7 +506,13 @@ impl Replica {
     }
 
     /// A query call: runs and is always rolled back.
-    pub fn query(&mut self, sender: Principal, canister: Principal, method: &str, arg: &[u8]) -> Result<Vec<u8>, CallError> {
+    pub fn query(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+        method: &str,
+        arg: &[u8],
+    ) -> Result<Vec<u8>, CallError> {
         if canister == MANAGEMENT_CANISTER {
             return Err(UserError::new(
                 ErrorCode::CanisterMethodNotFound,
@@ -378,14 +522,23 @@ impl Replica {
         }
         let record = self.get(&canister)?.record.clone();
         if record.status == CanisterStatus::Stopped {
-            return Err(UserError::new(ErrorCode::CanisterStopped, format!("Canister {canister} is stopped")).into());
+            return Err(UserError::new(
+                ErrorCode::CanisterStopped,
+                format!("Canister {canister} is stopped"),
+            )
+            .into());
         }
-        let module = self.module_of(&record)?.ok_or_else(|| no_module(&canister))?;
+        let module = self
+            .module_of(&record)?
+            .ok_or_else(|| no_module(&canister))?;
         let exports = &module.prepared.exports;
         let (export, kind) = if exports.queries.contains(method) {
             (format!("canister_query {method}"), EntryKind::Query)
         } else if exports.composite_queries.contains(method) {
-            (format!("canister_composite_query {method}"), EntryKind::CompositeQuery)
+            (
+                format!("canister_composite_query {method}"),
+                EntryKind::CompositeQuery,
+            )
         } else {
             return Err(UserError::new(
                 ErrorCode::CanisterMethodNotFound,
@@ -396,7 +549,14 @@ impl Replica {
         let limits = self.exec_limits(self.config.limits.query_instructions, &record, false);
         let env = self.env(&record, &sender, method, arg);
         let inst = self.ensure_instance(&canister)?;
-        let exec = inst.run(&export, kind, env, record.certified_data.clone(), record.global_timer, limits);
+        let exec = inst.run(
+            &export,
+            kind,
+            env,
+            record.certified_data.clone(),
+            record.global_timer,
+            limits,
+        );
         let rolled = inst.rollback();
         self.log(canister, &exec);
         if rolled.is_err() {
@@ -405,7 +565,9 @@ impl Replica {
         match exec.result {
             Err(trap) => Err(trap_error(&canister, &trap).into()),
             Ok(Outcome::Reply(bytes)) => Ok(bytes),
-            Ok(Outcome::Reject(msg)) => Err(UserError::new(ErrorCode::CanisterRejectedMessage, msg).into()),
+            Ok(Outcome::Reject(msg)) => {
+                Err(UserError::new(ErrorCode::CanisterRejectedMessage, msg).into())
+            }
             Ok(Outcome::NoResponse) => Err(UserError::new(
                 ErrorCode::CanisterDidNotReply,
                 format!("Canister {canister} did not produce a response"),
@@ -421,7 +583,11 @@ impl Replica {
         let due: Vec<Principal> = self
             .canisters
             .values()
-            .filter(|c| c.record.status == CanisterStatus::Running && c.record.global_timer != 0 && c.record.global_timer <= now)
+            .filter(|c| {
+                c.record.status == CanisterStatus::Running
+                    && c.record.global_timer != 0
+                    && c.record.global_timer <= now
+            })
             .map(|c| c.record.id)
             .collect();
         let mut fired = 0;
@@ -440,8 +606,17 @@ impl Replica {
             }
             let limits = self.exec_limits(self.config.limits.update_instructions, &record, true);
             let env = self.env(&record, &MANAGEMENT_CANISTER, "", &[]);
-            let Ok(inst) = self.ensure_instance(&id) else { continue };
-            let exec = inst.run("canister_global_timer", EntryKind::SystemTask, env, record.certified_data.clone(), 0, limits);
+            let Ok(inst) = self.ensure_instance(&id) else {
+                continue;
+            };
+            let exec = inst.run(
+                "canister_global_timer",
+                EntryKind::SystemTask,
+                env,
+                record.certified_data.clone(),
+                0,
+                limits,
+            );
             fired += 1;
             self.log(id, &exec);
             if exec.result.is_err() {
@@ -463,13 +638,28 @@ impl Replica {
     }
 
     /// A custom section `icp:public NAME` (for anyone) or `icp:private NAME` (controllers only).
-    pub fn metadata(&self, sender: &Principal, canister: &Principal, name: &str) -> Result<Vec<u8>, CallError> {
+    pub fn metadata(
+        &self,
+        sender: &Principal,
+        canister: &Principal,
+        name: &str,
+    ) -> Result<Vec<u8>, CallError> {
         let c = self.get(canister)?;
-        let module = self.module_of(&c.record)?.ok_or_else(|| no_module(canister))?;
-        if let Some(bytes) = module.prepared.custom_sections.get(&format!("icp:public {name}")) {
+        let module = self
+            .module_of(&c.record)?
+            .ok_or_else(|| no_module(canister))?;
+        if let Some(bytes) = module
+            .prepared
+            .custom_sections
+            .get(&format!("icp:public {name}"))
+        {
             return Ok(bytes.clone());
         }
-        if let Some(bytes) = module.prepared.custom_sections.get(&format!("icp:private {name}")) {
+        if let Some(bytes) = module
+            .prepared
+            .custom_sections
+            .get(&format!("icp:private {name}"))
+        {
             if c.record.settings.controllers.contains(sender) {
                 return Ok(bytes.clone());
             }
@@ -488,9 +678,15 @@ impl Replica {
 
     /// The names of the `icp:` custom sections of a canister's module, with their visibility
     /// (`true` for public). Private names are listed to controllers only.
-    pub fn metadata_names(&self, sender: &Principal, canister: &Principal) -> Result<Vec<(String, bool)>, CallError> {
+    pub fn metadata_names(
+        &self,
+        sender: &Principal,
+        canister: &Principal,
+    ) -> Result<Vec<(String, bool)>, CallError> {
         let c = self.get(canister)?;
-        let module = self.module_of(&c.record)?.ok_or_else(|| no_module(canister))?;
+        let module = self
+            .module_of(&c.record)?
+            .ok_or_else(|| no_module(canister))?;
         let controller = c.record.settings.controllers.contains(sender);
         Ok(module
             .prepared
@@ -499,16 +695,25 @@ impl Replica {
             .filter_map(|k| {
                 k.strip_prefix("icp:public ")
                     .map(|n| (n.to_string(), true))
-                    .or_else(|| k.strip_prefix("icp:private ").map(|n| (n.to_string(), false)))
+                    .or_else(|| {
+                        k.strip_prefix("icp:private ")
+                            .map(|n| (n.to_string(), false))
+                    })
             })
             .filter(|(_, public)| *public || controller)
             .collect())
     }
 
     /// Whether `method` is an update, query or composite query export of the canister.
-    pub fn method_kind(&self, canister: &Principal, method: &str) -> Result<Option<MethodKind>, CallError> {
+    pub fn method_kind(
+        &self,
+        canister: &Principal,
+        method: &str,
+    ) -> Result<Option<MethodKind>, CallError> {
         let c = self.get(canister)?;
-        let Some(module) = self.module_of(&c.record)? else { return Ok(None) };
+        let Some(module) = self.module_of(&c.record)? else {
+            return Ok(None);
+        };
         let e = &module.prepared.exports;
         Ok(if e.updates.contains(method) {
             Some(MethodKind::Update)
@@ -541,14 +746,16 @@ pub(crate) fn no_module(id: &Principal) -> UserError {
 pub(crate) fn trap_error(id: &Principal, trap: &CanisterTrap) -> UserError {
     let code = match trap {
         CanisterTrap::Host(HostTrap::Explicit(_)) => ErrorCode::CanisterCalledTrap,
-        CanisterTrap::Host(HostTrap::InstructionLimit { .. }) | CanisterTrap::OutOfInstructions { .. } => {
-            ErrorCode::CanisterInstructionLimitExceeded
+        CanisterTrap::Host(HostTrap::InstructionLimit { .. })
+        | CanisterTrap::OutOfInstructions { .. } => ErrorCode::CanisterInstructionLimitExceeded,
+        CanisterTrap::Host(HostTrap::WasmMemoryLimit { .. }) => {
+            ErrorCode::CanisterWasmMemoryLimitExceeded
         }
-        CanisterTrap::Host(HostTrap::WasmMemoryLimit { .. }) => ErrorCode::CanisterWasmMemoryLimitExceeded,
-        CanisterTrap::Host(HostTrap::StableAccessLimit { .. }) => ErrorCode::CanisterMemoryAccessLimitExceeded,
-        CanisterTrap::Host(HostTrap::ContractViolation(_)) | CanisterTrap::Host(HostTrap::CallsUnsupported(_)) => {
-            ErrorCode::CanisterContractViolation
+        CanisterTrap::Host(HostTrap::StableAccessLimit { .. }) => {
+            ErrorCode::CanisterMemoryAccessLimitExceeded
         }
+        CanisterTrap::Host(HostTrap::ContractViolation(_))
+        | CanisterTrap::Host(HostTrap::CallsUnsupported(_)) => ErrorCode::CanisterContractViolation,
         CanisterTrap::MissingExport(_) => ErrorCode::CanisterMethodNotFound,
         _ => ErrorCode::CanisterTrapped,
     };
@@ -585,14 +792,21 @@ impl Replica {
                 let mut off = 0u64;
                 while off < size {
                     let n = (size - off).min(buf.len() as u64) as usize;
-                    m.file
-                        .read_exact_at(&mut buf[..n], off)
-                        .map_err(|e| ReplicaError::CorruptRecord { key: name.to_string(), cause: e.to_string() })?;
+                    m.file.read_exact_at(&mut buf[..n], off).map_err(|e| {
+                        ReplicaError::CorruptRecord {
+                            key: name.to_string(),
+                            cause: e.to_string(),
+                        }
+                    })?;
                     h.update(&buf[..n]);
                     off += n as u64;
                 }
             } else if size > 0 {
-                return Err(ReplicaError::CorruptRecord { key: name.to_string(), cause: "memory file missing".into() }.into());
+                return Err(ReplicaError::CorruptRecord {
+                    key: name.to_string(),
+                    cause: "memory file missing".into(),
+                }
+                .into());
             }
             Ok(hex::encode(h.finalize()))
         };

@@ -13,10 +13,12 @@
 
 use candid::Principal;
 use drydock_exec::{
-    CanisterModule, EntryKind, ExecError, Execution, Instance, MemoryBacking, StableMemory, StateDelta,
+    CanisterModule, EntryKind, ExecError, Execution, Instance, MemoryBacking, StableMemory,
+    StateDelta,
 };
 use ic_management_canister_types::{
-    CanisterInstallMode, ChangeDetails, CodeDeploymentMode, CodeDeploymentRecord, InstallCodeArgs, WasmMemoryPersistence,
+    CanisterInstallMode, ChangeDetails, CodeDeploymentMode, CodeDeploymentRecord, InstallCodeArgs,
+    WasmMemoryPersistence,
 };
 use std::sync::Arc;
 
@@ -27,7 +29,9 @@ use crate::replica::{no_module, trap_error, Replica};
 
 fn invalid_wasm(id: &Principal, e: ExecError) -> CallError {
     match e {
-        ExecError::Module(_) | ExecError::UnknownImport { .. } | ExecError::ImportSignature { .. } => UserError::new(
+        ExecError::Module(_)
+        | ExecError::UnknownImport { .. }
+        | ExecError::ImportSignature { .. } => UserError::new(
             ErrorCode::CanisterInvalidWasm,
             format!("Error from Canister {id}: Canister's Wasm module is not valid: {e}"),
         )
@@ -36,24 +40,46 @@ fn invalid_wasm(id: &Principal, e: ExecError) -> CallError {
     }
 }
 
+/// An install or upgrade hook to run.
+struct Hook<'a> {
+    name: &'a str,
+    kind: EntryKind,
+    arg: &'a [u8],
+    budget: u64,
+    certified_data: Vec<u8>,
+}
+
 fn hook_error(id: &Principal, hook: &str, exec: &Execution, advice: &str) -> CallError {
     let Err(trap) = &exec.result else {
-        return UserError::new(ErrorCode::CanisterTrapped, format!("Error from Canister {id}: {hook} failed")).into();
+        return UserError::new(
+            ErrorCode::CanisterTrapped,
+            format!("Error from Canister {id}: {hook} failed"),
+        )
+        .into();
     };
     let base = trap_error(id, trap);
     UserError::new(
         base.code,
-        format!("Error from Canister {id}: {hook} trapped: {trap} — the canister is unchanged{advice}"),
+        format!(
+            "Error from Canister {id}: {hook} trapped: {trap} — the canister is unchanged{advice}"
+        ),
     )
     .into()
 }
 
 impl Replica {
-    pub(crate) fn install_code(&mut self, sender: Principal, args: InstallCodeArgs) -> Result<(), CallError> {
+    pub(crate) fn install_code(
+        &mut self,
+        sender: Principal,
+        args: InstallCodeArgs,
+    ) -> Result<(), CallError> {
         let id = args.canister_id;
         let record = self.get(&id)?.record.clone();
         ensure_controller(&record, &sender)?;
-        let module = self.engine.load(&args.wasm_module).map_err(|e| invalid_wasm(&id, e))?;
+        let module = self
+            .engine
+            .load(&args.wasm_module)
+            .map_err(|e| invalid_wasm(&id, e))?;
         match args.mode {
             CanisterInstallMode::Install => {
                 if record.module_hash.is_some() {
@@ -63,48 +89,64 @@ impl Replica {
                     )
                     .into());
                 }
-                self.fresh_install(sender, record, module, &args.wasm_module, &args.arg, CodeDeploymentMode::Install)
+                self.fresh_install(
+                    sender,
+                    record,
+                    module,
+                    &args.wasm_module,
+                    &args.arg,
+                    CodeDeploymentMode::Install,
+                )
             }
-            CanisterInstallMode::Reinstall => {
-                self.fresh_install(sender, record, module, &args.wasm_module, &args.arg, CodeDeploymentMode::Reinstall)
-            }
+            CanisterInstallMode::Reinstall => self.fresh_install(
+                sender,
+                record,
+                module,
+                &args.wasm_module,
+                &args.arg,
+                CodeDeploymentMode::Reinstall,
+            ),
             CanisterInstallMode::Upgrade(flags) => {
                 let flags = flags.unwrap_or_default();
-                self.upgrade(sender, record, module, &args.wasm_module, &args.arg, flags.skip_pre_upgrade.unwrap_or(false), flags.wasm_memory_persistence)
+                self.upgrade(
+                    sender,
+                    record,
+                    module,
+                    &args.wasm_module,
+                    &args.arg,
+                    flags.skip_pre_upgrade.unwrap_or(false),
+                    flags.wasm_memory_persistence,
+                )
             }
         }
     }
 
-    /// Runs the start function and then `hook` (if exported) on a new instance, within one
-    /// budget. Returns the last execution, or the failing one.
+    /// Runs the start function and then the hook (if exported) on a new instance, within one
+    /// budget. Returns the hook's execution; a trap in either becomes the error to report.
     fn run_start_and_hook(
         &mut self,
         inst: &mut Instance,
         record: &CanisterRecord,
         sender: &Principal,
-        hook: &str,
-        kind: EntryKind,
-        arg: &[u8],
-        budget: u64,
-        certified_data: Vec<u8>,
-    ) -> Result<Option<Execution>, (String, Execution)> {
+        hook: Hook<'_>,
+    ) -> Result<Option<Execution>, CallError> {
         let mut used = 0;
-        if let Some(exec) = inst.run_start(self.exec_limits(budget, record, true)) {
+        if let Some(exec) = inst.run_start(self.exec_limits(hook.budget, record, true)) {
             self.log(record.id, &exec);
             if exec.result.is_err() {
-                return Err(("the start function".to_string(), exec));
+                return Err(hook_error(&record.id, "the start function", &exec, ""));
             }
             used = exec.instructions;
         }
-        if !inst.has_export(hook) {
+        if !inst.has_export(hook.name) {
             return Ok(None);
         }
-        let env = self.env(record, sender, "", arg);
-        let limits = self.exec_limits(budget.saturating_sub(used), record, true);
-        let exec = inst.run(hook, kind, env, certified_data, 0, limits);
+        let env = self.env(record, sender, "", hook.arg);
+        let limits = self.exec_limits(hook.budget.saturating_sub(used), record, true);
+        let exec = inst.run(hook.name, hook.kind, env, hook.certified_data, 0, limits);
         self.log(record.id, &exec);
         if exec.result.is_err() {
-            return Err((hook.to_string(), exec));
+            return Err(hook_error(&record.id, hook.name, &exec, ""));
         }
         Ok(Some(exec))
     }
@@ -121,15 +163,34 @@ impl Replica {
         let id = record.id;
         let limits = self.exec_limits(self.config.limits.install_instructions, &record, true);
         let stable = StableMemory::new(&MemoryBacking::default(), limits.stable_max)?;
-        let mut inst = Instance::new(&self.engine, module.clone(), MemoryBacking::default(), stable, None, limits)
-            .map_err(|e| invalid_wasm(&id, e))?;
+        let mut inst = Instance::new(
+            &self.engine,
+            module.clone(),
+            MemoryBacking::default(),
+            stable,
+            None,
+            limits,
+        )
+        .map_err(|e| invalid_wasm(&id, e))?;
         let budget = self.config.limits.install_instructions;
-        let exec = match self.run_start_and_hook(&mut inst, &record, &sender, "canister_init", EntryKind::Init, arg, budget, Vec::new()) {
-            Ok(exec) => exec,
-            Err((hook, exec)) => return Err(hook_error(&id, &hook, &exec, "")),
+        let hook = Hook {
+            name: "canister_init",
+            kind: EntryKind::Init,
+            arg,
+            budget,
+            certified_data: Vec::new(),
         };
+        let exec = self.run_start_and_hook(&mut inst, &record, &sender, hook)?;
         let delta = inst.delta()?;
-        self.record_deployment(&mut record, &delta, exec.as_ref(), Vec::new(), bytes, sender, mode)?;
+        self.record_deployment(
+            &mut record,
+            &delta,
+            exec.as_ref(),
+            Vec::new(),
+            bytes,
+            sender,
+            mode,
+        )?;
         let old = self.get_mut(&id)?.instance.replace(inst);
         let result = self.commit(record, Some((&delta, true, true)), Vec::new());
         if result.is_err() {
@@ -141,7 +202,10 @@ impl Replica {
     /// Updates the record for newly deployed code: stores the module, bumps the version,
     /// takes the new sizes, globals, certified data and timer (a code change deactivates the
     /// timer unless the hook set it again), and adds the change to the history.
-    #[allow(clippy::too_many_arguments, reason = "the pieces of a deployment, each from its own step")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the pieces of a deployment, each from its own step"
+    )]
     fn record_deployment(
         &mut self,
         record: &mut CanisterRecord,
@@ -156,14 +220,27 @@ impl Replica {
         record.module_hash = Some(hex::encode(hash));
         record.version += 1;
         record.apply_delta(delta);
-        record.certified_data = hook.map(|e| e.api.certified_data.clone()).unwrap_or(certified_data);
+        record.certified_data = hook
+            .map(|e| e.api.certified_data.clone())
+            .unwrap_or(certified_data);
         record.global_timer = hook.map(|e| e.api.global_timer).unwrap_or(0);
         let now = self.now();
-        push_change(record, now, sender, ChangeDetails::CodeDeployment(CodeDeploymentRecord { mode, module_hash: hash.to_vec() }));
+        push_change(
+            record,
+            now,
+            sender,
+            ChangeDetails::CodeDeployment(CodeDeploymentRecord {
+                mode,
+                module_hash: hash.to_vec(),
+            }),
+        );
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments, reason = "the install_code fields, passed through")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the install_code fields, passed through"
+    )]
     fn upgrade(
         &mut self,
         sender: Principal,
@@ -203,7 +280,14 @@ impl Replica {
             let limits = self.exec_limits(budget, &record, false);
             let env = self.env(&record, &sender, "", &[]);
             let old = self.ensure_instance(&id)?;
-            let exec = old.run("canister_pre_upgrade", EntryKind::PreUpgrade, env, certified_data.clone(), record.global_timer, limits);
+            let exec = old.run(
+                "canister_pre_upgrade",
+                EntryKind::PreUpgrade,
+                env,
+                certified_data.clone(),
+                record.global_timer,
+                limits,
+            );
             if exec.result.is_err() {
                 if old.rollback().is_err() {
                     self.get_mut(&id)?.instance = None;
@@ -224,7 +308,11 @@ impl Replica {
         let kept_heap = if keep { Some(old.delta()?.heap) } else { None };
         let stable = old.take_stable()?;
         let limits = self.exec_limits(budget.saturating_sub(used), &record, true);
-        let heap = if keep { self.backing(&CanisterRecord::heap_name(&id), record.heap_size) } else { MemoryBacking::default() };
+        let heap = if keep {
+            self.backing(&CanisterRecord::heap_name(&id), record.heap_size)
+        } else {
+            MemoryBacking::default()
+        };
         let restore: Option<&[_]> = if keep { Some(&[]) } else { None };
         let new = Instance::new(&self.engine, module.clone(), heap, stable, restore, limits);
         let mut new = match new {
@@ -254,20 +342,18 @@ impl Replica {
         }
 
         // 3. start + post_upgrade on the new instance.
-        let exec = match self.run_start_and_hook(
-            &mut new,
-            &record,
-            &sender,
-            "canister_post_upgrade",
-            EntryKind::PostUpgrade,
+        let hook = Hook {
+            name: "canister_post_upgrade",
+            kind: EntryKind::PostUpgrade,
             arg,
-            budget.saturating_sub(used),
-            certified_data.clone(),
-        ) {
+            budget: budget.saturating_sub(used),
+            certified_data: certified_data.clone(),
+        };
+        let exec = match self.run_start_and_hook(&mut new, &record, &sender, hook) {
             Ok(exec) => exec,
-            Err((hook, exec)) => {
+            Err(e) => {
                 restore_old(self, new)?;
-                return Err(hook_error(&id, &hook, &exec, ""));
+                return Err(e);
             }
         };
 
@@ -279,7 +365,15 @@ impl Replica {
                 return Err(e.into());
             }
         };
-        if let Err(e) = self.record_deployment(&mut record, &delta, exec.as_ref(), certified_data, bytes, sender, CodeDeploymentMode::Upgrade) {
+        if let Err(e) = self.record_deployment(
+            &mut record,
+            &delta,
+            exec.as_ref(),
+            certified_data,
+            bytes,
+            sender,
+            CodeDeploymentMode::Upgrade,
+        ) {
             restore_old(self, new)?;
             return Err(e);
         }
@@ -294,7 +388,11 @@ impl Replica {
         result
     }
 
-    pub(crate) fn uninstall_code(&mut self, sender: Principal, id: Principal) -> Result<(), CallError> {
+    pub(crate) fn uninstall_code(
+        &mut self,
+        sender: Principal,
+        id: Principal,
+    ) -> Result<(), CallError> {
         let mut record = self.get(&id)?.record.clone();
         ensure_controller(&record, &sender)?;
         record.module_hash = None;
@@ -307,11 +405,20 @@ impl Replica {
         let now = self.now();
         push_change(&mut record, now, sender, ChangeDetails::CodeUninstall);
         let mut batch = drydock_state::Batch::default();
-        let json = serde_json::to_vec(&record).map_err(|e| crate::ReplicaError::CorruptRecord { key: CanisterRecord::key(&id), cause: e.to_string() })?;
+        let json = serde_json::to_vec(&record).map_err(|e| crate::ReplicaError::CorruptRecord {
+            key: CanisterRecord::key(&id),
+            cause: e.to_string(),
+        })?;
         batch.blobs.push((CanisterRecord::key(&id), Some(json)));
-        for name in [CanisterRecord::heap_name(&id), CanisterRecord::stable_name(&id)] {
+        for name in [
+            CanisterRecord::heap_name(&id),
+            CanisterRecord::stable_name(&id),
+        ] {
             if self.store.memory(&name).is_some() {
-                batch.memories.push(drydock_state::MemoryUpdate { name, op: drydock_state::MemoryOp::Delete });
+                batch.memories.push(drydock_state::MemoryUpdate {
+                    name,
+                    op: drydock_state::MemoryOp::Delete,
+                });
             }
         }
         self.store.commit(batch)?;

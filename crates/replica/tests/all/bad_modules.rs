@@ -6,7 +6,9 @@ use ic_management_canister_types::CanisterInstallMode;
 
 fn refused(env: &mut Env, id: candid::Principal, module: Vec<u8>) -> drydock_replica::UserError {
     let before = env.replica.state_hashes(&id).unwrap();
-    let err = env.install_mode(id, module, CanisterInstallMode::Reinstall, vec![]).unwrap_err();
+    let err = env
+        .install_mode(id, module, CanisterInstallMode::Reinstall, vec![])
+        .unwrap_err();
     assert_eq!(env.replica.state_hashes(&id).unwrap(), before);
     let (v,): (String,) = env.query(id, "version", ()).unwrap();
     assert_eq!(v, "v1");
@@ -30,7 +32,10 @@ fn bytes_that_are_not_wasm_are_refused() {
     env.install(id, wasm("kv"));
     let err = refused(&mut env, id, b"hello, this is not a module".to_vec());
     assert_eq!(err.code, ErrorCode::CanisterInvalidWasm, "{err}");
-    assert!(err.message.to_lowercase().contains("not a wasm module"), "{err}");
+    assert!(
+        err.message.to_lowercase().contains("not a wasm module"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -74,7 +79,10 @@ fn gzipped_module_installs_and_its_hash_is_of_the_gzipped_bytes() {
     let gz = gz.finish().unwrap();
     env.install(id, gz.clone());
     use sha2::Digest;
-    assert_eq!(env.status(id).module_hash, Some(sha2::Sha256::digest(&gz).to_vec()));
+    assert_eq!(
+        env.status(id).module_hash,
+        Some(sha2::Sha256::digest(&gz).to_vec())
+    );
     let (v,): (String,) = env.query(id, "version", ()).unwrap();
     assert_eq!(v, "v1");
 }

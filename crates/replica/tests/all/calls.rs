@@ -8,7 +8,9 @@ fn kv_canister_installs_and_answers_updates_and_queries() {
     let mut env = Env::new();
     let id = env.create();
     env.install(id, wasm("kv"));
-    let () = env.update(id, "put", ("a".to_string(), "1".to_string())).unwrap();
+    let () = env
+        .update(id, "put", ("a".to_string(), "1".to_string()))
+        .unwrap();
     let (v,): (Option<String>,) = env.query(id, "get", ("a".to_string(),)).unwrap();
     assert_eq!(v.as_deref(), Some("1"));
     let (who,): (candid::Principal,) = env.query(id, "whoami", ()).unwrap();
@@ -21,14 +23,18 @@ fn state_survives_reopening_the_state_directory() {
     let id = env.create();
     env.install(id, wasm("kv"));
     for i in 0..20 {
-        let () = env.update(id, "put", (format!("k{i}"), format!("v{i}"))).unwrap();
+        let () = env
+            .update(id, "put", (format!("k{i}"), format!("v{i}")))
+            .unwrap();
     }
     let before = env.replica.state_hashes(&id).unwrap();
     env.reopen();
     assert_eq!(env.replica.state_hashes(&id).unwrap(), before);
     let (n,): (u64,) = env.query(id, "len", ()).unwrap();
     assert_eq!(n, 20);
-    let () = env.update(id, "put", ("after".to_string(), "reopen".to_string())).unwrap();
+    let () = env
+        .update(id, "put", ("after".to_string(), "reopen".to_string()))
+        .unwrap();
     let (v,): (Option<String>,) = env.query(id, "get", ("k7".to_string(),)).unwrap();
     assert_eq!(v.as_deref(), Some("v7"));
 }
@@ -38,9 +44,13 @@ fn trapping_update_leaves_nothing_changed() {
     let mut env = Env::new();
     let id = env.create();
     env.install(id, wasm("kv"));
-    let () = env.update(id, "put", ("a".to_string(), "1".to_string())).unwrap();
+    let () = env
+        .update(id, "put", ("a".to_string(), "1".to_string()))
+        .unwrap();
     let before = env.replica.state_hashes(&id).unwrap();
-    let err = env.update::<_, ()>(id, "trap_after_write", ("b".to_string(),)).unwrap_err();
+    let err = env
+        .update::<_, ()>(id, "trap_after_write", ("b".to_string(),))
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::CanisterCalledTrap, "{err}");
     assert!(err.message.contains("boom"), "{err}");
     assert_eq!(env.replica.state_hashes(&id).unwrap(), before);
@@ -49,7 +59,9 @@ fn trapping_update_leaves_nothing_changed() {
     let (n,): (u64,) = env.query(id, "heap_counter", ()).unwrap();
     assert_eq!(n, 0);
     // The canister keeps serving.
-    let () = env.update(id, "put", ("c".to_string(), "3".to_string())).unwrap();
+    let () = env
+        .update(id, "put", ("c".to_string(), "3".to_string()))
+        .unwrap();
 }
 
 #[test]
@@ -66,7 +78,9 @@ fn query_that_writes_memory_leaves_nothing_changed() {
     assert_eq!(env.replica.state_hashes(&id).unwrap(), before);
     let (n,): (u64,) = env.query(id, "heap_counter", ()).unwrap();
     assert_eq!(n, 0);
-    let (v,): (Option<String>,) = env.query(id, "get", ("__query_write".to_string(),)).unwrap();
+    let (v,): (Option<String>,) = env
+        .query(id, "get", ("__query_write".to_string(),))
+        .unwrap();
     assert_eq!(v, None);
 }
 
@@ -75,12 +89,18 @@ fn unknown_method_is_rejected_and_the_canister_keeps_serving() {
     let mut env = Env::new();
     let id = env.create();
     env.install(id, wasm("kv"));
-    let err = env.update_raw(id, "nope", candid::encode_args(()).unwrap()).unwrap_err();
+    let err = env
+        .update_raw(id, "nope", candid::encode_args(()).unwrap())
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::CanisterMethodNotFound, "{err}");
     assert!(err.message.contains("nope"));
-    let err = env.query_raw(id, "put", candid::encode_args(()).unwrap()).unwrap_err();
+    let err = env
+        .query_raw(id, "put", candid::encode_args(()).unwrap())
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::CanisterMethodNotFound, "{err}");
-    let () = env.update(id, "put", ("a".to_string(), "1".to_string())).unwrap();
+    let () = env
+        .update(id, "put", ("a".to_string(), "1".to_string()))
+        .unwrap();
 }
 
 #[test]
@@ -99,11 +119,21 @@ fn certified_data_is_kept_and_over_32_bytes_traps() {
     let mut env = Env::new();
     let id = env.create();
     env.install(id, wasm("kv"));
-    let () = env.update(id, "certify", (serde_bytes::ByteBuf::from(vec![7u8; 32]),)).unwrap();
-    assert_eq!(env.replica.state_hashes(&id).unwrap().certified_data, vec![7u8; 32]);
-    let err = env.update::<_, ()>(id, "certify", (serde_bytes::ByteBuf::from(vec![1u8; 33]),)).unwrap_err();
+    let () = env
+        .update(id, "certify", (serde_bytes::ByteBuf::from(vec![7u8; 32]),))
+        .unwrap();
+    assert_eq!(
+        env.replica.state_hashes(&id).unwrap().certified_data,
+        vec![7u8; 32]
+    );
+    let err = env
+        .update::<_, ()>(id, "certify", (serde_bytes::ByteBuf::from(vec![1u8; 33]),))
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::CanisterContractViolation, "{err}");
-    assert_eq!(env.replica.state_hashes(&id).unwrap().certified_data, vec![7u8; 32]);
+    assert_eq!(
+        env.replica.state_hashes(&id).unwrap().certified_data,
+        vec![7u8; 32]
+    );
 }
 
 #[test]
@@ -111,10 +141,27 @@ fn stopped_canister_rejects_calls_and_start_resumes_it() {
     let mut env = Env::new();
     let id = env.create();
     env.install(id, wasm("kv"));
-    env.mgmt::<_, ()>(user(), "stop_canister", &ic_management_canister_types::CanisterIdRecord { canister_id: id }).unwrap();
-    assert_eq!(env.status(id).status, ic_management_canister_types::CanisterStatusType::Stopped);
-    let err = env.update::<_, ()>(id, "put", ("a".to_string(), "1".to_string())).unwrap_err();
+    env.mgmt::<_, ()>(
+        user(),
+        "stop_canister",
+        &ic_management_canister_types::CanisterIdRecord { canister_id: id },
+    )
+    .unwrap();
+    assert_eq!(
+        env.status(id).status,
+        ic_management_canister_types::CanisterStatusType::Stopped
+    );
+    let err = env
+        .update::<_, ()>(id, "put", ("a".to_string(), "1".to_string()))
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::CanisterStopped, "{err}");
-    env.mgmt::<_, ()>(user(), "start_canister", &ic_management_canister_types::CanisterIdRecord { canister_id: id }).unwrap();
-    let () = env.update(id, "put", ("a".to_string(), "1".to_string())).unwrap();
+    env.mgmt::<_, ()>(
+        user(),
+        "start_canister",
+        &ic_management_canister_types::CanisterIdRecord { canister_id: id },
+    )
+    .unwrap();
+    let () = env
+        .update(id, "put", ("a".to_string(), "1".to_string()))
+        .unwrap();
 }

@@ -19,7 +19,9 @@ fn motoko_eop_upgrade_without_persistence_option_is_rejected() {
     env.install(id, wasm("counter_eop"));
     inc3(&mut env, id);
     let before = env.replica.state_hashes(&id).unwrap();
-    let err = env.upgrade(id, wasm("counter_eop_v2"), false, None).unwrap_err();
+    let err = env
+        .upgrade(id, wasm("counter_eop_v2"), false, None)
+        .unwrap_err();
     assert!(
         err.message.contains("Missing upgrade option: Enhanced orthogonal persistence requires the `wasm_memory_persistence` upgrade option."),
         "{err}"
@@ -35,11 +37,21 @@ fn motoko_eop_upgrade_with_keep_keeps_stable_variables_and_resets_transient_ones
     inc3(&mut env, id);
     let (t,): (Nat,) = env.query(id, "transient_get", ()).unwrap();
     assert_eq!(t, Nat::from(3u64));
-    env.upgrade(id, wasm("counter_eop_v2"), false, Some(WasmMemoryPersistence::Keep)).unwrap();
+    env.upgrade(
+        id,
+        wasm("counter_eop_v2"),
+        false,
+        Some(WasmMemoryPersistence::Keep),
+    )
+    .unwrap();
     let (v,): (String,) = env.query(id, "version", ()).unwrap();
     assert_eq!(v, "v2");
     let (n,): (Nat,) = env.query(id, "get", ()).unwrap();
-    assert_eq!(n, Nat::from(3u64), "the stable counter lives in the kept heap");
+    assert_eq!(
+        n,
+        Nat::from(3u64),
+        "the stable counter lives in the kept heap"
+    );
     // Motoko re-runs transient initialisers on upgrade, even when the heap is kept.
     let (t,): (Nat,) = env.query(id, "transient_get", ()).unwrap();
     assert_eq!(t, Nat::from(0u64));
@@ -56,7 +68,12 @@ fn motoko_eop_upgrade_with_replace_loses_the_heap() {
     let id = env.create();
     env.install(id, wasm("counter_eop"));
     inc3(&mut env, id);
-    match env.upgrade(id, wasm("counter_eop_v2"), false, Some(WasmMemoryPersistence::Replace)) {
+    match env.upgrade(
+        id,
+        wasm("counter_eop_v2"),
+        false,
+        Some(WasmMemoryPersistence::Replace),
+    ) {
         Ok(()) => {
             let (n,): (Nat,) = env.query(id, "get", ()).unwrap();
             assert_eq!(n, Nat::from(0u64), "replace starts from a fresh heap");
@@ -75,9 +92,21 @@ fn keep_onto_a_classic_module_is_rejected() {
     let id = env.create();
     env.install(id, wasm("counter_eop"));
     let before = env.replica.state_hashes(&id).unwrap();
-    let err = env.upgrade(id, wasm("counter_classic"), false, Some(WasmMemoryPersistence::Keep)).unwrap_err();
+    let err = env
+        .upgrade(
+            id,
+            wasm("counter_classic"),
+            false,
+            Some(WasmMemoryPersistence::Keep),
+        )
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::CanisterContractViolation, "{err}");
-    assert!(err.message.contains("requires that the new canister module supports enhanced orthogonal persistence"), "{err}");
+    assert!(
+        err.message.contains(
+            "requires that the new canister module supports enhanced orthogonal persistence"
+        ),
+        "{err}"
+    );
     assert_eq!(env.replica.state_hashes(&id).unwrap(), before);
 }
 
@@ -88,8 +117,18 @@ fn motoko_eop_incompatible_stable_type_traps_and_keeps_the_old_canister() {
     env.install(id, wasm("counter_eop"));
     inc3(&mut env, id);
     let before = env.replica.state_hashes(&id).unwrap();
-    let err = env.upgrade(id, wasm("counter_eop_incompatible"), false, Some(WasmMemoryPersistence::Keep)).unwrap_err();
-    assert!(err.message.contains("Memory-incompatible program upgrade"), "{err}");
+    let err = env
+        .upgrade(
+            id,
+            wasm("counter_eop_incompatible"),
+            false,
+            Some(WasmMemoryPersistence::Keep),
+        )
+        .unwrap_err();
+    assert!(
+        err.message.contains("Memory-incompatible program upgrade"),
+        "{err}"
+    );
     assert_eq!(env.replica.state_hashes(&id).unwrap(), before);
     let (n,): (Nat,) = env.query(id, "get", ()).unwrap();
     assert_eq!(n, Nat::from(3u64));
@@ -101,7 +140,8 @@ fn motoko_classic_canister_upgrades_and_keeps_stable_variables() {
     let id = env.create();
     env.install(id, wasm("counter_classic"));
     inc3(&mut env, id);
-    env.upgrade(id, wasm("counter_classic_v2"), false, None).unwrap();
+    env.upgrade(id, wasm("counter_classic_v2"), false, None)
+        .unwrap();
     let (v,): (String,) = env.query(id, "version", ()).unwrap();
     assert_eq!(v, "v2");
     let (n,): (Nat,) = env.query(id, "get", ()).unwrap();
@@ -121,8 +161,26 @@ fn wat_module_with_the_eop_marker_follows_the_persistence_rules() {
     env.update_raw(id, "inc", vec![]).unwrap();
     env.update_raw(id, "inc", vec![]).unwrap();
     assert!(env.upgrade(id, wat("eop_marker"), false, None).is_err());
-    env.upgrade(id, wat("eop_marker"), false, Some(WasmMemoryPersistence::Keep)).unwrap();
-    assert_eq!(env.query_raw(id, "read", vec![]).unwrap(), 2u64.to_le_bytes());
-    env.upgrade(id, wat("eop_marker"), false, Some(WasmMemoryPersistence::Replace)).unwrap();
-    assert_eq!(env.query_raw(id, "read", vec![]).unwrap(), 0u64.to_le_bytes());
+    env.upgrade(
+        id,
+        wat("eop_marker"),
+        false,
+        Some(WasmMemoryPersistence::Keep),
+    )
+    .unwrap();
+    assert_eq!(
+        env.query_raw(id, "read", vec![]).unwrap(),
+        2u64.to_le_bytes()
+    );
+    env.upgrade(
+        id,
+        wat("eop_marker"),
+        false,
+        Some(WasmMemoryPersistence::Replace),
+    )
+    .unwrap();
+    assert_eq!(
+        env.query_raw(id, "read", vec![]).unwrap(),
+        0u64.to_le_bytes()
+    );
 }

@@ -5,22 +5,29 @@ use std::path::PathBuf;
 use candid::{CandidType, Principal};
 use drydock_replica::{CallError, Limits, Replica, ReplicaConfig, UserError, MANAGEMENT_CANISTER};
 use ic_management_canister_types::{
-    CanisterIdRecord, CanisterInstallMode, CanisterStatusResult, InstallCodeArgs, ProvisionalCreateCanisterWithCyclesArgs,
-    UpgradeFlags, WasmMemoryPersistence,
+    CanisterIdRecord, CanisterInstallMode, CanisterStatusResult, InstallCodeArgs,
+    ProvisionalCreateCanisterWithCyclesArgs, UpgradeFlags, WasmMemoryPersistence,
 };
 use serde::de::DeserializeOwned;
 
 /// The bytes of a test canister; fails with a clear message when it was not built.
 pub fn wasm(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-canisters").join(format!("{name}.wasm"));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/test-canisters")
+        .join(format!("{name}.wasm"));
     std::fs::read(&path).unwrap_or_else(|e| {
-        panic!("test canister {} is missing ({e}): run scripts/build-test-canisters.sh first", path.display())
+        panic!(
+            "test canister {} is missing ({e}): run scripts/build-test-canisters.sh first",
+            path.display()
+        )
     })
 }
 
 /// A WAT fixture from `fixtures/wat`, compiled.
 pub fn wat(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/wat").join(format!("{name}.wat"));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/wat")
+        .join(format!("{name}.wat"));
     wat::parse_file(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
@@ -58,14 +65,25 @@ impl Env {
     pub fn reopen_with_limits(&mut self, limits: Limits) {
         // Drop first: the directory is locked while open.
         let placeholder = tempfile::tempdir().unwrap();
-        let old = std::mem::replace(&mut self.replica, Replica::open(placeholder.path(), ReplicaConfig::default()).unwrap());
+        let old = std::mem::replace(
+            &mut self.replica,
+            Replica::open(placeholder.path(), ReplicaConfig::default()).unwrap(),
+        );
         drop(old);
         self.replica = Replica::open(self.dir.path(), ReplicaConfig { limits }).unwrap();
     }
 
-    pub fn mgmt<A: CandidType, R: DeserializeOwned + CandidType>(&mut self, sender: Principal, method: &str, arg: &A) -> Result<R, UserError> {
+    pub fn mgmt<A: CandidType, R: DeserializeOwned + CandidType>(
+        &mut self,
+        sender: Principal,
+        method: &str,
+        arg: &A,
+    ) -> Result<R, UserError> {
         let bytes = candid::encode_one(arg).unwrap();
-        match self.replica.update(sender, MANAGEMENT_CANISTER, method, &bytes) {
+        match self
+            .replica
+            .update(sender, MANAGEMENT_CANISTER, method, &bytes)
+        {
             Ok(reply) => Ok(candid::decode_one(&reply).unwrap()),
             Err(CallError::User(e)) => Err(e),
             Err(CallError::Replica(e)) => panic!("replica failure: {e}"),
@@ -74,30 +92,76 @@ impl Env {
 
     pub fn create(&mut self) -> Principal {
         let r: CanisterIdRecord = self
-            .mgmt(user(), "provisional_create_canister_with_cycles", &ProvisionalCreateCanisterWithCyclesArgs::default())
+            .mgmt(
+                user(),
+                "provisional_create_canister_with_cycles",
+                &ProvisionalCreateCanisterWithCyclesArgs::default(),
+            )
             .unwrap();
         r.canister_id
     }
 
-    pub fn install_mode(&mut self, id: Principal, wasm: Vec<u8>, mode: CanisterInstallMode, arg: Vec<u8>) -> Result<(), UserError> {
-        let args = InstallCodeArgs { mode, canister_id: id, wasm_module: wasm, arg, sender_canister_version: None };
+    pub fn install_mode(
+        &mut self,
+        id: Principal,
+        wasm: Vec<u8>,
+        mode: CanisterInstallMode,
+        arg: Vec<u8>,
+    ) -> Result<(), UserError> {
+        let args = InstallCodeArgs {
+            mode,
+            canister_id: id,
+            wasm_module: wasm,
+            arg,
+            sender_canister_version: None,
+        };
         self.mgmt::<_, ()>(user(), "install_code", &args)
     }
 
     pub fn install(&mut self, id: Principal, wasm: Vec<u8>) {
-        self.install_mode(id, wasm, CanisterInstallMode::Install, candid::encode_args(()).unwrap()).unwrap();
+        self.install_mode(
+            id,
+            wasm,
+            CanisterInstallMode::Install,
+            candid::encode_args(()).unwrap(),
+        )
+        .unwrap();
     }
 
-    pub fn upgrade(&mut self, id: Principal, wasm: Vec<u8>, skip_pre_upgrade: bool, persistence: Option<WasmMemoryPersistence>) -> Result<(), UserError> {
-        let flags = UpgradeFlags { skip_pre_upgrade: Some(skip_pre_upgrade), wasm_memory_persistence: persistence };
-        self.install_mode(id, wasm, CanisterInstallMode::Upgrade(Some(flags)), candid::encode_args(()).unwrap())
+    pub fn upgrade(
+        &mut self,
+        id: Principal,
+        wasm: Vec<u8>,
+        skip_pre_upgrade: bool,
+        persistence: Option<WasmMemoryPersistence>,
+    ) -> Result<(), UserError> {
+        let flags = UpgradeFlags {
+            skip_pre_upgrade: Some(skip_pre_upgrade),
+            wasm_memory_persistence: persistence,
+        };
+        self.install_mode(
+            id,
+            wasm,
+            CanisterInstallMode::Upgrade(Some(flags)),
+            candid::encode_args(()).unwrap(),
+        )
     }
 
     pub fn status(&mut self, id: Principal) -> CanisterStatusResult {
-        self.mgmt(user(), "canister_status", &CanisterIdRecord { canister_id: id }).unwrap()
+        self.mgmt(
+            user(),
+            "canister_status",
+            &CanisterIdRecord { canister_id: id },
+        )
+        .unwrap()
     }
 
-    pub fn update_raw(&mut self, id: Principal, method: &str, arg: Vec<u8>) -> Result<Vec<u8>, UserError> {
+    pub fn update_raw(
+        &mut self,
+        id: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, UserError> {
         match self.replica.update(user(), id, method, &arg) {
             Ok(r) => Ok(r),
             Err(CallError::User(e)) => Err(e),
@@ -105,7 +169,12 @@ impl Env {
         }
     }
 
-    pub fn query_raw(&mut self, id: Principal, method: &str, arg: Vec<u8>) -> Result<Vec<u8>, UserError> {
+    pub fn query_raw(
+        &mut self,
+        id: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, UserError> {
         match self.replica.query(user(), id, method, &arg) {
             Ok(r) => Ok(r),
             Err(CallError::User(e)) => Err(e),
@@ -113,12 +182,28 @@ impl Env {
         }
     }
 
-    pub fn update<A: candid::utils::ArgumentEncoder, R: for<'a> candid::utils::ArgumentDecoder<'a>>(&mut self, id: Principal, method: &str, arg: A) -> Result<R, UserError> {
+    pub fn update<
+        A: candid::utils::ArgumentEncoder,
+        R: for<'a> candid::utils::ArgumentDecoder<'a>,
+    >(
+        &mut self,
+        id: Principal,
+        method: &str,
+        arg: A,
+    ) -> Result<R, UserError> {
         let bytes = self.update_raw(id, method, candid::encode_args(arg).unwrap())?;
         Ok(candid::decode_args(&bytes).unwrap())
     }
 
-    pub fn query<A: candid::utils::ArgumentEncoder, R: for<'a> candid::utils::ArgumentDecoder<'a>>(&mut self, id: Principal, method: &str, arg: A) -> Result<R, UserError> {
+    pub fn query<
+        A: candid::utils::ArgumentEncoder,
+        R: for<'a> candid::utils::ArgumentDecoder<'a>,
+    >(
+        &mut self,
+        id: Principal,
+        method: &str,
+        arg: A,
+    ) -> Result<R, UserError> {
         let bytes = self.query_raw(id, method, candid::encode_args(arg).unwrap())?;
         Ok(candid::decode_args(&bytes).unwrap())
     }

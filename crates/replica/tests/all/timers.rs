@@ -16,7 +16,11 @@ fn global_timer_fires_on_a_running_canister_and_code_changes_deactivate_it() {
     assert_eq!(env.replica.run_timers().unwrap(), 1);
     let (n,): (u64,) = env.query(id, "timer_fired", ()).unwrap();
     assert_eq!(n, 1);
-    assert_eq!(env.replica.state_hashes(&id).unwrap().global_timer, 0, "a fired timer is deactivated");
+    assert_eq!(
+        env.replica.state_hashes(&id).unwrap().global_timer,
+        0,
+        "a fired timer is deactivated"
+    );
     // An upgrade deactivates a pending timer.
     let (_,): (u64,) = env.update(id, "set_timer", (1000u64,)).unwrap();
     env.upgrade(id, wasm("kv_v2"), false, None).unwrap();

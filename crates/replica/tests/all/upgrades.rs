@@ -10,7 +10,9 @@ fn kv_canister_upgrades_to_v2_and_keeps_its_data() {
     let mut env = Env::new();
     let id = env.create();
     env.install(id, wasm("kv"));
-    let () = env.update(id, "put", ("a".to_string(), "1".to_string())).unwrap();
+    let () = env
+        .update(id, "put", ("a".to_string(), "1".to_string()))
+        .unwrap();
     let version_before = env.status(id).version;
     env.upgrade(id, wasm("kv_v2"), false, None).unwrap();
     let (v,): (String,) = env.query(id, "version", ()).unwrap();
@@ -19,10 +21,24 @@ fn kv_canister_upgrades_to_v2_and_keeps_its_data() {
     assert_eq!(a.as_deref(), Some("1"));
     assert_eq!(env.status(id).version, version_before + 1);
     let info: CanisterInfoResult = env
-        .mgmt(user(), "canister_info", &CanisterInfoArgs { canister_id: id, num_requested_changes: Some(10) })
+        .mgmt(
+            user(),
+            "canister_info",
+            &CanisterInfoArgs {
+                canister_id: id,
+                num_requested_changes: Some(10),
+            },
+        )
         .unwrap();
-    let kinds: Vec<_> = info.recent_changes.iter().map(|c| c.details.clone()).collect();
-    assert!(matches!(kinds[0], Some(ChangeDetails::Creation(_))), "{kinds:?}");
+    let kinds: Vec<_> = info
+        .recent_changes
+        .iter()
+        .map(|c| c.details.clone())
+        .collect();
+    assert!(
+        matches!(kinds[0], Some(ChangeDetails::Creation(_))),
+        "{kinds:?}"
+    );
     assert_eq!(info.total_num_changes, 3);
     assert_eq!(info.module_hash, env.status(id).module_hash);
 }
@@ -35,7 +51,8 @@ fn serde_canister_saves_in_pre_upgrade_and_restores_in_post_upgrade() {
     let () = env.update(id, "add", ("x".to_string(), 42u64)).unwrap();
     let (n,): (u64,) = env.update(id, "fill", (100u64, 100u64)).unwrap();
     assert_eq!(n, 101);
-    env.upgrade(id, wasm("serde_state_v2"), false, None).unwrap();
+    env.upgrade(id, wasm("serde_state_v2"), false, None)
+        .unwrap();
     let (v,): (String,) = env.query(id, "version", ()).unwrap();
     assert_eq!(v, "v2");
     let (x,): (Option<u64>,) = env.query(id, "get", ("x".to_string(),)).unwrap();
@@ -64,8 +81,13 @@ fn brickable_canister_upgrades_while_small() {
 
 fn brick(env: &mut Env) -> candid::Principal {
     let id = env.create();
-    env.install_mode(id, wasm("brickable"), ic_management_canister_types::CanisterInstallMode::Install, Encode!(&Some(10u64)).unwrap())
-        .unwrap();
+    env.install_mode(
+        id,
+        wasm("brickable"),
+        ic_management_canister_types::CanisterInstallMode::Install,
+        Encode!(&Some(10u64)).unwrap(),
+    )
+    .unwrap();
     let (n,): (u64,) = env.update(id, "add_many", (50u64,)).unwrap();
     assert_eq!(n, 50);
     id
@@ -76,11 +98,22 @@ fn upgrade_with_trapping_pre_upgrade_is_rejected_and_changes_nothing() {
     let mut env = Env::new();
     let id = brick(&mut env);
     let before = env.replica.state_hashes(&id).unwrap();
-    let err = env.upgrade(id, wasm("brickable_v2"), false, None).unwrap_err();
+    let err = env
+        .upgrade(id, wasm("brickable_v2"), false, None)
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::CanisterCalledTrap, "{err}");
-    assert!(err.message.contains("canister_pre_upgrade"), "names the hook: {err}");
-    assert!(err.message.contains("threshold"), "carries the trap message: {err}");
-    assert!(err.message.contains("--skip-pre-upgrade"), "says the way out: {err}");
+    assert!(
+        err.message.contains("canister_pre_upgrade"),
+        "names the hook: {err}"
+    );
+    assert!(
+        err.message.contains("threshold"),
+        "carries the trap message: {err}"
+    );
+    assert!(
+        err.message.contains("--skip-pre-upgrade"),
+        "says the way out: {err}"
+    );
     assert_eq!(env.replica.state_hashes(&id).unwrap(), before);
     let (v,): (String,) = env.query(id, "version", ()).unwrap();
     assert_eq!(v, "v1");
@@ -113,8 +146,13 @@ fn upgrade_with_trapping_post_upgrade_is_rejected_and_changes_nothing() {
     env.install(id, wasm("brickable"));
     let () = env.update(id, "add", ("one".to_string(),)).unwrap();
     let before = env.replica.state_hashes(&id).unwrap();
-    let err = env.upgrade(id, wasm("brickable_post_trap"), false, None).unwrap_err();
-    assert!(err.message.contains("canister_post_upgrade"), "names the hook: {err}");
+    let err = env
+        .upgrade(id, wasm("brickable_post_trap"), false, None)
+        .unwrap_err();
+    assert!(
+        err.message.contains("canister_post_upgrade"),
+        "names the hook: {err}"
+    );
     assert_eq!(env.replica.state_hashes(&id).unwrap(), before);
     let (v,): (String,) = env.query(id, "version", ()).unwrap();
     assert_eq!(v, "v1");
@@ -128,7 +166,10 @@ fn wat_hooks_that_trap_leave_the_canister_as_it_was() {
     let mut env = Env::new();
     let id = env.create();
     env.install(id, wat("trap_in_pre_upgrade"));
-    let () = env.update_raw(id, "set", vec![1, 2, 3, 4]).map(|_| ()).unwrap();
+    let () = env
+        .update_raw(id, "set", vec![1, 2, 3, 4])
+        .map(|_| ())
+        .unwrap();
     let before = env.replica.state_hashes(&id).unwrap();
     let err = env.upgrade(id, wat("counter"), false, None).unwrap_err();
     assert!(err.message.contains("pre_upgrade trap"), "{err}");
@@ -136,10 +177,27 @@ fn wat_hooks_that_trap_leave_the_canister_as_it_was() {
     assert_eq!(env.query_raw(id, "get", vec![]).unwrap(), vec![1, 2, 3, 4]);
 
     let id2 = env.create();
-    let err = env.install_mode(id2, wat("trap_in_init"), ic_management_canister_types::CanisterInstallMode::Install, vec![]).unwrap_err();
-    assert!(err.message.contains("canister_init") && err.message.contains("init trap"), "{err}");
+    let err = env
+        .install_mode(
+            id2,
+            wat("trap_in_init"),
+            ic_management_canister_types::CanisterInstallMode::Install,
+            vec![],
+        )
+        .unwrap_err();
+    assert!(
+        err.message.contains("canister_init") && err.message.contains("init trap"),
+        "{err}"
+    );
     assert_eq!(env.status(id2).module_hash, None);
-    let err = env.install_mode(id2, wat("start_traps"), ic_management_canister_types::CanisterInstallMode::Install, vec![]).unwrap_err();
+    let err = env
+        .install_mode(
+            id2,
+            wat("start_traps"),
+            ic_management_canister_types::CanisterInstallMode::Install,
+            vec![],
+        )
+        .unwrap_err();
     assert!(err.message.contains("start"), "{err}");
     assert_eq!(env.status(id2).module_hash, None);
 }
@@ -149,13 +207,25 @@ fn start_function_runs_at_install_and_upgrade_not_on_every_load() {
     let mut env = Env::new();
     let id = env.create();
     env.install(id, wat("start_function"));
-    assert_eq!(env.query_raw(id, "read", vec![]).unwrap(), 1u32.to_le_bytes());
+    assert_eq!(
+        env.query_raw(id, "read", vec![]).unwrap(),
+        1u32.to_le_bytes()
+    );
     env.update_raw(id, "bump", vec![]).unwrap();
-    assert_eq!(env.query_raw(id, "read", vec![]).unwrap(), 2u32.to_le_bytes());
+    assert_eq!(
+        env.query_raw(id, "read", vec![]).unwrap(),
+        2u32.to_le_bytes()
+    );
     env.reopen();
-    assert_eq!(env.query_raw(id, "read", vec![]).unwrap(), 2u32.to_le_bytes());
+    assert_eq!(
+        env.query_raw(id, "read", vec![]).unwrap(),
+        2u32.to_le_bytes()
+    );
     env.upgrade(id, wat("start_function"), false, None).unwrap();
-    assert_eq!(env.query_raw(id, "read", vec![]).unwrap(), 1u32.to_le_bytes());
+    assert_eq!(
+        env.query_raw(id, "read", vec![]).unwrap(),
+        1u32.to_le_bytes()
+    );
 }
 
 #[test]
@@ -163,12 +233,26 @@ fn reinstall_wipes_heap_and_stable_memory() {
     let mut env = Env::new();
     let id = env.create();
     env.install(id, wasm("kv"));
-    let () = env.update(id, "put", ("a".to_string(), "1".to_string())).unwrap();
-    env.install_mode(id, wasm("kv"), ic_management_canister_types::CanisterInstallMode::Reinstall, candid::encode_args(()).unwrap())
+    let () = env
+        .update(id, "put", ("a".to_string(), "1".to_string()))
         .unwrap();
+    env.install_mode(
+        id,
+        wasm("kv"),
+        ic_management_canister_types::CanisterInstallMode::Reinstall,
+        candid::encode_args(()).unwrap(),
+    )
+    .unwrap();
     let (n,): (u64,) = env.query(id, "len", ()).unwrap();
     assert_eq!(n, 0);
-    let err = env.install_mode(id, wasm("kv"), ic_management_canister_types::CanisterInstallMode::Install, vec![]).unwrap_err();
+    let err = env
+        .install_mode(
+            id,
+            wasm("kv"),
+            ic_management_canister_types::CanisterInstallMode::Install,
+            vec![],
+        )
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::CanisterNonEmpty, "{err}");
 }
 
@@ -177,9 +261,18 @@ fn uninstall_then_install_starts_from_empty_state() {
     let mut env = Env::new();
     let id = env.create();
     env.install(id, wasm("kv"));
-    let () = env.update(id, "put", ("a".to_string(), "1".to_string())).unwrap();
-    env.mgmt::<_, ()>(user(), "uninstall_code", &ic_management_canister_types::UninstallCodeArgs { canister_id: id, sender_canister_version: None })
+    let () = env
+        .update(id, "put", ("a".to_string(), "1".to_string()))
         .unwrap();
+    env.mgmt::<_, ()>(
+        user(),
+        "uninstall_code",
+        &ic_management_canister_types::UninstallCodeArgs {
+            canister_id: id,
+            sender_canister_version: None,
+        },
+    )
+    .unwrap();
     assert_eq!(env.status(id).module_hash, None);
     env.install(id, wasm("kv"));
     let (n,): (u64,) = env.query(id, "len", ()).unwrap();
