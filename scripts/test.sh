@@ -2,7 +2,8 @@
 # Runs every drydock test on this machine, installing what it needs first (idempotent):
 #   1. the test canisters (Rust for wasm32 with ic-cdk, Motoko with moc.js from npm),
 #      built from canisters/ and motoko/ into target/test-canisters/;
-#   2. cargo test for the whole workspace (unit, integration, CLI and crash tests).
+#   2. cargo test for the whole workspace (unit, integration, CLI and crash tests);
+#   3. the standards: rustfmt and clippy with warnings denied.
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p drydock-state`).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,3 +14,5 @@ command -v node >/dev/null 2>&1 || { echo "test.sh: node not found: install Node
 
 scripts/build-test-canisters.sh
 cargo test --workspace --locked "$@"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
