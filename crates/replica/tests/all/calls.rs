@@ -165,3 +165,43 @@ fn stopped_canister_rejects_calls_and_start_resumes_it() {
         .update(id, "put", ("a".to_string(), "1".to_string()))
         .unwrap();
 }
+
+#[test]
+fn malformed_candid_to_the_management_canister_is_rejected_and_nothing_changes() {
+    let mut env = Env::new();
+    let id = env.create();
+    env.install(id, wasm("kv"));
+    let before = env.replica.state_hashes(&id).unwrap();
+    for method in [
+        "install_code",
+        "canister_status",
+        "update_settings",
+        "create_canister",
+    ] {
+        match env.replica.update(
+            user(),
+            drydock_replica::MANAGEMENT_CANISTER,
+            method,
+            b"DIDL\x00garbage",
+        ) {
+            Err(drydock_replica::CallError::User(e)) => {
+                assert_eq!(e.code, ErrorCode::InvalidManagementPayload, "{e}");
+                assert!(e.message.contains(method), "{e}");
+            }
+            other => panic!("{method}: expected a rejection, got {other:?}"),
+        }
+    }
+    let err = env
+        .update_raw(
+            drydock_replica::MANAGEMENT_CANISTER,
+            "no_such_method",
+            vec![],
+        )
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::UnknownManagementMessage, "{err}");
+    assert_eq!(env.replica.state_hashes(&id).unwrap(), before);
+    assert_eq!(env.replica.canister_ids().len(), 1);
+    let () = env
+        .update(id, "put", ("still".to_string(), "serving".to_string()))
+        .unwrap();
+}
