@@ -471,54 +471,9 @@ pub(super) fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
             })
         },
     )?;
-    linker.func_wrap(
-        "ic0",
-        COST_SIGN_WITH_ECDSA.name,
-        |mut c: Caller<'_, StoreData>, src: P, size: P, curve: u32, dst: P| -> Res<u32> {
-            run_heap(&mut c, &COST_SIGN_WITH_ECDSA, size.get(), |heap, _, _| {
-                cost_threshold(
-                    heap,
-                    src.get(),
-                    size.get(),
-                    curve,
-                    dst.get(),
-                    fees::Scheme::Ecdsa,
-                )
-            })
-        },
-    )?;
-    linker.func_wrap(
-        "ic0",
-        COST_SIGN_WITH_SCHNORR.name,
-        |mut c: Caller<'_, StoreData>, src: P, size: P, algorithm: u32, dst: P| -> Res<u32> {
-            run_heap(&mut c, &COST_SIGN_WITH_SCHNORR, size.get(), |heap, _, _| {
-                cost_threshold(
-                    heap,
-                    src.get(),
-                    size.get(),
-                    algorithm,
-                    dst.get(),
-                    fees::Scheme::Schnorr,
-                )
-            })
-        },
-    )?;
-    linker.func_wrap(
-        "ic0",
-        COST_VETKD_DERIVE_KEY.name,
-        |mut c: Caller<'_, StoreData>, src: P, size: P, curve: u32, dst: P| -> Res<u32> {
-            run_heap(&mut c, &COST_VETKD_DERIVE_KEY, size.get(), |heap, _, _| {
-                cost_threshold(
-                    heap,
-                    src.get(),
-                    size.get(),
-                    curve,
-                    dst.get(),
-                    fees::Scheme::VetKd,
-                )
-            })
-        },
-    )?;
+    link_cost_threshold::<P>(linker, &COST_SIGN_WITH_ECDSA, fees::Scheme::Ecdsa)?;
+    link_cost_threshold::<P>(linker, &COST_SIGN_WITH_SCHNORR, fees::Scheme::Schnorr)?;
+    link_cost_threshold::<P>(linker, &COST_VETKD_DERIVE_KEY, fees::Scheme::VetKd)?;
 
     // Environment variables.
     linker.func_wrap(
@@ -768,6 +723,25 @@ pub(super) fn link_wasm32_only(linker: &mut Linker<StoreData>) -> Res<()> {
             run_heap(&mut c, &STABLE_READ, size, |heap, api, stable| {
                 check_stable32(stable)?;
                 stable_read(heap, api, stable, dst, offset, size)
+            })
+        },
+    )?;
+    Ok(())
+}
+
+/// `cost_sign_with_ecdsa`, `cost_sign_with_schnorr` and `cost_vetkd_derive_key`: the same
+/// shape (a key name in the heap, a curve or algorithm, a 128-bit cost out), one fee scheme each.
+fn link_cost_threshold<P: Ptr>(
+    linker: &mut Linker<StoreData>,
+    sys: &'static Sys,
+    scheme: fees::Scheme,
+) -> Res<()> {
+    linker.func_wrap(
+        "ic0",
+        sys.name,
+        move |mut c: Caller<'_, StoreData>, src: P, size: P, curve: u32, dst: P| -> Res<u32> {
+            run_heap(&mut c, sys, size.get(), |heap, _, _| {
+                cost_threshold(heap, src.get(), size.get(), curve, dst.get(), scheme)
             })
         },
     )?;
