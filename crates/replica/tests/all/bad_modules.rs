@@ -18,8 +18,7 @@ fn refused(env: &mut Env, id: candid::Principal, module: Vec<u8>) -> drydock_rep
 #[test]
 fn module_with_an_unknown_ic0_import_is_refused_naming_it() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("kv"));
+    let id = env.installed(wasm("kv"));
     let err = refused(&mut env, id, wat("unknown_import"));
     assert_eq!(err.code, ErrorCode::CanisterInvalidWasm, "{err}");
     assert!(err.message.contains("ic0.not_a_function"), "{err}");
@@ -28,8 +27,7 @@ fn module_with_an_unknown_ic0_import_is_refused_naming_it() {
 #[test]
 fn bytes_that_are_not_wasm_are_refused() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("kv"));
+    let id = env.installed(wasm("kv"));
     let err = refused(&mut env, id, b"hello, this is not a module".to_vec());
     assert_eq!(err.code, ErrorCode::CanisterInvalidWasm, "{err}");
     assert!(
@@ -41,8 +39,7 @@ fn bytes_that_are_not_wasm_are_refused() {
 #[test]
 fn module_over_100_mib_is_refused() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("kv"));
+    let id = env.installed(wasm("kv"));
     let mut big = wasm("kv");
     // A custom section padding the module past 100 MiB.
     let pad = 100 * 1024 * 1024 + 1 - big.len() + 16;

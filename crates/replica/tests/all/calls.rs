@@ -6,8 +6,7 @@ use drydock_replica::ErrorCode;
 #[test]
 fn kv_canister_installs_and_answers_updates_and_queries() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("kv"));
+    let id = env.installed(wasm("kv"));
     let () = env
         .update(id, "put", ("a".to_string(), "1".to_string()))
         .unwrap();
@@ -20,8 +19,7 @@ fn kv_canister_installs_and_answers_updates_and_queries() {
 #[test]
 fn state_survives_reopening_the_state_directory() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("kv"));
+    let id = env.installed(wasm("kv"));
     for i in 0..20 {
         let () = env
             .update(id, "put", (format!("k{i}"), format!("v{i}")))
@@ -42,8 +40,7 @@ fn state_survives_reopening_the_state_directory() {
 #[test]
 fn trapping_update_leaves_nothing_changed() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("kv"));
+    let id = env.installed(wasm("kv"));
     let () = env
         .update(id, "put", ("a".to_string(), "1".to_string()))
         .unwrap();
@@ -67,8 +64,7 @@ fn trapping_update_leaves_nothing_changed() {
 #[test]
 fn query_that_writes_memory_leaves_nothing_changed() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("kv"));
+    let id = env.installed(wasm("kv"));
     let before = env.replica.state_hashes(&id).unwrap();
     for _ in 0..3 {
         let (n,): (u64,) = env.query(id, "query_writes_heap", ()).unwrap();
@@ -87,8 +83,7 @@ fn query_that_writes_memory_leaves_nothing_changed() {
 #[test]
 fn unknown_method_is_rejected_and_the_canister_keeps_serving() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("kv"));
+    let id = env.installed(wasm("kv"));
     let err = env
         .update_raw(id, "nope", candid::encode_args(()).unwrap())
         .unwrap_err();
@@ -117,8 +112,7 @@ fn calls_to_a_missing_canister_or_an_empty_one_are_rejected() {
 #[test]
 fn certified_data_is_kept_and_over_32_bytes_traps() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("kv"));
+    let id = env.installed(wasm("kv"));
     let () = env
         .update(id, "certify", (serde_bytes::ByteBuf::from(vec![7u8; 32]),))
         .unwrap();
@@ -139,8 +133,7 @@ fn certified_data_is_kept_and_over_32_bytes_traps() {
 #[test]
 fn stopped_canister_rejects_calls_and_start_resumes_it() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("kv"));
+    let id = env.installed(wasm("kv"));
     env.mgmt::<_, ()>(
         user(),
         "stop_canister",
@@ -169,8 +162,7 @@ fn stopped_canister_rejects_calls_and_start_resumes_it() {
 #[test]
 fn malformed_candid_to_the_management_canister_is_rejected_and_nothing_changes() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("kv"));
+    let id = env.installed(wasm("kv"));
     let before = env.replica.state_hashes(&id).unwrap();
     for method in [
         "install_code",

@@ -9,8 +9,7 @@ use ic_management_canister_types::{
 #[test]
 fn non_controller_is_refused_install_stop_status_update_settings_and_delete() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("kv"));
+    let id = env.installed(wasm("kv"));
     let before = env.replica.state_hashes(&id).unwrap();
     let rec = CanisterIdRecord { canister_id: id };
     let install = InstallCodeArgs {

@@ -15,8 +15,7 @@ fn inc3(env: &mut Env, id: candid::Principal) {
 #[test]
 fn motoko_eop_upgrade_without_persistence_option_is_rejected() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("counter_eop"));
+    let id = env.installed(wasm("counter_eop"));
     inc3(&mut env, id);
     let before = env.replica.state_hashes(&id).unwrap();
     let err = env
@@ -32,8 +31,7 @@ fn motoko_eop_upgrade_without_persistence_option_is_rejected() {
 #[test]
 fn motoko_eop_upgrade_with_keep_keeps_stable_variables_and_resets_transient_ones() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("counter_eop"));
+    let id = env.installed(wasm("counter_eop"));
     inc3(&mut env, id);
     let (t,): (Nat,) = env.query(id, "transient_get", ()).unwrap();
     assert_eq!(t, Nat::from(3u64));
@@ -65,8 +63,7 @@ fn motoko_eop_upgrade_with_keep_keeps_stable_variables_and_resets_transient_ones
 #[test]
 fn motoko_eop_upgrade_with_replace_loses_the_heap() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("counter_eop"));
+    let id = env.installed(wasm("counter_eop"));
     inc3(&mut env, id);
     match env.upgrade(
         id,
@@ -89,8 +86,7 @@ fn motoko_eop_upgrade_with_replace_loses_the_heap() {
 #[test]
 fn keep_onto_a_classic_module_is_rejected() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("counter_eop"));
+    let id = env.installed(wasm("counter_eop"));
     let before = env.replica.state_hashes(&id).unwrap();
     let err = env
         .upgrade(
@@ -113,8 +109,7 @@ fn keep_onto_a_classic_module_is_rejected() {
 #[test]
 fn motoko_eop_incompatible_stable_type_traps_and_keeps_the_old_canister() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("counter_eop"));
+    let id = env.installed(wasm("counter_eop"));
     inc3(&mut env, id);
     let before = env.replica.state_hashes(&id).unwrap();
     let err = env
@@ -137,8 +132,7 @@ fn motoko_eop_incompatible_stable_type_traps_and_keeps_the_old_canister() {
 #[test]
 fn motoko_classic_canister_upgrades_and_keeps_stable_variables() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("counter_classic"));
+    let id = env.installed(wasm("counter_classic"));
     inc3(&mut env, id);
     env.upgrade(id, wasm("counter_classic_v2"), false, None)
         .unwrap();
@@ -156,8 +150,7 @@ fn motoko_classic_canister_upgrades_and_keeps_stable_variables() {
 #[test]
 fn wat_module_with_the_eop_marker_follows_the_persistence_rules() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wat("eop_marker"));
+    let id = env.installed(wat("eop_marker"));
     env.update_raw(id, "inc", vec![]).unwrap();
     env.update_raw(id, "inc", vec![]).unwrap();
     assert!(env.upgrade(id, wat("eop_marker"), false, None).is_err());

@@ -29,8 +29,7 @@ fn low() -> Limits {
 #[test]
 fn endless_update_is_stopped_at_the_update_limit_with_the_ics_error() {
     let mut env = Env::with_limits(low());
-    let id = env.create();
-    env.install(id, wasm("kv"));
+    let id = env.installed(wasm("kv"));
     let before = env.replica.state_hashes(&id).unwrap();
     let err = env.update::<_, ()>(id, "loop_forever", ()).unwrap_err();
     assert_eq!(
@@ -46,8 +45,7 @@ fn endless_update_is_stopped_at_the_update_limit_with_the_ics_error() {
     );
     assert_eq!(env.replica.state_hashes(&id).unwrap(), before);
 
-    let lp = env.create();
-    env.install(lp, wat("loop"));
+    let lp = env.installed(wat("loop"));
     let err = env.update_raw(lp, "loop", vec![]).unwrap_err();
     assert_eq!(
         err.code,
@@ -69,8 +67,7 @@ fn post_upgrade_over_the_install_limit_is_stopped_and_changes_nothing() {
         install_instructions: 150_000_000,
         ..Limits::default()
     });
-    let id = env.create();
-    env.install(id, wasm("serde_state"));
+    let id = env.installed(wasm("serde_state"));
     for _ in 0..4 {
         let (_,): (u64,) = env.update(id, "fill", (5_000u64, 200u64)).unwrap();
     }
@@ -92,8 +89,7 @@ fn post_upgrade_over_the_install_limit_is_stopped_and_changes_nothing() {
 #[test]
 fn post_upgrade_alone_over_the_install_limit_is_stopped_there() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("serde_state"));
+    let id = env.installed(wasm("serde_state"));
     let (_,): (u64,) = env.update(id, "fill", (20_000u64, 100u64)).unwrap();
     // A first upgrade saves the state to stable memory.
     env.upgrade(id, wasm("serde_state_v2"), false, None)
@@ -149,8 +145,7 @@ fn no_wasm_memory_limit(env: &mut Env, id: candid::Principal) {
 #[test]
 fn wasm32_memory_grow_past_4_gib_fails_without_allocating_it() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wat("grow_past_4gib"));
+    let id = env.installed(wat("grow_past_4gib"));
     no_wasm_memory_limit(&mut env, id);
     let rss_before = rss_kib();
     let reply = env.update_raw(id, "grow", vec![]).unwrap();
@@ -177,8 +172,7 @@ fn wasm32_memory_grow_past_4_gib_fails_without_allocating_it() {
 #[test]
 fn wasm64_memory_grow_stops_at_6_gib() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wat("grow_past_4gib_64"));
+    let id = env.installed(wat("grow_past_4gib_64"));
     no_wasm_memory_limit(&mut env, id);
     let reply = env.update_raw(id, "grow", vec![]).unwrap();
     assert_eq!(
@@ -191,8 +185,7 @@ fn wasm64_memory_grow_stops_at_6_gib() {
 #[test]
 fn wasm_memory_limit_traps_updates_but_not_queries() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("kv"));
+    let id = env.installed(wasm("kv"));
     let settings = CanisterSettings {
         wasm_memory_limit: Some(Nat::from(32u64 << 20)),
         ..Default::default()

@@ -118,6 +118,13 @@ impl Env {
         self.mgmt::<_, ()>(user(), "install_code", &args)
     }
 
+    /// A new canister with `wasm` installed (no init argument).
+    pub fn installed(&mut self, wasm: Vec<u8>) -> Principal {
+        let id = self.create();
+        self.install(id, wasm);
+        id
+    }
+
     pub fn install(&mut self, id: Principal, wasm: Vec<u8>) {
         self.install_mode(
             id,

@@ -5,8 +5,7 @@ use crate::support::*;
 #[test]
 fn global_timer_fires_on_a_running_canister_and_code_changes_deactivate_it() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("kv"));
+    let id = env.installed(wasm("kv"));
     let (_,): (u64,) = env.update(id, "set_timer", (0u64,)).unwrap();
     // Deadline "now": it is due at the next round.
     let (prev,): (u64,) = env.update(id, "set_timer", (1u64,)).unwrap();

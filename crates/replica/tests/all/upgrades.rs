@@ -8,8 +8,7 @@ use ic_management_canister_types::{CanisterInfoArgs, CanisterInfoResult, ChangeD
 #[test]
 fn kv_canister_upgrades_to_v2_and_keeps_its_data() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("kv"));
+    let id = env.installed(wasm("kv"));
     let () = env
         .update(id, "put", ("a".to_string(), "1".to_string()))
         .unwrap();
@@ -46,8 +45,7 @@ fn kv_canister_upgrades_to_v2_and_keeps_its_data() {
 #[test]
 fn serde_canister_saves_in_pre_upgrade_and_restores_in_post_upgrade() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("serde_state"));
+    let id = env.installed(wasm("serde_state"));
     let () = env.update(id, "add", ("x".to_string(), 42u64)).unwrap();
     let (n,): (u64,) = env.update(id, "fill", (100u64, 100u64)).unwrap();
     assert_eq!(n, 101);
@@ -67,8 +65,7 @@ fn serde_canister_saves_in_pre_upgrade_and_restores_in_post_upgrade() {
 #[test]
 fn brickable_canister_upgrades_while_small() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("brickable"));
+    let id = env.installed(wasm("brickable"));
     let () = env.update(id, "add", ("one".to_string(),)).unwrap();
     env.upgrade(id, wasm("brickable_v2"), false, None).unwrap();
     let (v,): (String,) = env.query(id, "version", ()).unwrap();
@@ -142,8 +139,7 @@ fn upgrade_with_skip_pre_upgrade_unbricks_the_canister_and_keeps_stable_data() {
 #[test]
 fn upgrade_with_trapping_post_upgrade_is_rejected_and_changes_nothing() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("brickable"));
+    let id = env.installed(wasm("brickable"));
     let () = env.update(id, "add", ("one".to_string(),)).unwrap();
     let before = env.replica.state_hashes(&id).unwrap();
     let err = env
@@ -164,8 +160,7 @@ fn upgrade_with_trapping_post_upgrade_is_rejected_and_changes_nothing() {
 #[test]
 fn wat_hooks_that_trap_leave_the_canister_as_it_was() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wat("trap_in_pre_upgrade"));
+    let id = env.installed(wat("trap_in_pre_upgrade"));
     let () = env
         .update_raw(id, "set", vec![1, 2, 3, 4])
         .map(|_| ())
@@ -205,8 +200,7 @@ fn wat_hooks_that_trap_leave_the_canister_as_it_was() {
 #[test]
 fn start_function_runs_at_install_and_upgrade_not_on_every_load() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wat("start_function"));
+    let id = env.installed(wat("start_function"));
     assert_eq!(
         env.query_raw(id, "read", vec![]).unwrap(),
         1u32.to_le_bytes()
@@ -231,8 +225,7 @@ fn start_function_runs_at_install_and_upgrade_not_on_every_load() {
 #[test]
 fn reinstall_wipes_heap_and_stable_memory() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("kv"));
+    let id = env.installed(wasm("kv"));
     let () = env
         .update(id, "put", ("a".to_string(), "1".to_string()))
         .unwrap();
@@ -259,8 +252,7 @@ fn reinstall_wipes_heap_and_stable_memory() {
 #[test]
 fn uninstall_then_install_starts_from_empty_state() {
     let mut env = Env::new();
-    let id = env.create();
-    env.install(id, wasm("kv"));
+    let id = env.installed(wasm("kv"));
     let () = env
         .update(id, "put", ("a".to_string(), "1".to_string()))
         .unwrap();
