@@ -413,18 +413,8 @@ impl Replica {
         if exports.inspect_message {
             self.inspect_message(&record, sender, method, arg)?;
         }
-        let limits = self.exec_limits(self.config.limits.update_instructions, &record, true);
-        let env = self.env(&record, &sender, method, arg);
-        let inst = self.ensure_instance(&canister)?;
-        let exec = inst.run(
-            &export,
-            kind,
-            env,
-            record.certified_data.clone(),
-            record.global_timer,
-            limits,
-        );
-        self.log(canister, &exec);
+        let instructions = self.config.limits.update_instructions;
+        let exec = self.run_method(&record, sender, method, arg, &export, kind, instructions)?;
         self.finish_message(record, exec)
     }
 
@@ -460,6 +450,38 @@ impl Replica {
         }
     }
 
+    /// Runs a canister method on the live instance, logging what it printed. Updates enforce
+    /// the `wasm_memory_limit`; queries are exempt.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the message's parts, as the caller has them"
+    )]
+    fn run_method(
+        &mut self,
+        record: &CanisterRecord,
+        sender: Principal,
+        method: &str,
+        arg: &[u8],
+        export: &str,
+        kind: EntryKind,
+        instructions: u64,
+    ) -> Result<Execution, CallError> {
+        let enforce = kind.is_replicated();
+        let limits = self.exec_limits(instructions, record, enforce);
+        let env = self.env(record, &sender, method, arg);
+        let inst = self.ensure_instance(&record.id)?;
+        let exec = inst.run(
+            export,
+            kind,
+            env,
+            record.certified_data.clone(),
+            record.global_timer,
+            limits,
+        );
+        self.log(record.id, &exec);
+        Ok(exec)
+    }
+
     /// Commits or rolls back after an update-like message, and turns the outcome into a reply.
     fn finish_message(
         &mut self,
@@ -490,17 +512,7 @@ impl Replica {
                     .cycles_balance
                     .saturating_add(exec.api.cycles_accepted);
                 self.commit(record, Some((&delta, false, false)), Vec::new())?;
-                match outcome {
-                    Outcome::Reply(bytes) => Ok(bytes),
-                    Outcome::Reject(msg) => {
-                        Err(UserError::new(ErrorCode::CanisterRejectedMessage, msg).into())
-                    }
-                    Outcome::NoResponse => Err(UserError::new(
-                        ErrorCode::CanisterDidNotReply,
-                        format!("Canister {id} did not produce a response"),
-                    )
-                    .into()),
-                }
+                reply(&id, outcome)
             }
         }
     }
@@ -546,33 +558,15 @@ impl Replica {
             )
             .into());
         };
-        let limits = self.exec_limits(self.config.limits.query_instructions, &record, false);
-        let env = self.env(&record, &sender, method, arg);
-        let inst = self.ensure_instance(&canister)?;
-        let exec = inst.run(
-            &export,
-            kind,
-            env,
-            record.certified_data.clone(),
-            record.global_timer,
-            limits,
-        );
-        let rolled = inst.rollback();
-        self.log(canister, &exec);
+        let instructions = self.config.limits.query_instructions;
+        let exec = self.run_method(&record, sender, method, arg, &export, kind, instructions)?;
+        let rolled = self.ensure_instance(&canister)?.rollback();
         if rolled.is_err() {
             self.get_mut(&canister)?.instance = None;
         }
         match exec.result {
             Err(trap) => Err(trap_error(&canister, &trap).into()),
-            Ok(Outcome::Reply(bytes)) => Ok(bytes),
-            Ok(Outcome::Reject(msg)) => {
-                Err(UserError::new(ErrorCode::CanisterRejectedMessage, msg).into())
-            }
-            Ok(Outcome::NoResponse) => Err(UserError::new(
-                ErrorCode::CanisterDidNotReply,
-                format!("Canister {canister} did not produce a response"),
-            )
-            .into()),
+            Ok(outcome) => reply(&canister, outcome),
         }
     }
 
@@ -724,6 +718,19 @@ impl Replica {
         } else {
             None
         })
+    }
+}
+
+/// A completed message's reply, or the IC's rejection for a reject or a missing reply.
+fn reply(id: &Principal, outcome: Outcome) -> Result<Vec<u8>, CallError> {
+    match outcome {
+        Outcome::Reply(bytes) => Ok(bytes),
+        Outcome::Reject(msg) => Err(UserError::new(ErrorCode::CanisterRejectedMessage, msg).into()),
+        Outcome::NoResponse => Err(UserError::new(
+            ErrorCode::CanisterDidNotReply,
+            format!("Canister {id} did not produce a response"),
+        )
+        .into()),
     }
 }
 
