@@ -55,6 +55,10 @@ pub enum StateError {
         cause: String,
     },
 
+    /// A memory or snapshot that does not exist, or a read past its size.
+    #[error("memory {name:?}: {cause}")]
+    NotFound { name: String, cause: String },
+
     /// `content(hash)` for a hash that was never stored.
     #[error("content {hash} is not in the content store (no file {})", path.display())]
     ContentNotFound { hash: String, path: PathBuf },
@@ -98,6 +102,13 @@ impl StateError {
         StateError::Corrupt {
             path: path.into(),
             offset,
+            cause: cause.into(),
+        }
+    }
+
+    pub(crate) fn not_found(name: &str, cause: impl Into<String>) -> Self {
+        StateError::NotFound {
+            name: name.to_string(),
             cause: cause.into(),
         }
     }

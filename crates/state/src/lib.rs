@@ -141,10 +141,35 @@ impl Batch {
         self
     }
 
+    /// Add a [`MemoryOp::Delete`] (of a memory or a snapshot).
     pub fn delete_memory(&mut self, name: impl Into<String>) -> &mut Self {
         self.memories.push(MemoryUpdate {
             name: name.into(),
             op: MemoryOp::Delete,
+        });
+        self
+    }
+
+    /// Add a [`MemoryOp::Snapshot`]: `name` becomes a read-only snapshot of
+    /// the memory `from`.
+    pub fn snapshot_memory(
+        &mut self,
+        name: impl Into<String>,
+        from: impl Into<String>,
+    ) -> &mut Self {
+        self.memories.push(MemoryUpdate {
+            name: name.into(),
+            op: MemoryOp::Snapshot { from: from.into() },
+        });
+        self
+    }
+
+    /// Add a [`MemoryOp::Restore`]: the memory `name` takes the content and
+    /// size of `from` (a snapshot or another memory).
+    pub fn restore_memory(&mut self, name: impl Into<String>, from: impl Into<String>) -> &mut Self {
+        self.memories.push(MemoryUpdate {
+            name: name.into(),
+            op: MemoryOp::Restore { from: from.into() },
         });
         self
     }
@@ -173,7 +198,18 @@ pub enum MemoryOp {
         size: u64,
         pages: Vec<(u64, Vec<u8>)>,
     },
-    /// Remove the memory (a no-op if absent). Its file is unlinked after the
-    /// next checkpoint; mappings of it stay valid.
+    /// Remove the memory or snapshot (a no-op if absent). Files and pages
+    /// nothing references any more are freed after the next checkpoint;
+    /// mappings of a memory file stay valid.
     Delete,
+    /// Create the read-only snapshot `name` of the memory `from` as it is
+    /// committed. Takes constant time: the snapshot shares every page with
+    /// `from` and later writes to `from` preserve the pages they replace.
+    /// `name` must not exist; `from` must be a memory, not a snapshot.
+    Snapshot { from: String },
+    /// Give the memory `name` (created if absent) the content and size of
+    /// `from`, a snapshot or another memory. When `from` is a snapshot of
+    /// `name`'s current file, only the pages changed since are copied back;
+    /// otherwise `name` moves to a new file holding a copy.
+    Restore { from: String },
 }

@@ -296,6 +296,39 @@ impl Store {
             .collect()
     }
 
+    /// The names of all snapshots (see [`MemoryOp::Snapshot`]) starting with
+    /// `prefix`, sorted.
+    pub fn snapshot_names(&self, prefix: &str) -> Vec<String> {
+        let _ = prefix;
+        Vec::new()
+    }
+
+    /// The size in bytes of a snapshot, `None` if there is no such snapshot.
+    pub fn snapshot_size(&self, name: &str) -> Option<u64> {
+        let _ = name;
+        None
+    }
+
+    /// Read `buf.len()` bytes at `offset` from a memory or a snapshot, as
+    /// committed. The range must lie within its size.
+    ///
+    /// # Errors
+    /// [`StateError::NotFound`] for an unknown name or a range past the size;
+    /// `Io` if a file cannot be read.
+    pub fn read_memory(&self, name: &str, offset: u64, buf: &mut [u8]) -> Result<(), StateError> {
+        let m = self
+            .memories
+            .get(name)
+            .ok_or_else(|| StateError::not_found(name, "no memory or snapshot of this name"))?;
+        if offset.checked_add(buf.len() as u64).is_none_or(|end| end > m.size) {
+            return Err(StateError::not_found(name, "the range lies past its size"));
+        }
+        let path = self.memory_path(m.generation, name);
+        self.backend
+            .read_at(&m.file, buf, offset)
+            .map_err(|e| StateError::io("read", &path, e))
+    }
+
     /// Bytes in the WAL since the last checkpoint.
     pub fn wal_len(&self) -> u64 {
         self.wal_len
@@ -469,6 +502,9 @@ impl Store {
                 None => self.memories.get(name).map(|m| (m.generation, m.size)),
             };
             match &update.op {
+                MemoryOp::Snapshot { .. } | MemoryOp::Restore { .. } => {
+                    return Err(StateError::invalid("snapshots are not implemented yet"));
+                }
                 MemoryOp::Delete => {
                     view.insert(name, None);
                     resolutions.push(Resolution::Delete);
@@ -545,7 +581,7 @@ impl Store {
                 (&Resolution::Write { generation, fresh }, MemoryOp::Write { size, pages, .. }) => {
                     self.apply_write(name, generation, fresh, *size, pages, record)?;
                 }
-                (Resolution::Write { .. }, MemoryOp::Delete) => {
+                (Resolution::Write { .. }, _) => {
                     // `wal::decode_payload` and `resolve` never pair these.
                     return Err(StateError::corrupt(
                         self.dir.join(WAL_FILE),
