@@ -18,6 +18,7 @@ pub enum RejectCode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
     CanisterNotFound = 301,
+    CanisterSnapshotNotFound = 305,
     CanisterRejectedMessage = 406,
     UnknownManagementMessage = 407,
     InvalidManagementPayload = 408,

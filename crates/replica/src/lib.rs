@@ -11,6 +11,7 @@ pub mod ids;
 mod management;
 mod record;
 mod replica;
+mod snapshot;
 mod upgrade;
 
 pub use candid::Principal;
@@ -18,3 +19,4 @@ pub use error::{CallError, ErrorCode, RejectCode, ReplicaError, UserError};
 pub use ids::{canister_id_from_index, MANAGEMENT_CANISTER};
 pub use record::{CanisterRecord, CanisterStatus};
 pub use replica::{Limits, MethodKind, Replica, ReplicaConfig, StateHashes};
+pub use snapshot::MAX_SNAPSHOTS_PER_CANISTER;

@@ -5,9 +5,10 @@ use candid::{CandidType, Nat, Principal};
 use ic_management_canister_types::{
     CanisterIdRecord, CanisterInfoArgs, CanisterInfoResult, CanisterSettings, CanisterStatusResult,
     CanisterStatusType, Change, ChangeDetails, ChangeOrigin, ControllersChangeRecord,
-    CreateCanisterArgs, CreationRecord, DefiniteCanisterSettings, FromUserRecord, InstallCodeArgs,
-    LogVisibility, MemoryMetrics, ProvisionalCreateCanisterWithCyclesArgs, QueryStats,
-    UninstallCodeArgs, UpdateSettingsArgs,
+    CreateCanisterArgs, CreationRecord, DefiniteCanisterSettings, DeleteCanisterSnapshotArgs,
+    FromUserRecord, InstallCodeArgs, LoadCanisterSnapshotArgs, LogVisibility, MemoryMetrics,
+    ProvisionalCreateCanisterWithCyclesArgs, QueryStats, SnapshotVisibility,
+    TakeCanisterSnapshotArgs, UninstallCodeArgs, UpdateSettingsArgs,
 };
 use serde::de::DeserializeOwned;
 
@@ -17,6 +18,8 @@ use crate::replica::Replica;
 
 /// The most controllers a canister may have.
 const MAX_CONTROLLERS: usize = 10;
+/// The most principals `snapshot_visibility = allowed_viewers` may name.
+const MAX_SNAPSHOT_VIEWERS: usize = 10;
 /// Changes kept for `canister_info`.
 const MAX_HISTORY: usize = 20;
 /// Cycles a canister created without an amount starts with.
@@ -152,6 +155,20 @@ fn apply_settings(settings: &mut Settings, new: &CanisterSettings) -> Result<boo
     if let Some(v) = &new.log_visibility {
         settings.log_visibility_public = matches!(v, LogVisibility::Public);
     }
+    if let Some(v) = &new.snapshot_visibility {
+        if let SnapshotVisibility::AllowedViewers(viewers) = v {
+            if viewers.len() > MAX_SNAPSHOT_VIEWERS {
+                return Err(UserError::new(
+                    ErrorCode::InvalidManagementPayload,
+                    format!(
+                        "Invalid settings: {} snapshot viewers given, at most {MAX_SNAPSHOT_VIEWERS} are allowed",
+                        viewers.len()
+                    ),
+                ));
+            }
+        }
+        settings.snapshot_visibility = v.clone();
+    }
     Ok(controllers_changed)
 }
 
@@ -216,6 +233,26 @@ impl Replica {
                 self.delete_canister(sender, args.canister_id)?;
                 encode(&())
             }
+            "take_canister_snapshot" => {
+                let args: TakeCanisterSnapshotArgs = decode(method, arg)?;
+                let snapshot = self.take_canister_snapshot(sender, args)?;
+                encode(&snapshot)
+            }
+            "load_canister_snapshot" => {
+                let args: LoadCanisterSnapshotArgs = decode(method, arg)?;
+                self.load_canister_snapshot(sender, args)?;
+                encode(&())
+            }
+            "list_canister_snapshots" => {
+                let args: CanisterIdRecord = decode(method, arg)?;
+                let snapshots = self.list_canister_snapshots(sender, args.canister_id)?;
+                encode(&snapshots)
+            }
+            "delete_canister_snapshot" => {
+                let args: DeleteCanisterSnapshotArgs = decode(method, arg)?;
+                self.delete_canister_snapshot(sender, args)?;
+                encode(&())
+            }
             "canister_info" => {
                 let args: CanisterInfoArgs = decode(method, arg)?;
                 let info = self.canister_info(args)?;
@@ -266,6 +303,7 @@ impl Replica {
             stable_size: 0,
             history: Vec::new(),
             total_num_changes: 0,
+            next_snapshot_id: 0,
         };
         let controllers = record.settings.controllers.clone();
         push_change(
@@ -328,7 +366,9 @@ impl Replica {
             .unwrap_or((0, 0));
         let globals = (record.globals.len() * 8) as u64;
         let history = (record.history.len() * 64) as u64;
-        let total = record.heap_size + record.stable_size + binary + custom + globals + history;
+        let snapshots = self.snapshots_size(&id)?;
+        let total =
+            record.heap_size + record.stable_size + binary + custom + globals + history + snapshots;
         let s = &record.settings;
         Ok(CanisterStatusResult {
             status: match record.status {
@@ -353,6 +393,7 @@ impl Replica {
                 wasm_memory_limit: Nat::from(s.wasm_memory_limit),
                 wasm_memory_threshold: Nat::from(s.wasm_memory_threshold),
                 environment_variables: Vec::new(),
+                snapshot_visibility: s.snapshot_visibility.clone(),
             },
             module_hash: record
                 .module_hash
@@ -367,7 +408,7 @@ impl Replica {
                 custom_sections_size: Nat::from(custom),
                 canister_history_size: Nat::from(history),
                 wasm_chunk_store_size: Nat::from(0u64),
-                snapshots_size: Nat::from(0u64),
+                snapshots_size: Nat::from(snapshots),
                 log_memory_store_size: Nat::from(0u64),
             },
             cycles: Nat::from(record.cycles),
@@ -416,6 +457,7 @@ impl Replica {
         }
         let mut batch = drydock_state::Batch::default();
         batch.blobs.push((CanisterRecord::key(&id), None));
+        self.delete_all_snapshots_into(&id, &mut batch)?;
         for name in [
             CanisterRecord::heap_name(&id),
             CanisterRecord::stable_name(&id),

@@ -4,7 +4,7 @@
 
 use candid::Principal;
 use drydock_exec::GlobalValue;
-use ic_management_canister_types::Change;
+use ic_management_canister_types::{Change, SnapshotVisibility};
 use serde::{Deserialize, Serialize};
 
 /// Running, stopping or stopped.
@@ -72,6 +72,9 @@ pub struct Settings {
     pub wasm_memory_limit: u64,
     pub wasm_memory_threshold: u64,
     pub log_visibility_public: bool,
+    /// Who may list the canister's snapshots (controllers by default).
+    #[serde(default)]
+    pub snapshot_visibility: SnapshotVisibility,
 }
 
 impl Settings {
@@ -86,6 +89,7 @@ impl Settings {
             wasm_memory_limit: 3 << 30,
             wasm_memory_threshold: 0,
             log_visibility_public: false,
+            snapshot_visibility: SnapshotVisibility::Controllers,
         }
     }
 }
@@ -110,6 +114,9 @@ pub struct CanisterRecord {
     /// The canister's history, for `canister_info` (the newest at the end, at most 20 kept).
     pub history: Vec<Change>,
     pub total_num_changes: u64,
+    /// The local id of the next snapshot taken of this canister (ids are never reused).
+    #[serde(default)]
+    pub next_snapshot_id: u64,
 }
 
 impl CanisterRecord {

@@ -395,6 +395,30 @@ impl Replica {
     ) -> Result<(), CallError> {
         let mut record = self.get(&id)?.record.clone();
         ensure_controller(&record, &sender)?;
+        let mut batch = drydock_state::Batch::default();
+        self.uninstall_into(&mut record, sender, &mut batch);
+        let json = serde_json::to_vec(&record).map_err(|e| crate::ReplicaError::CorruptRecord {
+            key: CanisterRecord::key(&id),
+            cause: e.to_string(),
+        })?;
+        batch.blobs.push((CanisterRecord::key(&id), Some(json)));
+        self.store.commit(batch)?;
+        let c = self.get_mut(&id)?;
+        c.record = record;
+        c.instance = None;
+        Ok(())
+    }
+
+    /// Empties the canister of `record` (module, memories, globals, certified data, timer),
+    /// bumps its version and records the change; the memories' deletion goes into `batch`,
+    /// which the caller commits together with the record. Snapshots are kept.
+    pub(crate) fn uninstall_into(
+        &mut self,
+        record: &mut CanisterRecord,
+        sender: Principal,
+        batch: &mut drydock_state::Batch,
+    ) {
+        let id = record.id;
         record.module_hash = None;
         record.version += 1;
         record.globals.clear();
@@ -403,13 +427,7 @@ impl Replica {
         record.heap_size = 0;
         record.stable_size = 0;
         let now = self.now();
-        push_change(&mut record, now, sender, ChangeDetails::CodeUninstall);
-        let mut batch = drydock_state::Batch::default();
-        let json = serde_json::to_vec(&record).map_err(|e| crate::ReplicaError::CorruptRecord {
-            key: CanisterRecord::key(&id),
-            cause: e.to_string(),
-        })?;
-        batch.blobs.push((CanisterRecord::key(&id), Some(json)));
+        push_change(record, now, sender, ChangeDetails::CodeUninstall);
         for name in [
             CanisterRecord::heap_name(&id),
             CanisterRecord::stable_name(&id),
@@ -421,10 +439,5 @@ impl Replica {
                 });
             }
         }
-        self.store.commit(batch)?;
-        let c = self.get_mut(&id)?;
-        c.record = record;
-        c.instance = None;
-        Ok(())
     }
 }

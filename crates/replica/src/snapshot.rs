@@ -1,0 +1,574 @@
+//! Canister snapshots: `take_canister_snapshot`, `load_canister_snapshot`,
+//! `list_canister_snapshots` and `delete_canister_snapshot`, as in the IC's `ic.did`.
+//!
+//! # Layout in the state directory
+//! - metadata: the blob `snapshot/<canister id>/<local id as 16 hex digits>`, a JSON
+//!   [`SnapshotMeta`] (module hash, globals, certified data, chunk store, version at take,
+//!   timer, hook status, sizes, time);
+//! - memories: the state crate's read-only snapshots `snapshot/<canister id>/<local id>/heap`
+//!   and `.../stable` of the canister's committed memories (taken in constant time; pages are
+//!   shared with the live memory until it overwrites them);
+//! - the module stays in the content store under its hash (content is never deleted).
+//!
+//! # Invariants
+//! - A snapshot id is the 8-byte big-endian local id followed by the canister's principal;
+//!   local ids come from `CanisterRecord::next_snapshot_id` and are never reused.
+//! - Take and load are each one `Store::commit`: record, metadata and memory operations
+//!   together, or nothing. `replace_snapshot` deletes the old snapshot in the same commit that
+//!   creates the new one; `uninstall_code` uninstalls in that commit too.
+//! - Snapshots survive `uninstall_code` (and every `install_code`); `delete_canister` deletes
+//!   them in its commit.
+//! - Load replaces module, heap, stable memory, globals, certified data and chunk store, bumps
+//!   the version and records a `load_snapshot` change. As on the IC, the global timer and the
+//!   low-memory hook status are restored only for snapshots made by a metadata upload, never
+//!   for those taken from a canister. The cached instance is dropped: the memories changed
+//!   under it and may have shrunk.
+
+use candid::{Principal, Reserved};
+use drydock_state::Batch;
+use ic_management_canister_types::{
+    ChangeDetails, DeleteCanisterSnapshotArgs, LoadCanisterSnapshotArgs, LoadSnapshotRecord,
+    OnLowWasmMemoryHookStatus, Snapshot, SnapshotSource, SnapshotVisibility,
+    TakeCanisterSnapshotArgs,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CallError, ErrorCode, ReplicaError, UserError};
+use crate::management::{ensure_controller, push_change};
+use crate::record::{CanisterRecord, SavedGlobal};
+use crate::replica::{Replica, StateHashes};
+
+/// The most snapshots a canister may have (the IC's limit).
+pub const MAX_SNAPSHOTS_PER_CANISTER: usize = 10;
+
+/// Bytes of the local id at the start of a snapshot id.
+const LOCAL_ID_LEN: usize = 8;
+/// The longest principal.
+const MAX_PRINCIPAL_LEN: usize = 29;
+
+/// How a snapshot came to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Source {
+    TakenFromCanister,
+    /// Not produced yet (snapshot upload is a later issue).
+    MetadataUpload,
+}
+
+/// Everything of a snapshot but its memories and module bytes, as JSON in the blob
+/// `snapshot/<canister id>/<local id>`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct SnapshotMeta {
+    pub canister_id: Principal,
+    pub local_id: u64,
+    pub source: Source,
+    /// Nanoseconds since the epoch, replica time.
+    pub taken_at_timestamp: u64,
+    /// The canister's version when the snapshot was taken.
+    pub canister_version: u64,
+    /// Hex sha256 of the module, its key in the content store.
+    pub module_hash: String,
+    /// Bytes of the (decompressed, instrumented) module, as `canister_status` counts it.
+    pub module_size: u64,
+    pub globals: Vec<(u32, SavedGlobal)>,
+    pub certified_data: Vec<u8>,
+    /// The global timer at take time (nanoseconds; 0 when inactive).
+    pub global_timer: u64,
+    pub on_low_wasm_memory_hook_status: OnLowWasmMemoryHookStatus,
+    pub heap_size: u64,
+    pub stable_size: u64,
+    /// Hex sha256 hashes of the chunks in the canister's Wasm chunk store, whose bytes live in
+    /// the content store. drydock has no chunk store yet, so this is always empty for now.
+    #[serde(default)]
+    pub wasm_chunk_store: Vec<String>,
+    /// Heap + stable memory + module + certified data + globals + chunk store, in bytes.
+    pub total_size: u64,
+}
+
+impl SnapshotMeta {
+    fn id(&self) -> Vec<u8> {
+        snapshot_id(&self.canister_id, self.local_id)
+    }
+
+    fn to_candid(&self) -> Snapshot {
+        Snapshot {
+            id: self.id(),
+            taken_at_timestamp: self.taken_at_timestamp,
+            total_size: self.total_size,
+        }
+    }
+}
+
+/// The id of snapshot `local` of `canister`.
+fn snapshot_id(canister: &Principal, local: u64) -> Vec<u8> {
+    let mut id = local.to_be_bytes().to_vec();
+    id.extend_from_slice(canister.as_slice());
+    id
+}
+
+fn meta_key(canister: &Principal, local: u64) -> String {
+    format!("snapshot/{canister}/{local:016x}")
+}
+
+fn heap_name(canister: &Principal, local: u64) -> String {
+    format!("{}/heap", meta_key(canister, local))
+}
+
+fn stable_name(canister: &Principal, local: u64) -> String {
+    format!("{}/stable", meta_key(canister, local))
+}
+
+/// A snapshot id taken apart.
+#[derive(Clone, Copy, Debug)]
+struct ParsedId {
+    owner: Principal,
+    local: u64,
+}
+
+/// How a snapshot id appears in messages: hex, as IC tools print and accept it.
+fn show(id: &[u8]) -> String {
+    hex::encode(id)
+}
+
+fn parse_id(id: &[u8]) -> Result<ParsedId, UserError> {
+    let malformed = |why: &str| {
+        UserError::new(
+            ErrorCode::InvalidManagementPayload,
+            format!(
+                "Invalid snapshot ID {}: {why}; a snapshot ID is the 8-byte local ID followed by the canister ID.",
+                show(id)
+            ),
+        )
+    };
+    if id.len() < LOCAL_ID_LEN {
+        return Err(malformed(&format!(
+            "it is {} bytes long, at least {LOCAL_ID_LEN} are expected",
+            id.len()
+        )));
+    }
+    if id.len() > LOCAL_ID_LEN + MAX_PRINCIPAL_LEN {
+        return Err(malformed(&format!(
+            "it is {} bytes long, at most {} are expected",
+            id.len(),
+            LOCAL_ID_LEN + MAX_PRINCIPAL_LEN
+        )));
+    }
+    let (local, owner) = id.split_at(LOCAL_ID_LEN);
+    let owner = Principal::try_from_slice(owner)
+        .map_err(|e| malformed(&format!("its canister ID is not valid ({e})")))?;
+    let mut be = [0u8; LOCAL_ID_LEN];
+    be.copy_from_slice(local);
+    Ok(ParsedId {
+        owner,
+        local: u64::from_be_bytes(be),
+    })
+}
+
+fn not_found(id: &[u8], canister: &Principal) -> UserError {
+    UserError::new(
+        ErrorCode::CanisterSnapshotNotFound,
+        format!(
+            "Could not find the snapshot ID {} for canister {canister}.",
+            show(id)
+        ),
+    )
+}
+
+fn not_owned(id: &[u8], canister: &Principal) -> UserError {
+    UserError::new(
+        ErrorCode::CanisterRejectedMessage,
+        format!(
+            "The snapshot {} does not belong to canister {canister}.",
+            show(id)
+        ),
+    )
+}
+
+fn to_json<T: Serialize>(key: &str, value: &T) -> Result<Vec<u8>, ReplicaError> {
+    serde_json::to_vec(value).map_err(|e| ReplicaError::CorruptRecord {
+        key: key.to_string(),
+        cause: e.to_string(),
+    })
+}
+
+impl Replica {
+    /// The metadata of snapshot `local` of `canister`, if it exists.
+    fn snapshot_meta(
+        &self,
+        canister: &Principal,
+        local: u64,
+    ) -> Result<Option<SnapshotMeta>, ReplicaError> {
+        let key = meta_key(canister, local);
+        let Some(bytes) = self.store.blob(&key) else {
+            return Ok(None);
+        };
+        serde_json::from_slice(bytes)
+            .map(Some)
+            .map_err(|e| ReplicaError::CorruptRecord {
+                key,
+                cause: e.to_string(),
+            })
+    }
+
+    /// All snapshots of a canister, oldest (lowest local id) first.
+    fn snapshot_metas(&self, canister: &Principal) -> Result<Vec<SnapshotMeta>, ReplicaError> {
+        let prefix = format!("snapshot/{canister}/");
+        let mut metas = Vec::new();
+        for key in self.store.blob_keys(&prefix) {
+            let bytes = self.store.blob(&key).unwrap_or_default();
+            let meta: SnapshotMeta =
+                serde_json::from_slice(bytes).map_err(|e| ReplicaError::CorruptRecord {
+                    key: key.clone(),
+                    cause: e.to_string(),
+                })?;
+            metas.push(meta);
+        }
+        metas.sort_by_key(|m| m.local_id);
+        Ok(metas)
+    }
+
+    /// The snapshot `id`, which must belong to `canister`: not found (305) if no such snapshot
+    /// exists, someone else's (406) if it belongs to another canister.
+    fn owned_snapshot(&self, canister: &Principal, id: &[u8]) -> Result<SnapshotMeta, CallError> {
+        let parsed = parse_id(id)?;
+        let meta = self
+            .snapshot_meta(&parsed.owner, parsed.local)?
+            .ok_or_else(|| not_found(id, canister))?;
+        if parsed.owner != *canister {
+            return Err(not_owned(id, canister).into());
+        }
+        Ok(meta)
+    }
+
+    /// Adds the deletion of a snapshot (memories and metadata) to `batch`.
+    fn delete_snapshot_into(meta: &SnapshotMeta, batch: &mut Batch) {
+        batch.delete_memory(heap_name(&meta.canister_id, meta.local_id));
+        batch.delete_memory(stable_name(&meta.canister_id, meta.local_id));
+        batch.delete_blob(meta_key(&meta.canister_id, meta.local_id));
+    }
+
+    /// Adds the deletion of every snapshot of `canister` to `batch` (for `delete_canister`).
+    pub(crate) fn delete_all_snapshots_into(
+        &self,
+        canister: &Principal,
+        batch: &mut Batch,
+    ) -> Result<(), ReplicaError> {
+        for meta in self.snapshot_metas(canister)? {
+            Self::delete_snapshot_into(&meta, batch);
+        }
+        Ok(())
+    }
+
+    /// The total size of a canister's snapshots, for `canister_status`.
+    pub(crate) fn snapshots_size(&self, canister: &Principal) -> Result<u64, ReplicaError> {
+        Ok(self
+            .snapshot_metas(canister)?
+            .iter()
+            .map(|m| m.total_size)
+            .sum())
+    }
+
+    pub(crate) fn take_canister_snapshot(
+        &mut self,
+        sender: Principal,
+        args: TakeCanisterSnapshotArgs,
+    ) -> Result<Snapshot, CallError> {
+        let id = args.canister_id;
+        let mut record = self.get(&id)?.record.clone();
+        ensure_controller(&record, &sender)?;
+        let replaced = args
+            .replace_snapshot
+            .as_deref()
+            .map(|old| self.owned_snapshot(&id, old))
+            .transpose()?;
+        if replaced.is_none() && self.snapshot_metas(&id)?.len() >= MAX_SNAPSHOTS_PER_CANISTER {
+            return Err(UserError::new(
+                ErrorCode::CanisterRejectedMessage,
+                format!(
+                    "Canister {id} has reached the maximum number of snapshots allowed: {MAX_SNAPSHOTS_PER_CANISTER}. Consider deleting an unnecessary snapshot of the specified canister before creating a new one."
+                ),
+            )
+            .into());
+        }
+        let Some(module_hash) = record.module_hash.clone() else {
+            return Err(UserError::new(
+                ErrorCode::CanisterRejectedMessage,
+                format!("Failed to create snapshot for empty canister {id}"),
+            )
+            .into());
+        };
+        let module_size = self
+            .module_of(&record)?
+            .map(|m| m.prepared.wasm.len() as u64)
+            .unwrap_or(0);
+
+        let local = record.next_snapshot_id;
+        let now = self.now();
+        let globals_size = (record.globals.len() * 8) as u64;
+        let meta = SnapshotMeta {
+            canister_id: id,
+            local_id: local,
+            source: Source::TakenFromCanister,
+            taken_at_timestamp: now,
+            canister_version: record.version,
+            module_hash,
+            module_size,
+            globals: record.globals.clone(),
+            certified_data: record.certified_data.clone(),
+            global_timer: record.global_timer,
+            // drydock does not run the low-memory hook yet: its condition never holds.
+            on_low_wasm_memory_hook_status: OnLowWasmMemoryHookStatus::ConditionNotSatisfied,
+            heap_size: record.heap_size,
+            stable_size: record.stable_size,
+            wasm_chunk_store: Vec::new(),
+            total_size: record.heap_size
+                + record.stable_size
+                + module_size
+                + record.certified_data.len() as u64
+                + globals_size,
+        };
+
+        let mut batch = Batch::default();
+        for (snap, live, size) in [
+            (
+                heap_name(&id, local),
+                CanisterRecord::heap_name(&id),
+                record.heap_size,
+            ),
+            (
+                stable_name(&id, local),
+                CanisterRecord::stable_name(&id),
+                record.stable_size,
+            ),
+        ] {
+            if self.store.memory(&live).is_some() {
+                batch.snapshot_memory(snap, live);
+            } else if size > 0 {
+                return Err(ReplicaError::CorruptRecord {
+                    key: CanisterRecord::key(&id),
+                    cause: format!("memory {live} of {size} bytes is missing"),
+                }
+                .into());
+            }
+        }
+        let key = meta_key(&id, local);
+        batch.put_blob(key.clone(), to_json(&key, &meta)?);
+        if let Some(old) = &replaced {
+            Self::delete_snapshot_into(old, &mut batch);
+        }
+        record.next_snapshot_id += 1;
+        let uninstall = args.uninstall_code == Some(true);
+        if uninstall {
+            // After the snapshot operations: the batch snapshots the memories, then deletes them.
+            self.uninstall_into(&mut record, sender, &mut batch);
+        }
+        let record_key = CanisterRecord::key(&id);
+        batch.put_blob(record_key.clone(), to_json(&record_key, &record)?);
+        self.store.commit(batch)?;
+        let c = self.get_mut(&id)?;
+        c.record = record;
+        // The live memories may have moved to other files under the snapshot (and are gone
+        // after an uninstall): the next message maps them afresh.
+        c.instance = None;
+        Ok(meta.to_candid())
+    }
+
+    pub(crate) fn load_canister_snapshot(
+        &mut self,
+        sender: Principal,
+        args: LoadCanisterSnapshotArgs,
+    ) -> Result<(), CallError> {
+        let target = args.canister_id;
+        let snapshot = &args.snapshot_id;
+        let mut record = self.get(&target)?.record.clone();
+        ensure_controller(&record, &sender)?;
+        let parsed = parse_id(snapshot)?;
+        let meta = self
+            .snapshot_meta(&parsed.owner, parsed.local)?
+            .ok_or_else(|| not_found(snapshot, &target))?;
+        let from_canister_id = if parsed.owner == target {
+            None
+        } else {
+            let owner = self.get(&parsed.owner)?;
+            if !owner.record.settings.controllers.contains(&sender) {
+                return Err(UserError::new(
+                    ErrorCode::CanisterRejectedMessage,
+                    format!(
+                        "Only a controller of the canister that snapshot {} belongs to can load it on canister {target}. Sender: {sender}.",
+                        show(snapshot)
+                    ),
+                )
+                .into());
+            }
+            Some(parsed.owner)
+        };
+
+        let mut batch = Batch::default();
+        for (live, snap, size) in [
+            (
+                CanisterRecord::heap_name(&target),
+                heap_name(&parsed.owner, parsed.local),
+                meta.heap_size,
+            ),
+            (
+                CanisterRecord::stable_name(&target),
+                stable_name(&parsed.owner, parsed.local),
+                meta.stable_size,
+            ),
+        ] {
+            if self.store.snapshot_size(&snap).is_some() {
+                batch.restore_memory(live, snap);
+            } else if size == 0 {
+                if self.store.memory(&live).is_some() {
+                    batch.delete_memory(live);
+                }
+            } else {
+                return Err(ReplicaError::CorruptRecord {
+                    key: meta_key(&parsed.owner, parsed.local),
+                    cause: format!("snapshot memory {snap} of {size} bytes is missing"),
+                }
+                .into());
+            }
+        }
+
+        record.module_hash = Some(meta.module_hash.clone());
+        // The module must be at hand (and compile) before anything is committed.
+        self.module_of(&record)?;
+        record.globals = meta.globals.clone();
+        record.certified_data = meta.certified_data.clone();
+        record.heap_size = meta.heap_size;
+        record.stable_size = meta.stable_size;
+        if meta.source == Source::MetadataUpload {
+            record.global_timer = meta.global_timer;
+        }
+        record.version += 1;
+        let now = self.now();
+        push_change(
+            &mut record,
+            now,
+            sender,
+            ChangeDetails::LoadSnapshot(LoadSnapshotRecord {
+                from_canister_id,
+                snapshot_id: snapshot.clone(),
+                canister_version: meta.canister_version,
+                taken_at_timestamp: meta.taken_at_timestamp,
+                source: match meta.source {
+                    Source::TakenFromCanister => SnapshotSource::TakenFromCanister(Reserved),
+                    Source::MetadataUpload => SnapshotSource::MetadataUpload(Reserved),
+                },
+            }),
+        );
+        let record_key = CanisterRecord::key(&target);
+        batch.put_blob(record_key.clone(), to_json(&record_key, &record)?);
+        self.store.commit(batch)?;
+        let c = self.get_mut(&target)?;
+        c.record = record;
+        c.instance = None;
+        Ok(())
+    }
+
+    pub(crate) fn list_canister_snapshots(
+        &self,
+        sender: Principal,
+        canister: Principal,
+    ) -> Result<Vec<Snapshot>, CallError> {
+        let record = &self.get(&canister)?.record;
+        let allowed = match &record.settings.snapshot_visibility {
+            SnapshotVisibility::Public => true,
+            SnapshotVisibility::Controllers => false,
+            SnapshotVisibility::AllowedViewers(viewers) => viewers.contains(&sender),
+        };
+        if !allowed {
+            ensure_controller(record, &sender)?;
+        }
+        Ok(self
+            .snapshot_metas(&canister)?
+            .iter()
+            .map(SnapshotMeta::to_candid)
+            .collect())
+    }
+
+    pub(crate) fn delete_canister_snapshot(
+        &mut self,
+        sender: Principal,
+        args: DeleteCanisterSnapshotArgs,
+    ) -> Result<(), CallError> {
+        let id = args.canister_id;
+        let record = &self.get(&id)?.record;
+        ensure_controller(record, &sender)?;
+        let meta = self.owned_snapshot(&id, &args.snapshot_id)?;
+        let mut batch = Batch::default();
+        Self::delete_snapshot_into(&meta, &mut batch);
+        self.store.commit(batch)?;
+        Ok(())
+    }
+
+    /// Digests of a snapshot's content, comparable field by field with
+    /// [`Replica::state_hashes`] of a canister: module hash, memories, globals, certified
+    /// data; `version` is the canister's version when the snapshot was taken and
+    /// `global_timer` its timer then.
+    pub fn snapshot_hashes(
+        &self,
+        canister: &Principal,
+        snapshot_id: &[u8],
+    ) -> Result<StateHashes, CallError> {
+        use sha2::{Digest, Sha256};
+        let meta = self.owned_snapshot(canister, snapshot_id)?;
+        let hash_snapshot = |name: &str, size: u64| -> Result<String, CallError> {
+            let mut h = Sha256::new();
+            if size > 0 {
+                let mut buf = vec![0u8; 1 << 20];
+                let mut off = 0u64;
+                while off < size {
+                    let n = (size - off).min(buf.len() as u64) as usize;
+                    self.store.read_memory(name, off, &mut buf[..n])?;
+                    h.update(&buf[..n]);
+                    off += n as u64;
+                }
+            }
+            Ok(hex::encode(h.finalize()))
+        };
+        Ok(StateHashes {
+            module_hash: Some(meta.module_hash.clone()),
+            version: meta.canister_version,
+            heap: hash_snapshot(&heap_name(canister, meta.local_id), meta.heap_size)?,
+            heap_size: meta.heap_size,
+            stable: hash_snapshot(&stable_name(canister, meta.local_id), meta.stable_size)?,
+            stable_size: meta.stable_size,
+            globals: serde_json::to_string(&meta.globals).unwrap_or_default(),
+            certified_data: meta.certified_data.clone(),
+            global_timer: meta.global_timer,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_ids_round_trip_and_malformed_ids_are_refused() {
+        let canister = crate::ids::canister_id_from_index(1 << 20);
+        let id = snapshot_id(&canister, 7);
+        assert_eq!(&id[..8], &7u64.to_be_bytes());
+        let parsed = parse_id(&id).unwrap();
+        assert_eq!((parsed.owner, parsed.local), (canister, 7));
+        for bad in [vec![], vec![1, 2, 3], vec![0u8; 8 + 30]] {
+            let err = parse_id(&bad).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidManagementPayload, "{err}");
+            assert!(err.message.contains("Invalid snapshot ID"), "{err}");
+        }
+    }
+
+    #[test]
+    fn metadata_keys_sort_by_local_id() {
+        let canister = crate::ids::canister_id_from_index(1 << 20);
+        let mut keys: Vec<_> = [10u64, 2, 255, 1 << 40]
+            .iter()
+            .map(|l| meta_key(&canister, *l))
+            .collect();
+        keys.sort();
+        assert_eq!(keys[0], meta_key(&canister, 2));
+        assert_eq!(keys[3], meta_key(&canister, 1 << 40));
+    }
+}
