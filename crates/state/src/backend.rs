@@ -27,7 +27,7 @@ pub enum OpenMode {
 /// The file-system operations the store uses.
 ///
 /// "Write-type" operations (those that change the disk) are `create_dir`,
-/// `open` with a creating mode, `write_at`, `set_len`, `sync`, `sync_dir`,
+/// `open` with a creating mode, `write_at`, `set_len`, `punch_hole`, `sync`, `sync_dir`,
 /// `rename` and `remove`. Only `sync` and `sync_dir` make anything durable:
 /// the store assumes that, after a power loss, any write not followed by a
 /// `sync` of its file (and any directory change not followed by `sync_dir` of
@@ -45,6 +45,9 @@ pub trait Backend: Send + Sync {
     /// Write all of `data` at `offset`, extending the file if needed.
     fn write_at(&self, file: &File, data: &[u8], offset: u64) -> io::Result<()>;
     fn set_len(&self, file: &File, len: u64) -> io::Result<()>;
+    /// Deallocate `len` bytes at `offset`: they read as zero afterwards and
+    /// free their disk blocks; the file length does not change.
+    fn punch_hole(&self, file: &File, offset: u64, len: u64) -> io::Result<()>;
     /// Make the file's content and length durable (`fdatasync`).
     fn sync(&self, file: &File) -> io::Result<()>;
     /// Make the entries of a directory (creations, renames, removals) durable.
@@ -107,6 +110,32 @@ impl Backend for FsBackend {
 
     fn set_len(&self, file: &File, len: u64) -> io::Result<()> {
         file.set_len(len)
+    }
+
+    fn punch_hole(&self, file: &File, offset: u64, len: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        if len == 0 {
+            return Ok(());
+        }
+        let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len))
+        else {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        };
+        // SAFETY: `fallocate` only reads the descriptor number, valid while
+        // `file` is borrowed.
+        let rc = unsafe {
+            libc::fallocate(
+                file.as_raw_fd(),
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                offset,
+                len,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 
     fn sync(&self, file: &File) -> io::Result<()> {

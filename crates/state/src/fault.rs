@@ -388,6 +388,23 @@ impl Backend for FaultBackend {
         Ok(())
     }
 
+    fn punch_hole(&self, file: &File, offset: u64, len: u64) -> io::Result<()> {
+        let mut st = self.begin_write()?;
+        let tracked = Self::track(&mut st, file)?;
+        let file_len = self.inner.len(file)?;
+        self.inner.punch_hole(file, offset, len)?;
+        // Modelled as a write of zeros over the part inside the file.
+        let end = offset.saturating_add(len).min(file_len);
+        if end > offset {
+            let zeros = usize::try_from(end - offset).map_err(io::Error::other)?;
+            tracked.pending.push(ContentOp::Write {
+                offset,
+                data: vec![0; zeros],
+            });
+        }
+        Ok(())
+    }
+
     fn sync(&self, file: &File) -> io::Result<()> {
         let mut st = self.begin_write()?;
         self.inner.sync(file)?;

@@ -166,7 +166,11 @@ impl Batch {
 
     /// Add a [`MemoryOp::Restore`]: the memory `name` takes the content and
     /// size of `from` (a snapshot or another memory).
-    pub fn restore_memory(&mut self, name: impl Into<String>, from: impl Into<String>) -> &mut Self {
+    pub fn restore_memory(
+        &mut self,
+        name: impl Into<String>,
+        from: impl Into<String>,
+    ) -> &mut Self {
         self.memories.push(MemoryUpdate {
             name: name.into(),
             op: MemoryOp::Restore { from: from.into() },

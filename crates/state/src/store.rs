@@ -1,19 +1,21 @@
 //! [`Store`]: one open state directory. The layout, the commit protocol and
 //! the invariants are described in the crate documentation.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::backend::{Backend, FsBackend, OpenMode};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, SnapshotEntry};
 use crate::wal::{self, Resolution};
 use crate::{Batch, MemoryFile, MemoryOp, StateError, PAGE_SIZE};
+use snapshots::{Layer, Loc, RestorePlan, Snap};
 
 mod content;
 mod recovery;
+mod snapshots;
 
 /// The largest memory size a batch may set: 1 TiB. A larger size could not
 /// be applied on common file systems, and a record that cannot be applied
@@ -25,6 +27,7 @@ const MANIFEST_FILE: &str = "manifest";
 const MANIFEST_TMP_FILE: &str = "manifest.tmp";
 const WAL_FILE: &str = "wal";
 const MEMORIES_DIR: &str = "memories";
+const LAYERS_DIR: &str = "layers";
 const CONTENT_DIR: &str = "content";
 const TMP_SUFFIX: &str = ".tmp";
 
@@ -72,6 +75,17 @@ pub struct Store {
     garbage: Vec<PathBuf>,
     /// The manifest on disk is older than the state in RAM.
     manifest_stale: bool,
+    /// Snapshots by name (see the `snapshots` module).
+    snaps: BTreeMap<String, Snap>,
+    /// Layer files by id.
+    layers: BTreeMap<u64, Layer>,
+    next_layer: u64,
+    /// Layer files written since the last checkpoint (or the last sync).
+    dirty_layers: BTreeMap<u64, Arc<File>>,
+    /// A file was created in `layers/` and its entry is not yet durable.
+    layers_dir_dirty: bool,
+    /// Freed layer slots, punched after the next checkpoint.
+    pending_punch: Vec<(u64, u64)>,
     /// Set when a commit or checkpoint failed part-way.
     poisoned: Option<String>,
 }
@@ -160,7 +174,7 @@ impl Store {
         };
 
         let mut dir_changed = false;
-        for sub in [MEMORIES_DIR, CONTENT_DIR] {
+        for sub in [MEMORIES_DIR, CONTENT_DIR, LAYERS_DIR] {
             let path = dir.join(sub);
             if !exists(b, &path)? {
                 b.create_dir(&path)
@@ -231,6 +245,7 @@ impl Store {
             );
         }
 
+        let (snaps, layers) = load_snapshots(b, &dir, &manifest, &memories)?;
         let mut store = Store {
             dir,
             backend,
@@ -246,6 +261,12 @@ impl Store {
             memories_dir_dirty: false,
             garbage: Vec::new(),
             manifest_stale,
+            snaps,
+            layers,
+            next_layer: manifest.next_layer.max(1),
+            dirty_layers: BTreeMap::new(),
+            layers_dir_dirty: false,
+            pending_punch: Vec::new(),
             poisoned: None,
         };
         store.replay()?;
@@ -299,34 +320,29 @@ impl Store {
     /// The names of all snapshots (see [`MemoryOp::Snapshot`]) starting with
     /// `prefix`, sorted.
     pub fn snapshot_names(&self, prefix: &str) -> Vec<String> {
-        let _ = prefix;
-        Vec::new()
+        self.snaps
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     /// The size in bytes of a snapshot, `None` if there is no such snapshot.
     pub fn snapshot_size(&self, name: &str) -> Option<u64> {
-        let _ = name;
-        None
+        self.snaps.get(name).map(|s| s.size)
     }
 
     /// Read `buf.len()` bytes at `offset` from a memory or a snapshot, as
-    /// committed. The range must lie within its size.
+    /// committed. The range must lie within its size rounded up to a page.
     ///
     /// # Errors
     /// [`StateError::NotFound`] for an unknown name or a range past the size;
     /// `Io` if a file cannot be read.
     pub fn read_memory(&self, name: &str, offset: u64, buf: &mut [u8]) -> Result<(), StateError> {
-        let m = self
-            .memories
-            .get(name)
-            .ok_or_else(|| StateError::not_found(name, "no memory or snapshot of this name"))?;
-        if offset.checked_add(buf.len() as u64).is_none_or(|end| end > m.size) {
-            return Err(StateError::not_found(name, "the range lies past its size"));
-        }
-        let path = self.memory_path(m.generation, name);
-        self.backend
-            .read_at(&m.file, buf, offset)
-            .map_err(|e| StateError::io("read", &path, e))
+        self.read_any(name, offset, buf)
     }
 
     /// Bytes in the WAL since the last checkpoint.
@@ -346,16 +362,38 @@ impl Store {
     /// not be durable then.
     pub fn commit(&mut self, batch: Batch) -> Result<(), StateError> {
         self.check_poisoned()?;
-        let resolutions = self.resolve(&batch)?;
+        let pending = self.resolve(&batch)?;
         if batch.is_empty() {
             return Ok(());
         }
-        let record = wal::encode(self.next_seq, &batch, &resolutions)?;
         if self.wal_len >= self.options.checkpoint_wal_bytes {
             self.checkpoint()?;
         }
-        let result = self.append_and_apply(&record, &batch, &resolutions);
+        let result = self.prepare_and_append(&batch, pending);
         self.poison_on_error(result)
+    }
+
+    /// Do the writes that must be durable before the record (restores),
+    /// then append the record and apply it.
+    fn prepare_and_append(
+        &mut self,
+        batch: &Batch,
+        pending: Vec<Pending>,
+    ) -> Result<(), StateError> {
+        let mut resolutions = Vec::with_capacity(pending.len());
+        for (update, p) in batch.memories.iter().zip(pending) {
+            resolutions.push(match (p, &update.op) {
+                (Pending::Ready(r), _) => r,
+                (Pending::Restore(plan), MemoryOp::Restore { from }) => {
+                    self.prepare_restore(&update.name, from, &plan)?
+                }
+                (Pending::Restore(_), _) => {
+                    return Err(StateError::invalid("a restore plan for another operation"))
+                }
+            });
+        }
+        let record = wal::encode(self.next_seq, batch, &resolutions)?;
+        self.append_and_apply(&record, batch, &resolutions)
     }
 
     fn append_and_apply(
@@ -389,6 +427,9 @@ impl Store {
             && !self.manifest_stale
             && self.dirty.is_empty()
             && self.garbage.is_empty()
+            && self.pending_punch.is_empty()
+            && self.dirty_layers.is_empty()
+            && !self.layers_dir_dirty
             && !self.memories_dir_dirty;
         if nothing_to_do {
             return Ok(());
@@ -403,6 +444,8 @@ impl Store {
             b.sync_dir(&path)
                 .map_err(|e| StateError::io("fsync directory", &path, e))?;
         }
+        self.sync_layers()?;
+        let b = &*self.backend;
 
         // 2. The manifest, atomically.
         if self.manifest_stale || self.wal_len > 0 {
@@ -414,6 +457,17 @@ impl Store {
                     .memories
                     .iter()
                     .map(|(n, m)| (n.clone(), (m.generation, m.size)))
+                    .collect(),
+                next_layer: self.next_layer,
+                layers: self
+                    .layers
+                    .iter()
+                    .map(|(id, l)| (*id, l.next_slot))
+                    .collect(),
+                snapshots: self
+                    .snaps
+                    .iter()
+                    .map(|(n, s)| (n.clone(), snapshot_entry(s)))
                     .collect(),
             };
             let bytes = manifest.encode();
@@ -435,7 +489,9 @@ impl Store {
                 .map_err(|e| StateError::io("fsync", &path, e))?;
         }
 
-        // 4. Files the manifest no longer references.
+        // 4. Pages and files the manifest no longer references.
+        self.punch_freed()?;
+        let b = &*self.backend;
         for path in &self.garbage {
             match b.remove(path) {
                 Ok(()) => {}
@@ -476,8 +532,9 @@ impl Store {
     }
 
     /// Validate `batch` against the current state and decide, for each
-    /// memory update, which generation it writes and whether it starts fresh.
-    fn resolve(&self, batch: &Batch) -> Result<Vec<Resolution>, StateError> {
+    /// memory update, what it does: which generation a write goes to, which
+    /// pages it must preserve for snapshots, how a restore proceeds.
+    fn resolve(&self, batch: &Batch) -> Result<Vec<Pending>, StateError> {
         for (key, value) in &batch.blobs {
             if key.len() > u32::MAX as usize {
                 return Err(StateError::invalid("a blob key is 4 GiB or longer"));
@@ -491,25 +548,128 @@ impl Store {
         // Memories as earlier updates of this batch leave them: name → (generation, size).
         let mut view: HashMap<&str, Option<(u64, u64)>> = HashMap::new();
         let mut next_gen = self.next_gen;
-        let mut resolutions = Vec::with_capacity(batch.memories.len());
+        let mut next_layer = self.next_layer;
+        // Names written, deleted or restored earlier in the batch.
+        let mut modified: HashSet<&str> = HashSet::new();
+        // Names created as snapshots or restored: nothing may touch them later.
+        let mut sealed: HashSet<&str> = HashSet::new();
+        // Memory → size of a snapshot of it taken earlier in this batch.
+        let mut pending_snapshot: HashMap<&str, u64> = HashMap::new();
+        let mut snapshots_changed = false;
+        let mut preserved: HashSet<(u64, u64)> = HashSet::new();
+        let mut out = Vec::with_capacity(batch.memories.len());
         for update in &batch.memories {
             let name = update.name.as_str();
             if name.len() > u32::MAX as usize {
                 return Err(StateError::invalid("a memory name is 4 GiB or longer"));
             }
+            if sealed.contains(name) {
+                return Err(StateError::invalid(format!(
+                    "memory {name:?} is touched after it was snapshotted into or restored \
+                     in the same batch; use two commits"
+                )));
+            }
             let current = match view.get(name) {
                 Some(state) => *state,
                 None => self.memories.get(name).map(|m| (m.generation, m.size)),
             };
+            let is_snapshot = self.snaps.contains_key(name);
             match &update.op {
-                MemoryOp::Snapshot { .. } | MemoryOp::Restore { .. } => {
-                    return Err(StateError::invalid("snapshots are not implemented yet"));
-                }
                 MemoryOp::Delete => {
+                    if is_snapshot {
+                        snapshots_changed = true;
+                    }
+                    modified.insert(name);
                     view.insert(name, None);
-                    resolutions.push(Resolution::Delete);
+                    out.push(Pending::Ready(Resolution::Delete));
+                }
+                MemoryOp::Snapshot { from } => {
+                    let from = from.as_str();
+                    let source = match view.get(from) {
+                        Some(state) => *state,
+                        None => self.memories.get(from).map(|m| (m.generation, m.size)),
+                    };
+                    let Some((_, size)) = source else {
+                        return Err(StateError::invalid(format!(
+                            "snapshot {name:?}: there is no memory {from:?}"
+                        )));
+                    };
+                    if modified.contains(from) || sealed.contains(from) {
+                        return Err(StateError::invalid(format!(
+                            "snapshot {name:?}: memory {from:?} is changed earlier in the same \
+                             batch; snapshot it in a commit of its own first"
+                        )));
+                    }
+                    if current.is_some() || is_snapshot || modified.contains(name) {
+                        return Err(StateError::invalid(format!(
+                            "snapshot {name:?}: the name is already in use"
+                        )));
+                    }
+                    let entry = pending_snapshot.entry(from).or_insert(0);
+                    *entry = (*entry).max(size);
+                    sealed.insert(name);
+                    snapshots_changed = true;
+                    next_layer += 1;
+                    out.push(Pending::Ready(Resolution::Snapshot {
+                        layer: next_layer - 1,
+                    }));
+                }
+                MemoryOp::Restore { from } => {
+                    let from = from.as_str();
+                    if snapshots_changed
+                        || !modified.is_empty()
+                            && (modified.contains(name) || modified.contains(from))
+                    {
+                        return Err(StateError::invalid(format!(
+                            "restore of {name:?}: snapshots or the memories involved change \
+                             earlier in the same batch; restore in a commit of its own"
+                        )));
+                    }
+                    if is_snapshot {
+                        return Err(StateError::invalid(format!(
+                            "restore of {name:?}: it is a snapshot, and snapshots are read-only"
+                        )));
+                    }
+                    if name == from || pending_snapshot.contains_key(name) || sealed.contains(from)
+                    {
+                        return Err(StateError::invalid(format!(
+                            "restore of {name:?} from {from:?}: not allowed in this batch"
+                        )));
+                    }
+                    let in_place = match (current, self.snaps.get(from)) {
+                        (Some((generation, _)), Some(snap)) => snap.base_gen == generation,
+                        _ => false,
+                    };
+                    let size = match (self.snaps.get(from), self.memories.get(from)) {
+                        (Some(s), _) => s.size,
+                        (None, Some(m)) => m.size,
+                        (None, None) => {
+                            return Err(StateError::invalid(format!(
+                                "restore of {name:?}: there is no snapshot or memory {from:?}"
+                            )))
+                        }
+                    };
+                    let plan = if in_place {
+                        let generation = current.map_or(0, |(g, _)| g);
+                        view.insert(name, Some((generation, size)));
+                        RestorePlan::InPlace
+                    } else {
+                        next_gen += 1;
+                        view.insert(name, Some((next_gen - 1, size)));
+                        RestorePlan::Copy {
+                            generation: next_gen - 1,
+                        }
+                    };
+                    modified.insert(name);
+                    sealed.insert(name);
+                    out.push(Pending::Restore(plan));
                 }
                 MemoryOp::Write { reset, size, pages } => {
+                    if is_snapshot {
+                        return Err(StateError::invalid(format!(
+                            "memory {name:?} is a snapshot, and snapshots are read-only"
+                        )));
+                    }
                     let size = *size;
                     if size > MAX_MEMORY_BYTES {
                         return Err(StateError::invalid(format!(
@@ -547,12 +707,73 @@ impl Store {
                             (next_gen - 1, true)
                         }
                     };
+                    let preserve = if fresh {
+                        Vec::new()
+                    } else {
+                        self.before_images(
+                            name,
+                            generation,
+                            pages,
+                            pending_snapshot.get(name).copied(),
+                            &mut preserved,
+                        )?
+                    };
+                    modified.insert(name);
                     view.insert(name, Some((generation, size)));
-                    resolutions.push(Resolution::Write { generation, fresh });
+                    out.push(Pending::Ready(Resolution::Write {
+                        generation,
+                        fresh,
+                        preserve,
+                    }));
                 }
             }
         }
-        Ok(resolutions)
+        Ok(out)
+    }
+
+    /// The before-images a write to file `generation` of memory `name` must
+    /// preserve for its newest snapshot: pages below the largest snapshot
+    /// size that the newest snapshot has no entry for. `pending` is the size
+    /// of a snapshot of it taken earlier in the batch (whose layer is empty).
+    fn before_images(
+        &self,
+        name: &str,
+        generation: u64,
+        pages: &[(u64, Vec<u8>)],
+        pending: Option<u64>,
+        preserved: &mut HashSet<(u64, u64)>,
+    ) -> Result<Vec<(u64, Option<Vec<u8>>)>, StateError> {
+        let newest = self.newest(generation);
+        if newest.is_none() && pending.is_none() {
+            return Ok(Vec::new());
+        }
+        let max_size = self.chain_max_size(generation).max(pending.unwrap_or(0));
+        let empty = BTreeMap::new();
+        let own: &BTreeMap<u64, Loc> = match (pending, newest) {
+            (Some(_), _) | (None, None) => &empty,
+            (None, Some(n)) => &self.snaps[n].pages,
+        };
+        let mut out = Vec::new();
+        let file = &self.memories[name].file;
+        let path = self.memory_path(generation, name);
+        for (index, _) in pages {
+            if index * PAGE_SIZE >= max_size
+                || own.contains_key(index)
+                || !preserved.insert((generation, *index))
+            {
+                continue;
+            }
+            let mut image = vec![0; PAGE_SIZE as usize];
+            let len = self.memories[name].len;
+            if index * PAGE_SIZE < len {
+                self.backend
+                    .read_at(file, &mut image, index * PAGE_SIZE)
+                    .map_err(|e| StateError::io("read", &path, e))?;
+            }
+            let zero = image.iter().all(|&b| b == 0);
+            out.push((*index, (!zero).then_some(image)));
+        }
+        Ok(out)
     }
 
     /// Apply a resolved batch to the files and to RAM. `record` is the WAL
@@ -573,20 +794,46 @@ impl Store {
             let name = &update.name;
             match (resolution, &update.op) {
                 (Resolution::Delete, _) => {
-                    if let Some(old) = self.memories.remove(name) {
-                        self.dirty.remove(&old.generation);
-                        self.garbage.push(self.memory_path(old.generation, name));
+                    if self.snaps.contains_key(name) {
+                        self.delete_snapshot(name);
+                    } else if let Some(old) = self.memories.remove(name) {
+                        self.release_generation(old.generation, name);
                     }
                 }
-                (&Resolution::Write { generation, fresh }, MemoryOp::Write { size, pages, .. }) => {
-                    self.apply_write(name, generation, fresh, *size, pages, record)?;
+                (
+                    Resolution::Write {
+                        generation,
+                        fresh,
+                        preserve,
+                    },
+                    MemoryOp::Write { size, pages, .. },
+                ) => {
+                    if !fresh {
+                        self.apply_preserve(*generation, preserve)?;
+                    }
+                    self.apply_write(name, *generation, *fresh, *size, pages, record)?;
                 }
-                (Resolution::Write { .. }, _) => {
+                (Resolution::Snapshot { layer }, MemoryOp::Snapshot { from }) => {
+                    self.apply_snapshot(name, from, *layer)?;
+                }
+                (
+                    Resolution::RestoreInPlace {
+                        preserved,
+                        next_slot,
+                    },
+                    MemoryOp::Restore { from },
+                ) => {
+                    self.apply_restore_in_place(name, from, preserved, *next_slot)?;
+                }
+                (Resolution::RestoreCopy { generation }, MemoryOp::Restore { from }) => {
+                    self.apply_restore_copy(name, from, *generation)?;
+                }
+                _ => {
                     // `wal::decode_payload` and `resolve` never pair these.
                     return Err(StateError::corrupt(
                         self.dir.join(WAL_FILE),
                         record.unwrap_or(0),
-                        format!("memory {name:?}: write resolution for a delete"),
+                        format!("memory {name:?}: the resolution does not fit the operation"),
                     ));
                 }
             }
@@ -630,12 +877,11 @@ impl Store {
                 )));
             }
         }
-        let b = &*self.backend;
         let (file, mut len) = if fresh {
             if let Some(old) = self.memories.remove(name) {
-                self.dirty.remove(&old.generation);
-                self.garbage.push(self.memory_path(old.generation, name));
+                self.release_generation(old.generation, name);
             }
+            let b = &*self.backend;
             let file = b
                 .open(&path, OpenMode::CreateTruncate)
                 .map_err(|e| StateError::io("create", &path, e))?;
@@ -662,6 +908,7 @@ impl Store {
                 }
             }
         };
+        let b = &*self.backend;
         let want = round_up_to_page(size);
         if len < want {
             b.set_len(&file, want)
@@ -740,4 +987,122 @@ fn write_file_durably(b: &dyn Backend, path: &Path, bytes: &[u8]) -> Result<(), 
     b.write_at(&file, bytes, 0)
         .map_err(|e| StateError::io("write", path, e))?;
     b.sync(&file).map_err(|e| StateError::io("fsync", path, e))
+}
+
+/// What `resolve` decided for one memory update.
+enum Pending {
+    Ready(Resolution),
+    /// Resolved at commit time by [`Store::prepare_restore`].
+    Restore(RestorePlan),
+}
+
+fn snapshot_entry(s: &Snap) -> SnapshotEntry {
+    SnapshotEntry {
+        base_gen: s.base_gen,
+        base_name: s.base_name.clone(),
+        size: s.size,
+        layer: s.layer,
+        pages: s
+            .pages
+            .iter()
+            .map(|(index, loc)| match loc {
+                Loc::Zero => (*index, 0, 0),
+                Loc::At { layer, slot } => (*index, *layer, *slot),
+            })
+            .collect(),
+    }
+}
+
+/// The snapshots and layer files of a manifest, with their files open.
+fn load_snapshots(
+    b: &dyn Backend,
+    dir: &Path,
+    manifest: &Manifest,
+    memories: &BTreeMap<String, Memory>,
+) -> Result<(BTreeMap<String, Snap>, BTreeMap<u64, Layer>), StateError> {
+    let mut layers = BTreeMap::new();
+    for (&id, &next_slot) in &manifest.layers {
+        let path = dir.join(LAYERS_DIR).join(format!("{id:016x}"));
+        let file = if exists(b, &path)? {
+            Some(Arc::new(
+                b.open(&path, OpenMode::ReadWrite)
+                    .map_err(|e| StateError::io("open", &path, e))?,
+            ))
+        } else {
+            None
+        };
+        layers.insert(
+            id,
+            Layer {
+                file,
+                next_slot,
+                refs: 0,
+            },
+        );
+    }
+    let mut bases: HashMap<u64, Arc<File>> = memories
+        .values()
+        .map(|m| (m.generation, Arc::clone(&m.file)))
+        .collect();
+    let mut snaps = BTreeMap::new();
+    for (name, entry) in &manifest.snapshots {
+        let base_file = match bases.get(&entry.base_gen) {
+            Some(f) => Arc::clone(f),
+            None => {
+                let path = dir
+                    .join(MEMORIES_DIR)
+                    .join(memory_file_name(entry.base_gen, &entry.base_name));
+                let file = b.open(&path, OpenMode::Read).map_err(|e| {
+                    if e.kind() == io::ErrorKind::NotFound {
+                        StateError::MemoryFile {
+                            name: name.clone(),
+                            path: path.clone(),
+                            cause: "is missing (a snapshot references it)".into(),
+                        }
+                    } else {
+                        StateError::io("open", &path, e)
+                    }
+                })?;
+                let file = Arc::new(file);
+                bases.insert(entry.base_gen, Arc::clone(&file));
+                file
+            }
+        };
+        let mut pages = BTreeMap::new();
+        for &(index, layer, slot) in &entry.pages {
+            let loc = if layer == 0 {
+                Loc::Zero
+            } else {
+                let l = layers.get_mut(&layer).ok_or_else(|| {
+                    StateError::corrupt(
+                        dir.join(MANIFEST_FILE),
+                        0,
+                        format!("snapshot {name:?}: unknown layer {layer}"),
+                    )
+                })?;
+                if l.file.is_none() {
+                    return Err(StateError::MemoryFile {
+                        name: name.clone(),
+                        path: dir.join(LAYERS_DIR).join(format!("{layer:016x}")),
+                        cause: "is missing (a snapshot references it)".into(),
+                    });
+                }
+                l.refs += 1;
+                Loc::At { layer, slot }
+            };
+            pages.insert(index, loc);
+        }
+        snaps.insert(
+            name.clone(),
+            Snap {
+                base_gen: entry.base_gen,
+                base_name: entry.base_name.clone(),
+                base_file,
+                size: entry.size,
+                layer: entry.layer,
+                pages,
+            },
+        );
+    }
+    Ok((snaps, layers))
 }

@@ -1,11 +1,11 @@
 //! The write-ahead log `<dir>/wal`: one record per committed [`Batch`].
 //!
-//! # Record framing (format version 1)
+//! # Record framing (format version 2)
 //!
 //! ```text
 //! offset  size  field
 //! 0       3     magic "DDW"
-//! 3       1     format version = 0x01
+//! 3       1     format version = 0x02
 //! 4       4     payload length N (u32 LE)
 //! 8       4     crc32 (IEEE) of bytes 4..12+N, i.e. of the length field and the payload
 //! 12      N     payload
@@ -23,12 +23,24 @@
 //! u32   blob count
 //!   per blob:   str key, u8 tag (0 = delete, 1 = put), [bytes value]   (value only for put)
 //! u32   memory count
-//!   per memory: str name, u8 tag (0 = delete, 1 = write), then for write:
+//!   per memory update: str name, u8 tag, then by tag:
+//!     0 delete           (a memory or a snapshot)
+//!     1 write:
 //!       u64 generation   the file generation the pages go to
 //!       u8  fresh        1 = the generation file starts empty (reset, or a new memory)
 //!       u64 size         the memory's size in bytes after this record
 //!       u32 page count
 //!       per page: u64 page index, 4096 bytes page image
+//!       u32 preserved count   pages whose old content the newest snapshot of the
+//!                             file keeps (their before-images), in slot order:
+//!       per page: u64 page index, u8 kind (0 = zero page, 1 = image), [4096 bytes image]
+//!     2 snapshot:        str from (the memory), u64 layer id of the new snapshot
+//!     3 restore in place (from a snapshot of the memory's own file):
+//!       str from, u64 next slot of the newest snapshot's layer after the record,
+//!       u32 preserved count, per page: u64 page index, u8 kind (0 = zero page,
+//!       1 = in a slot), [u64 slot]   (images written and fsync'd before the record)
+//!     4 restore by copy: str from, u64 generation of the new file (written and
+//!       fsync'd, with its directory entry, before the record)
 //! ```
 //!
 //! Records carry *resolved* operations (explicit generation, explicit
@@ -49,14 +61,30 @@ use crate::codec::{DecodeError, Reader, Writer};
 use crate::{Batch, MemoryOp, MemoryUpdate, StateError, PAGE_SIZE};
 
 pub(crate) const MAGIC: [u8; 3] = *b"DDW";
-pub(crate) const VERSION: u8 = 1;
+pub(crate) const VERSION: u8 = 2;
 pub(crate) const HEADER_LEN: usize = 12;
 
 /// How a [`MemoryUpdate`] was resolved against the state at commit time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Resolution {
-    Write { generation: u64, fresh: bool },
+    Write {
+        generation: u64,
+        fresh: bool,
+        /// Before-images for the newest snapshot of the file: `None` = zero page.
+        preserve: Vec<(u64, Option<Vec<u8>>)>,
+    },
     Delete,
+    Snapshot {
+        layer: u64,
+    },
+    RestoreInPlace {
+        /// Pages preserved into the newest snapshot's layer: `None` = zero page.
+        preserved: Vec<(u64, Option<u64>)>,
+        next_slot: u64,
+    },
+    RestoreCopy {
+        generation: u64,
+    },
 }
 
 /// Encode one framed record.
@@ -69,10 +97,20 @@ pub(crate) fn encode(
     for (key, value) in &batch.blobs {
         capacity += 9 + key.len() + value.as_ref().map_or(0, Vec::len);
     }
-    for update in &batch.memories {
-        capacity += 30 + update.name.len();
+    for (update, resolution) in batch.memories.iter().zip(resolutions) {
+        capacity += 34 + update.name.len();
         if let MemoryOp::Write { pages, .. } = &update.op {
             capacity += pages.len() * (8 + PAGE_SIZE as usize);
+        }
+        match resolution {
+            Resolution::Write { preserve, .. } => {
+                capacity += preserve.len() * (9 + PAGE_SIZE as usize);
+            }
+            Resolution::RestoreInPlace { preserved, .. } => capacity += preserved.len() * 17,
+            _ => {}
+        }
+        if let MemoryOp::Snapshot { from } | MemoryOp::Restore { from } = &update.op {
+            capacity += 4 + from.len();
         }
     }
     if capacity - HEADER_LEN > u32::MAX as usize {
@@ -100,7 +138,14 @@ pub(crate) fn encode(
     for (update, resolution) in batch.memories.iter().zip(resolutions) {
         w.bytes(update.name.as_bytes());
         match (&update.op, resolution) {
-            (MemoryOp::Write { size, pages, .. }, Resolution::Write { generation, fresh }) => {
+            (
+                MemoryOp::Write { size, pages, .. },
+                Resolution::Write {
+                    generation,
+                    fresh,
+                    preserve,
+                },
+            ) => {
                 w.u8(1);
                 w.u64(*generation);
                 w.u8(u8::from(*fresh));
@@ -110,8 +155,57 @@ pub(crate) fn encode(
                     w.u64(*index);
                     w.raw(data);
                 }
+                w.u32(preserve.len() as u32);
+                for (index, image) in preserve {
+                    w.u64(*index);
+                    match image {
+                        None => w.u8(0),
+                        Some(data) => {
+                            w.u8(1);
+                            w.raw(data);
+                        }
+                    }
+                }
             }
-            _ => w.u8(0),
+            (MemoryOp::Snapshot { from }, Resolution::Snapshot { layer }) => {
+                w.u8(2);
+                w.bytes(from.as_bytes());
+                w.u64(*layer);
+            }
+            (
+                MemoryOp::Restore { from },
+                Resolution::RestoreInPlace {
+                    preserved,
+                    next_slot,
+                },
+            ) => {
+                w.u8(3);
+                w.bytes(from.as_bytes());
+                w.u64(*next_slot);
+                w.u32(preserved.len() as u32);
+                for (index, slot) in preserved {
+                    w.u64(*index);
+                    match slot {
+                        None => w.u8(0),
+                        Some(slot) => {
+                            w.u8(1);
+                            w.u64(*slot);
+                        }
+                    }
+                }
+            }
+            (MemoryOp::Restore { from }, Resolution::RestoreCopy { generation }) => {
+                w.u8(4);
+                w.bytes(from.as_bytes());
+                w.u64(*generation);
+            }
+            (MemoryOp::Delete, Resolution::Delete) => w.u8(0),
+            _ => {
+                return Err(StateError::invalid(format!(
+                    "memory {:?}: operation and resolution differ",
+                    update.name
+                )))
+            }
         }
     }
 
@@ -155,33 +249,82 @@ fn decode_payload(payload: &[u8]) -> Result<(u64, Batch, Vec<Resolution>), Decod
     let mut resolutions = Vec::new();
     for _ in 0..memory_count {
         let name = r.string("memory name")?;
-        if r.bool("memory tag")? {
-            let generation = r.u64("generation")?;
-            let fresh = r.bool("fresh flag")?;
-            let size = r.u64("memory size")?;
-            let page_count = r.u32("page count")?;
-            let mut pages = Vec::new();
-            for _ in 0..page_count {
-                let index = r.u64("page index")?;
-                let data = r.raw(PAGE_SIZE as usize, "page image")?;
-                pages.push((index, data.to_vec()));
+        let (op, resolution) = match r.u8("memory tag")? {
+            0 => (MemoryOp::Delete, Resolution::Delete),
+            1 => {
+                let generation = r.u64("generation")?;
+                let fresh = r.bool("fresh flag")?;
+                let size = r.u64("memory size")?;
+                let page_count = r.u32("page count")?;
+                let mut pages = Vec::new();
+                for _ in 0..page_count {
+                    let index = r.u64("page index")?;
+                    let data = r.raw(PAGE_SIZE as usize, "page image")?;
+                    pages.push((index, data.to_vec()));
+                }
+                let preserved_count = r.u32("preserved page count")?;
+                let mut preserve = Vec::new();
+                for _ in 0..preserved_count {
+                    let index = r.u64("preserved page index")?;
+                    let image = if r.bool("preserved page kind")? {
+                        Some(r.raw(PAGE_SIZE as usize, "preserved page image")?.to_vec())
+                    } else {
+                        None
+                    };
+                    preserve.push((index, image));
+                }
+                (
+                    MemoryOp::Write {
+                        reset: fresh,
+                        size,
+                        pages,
+                    },
+                    Resolution::Write {
+                        generation,
+                        fresh,
+                        preserve,
+                    },
+                )
             }
-            batch.memories.push(MemoryUpdate {
-                name,
-                op: MemoryOp::Write {
-                    reset: fresh,
-                    size,
-                    pages,
-                },
-            });
-            resolutions.push(Resolution::Write { generation, fresh });
-        } else {
-            batch.memories.push(MemoryUpdate {
-                name,
-                op: MemoryOp::Delete,
-            });
-            resolutions.push(Resolution::Delete);
-        }
+            2 => {
+                let from = r.string("snapshot source")?;
+                let layer = r.u64("snapshot layer")?;
+                (MemoryOp::Snapshot { from }, Resolution::Snapshot { layer })
+            }
+            3 => {
+                let from = r.string("restore source")?;
+                let next_slot = r.u64("next slot")?;
+                let count = r.u32("preserved page count")?;
+                let mut preserved = Vec::new();
+                for _ in 0..count {
+                    let index = r.u64("preserved page index")?;
+                    let slot = if r.bool("preserved page kind")? {
+                        Some(r.u64("preserved page slot")?)
+                    } else {
+                        None
+                    };
+                    preserved.push((index, slot));
+                }
+                (
+                    MemoryOp::Restore { from },
+                    Resolution::RestoreInPlace {
+                        preserved,
+                        next_slot,
+                    },
+                )
+            }
+            4 => {
+                let from = r.string("restore source")?;
+                let generation = r.u64("generation")?;
+                (
+                    MemoryOp::Restore { from },
+                    Resolution::RestoreCopy { generation },
+                )
+            }
+            tag => return Err(r.error(format!("unknown memory update tag {tag}"))),
+        };
+        batch.memories.push(MemoryUpdate { name, op });
+        resolutions.push(resolution);
     }
     if !r.is_empty() {
         return Err(r.error("trailing bytes after the last memory update"));

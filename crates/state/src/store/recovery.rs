@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{memory_file_name, Store, CONTENT_DIR, MEMORIES_DIR, TMP_SUFFIX, WAL_FILE};
+use super::{memory_file_name, Store, CONTENT_DIR, LAYERS_DIR, MEMORIES_DIR, TMP_SUFFIX, WAL_FILE};
 use crate::wal::LogReader;
 use crate::StateError;
 
@@ -69,14 +69,19 @@ impl Store {
         Ok(())
     }
 
-    /// Remove files nothing references: memory generations left by a crash
-    /// and temporary content files.
+    /// Remove files nothing references: memory generations and layer files
+    /// left by a crash, and temporary content files.
     pub(super) fn remove_leftovers(&mut self) -> Result<(), StateError> {
         let b = &*self.backend;
         let referenced: HashSet<String> = self
             .memories
             .iter()
             .map(|(name, m)| memory_file_name(m.generation, name))
+            .chain(
+                self.snaps
+                    .values()
+                    .map(|s| memory_file_name(s.base_gen, &s.base_name)),
+            )
             .collect();
         let memories_dir = self.dir.join(MEMORIES_DIR);
         let entries = b
@@ -85,6 +90,18 @@ impl Store {
         for entry in entries {
             if !entry.to_str().is_some_and(|n| referenced.contains(n)) {
                 let path = memories_dir.join(&entry);
+                b.remove(&path)
+                    .map_err(|e| StateError::io("remove", &path, e))?;
+            }
+        }
+        let layers: HashSet<String> = self.layers.keys().map(|id| format!("{id:016x}")).collect();
+        let layers_dir = self.dir.join(LAYERS_DIR);
+        let entries = b
+            .read_dir(&layers_dir)
+            .map_err(|e| StateError::io("list", &layers_dir, e))?;
+        for entry in entries {
+            if !entry.to_str().is_some_and(|n| layers.contains(n)) {
+                let path = layers_dir.join(&entry);
                 b.remove(&path)
                     .map_err(|e| StateError::io("remove", &path, e))?;
             }

@@ -49,44 +49,93 @@ fn golden_batch() -> Batch {
     batch
 }
 
-#[test]
-fn wal_record_format_version_1_is_frozen() {
-    let dir = fast_tempdir();
-    let mut store = Store::open(dir.path()).unwrap();
+/// Commits using every record kind: writes, deletes, a snapshot, a write
+/// that preserves pages for it, an in-place restore and a restore by copy.
+fn commit_golden_batches(store: &mut Store) {
     store.commit(golden_batch()).unwrap();
-    drop(store);
-    let wal = std::fs::read(dir.path().join("wal")).unwrap();
-    check_golden("wal_v1.bin", &wal);
+    let mut page = vec![0u8; PAGE_SIZE as usize];
+    page[7] = 0x77;
+    let mut batch = Batch::new();
+    batch
+        .snapshot_memory("snap/heap", "aaaaa-aa/heap")
+        .write_memory(
+            "aaaaa-aa/heap",
+            false,
+            2 * PAGE_SIZE,
+            vec![(0, page.clone()), (1, page)],
+        );
+    store.commit(batch).unwrap();
+    let mut batch = Batch::new();
+    batch.restore_memory("aaaaa-aa/heap", "snap/heap");
+    store.commit(batch).unwrap();
+    let mut batch = Batch::new();
+    batch.restore_memory("copy/heap", "snap/heap");
+    store.commit(batch).unwrap();
 }
 
 #[test]
-fn manifest_format_version_1_is_frozen() {
+fn wal_record_format_version_2_is_frozen() {
     let dir = fast_tempdir();
     let mut store = Store::open(dir.path()).unwrap();
-    store.commit(golden_batch()).unwrap();
+    commit_golden_batches(&mut store);
+    drop(store);
+    let wal = std::fs::read(dir.path().join("wal")).unwrap();
+    check_golden("wal_v2.bin", &wal);
+}
+
+#[test]
+fn manifest_format_version_2_is_frozen() {
+    let dir = fast_tempdir();
+    let mut store = Store::open(dir.path()).unwrap();
+    commit_golden_batches(&mut store);
     store.checkpoint().unwrap();
     drop(store);
     let manifest = std::fs::read(dir.path().join("manifest")).unwrap();
-    check_golden("manifest_v1.bin", &manifest);
+    check_golden("manifest_v2.bin", &manifest);
 }
 
 #[test]
-fn a_directory_written_by_format_version_1_still_opens() {
-    // The golden WAL replayed on an empty directory gives the golden state.
+fn a_directory_written_by_format_version_2_still_opens() {
+    // The golden WAL replayed on an empty directory (plus the files written
+    // before their records: the layer file and the copied memory) gives the
+    // golden state.
+    let written = fast_tempdir();
+    let mut store = Store::open(written.path()).unwrap();
+    commit_golden_batches(&mut store);
+    drop(store);
     let dir = fast_tempdir();
     std::fs::write(
         dir.path().join("wal"),
-        std::fs::read(golden("wal_v1.bin")).unwrap(),
+        std::fs::read(golden("wal_v2.bin")).unwrap(),
     )
     .unwrap();
+    for sub in ["layers", "memories"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        for entry in std::fs::read_dir(written.path().join(sub)).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if sub == "layers" || name.contains("copy_heap") {
+                std::fs::copy(entry.path(), dir.path().join(sub).join(&name)).unwrap();
+            }
+        }
+    }
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(
         store.blob("canister/aaaaa-aa/meta"),
         Some(&b"{\"v\":1}"[..])
     );
-    assert_eq!(store.memory_names(""), ["aaaaa-aa/heap", "aaaaa-aa/stable"]);
+    assert_eq!(
+        store.memory_names(""),
+        ["aaaaa-aa/heap", "aaaaa-aa/stable", "copy/heap"]
+    );
+    assert_eq!(store.snapshot_names(""), ["snap/heap"]);
     assert_eq!(store.memory("aaaaa-aa/heap").unwrap().size, PAGE_SIZE + 1);
+    let mut byte = [0u8; 1];
+    store
+        .read_memory("copy/heap", PAGE_SIZE, &mut byte)
+        .unwrap();
+    assert_eq!(byte, [0xAA]);
     drop(store);
     let manifest = std::fs::read(dir.path().join("manifest")).unwrap();
-    assert_eq!(manifest, std::fs::read(golden("manifest_v1.bin")).unwrap());
+    assert_eq!(manifest, std::fs::read(golden("manifest_v2.bin")).unwrap());
 }

@@ -209,7 +209,7 @@ fn corrupt_manifest_is_an_error_naming_the_file() {
             err,
             StateError::UnsupportedVersion {
                 found: 9,
-                supported: 1,
+                supported: 2,
                 ..
             }
         ),

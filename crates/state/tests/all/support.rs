@@ -13,6 +13,7 @@ use drydock_state::{Batch, MemoryFile, MemoryOp, Store, PAGE_SIZE};
 pub struct State {
     pub blobs: BTreeMap<String, Vec<u8>>,
     pub memories: BTreeMap<String, Mem>,
+    pub snapshots: BTreeMap<String, Mem>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -34,6 +35,20 @@ impl State {
             match &update.op {
                 MemoryOp::Delete => {
                     self.memories.remove(&update.name);
+                    self.snapshots.remove(&update.name);
+                }
+                MemoryOp::Snapshot { from } => {
+                    let mem = self.memories[from].clone();
+                    self.snapshots.insert(update.name.clone(), mem);
+                }
+                MemoryOp::Restore { from } => {
+                    let mem = self
+                        .snapshots
+                        .get(from)
+                        .or_else(|| self.memories.get(from))
+                        .expect("restore from an existing snapshot or memory")
+                        .clone();
+                    self.memories.insert(update.name.clone(), mem);
                 }
                 MemoryOp::Write { reset, size, pages } => {
                     let mem = self.memories.entry(update.name.clone()).or_default();
@@ -87,9 +102,40 @@ pub fn observe(store: &Store) -> State {
     }
     for name in store.memory_names("") {
         let mem = store.memory(&name).expect("listed memory exists");
-        state.memories.insert(name, read_memory(&mem));
+        state.memories.insert(name.clone(), read_memory(&mem));
+        // The same content through `read_memory`.
+        let through_api = read_through_api(store, &name, mem.size);
+        assert_eq!(
+            through_api, state.memories[&name],
+            "memory {name}: Store::read_memory disagrees with the file"
+        );
+    }
+    for name in store.snapshot_names("") {
+        let size = store.snapshot_size(&name).expect("listed snapshot exists");
+        assert!(
+            store.memory(&name).is_none(),
+            "snapshot {name} is also a memory"
+        );
+        state
+            .snapshots
+            .insert(name.clone(), read_through_api(store, &name, size));
     }
     state
+}
+
+/// Every page of a memory or snapshot below `size`, through `Store::read_memory`.
+pub fn read_through_api(store: &Store, name: &str, size: u64) -> Mem {
+    let mut pages = BTreeMap::new();
+    let mut buf = vec![0u8; PAGE_SIZE as usize];
+    for index in 0..size.div_ceil(PAGE_SIZE) {
+        store
+            .read_memory(name, index * PAGE_SIZE, &mut buf)
+            .expect("read memory");
+        if buf.iter().any(|&b| b != 0) {
+            pages.insert(index, buf.clone());
+        }
+    }
+    Mem { size, pages }
 }
 
 /// A page whose bytes depend on `seed` (never all zero).
