@@ -64,6 +64,9 @@ pub(crate) const MAGIC: [u8; 3] = *b"DDW";
 pub(crate) const VERSION: u8 = 2;
 pub(crate) const HEADER_LEN: usize = 12;
 
+/// Page images by index; `None` is a zero page.
+pub(crate) type PageImages = Vec<(u64, Option<Vec<u8>>)>;
+
 /// How a [`MemoryUpdate`] was resolved against the state at commit time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Resolution {
@@ -71,7 +74,7 @@ pub(crate) enum Resolution {
         generation: u64,
         fresh: bool,
         /// Before-images for the newest snapshot of the file: `None` = zero page.
-        preserve: Vec<(u64, Option<Vec<u8>>)>,
+        preserve: PageImages,
     },
     Delete,
     Snapshot {

@@ -40,13 +40,18 @@
 //! Invariant: in a memory's file, every page at or past the memory's size is
 //! zero (writes stay below the size; a shrinking restore zeroes the tail).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{round_up_to_page, Memory, Store, LAYERS_DIR, MEMORIES_DIR};
-use crate::backend::OpenMode;
+use super::{
+    exists, memory_file_name, round_up_to_page, Memory, Store, LAYERS_DIR, MANIFEST_FILE,
+    MEMORIES_DIR,
+};
+use crate::backend::{Backend, OpenMode};
+use crate::manifest::{Manifest, SnapshotEntry};
 use crate::{StateError, PAGE_SIZE};
 
 /// Pages per chunk when copying a memory.
@@ -78,6 +83,9 @@ pub(crate) struct Layer {
     /// Index entries (of any snapshot) that point into this file.
     pub refs: u64,
 }
+
+/// Snapshots by name and layer files by id, as loaded at open.
+pub(super) type LoadedSnapshots = (BTreeMap<String, Snap>, BTreeMap<u64, Layer>);
 
 /// How [`Store::prepare_restore`] will restore: decided by `resolve`.
 pub(crate) enum RestorePlan {
@@ -698,4 +706,115 @@ impl Store {
         }
         Ok(())
     }
+}
+
+pub(super) fn snapshot_entry(s: &Snap) -> SnapshotEntry {
+    SnapshotEntry {
+        base_gen: s.base_gen,
+        base_name: s.base_name.clone(),
+        size: s.size,
+        layer: s.layer,
+        pages: s
+            .pages
+            .iter()
+            .map(|(index, loc)| match loc {
+                Loc::Zero => (*index, 0, 0),
+                Loc::At { layer, slot } => (*index, *layer, *slot),
+            })
+            .collect(),
+    }
+}
+
+/// The snapshots and layer files of a manifest, with their files open.
+pub(super) fn load_snapshots(
+    b: &dyn Backend,
+    dir: &Path,
+    manifest: &Manifest,
+    memories: &BTreeMap<String, Memory>,
+) -> Result<LoadedSnapshots, StateError> {
+    let mut layers = BTreeMap::new();
+    for (&id, &next_slot) in &manifest.layers {
+        let path = dir.join(LAYERS_DIR).join(format!("{id:016x}"));
+        let file = if exists(b, &path)? {
+            Some(Arc::new(
+                b.open(&path, OpenMode::ReadWrite)
+                    .map_err(|e| StateError::io("open", &path, e))?,
+            ))
+        } else {
+            None
+        };
+        layers.insert(
+            id,
+            Layer {
+                file,
+                next_slot,
+                refs: 0,
+            },
+        );
+    }
+    let mut bases: HashMap<u64, Arc<File>> = memories
+        .values()
+        .map(|m| (m.generation, Arc::clone(&m.file)))
+        .collect();
+    let mut snaps = BTreeMap::new();
+    for (name, entry) in &manifest.snapshots {
+        let base_file = match bases.get(&entry.base_gen) {
+            Some(f) => Arc::clone(f),
+            None => {
+                let path = dir
+                    .join(MEMORIES_DIR)
+                    .join(memory_file_name(entry.base_gen, &entry.base_name));
+                let file = b.open(&path, OpenMode::Read).map_err(|e| {
+                    if e.kind() == io::ErrorKind::NotFound {
+                        StateError::MemoryFile {
+                            name: name.clone(),
+                            path: path.clone(),
+                            cause: "is missing (a snapshot references it)".into(),
+                        }
+                    } else {
+                        StateError::io("open", &path, e)
+                    }
+                })?;
+                let file = Arc::new(file);
+                bases.insert(entry.base_gen, Arc::clone(&file));
+                file
+            }
+        };
+        let mut pages = BTreeMap::new();
+        for &(index, layer, slot) in &entry.pages {
+            let loc = if layer == 0 {
+                Loc::Zero
+            } else {
+                let l = layers.get_mut(&layer).ok_or_else(|| {
+                    StateError::corrupt(
+                        dir.join(MANIFEST_FILE),
+                        0,
+                        format!("snapshot {name:?}: unknown layer {layer}"),
+                    )
+                })?;
+                if l.file.is_none() {
+                    return Err(StateError::MemoryFile {
+                        name: name.clone(),
+                        path: dir.join(LAYERS_DIR).join(format!("{layer:016x}")),
+                        cause: "is missing (a snapshot references it)".into(),
+                    });
+                }
+                l.refs += 1;
+                Loc::At { layer, slot }
+            };
+            pages.insert(index, loc);
+        }
+        snaps.insert(
+            name.clone(),
+            Snap {
+                base_gen: entry.base_gen,
+                base_name: entry.base_name.clone(),
+                base_file,
+                size: entry.size,
+                layer: entry.layer,
+                pages,
+            },
+        );
+    }
+    Ok((snaps, layers))
 }
