@@ -22,7 +22,10 @@
 //! traps with "brickable post_upgrade: trapping on purpose (brickable_post_trap)".
 //!
 //! Variants (cargo features): default = v1, `v2` = fixed version,
-//! `trap_post_upgrade` = v1 whose post_upgrade traps.
+//! `trap_post_upgrade` = v1 whose post_upgrade traps, `blob_only` = v2 whose
+//! post_upgrade only reads the blob: without one (after skip_pre_upgrade) the
+//! heap state starts empty and `restored_from()` says "nothing" — a fix that
+//! cannot read the state it was meant to rescue.
 
 use std::cell::RefCell;
 
@@ -143,6 +146,12 @@ fn post_upgrade(new_threshold: Option<u64>) {
                 HEAP.set(v);
                 RESTORED_FROM.set("serialized");
             }
+            #[cfg(feature = "blob_only")]
+            _ => {
+                HEAP.set(Vec::new());
+                RESTORED_FROM.set("nothing");
+            }
+            #[cfg(not(feature = "blob_only"))]
             _ => {
                 let v: Vec<String> = MAP.with_borrow(|m| m.iter().map(|e| e.value()).collect());
                 HEAP.set(v);
@@ -198,7 +207,8 @@ fn threshold_value() -> u64 {
 
 /// How the heap state was obtained: "init" (fresh install / no upgrade yet),
 /// "serialized" (from the pre_upgrade blob), "stable_map" (rebuilt from the
-/// stable map, e.g. after skip_pre_upgrade or from v2's empty pre_upgrade).
+/// stable map, e.g. after skip_pre_upgrade or from v2's empty pre_upgrade),
+/// "nothing" (blob_only after skip_pre_upgrade: the heap state starts empty).
 #[ic_cdk::query]
 fn restored_from() -> String {
     RESTORED_FROM.with_borrow(|s| s.to_string())
