@@ -2,7 +2,8 @@
 # Builds drydock's test canisters into target/test-canisters/ (repo-relative):
 #   Rust (canisters/, its own cargo workspace, wasm32-unknown-unknown):
 #     kv.wasm kv_v2.wasm serde_state.wasm serde_state_v2.wasm
-#     brickable.wasm brickable_v2.wasm brickable_post_trap.wasm brickable_v2_blob_only.wasm   (+ NAME.did)
+#     brickable.wasm brickable_v2.wasm brickable_post_trap.wasm brickable_v2_blob_only.wasm
+#     bigmem.wasm (GiB-scale stable memory and heap, for snapshot tests)   (+ NAME.did)
 #   Motoko (motoko/, moc.js from npm `motoko`):
 #     counter_eop{,_v2,_incompatible}.wasm counter_classic{,_v2}.wasm (+ .did, .most)
 # then checks every module with scripts/inspect-wasm.js --check.
@@ -48,7 +49,7 @@ stale() {
 }
 
 # ------------------------------------------------------------------ Rust
-RUST_OUT=(kv kv_v2 serde_state serde_state_v2 brickable brickable_v2 brickable_post_trap brickable_v2_blob_only)
+RUST_OUT=(kv kv_v2 serde_state serde_state_v2 brickable brickable_v2 brickable_post_trap brickable_v2_blob_only bigmem)
 build_rust() {
   need cargo "Install Rust with rustup."
   need rustup "Install rustup (the wasm32 target is added with it)."
@@ -76,7 +77,7 @@ build_rust() {
       cp "$did" "$OUT/$name.did"
     done
   }
-  cargo_variant "" kv:kv serde_state:serde_state brickable:brickable
+  cargo_variant "" kv:kv serde_state:serde_state brickable:brickable bigmem:bigmem
   cargo_variant "kv/v2,serde_state/v2,brickable/v2" kv:kv_v2 serde_state:serde_state_v2 brickable:brickable_v2
   cargo_variant "brickable/trap_post_upgrade" brickable:brickable_post_trap
   cargo_variant "brickable/blob_only" brickable:brickable_v2_blob_only
