@@ -8,5 +8,6 @@ mod calls;
 mod controllers;
 mod eop;
 mod limits;
+mod scale;
 mod timers;
 mod upgrades;
