@@ -265,7 +265,9 @@ impl Store {
             layers,
             next_layer: manifest.next_layer.max(1),
             dirty_layers: BTreeMap::new(),
-            layers_dir_dirty: false,
+            // A layer file a replayed record writes to may exist only because
+            // the crashed process created it: its entry is not yet durable.
+            layers_dir_dirty: true,
             pending_punch: Vec::new(),
             poisoned: None,
         };

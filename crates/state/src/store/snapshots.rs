@@ -554,6 +554,7 @@ impl Store {
         let chunk = COPY_CHUNK_PAGES * PAGE_SIZE;
         let mut buf = vec![0; chunk as usize];
         let mut offset = 0;
+        let size = round_up_to_page(size);
         while offset < size {
             let n = (size - offset).min(chunk) as usize;
             match &changed {

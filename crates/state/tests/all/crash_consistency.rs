@@ -90,6 +90,47 @@ fn workload() -> Vec<Step> {
             )
             .delete_memory("stable");
         }),
+        // Snapshots: take (and write in the same batch), write through two
+        // snapshots, restore in place, restore by copy, delete (merging into
+        // the older one), reset the memory under its snapshots.
+        commit(&|b| {
+            b.snapshot_memory("snap/1", "heap").write_memory(
+                "heap",
+                false,
+                4 * p,
+                vec![(0, page(30)), (3, page(31))],
+            );
+        }),
+        commit(&|b| {
+            b.write_memory("heap", false, 4 * p, vec![(2, page(32))]);
+        }),
+        commit(&|b| {
+            b.snapshot_memory("snap/2", "heap");
+        }),
+        commit(&|b| {
+            b.write_memory("heap", false, 4 * p, vec![(0, page(33)), (1, page(34))]);
+        }),
+        commit(&|b| {
+            b.restore_memory("heap", "snap/1");
+        }),
+        Step::Checkpoint,
+        commit(&|b| {
+            b.restore_memory("copy", "snap/2");
+        }),
+        commit(&|b| {
+            b.delete_memory("snap/2");
+        }),
+        Step::Reopen,
+        commit(&|b| {
+            b.write_memory("heap", true, p, vec![(0, page(35))]);
+        }),
+        commit(&|b| {
+            b.restore_memory("heap", "snap/1")
+                .put_blob("restored", b"1".to_vec());
+        }),
+        commit(&|b| {
+            b.delete_memory("snap/1").delete_memory("copy");
+        }),
     ]
 }
 

@@ -7,4 +7,5 @@ mod locking;
 mod model;
 mod recovery;
 mod round_trips;
+mod snapshots;
 mod support;

@@ -26,6 +26,22 @@ enum Op {
         blobs: Vec<(u8, Option<Vec<u8>>)>,
         memories: Vec<(u8, MemChange)>,
     },
+    /// Snapshot memory `mem` into snapshot slot `slot` (replacing it, in a
+    /// commit before, if taken), then apply `then` to `mem` in the same batch.
+    Snapshot {
+        mem: u8,
+        slot: u8,
+        then: Option<MemChange>,
+    },
+    /// Restore memory `mem` from snapshot slot `slot` (or, if empty, from
+    /// memory `slot`).
+    Restore {
+        mem: u8,
+        slot: u8,
+    },
+    DeleteSnapshot {
+        slot: u8,
+    },
     Checkpoint,
     Reopen,
 }
@@ -50,9 +66,64 @@ fn op() -> impl Strategy<Value = Op> {
             prop::collection::vec((0..3u8, mem_change()), 0..3),
         )
             .prop_map(|(blobs, memories)| Op::Commit { blobs, memories }),
+        2 => (0..3u8, 0..4u8, prop::option::of(mem_change()))
+            .prop_map(|(mem, slot, then)| Op::Snapshot { mem, slot, then }),
+        2 => (0..3u8, 0..4u8).prop_map(|(mem, slot)| Op::Restore { mem, slot }),
+        1 => (0..4u8).prop_map(|slot| Op::DeleteSnapshot { slot }),
         1 => Just(Op::Checkpoint),
         1 => Just(Op::Reopen),
     ]
+}
+
+/// The batches (in order) that carry out a snapshot operation against the
+/// model's state; empty when it does not apply (no such memory).
+fn snapshot_batches(model: &State, op: &Op, counter: &mut u8) -> Vec<Batch> {
+    match op {
+        Op::Snapshot { mem, slot, then } => {
+            let mem_name = format!("mem/{mem}");
+            let snap = format!("snap/{slot}");
+            if !model.memories.contains_key(&mem_name) {
+                return Vec::new();
+            }
+            let mut out = Vec::new();
+            let mut model = model.clone();
+            if model.snapshots.contains_key(&snap) {
+                let mut b = Batch::new();
+                b.delete_memory(snap.clone());
+                model.apply(&b);
+                out.push(b);
+            }
+            let mut b = Batch::new();
+            b.snapshot_memory(snap, mem_name);
+            if let Some(change) = then {
+                let rest = to_batch(&model, &[], &[(*mem, change.clone())], counter);
+                b.memories.extend(rest.memories);
+            }
+            out.push(b);
+            out
+        }
+        Op::Restore { mem, slot } => {
+            let snap = format!("snap/{slot}");
+            let other = format!("mem/{slot}");
+            let mem_name = format!("mem/{mem}");
+            let from = if model.snapshots.contains_key(&snap) {
+                snap
+            } else if model.memories.contains_key(&other) && other != mem_name {
+                other
+            } else {
+                return Vec::new();
+            };
+            let mut b = Batch::new();
+            b.restore_memory(mem_name, from);
+            vec![b]
+        }
+        Op::DeleteSnapshot { slot } => {
+            let mut b = Batch::new();
+            b.delete_memory(format!("snap/{slot}"));
+            vec![b]
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// Turn a generated change into a valid batch against the model's state.
@@ -134,6 +205,12 @@ proptest! {
                     drop(store);
                     store = open();
                 }
+                _ => {
+                    for batch in snapshot_batches(&model, op, &mut counter) {
+                        model.apply(&batch);
+                        store.commit(batch).unwrap();
+                    }
+                }
             }
             prop_assert_eq!(observe(&store), model.clone());
         }
@@ -192,6 +269,17 @@ proptest! {
                             Err(_) => break 'run,
                         }
                     }
+                    _ => {
+                        for batch in snapshot_batches(&acknowledged, op, &mut counter) {
+                            let mut next = acknowledged.clone();
+                            next.apply(&batch);
+                            if store.commit(batch).is_err() {
+                                in_flight = Some(next);
+                                break 'run;
+                            }
+                            acknowledged = next;
+                        }
+                    }
                 }
             }
         }
@@ -200,7 +288,30 @@ proptest! {
         let found = observe(&store);
         prop_assert!(
             found == acknowledged || in_flight.as_ref() == Some(&found),
-            "found {:#?}\nacknowledged {:#?}\nin flight {:#?}", found, acknowledged, in_flight
+            "found {}\nacknowledged {}\nin flight {}",
+            summary(&found),
+            summary(&acknowledged),
+            in_flight.as_ref().map_or("none".to_string(), summary)
         );
     }
+}
+
+/// A short description of a state: sizes and a checksum per page.
+fn summary(state: &State) -> String {
+    let mem = |m: &crate::support::Mem| {
+        let pages: Vec<String> = m
+            .pages
+            .iter()
+            .map(|(i, p)| format!("{i}:{:02x}{:02x}", p[0], p[1]))
+            .collect();
+        format!("size {} [{}]", m.size, pages.join(" "))
+    };
+    let mut out = format!("blobs {:?}; ", state.blobs.keys().collect::<Vec<_>>());
+    for (n, m) in &state.memories {
+        out += &format!("{n}: {}; ", mem(m));
+    }
+    for (n, m) in &state.snapshots {
+        out += &format!("snapshot {n}: {}; ", mem(m));
+    }
+    out
 }
