@@ -10,8 +10,14 @@
 //!   offset `i * 4096`, which the execution crate maps with
 //!   `mmap(MAP_PRIVATE)` from the very descriptor [`Store::memory`] returns.
 //!
-//! Blobs and memories change only through [`Store::commit`], which is atomic
-//! and durable when it returns `Ok`.
+//! A memory can have read-only **snapshots** ([`MemoryOp::Snapshot`]) that
+//! share its pages: taking one costs the same whatever the memory's size;
+//! later writes preserve the pages they replace (copy-on-write), and
+//! [`MemoryOp::Restore`] copies back only what changed. The `snapshots`
+//! module of the store describes the page store.
+//!
+//! Blobs, memories and snapshots change only through [`Store::commit`],
+//! which is atomic and durable when it returns `Ok`.
 //!
 //! # Directory layout
 //!
@@ -23,6 +29,8 @@
 //! <dir>/memories/<gen:016x>-<name>  one flat page file per memory generation; <name> is the
 //!                                   memory name with bytes outside [A-Za-z0-9._-] as '_',
 //!                                   cut to 64 bytes (the generation alone makes it unique)
+//! <dir>/layers/<id:016x>            one page file per snapshot layer: preserved page images,
+//!                                   slot s at byte offset s*4096 (see `store/snapshots.rs`)
 //! <dir>/content/<hex sha256>        one file per content value, exactly its bytes
 //! <dir>/content/<hex sha256>.tmp    only while a value is being stored; removed at open
 //! ```
@@ -34,10 +42,14 @@
 //!   `pwrite`n into the memory files (not fsync'd), blobs change in RAM.
 //!   A reset switches the memory to a new file generation, so an old file
 //!   still mapped by a live instance keeps its content.
-//! * `checkpoint` fsyncs every memory file written since the last
-//!   checkpoint, fsyncs `memories/`, atomically replaces the manifest, then
-//!   truncates the WAL to 0 and fsyncs it, then unlinks the files the new
-//!   manifest no longer references. It runs automatically before a commit
+//! * A restore first writes, and fsyncs, what its record will name (page
+//!   images in a layer file, or a whole new memory file), then appends its
+//!   record: a crash before the record leaves only unreferenced data.
+//! * `checkpoint` fsyncs every memory and layer file written since the last
+//!   checkpoint, fsyncs `memories/` and `layers/`, atomically replaces the
+//!   manifest, then truncates the WAL to 0 and fsyncs it, then punches out
+//!   the freed layer slots and unlinks the files the new manifest no longer
+//!   references. It runs automatically before a commit
 //!   once the WAL holds [`Options::checkpoint_wal_bytes`].
 //! * `open` locks, loads the manifest, replays the WAL records whose sequence
 //!   number the manifest has not folded in, checkpoints, and removes files no
