@@ -9,5 +9,7 @@ mod controllers;
 mod eop;
 mod limits;
 mod scale;
+mod snapshot_model;
+mod snapshots;
 mod timers;
 mod upgrades;
