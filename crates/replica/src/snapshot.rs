@@ -367,9 +367,11 @@ impl Replica {
         self.store.commit(batch)?;
         let c = self.get_mut(&id)?;
         c.record = record;
-        // The live memories may have moved to other files under the snapshot (and are gone
-        // after an uninstall): the next message maps them afresh.
-        c.instance = None;
+        if uninstall {
+            c.instance = None;
+        }
+        // Otherwise the instance stays: a snapshot leaves the live memory files as they are
+        // (later commits keep the pages they overwrite as the snapshot's before-images).
         Ok(meta.to_candid())
     }
 
