@@ -1,6 +1,6 @@
 //! The `canister` subcommands that manage canisters through the management canister
 //! (`create`, `status`, `stop`, `start`, `delete`, `info`) or read the state directory
-//! (`list`, `metadata`). `install` and `call` have their own modules.
+//! (`list`, `metadata`). `install`, `call` and `snapshot` have their own modules.
 //!
 //! Every management call is the Candid request a real IC client sends, so these commands
 //! exercise the same code paths as an agent would.
@@ -17,7 +17,7 @@ use crate::cli::{CanisterCommand, GlobalArgs};
 use crate::context::{principal, Ctx};
 use crate::error::CliError;
 use crate::output::note;
-use crate::{call, install};
+use crate::{call, install, snapshot};
 
 /// The most changes `canister_info` returns.
 const MAX_CHANGES: u64 = 20;
@@ -33,6 +33,9 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
     } = &cmd
     {
         install::check_flags(*mode, *skip_pre_upgrade, *wasm_memory_persistence)?;
+    }
+    if let CanisterCommand::Snapshot(snapshot) = &cmd {
+        snapshot::check(snapshot)?;
     }
     let mut ctx = Ctx::open(global)?;
     let result = dispatch(&mut ctx, cmd);
@@ -98,6 +101,7 @@ fn dispatch(ctx: &mut Ctx, cmd: CanisterCommand) -> Result<(), CliError> {
         CanisterCommand::List => list(ctx),
         CanisterCommand::Info { canister } => info(ctx, &canister),
         CanisterCommand::Metadata { canister, name } => metadata(ctx, &canister, name.as_deref()),
+        CanisterCommand::Snapshot(cmd) => snapshot::run(ctx, cmd),
     }
 }
 

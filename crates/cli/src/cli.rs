@@ -178,6 +178,52 @@ pub enum CanisterCommand {
         /// The section name without its `icp:public`/`icp:private` prefix, e.g. candid:service.
         name: Option<String>,
     },
+    /// Create, list, restore and delete snapshots of a canister's state (controllers only).
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+/// The `canister snapshot` subcommands, named as icp-cli names them. Snapshot ids are the
+/// snapshot's bytes in lowercase hex, as `create` and `list` print them.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Snapshot a canister's Wasm module, heap, stable memory and globals, and print its id.
+    ///
+    /// The canister may be running: drydock runs one message at a time, so a snapshot never
+    /// sees a half-finished message.
+    Create {
+        /// The canister id.
+        canister: String,
+        /// Replace this snapshot (hex id): it is deleted once the new one is taken.
+        #[arg(long, value_name = "SNAPSHOT_ID")]
+        replace: Option<String>,
+        /// Print only the new snapshot's id.
+        #[arg(long, short, conflicts_with = "json")]
+        quiet: bool,
+    },
+    /// List a canister's snapshots: id, size and when each was taken.
+    List {
+        /// The canister id.
+        canister: String,
+        /// Print only the snapshot ids, one a line.
+        #[arg(long, short, conflicts_with = "json")]
+        quiet: bool,
+    },
+    /// Restore a canister to a snapshot: its module, memories and globals become the
+    /// snapshot's; the snapshot itself is kept.
+    Restore {
+        /// The canister id.
+        canister: String,
+        /// The snapshot id (hex).
+        snapshot_id: String,
+    },
+    /// Delete a snapshot.
+    Delete {
+        /// The canister id.
+        canister: String,
+        /// The snapshot id (hex).
+        snapshot_id: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -4,7 +4,8 @@
 //! - `cli`: the command tree, flags and environment variables (clap).
 //! - `context`: opening the state directory and the replica; management canister calls.
 //! - `identity`: Ed25519 identities and the `identity` subcommands.
-//! - `canister`: the `canister` subcommands; `install` and `call` have their own modules.
+//! - `canister`: the `canister` subcommands; `install`, `call` and `snapshot` (the
+//!   `canister snapshot` subcommands) have their own modules.
 //! - `candid_io`: Candid text in, Candid replies out, typed by a canister's service.
 //! - `error`: failures and their exit codes; `output`: everything written to the terminal.
 //!
@@ -24,6 +25,7 @@ mod error;
 mod identity;
 mod install;
 mod output;
+mod snapshot;
 
 use std::process::ExitCode;
 
