@@ -17,6 +17,11 @@
 //! decoding, the durable commit). The report gives medians and the ratios take / cp and
 //! load / cp.
 //!
+//! The same state then takes a rolled-back message (one stable page written, then a trap; one
+//! heap page, then a trap) and an upgrade to the same module, each timed once, and the
+//! process's anonymous and peak resident memory are read (`/proc/self/status`). The heap
+//! buffer is 16 MiB, or `DRYDOCK_BENCH_HEAP` (e.g. `4G` for a full wasm32 heap).
+//!
 //! Disk use: for each size, after the runs above, 10 snapshots that differ in a few pages each
 //! (the pages change between takes); the state directory's allocated bytes (`st_blocks`·512
 //! summed over every file) after a reopen of the replica (which checkpoints) with no snapshot
@@ -68,6 +73,8 @@ struct Config {
     sizes: Vec<u64>,
     reps: usize,
     big_heap: u64,
+    /// The heap buffer of the snapshot canisters (`DRYDOCK_BENCH_HEAP`, default 16M).
+    heap: u64,
     dir: PathBuf,
 }
 
@@ -113,9 +120,14 @@ fn config() -> Config {
     let dir = std::env::var_os("DRYDOCK_BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(workspace_target);
+    let heap = std::env::var("DRYDOCK_BENCH_HEAP").map_or(SMALL_HEAP, |h| {
+        parse_size(&h)
+            .unwrap_or_else(|| panic!("DRYDOCK_BENCH_HEAP: {h:?} is not a size like 16M or 4G"))
+    });
     Config {
         sizes,
         reps,
+        heap,
         big_heap: if smoke { 256 * MIB } else { 4 * GIB },
         dir,
     }
@@ -253,6 +265,42 @@ impl Node {
         self.must(id, "heap_fill", arg);
     }
 
+    /// Lifts `wasm_memory_limit` and fills a heap buffer of `heap` bytes (at most what fits
+    /// below 4 GiB beside the canister's own memory) in 512 MiB messages. Returns its size.
+    fn fill_heap(&mut self, id: Principal, heap: u64, seed: u64) -> u64 {
+        let settings = UpdateSettingsArgs {
+            canister_id: id,
+            settings: CanisterSettings {
+                wasm_memory_limit: Some(Nat::from(0u64)),
+                ..Default::default()
+            },
+            sender_canister_version: None,
+        };
+        self.mgmt("update_settings", &settings)
+            .expect("lifting wasm_memory_limit");
+        // Leave room below 4 GiB for the code, data, stack and allocator of the canister.
+        let target = heap.min(4 * GIB - self.query_u64(id, "heap_size") - 32 * MIB);
+        let mut filled = 0;
+        while filled < target {
+            filled = (filled + FILL_STEP).min(target);
+            self.heap_fill(id, filled, seed);
+        }
+        filled
+    }
+
+    /// Times an upgrade to the same module (the canister running).
+    fn upgrade(&mut self, id: Principal, wasm: &[u8]) -> Result<Duration, String> {
+        let install = InstallCodeArgs {
+            mode: CanisterInstallMode::Upgrade(None),
+            canister_id: id,
+            wasm_module: wasm.to_vec(),
+            arg: candid::encode_args(()).expect("encoding"),
+            sender_canister_version: None,
+        };
+        let t = Instant::now();
+        self.mgmt("install_code", &install).map(|_| t.elapsed())
+    }
+
     fn query_u64(&mut self, id: Principal, method: &str) -> u64 {
         let reply = self
             .replica()
@@ -374,6 +422,20 @@ impl Node {
     }
 }
 
+/// This process's anonymous resident memory and peak resident memory (`RssAnon`, `VmHWM`
+/// of `/proc/self/status`), in bytes.
+fn resident() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * KIB)
+    };
+    (field("RssAnon:"), field("VmHWM:"))
+}
+
 /// Free bytes on the file system holding `path` (0 if unknown).
 fn free_disk(path: &Path) -> u64 {
     use std::os::unix::ffi::OsStrExt;
@@ -393,6 +455,12 @@ fn free_disk(path: &Path) -> u64 {
 /// The medians of one state size.
 struct SizeResult {
     size: u64,
+    wasm_heap: u64,
+    rollback_stable: Duration,
+    rollback_heap: Duration,
+    upgrade: Result<Duration, String>,
+    rss_anon: u64,
+    hwm: u64,
     memories_disk: u64,
     take: Result<Duration, String>,
     load: Result<Duration, String>,
@@ -414,7 +482,7 @@ fn bench_size(cfg: &Config, wasm: &[u8], size: u64) -> SizeResult {
         node.stable_fill(id, at, n, 1);
         at += n;
     }
-    node.heap_fill(id, SMALL_HEAP, 1);
+    let heap = node.fill_heap(id, cfg.heap, 1);
     assert_eq!(
         node.query_u64(id, "stable_size"),
         size.div_ceil(65536) * 65536
@@ -461,6 +529,36 @@ fn bench_size(cfg: &Config, wasm: &[u8], size: u64) -> SizeResult {
     let load = median(loads).ok_or_else(|| load_err.unwrap_or_else(|| "not run".into()));
     let cp = median(cps).unwrap_or_default();
 
+    // The same state: a rolled-back message (stable memory, then heap), an upgrade.
+    let page = candid::encode_args(((size / 2) / 4096 * 4096, 4096u64, 7u64)).expect("encoding");
+    let t = Instant::now();
+    let trapped = node.call(id, "stable_fill_and_trap", page);
+    let rollback_stable = t.elapsed();
+    assert!(trapped.is_err(), "stable_fill_and_trap must trap");
+    let arg = candid::encode_args((heap / 2 / 4096,)).expect("encoding");
+    let t = Instant::now();
+    let trapped = node.call(id, "heap_touch_and_trap", arg);
+    let rollback_heap = t.elapsed();
+    assert!(trapped.is_err(), "heap_touch_and_trap must trap");
+    let upgrade = node.upgrade(id, wasm);
+    assert_eq!(
+        node.query_u64(id, "stable_size"),
+        size.div_ceil(65536) * 65536,
+        "stable memory survives the upgrade"
+    );
+    let wasm_heap = node.query_u64(id, "heap_size");
+    let (rss_anon, hwm) = resident();
+    println!(
+        "[{label}] Wasm memory {}: rollback (stable page) {}, rollback (heap page) {}, upgrade {}; \
+         anonymous resident memory {}, peak resident {}",
+        gib(wasm_heap),
+        human(ns(rollback_stable)),
+        human(ns(rollback_heap)),
+        timed(&upgrade),
+        gib(rss_anon),
+        gib(hwm),
+    );
+
     // Disk use of 10 snapshots differing in a few pages each.
     node.reopen();
     let disk_before = disk_use(node.dir.path());
@@ -481,6 +579,12 @@ fn bench_size(cfg: &Config, wasm: &[u8], size: u64) -> SizeResult {
     }
     SizeResult {
         size,
+        wasm_heap,
+        rollback_stable,
+        rollback_heap,
+        upgrade,
+        rss_anon,
+        hwm,
         memories_disk,
         take,
         load,
@@ -504,23 +608,7 @@ fn bench_rollback(cfg: &Config, wasm: &[u8]) -> Vec<RollbackResult> {
     let mut out = Vec::new();
     for heap in [64 * MIB, cfg.big_heap] {
         let id = node.create_bigmem(wasm);
-        let settings = UpdateSettingsArgs {
-            canister_id: id,
-            settings: CanisterSettings {
-                wasm_memory_limit: Some(Nat::from(0u64)),
-                ..Default::default()
-            },
-            sender_canister_version: None,
-        };
-        node.mgmt("update_settings", &settings)
-            .expect("lifting wasm_memory_limit");
-        // Leave room below 4 GiB for the code, data, stack and allocator of the canister.
-        let target = heap.min(4 * GIB - node.query_u64(id, "heap_size") - 32 * MIB);
-        let mut filled = 0;
-        while filled < target {
-            filled = (filled + FILL_STEP).min(target);
-            node.heap_fill(id, filled, 2);
-        }
+        let filled = node.fill_heap(id, heap, 2);
         let wasm_heap = node.query_u64(id, "heap_size");
         let page = (filled / 2 / 4096,);
         let arg = candid::encode_args(page).expect("encoding");
@@ -631,6 +719,23 @@ fn main() {
             if r.cp_to_null { " †" } else { "" },
             ratio(&r.take, r.cp),
             ratio(&r.load, r.cp),
+        );
+    }
+    println!("\n== the same states: a rolled-back message, an upgrade, resident memory");
+    println!(
+        "| stable memory | Wasm memory | rollback (1 stable page) | rollback (1 heap page) | upgrade | anon. resident | peak resident |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for r in &results {
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            size_label(r.size),
+            gib(r.wasm_heap),
+            human(ns(r.rollback_stable)),
+            human(ns(r.rollback_heap)),
+            timed(&r.upgrade),
+            gib(r.rss_anon),
+            gib(r.hwm),
         );
     }
     if results.iter().any(|r| r.cp_to_null) {
