@@ -289,14 +289,7 @@ impl Store {
 
     /// The keys of all blobs starting with `prefix`, sorted.
     pub fn blob_keys(&self, prefix: &str) -> Vec<String> {
-        self.blobs
-            .range::<str, _>((
-                std::ops::Bound::Included(prefix),
-                std::ops::Bound::Unbounded,
-            ))
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, _)| k.clone())
-            .collect()
+        keys_with_prefix(&self.blobs, prefix)
     }
 
     /// The current backing file of a paged memory, `None` if absent.
@@ -309,27 +302,13 @@ impl Store {
 
     /// The names of all memories starting with `prefix`, sorted.
     pub fn memory_names(&self, prefix: &str) -> Vec<String> {
-        self.memories
-            .range::<str, _>((
-                std::ops::Bound::Included(prefix),
-                std::ops::Bound::Unbounded,
-            ))
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, _)| k.clone())
-            .collect()
+        keys_with_prefix(&self.memories, prefix)
     }
 
     /// The names of all snapshots (see [`MemoryOp::Snapshot`]) starting with
     /// `prefix`, sorted.
     pub fn snapshot_names(&self, prefix: &str) -> Vec<String> {
-        self.snaps
-            .range::<str, _>((
-                std::ops::Bound::Included(prefix),
-                std::ops::Bound::Unbounded,
-            ))
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, _)| k.clone())
-            .collect()
+        keys_with_prefix(&self.snaps, prefix)
     }
 
     /// The size in bytes of a snapshot, `None` if there is no such snapshot.
@@ -996,4 +975,15 @@ enum Pending {
     Ready(Resolution),
     /// Resolved at commit time by [`Store::prepare_restore`].
     Restore(RestorePlan),
+}
+
+/// The keys of `map` that start with `prefix`, sorted.
+fn keys_with_prefix<V>(map: &BTreeMap<String, V>, prefix: &str) -> Vec<String> {
+    map.range::<str, _>((
+        std::ops::Bound::Included(prefix),
+        std::ops::Bound::Unbounded,
+    ))
+    .take_while(|(k, _)| k.starts_with(prefix))
+    .map(|(k, _)| k.clone())
+    .collect()
 }

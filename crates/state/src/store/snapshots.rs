@@ -241,6 +241,14 @@ impl Store {
         Ok(())
     }
 
+    /// The size of a memory or a snapshot.
+    fn size_of(&self, name: &str) -> Option<u64> {
+        self.memories
+            .get(name)
+            .map(|m| m.size)
+            .or_else(|| self.snaps.get(name).map(|s| s.size))
+    }
+
     /// Read from a memory or a snapshot; see [`Store::read_memory`].
     pub(super) fn read_any(
         &self,
@@ -249,10 +257,7 @@ impl Store {
         buf: &mut [u8],
     ) -> Result<(), StateError> {
         let size = self
-            .memories
-            .get(name)
-            .map(|m| m.size)
-            .or_else(|| self.snaps.get(name).map(|s| s.size))
+            .size_of(name)
             .ok_or_else(|| StateError::not_found(name, "no memory or snapshot of this name"))?;
         if offset
             .checked_add(buf.len() as u64)
@@ -531,14 +536,9 @@ impl Store {
     /// Write a new file generation for memory `name` holding a copy of
     /// `from` (a memory or a snapshot), fsync'd with its directory entry.
     fn prepare_copy(&mut self, name: &str, from: &str, generation: u64) -> Result<(), StateError> {
-        let size = self
-            .memories
-            .get(from)
-            .map(|m| m.size)
-            .or_else(|| self.snaps.get(from).map(|s| s.size))
-            .ok_or_else(|| {
-                StateError::invalid(format!("restore from {from:?}, which does not exist"))
-            })?;
+        let size = self.size_of(from).ok_or_else(|| {
+            StateError::invalid(format!("restore from {from:?}, which does not exist"))
+        })?;
         let path = self.memory_path(generation, name);
         let b = &*self.backend;
         let file = b
@@ -659,18 +659,13 @@ impl Store {
         from: &str,
         generation: u64,
     ) -> Result<(), StateError> {
-        let size = self
-            .memories
-            .get(from)
-            .map(|m| m.size)
-            .or_else(|| self.snaps.get(from).map(|s| s.size))
-            .ok_or_else(|| {
-                StateError::corrupt(
-                    self.dir.join(super::WAL_FILE),
-                    0,
-                    format!("restore of {name:?} from {from:?}, which does not exist"),
-                )
-            })?;
+        let size = self.size_of(from).ok_or_else(|| {
+            StateError::corrupt(
+                self.dir.join(super::WAL_FILE),
+                0,
+                format!("restore of {name:?} from {from:?}, which does not exist"),
+            )
+        })?;
         let path = self.memory_path(generation, name);
         let b = &*self.backend;
         let file = b
