@@ -617,10 +617,7 @@ impl Store {
                             "restore of {name:?} from {from:?}: not allowed in this batch"
                         )));
                     }
-                    let in_place = match (current, self.snaps.get(from)) {
-                        (Some((generation, _)), Some(snap)) => snap.base_gen == generation,
-                        _ => false,
-                    };
+                    let in_place = self.restores_in_place(name, current.map(|(g, _)| g), from);
                     let size = match (self.snaps.get(from), self.memories.get(from)) {
                         (Some(s), _) => s.size,
                         (None, Some(m)) => m.size,
@@ -631,7 +628,7 @@ impl Store {
                         }
                     };
                     let plan = if in_place {
-                        let generation = current.map_or(0, |(g, _)| g);
+                        let generation = self.snaps.get(from).map_or(0, |s| s.base_gen);
                         view.insert(name, Some((generation, size)));
                         RestorePlan::InPlace
                     } else {

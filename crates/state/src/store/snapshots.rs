@@ -24,13 +24,15 @@
 //!   slots are punched out of their layer files, and files nothing references
 //!   are unlinked, only after the next checkpoint: until then a replayed
 //!   record may still read them.
-//! * **Restore in place** (a snapshot of the memory's own file): only the
-//!   pages changed since the snapshot are written back, i.e. the union of the
+//! * **Restore in place** (a snapshot of the memory's own file, or of an
+//!   older file of the same memory that a reset left to its snapshots, which
+//!   the memory then moves back onto): only the pages changed since the
+//!   snapshot are written back, i.e. the union of the
 //!   layers from that snapshot to the newest. The pages this overwrites are
 //!   preserved for the newer snapshots first, written straight to slots and
 //!   fsync'd before the WAL record that names them.
-//! * **Restore by copy** (another memory's snapshot, a snapshot of an older
-//!   file, or another memory): a new file generation is written and fsync'd
+//! * **Restore by copy** (another memory's snapshot, a snapshot of a file
+//!   another memory uses, or another memory): a new file generation is written and fsync'd
 //!   before the WAL record that switches to it; zero runs stay holes.
 //! * A reset or deleted memory leaves its file to its snapshots, read-only.
 //!
@@ -279,6 +281,64 @@ impl Store {
         self.read_snapshot_range(name, &changed, offset, buf)
     }
 
+    /// Whether restoring memory `name` from snapshot `from` happens in place:
+    /// `from` is a snapshot of `name`'s current file, or of an older file of
+    /// `name` that no memory uses any more (left by a reset, e.g. a reinstall
+    /// or an upgrade): then `name` moves back onto that file.
+    pub(super) fn restores_in_place(
+        &self,
+        name: &str,
+        current_gen: Option<u64>,
+        from: &str,
+    ) -> bool {
+        let Some(snap) = self.snaps.get(from) else {
+            return false;
+        };
+        current_gen == Some(snap.base_gen)
+            || (snap.base_name == name
+                && !self
+                    .memories
+                    .values()
+                    .any(|m| m.generation == snap.base_gen))
+    }
+
+    /// The file an in-place restore of `name` from `from` writes: its
+    /// generation, the size its content has now, the file and its length.
+    fn in_place_file(
+        &self,
+        name: &str,
+        from: &str,
+    ) -> Result<(u64, u64, Arc<File>, u64), StateError> {
+        let current = self.memories.get(name).map(|m| m.generation);
+        let snap = match self.snaps.get(from) {
+            Some(s) if self.restores_in_place(name, current, from) => s,
+            _ => {
+                return Err(StateError::corrupt(
+                    self.dir.join(super::WAL_FILE),
+                    0,
+                    format!(
+                        "restore of {name:?} in place from {from:?}, which is not its snapshot"
+                    ),
+                ))
+            }
+        };
+        match self.memories.get(name) {
+            Some(m) if m.generation == snap.base_gen => {
+                Ok((m.generation, m.size, Arc::clone(&m.file), m.len))
+            }
+            _ => {
+                // A file no memory uses: its content past the memory's last size is zero,
+                // so its length bounds that size.
+                let path = self.memory_path(snap.base_gen, name);
+                let len = self
+                    .backend
+                    .len(&snap.base_file)
+                    .map_err(|e| StateError::io("stat", &path, e))?;
+                Ok((snap.base_gen, len, Arc::clone(&snap.base_file), len))
+            }
+        }
+    }
+
     /// Write one image into the next slot of `layer`, creating its file when
     /// needed. Returns the slot.
     fn append_to_layer(&mut self, layer: u64, data: &[u8]) -> Result<u64, StateError> {
@@ -470,8 +530,7 @@ impl Store {
         name: &str,
         from: &str,
     ) -> Result<crate::wal::Resolution, StateError> {
-        let m = &self.memories[name];
-        let (generation, live_size, file) = (m.generation, m.size, Arc::clone(&m.file));
+        let (generation, live_size, file, _) = self.in_place_file(name, from)?;
         let file_path = self.memory_path(generation, name);
         let target_size = self.snaps[from].size;
         let changed = self.changed_since(from);
@@ -584,20 +643,7 @@ impl Store {
         next_slot: u64,
     ) -> Result<(), StateError> {
         let wal = self.dir.join(super::WAL_FILE);
-        let (generation, live_size, file) = match (self.memories.get(name), self.snaps.get(from)) {
-            (Some(m), Some(s)) if s.base_gen == m.generation => {
-                (m.generation, m.size, Arc::clone(&m.file))
-            }
-            _ => {
-                return Err(StateError::corrupt(
-                    wal,
-                    0,
-                    format!(
-                        "restore of {name:?} in place from {from:?}, which is not its snapshot"
-                    ),
-                ))
-            }
-        };
+        let (generation, live_size, file, mut len) = self.in_place_file(name, from)?;
         let newest = self
             .newest(generation)
             .map(str::to_string)
@@ -625,7 +671,6 @@ impl Store {
         let changed = self.changed_since(from);
         let path = self.memory_path(generation, name);
         let b = &*self.backend;
-        let mut len = self.memories[name].len;
         let want = round_up_to_page(target_size);
         if len < want {
             b.set_len(&file, want)
@@ -644,9 +689,17 @@ impl Store {
                 .map_err(|e| StateError::io("zero the tail of", &path, e))?;
         }
         self.dirty.insert(generation, (Arc::clone(&file), path));
-        if let Some(m) = self.memories.get_mut(name) {
-            m.size = target_size;
-            m.len = len;
+        let old = self.memories.insert(
+            name.to_string(),
+            Memory {
+                generation,
+                size: target_size,
+                file,
+                len,
+            },
+        );
+        if let Some(old) = old.filter(|old| old.generation != generation) {
+            self.release_generation(old.generation, name);
         }
         Ok(())
     }
@@ -760,7 +813,8 @@ pub(super) fn load_snapshots(
                 let path = dir
                     .join(MEMORIES_DIR)
                     .join(memory_file_name(entry.base_gen, &entry.base_name));
-                let file = b.open(&path, OpenMode::Read).map_err(|e| {
+                // Read-write: a restore may move its memory back onto it.
+                let file = b.open(&path, OpenMode::ReadWrite).map_err(|e| {
                     if e.kind() == io::ErrorKind::NotFound {
                         StateError::MemoryFile {
                             name: name.clone(),

@@ -209,3 +209,42 @@ fn invalid_snapshot_batches_are_refused_and_change_nothing() {
     let err = store.read_memory("none", 0, &mut buf).unwrap_err();
     assert!(matches!(err, StateError::NotFound { .. }), "{err}");
 }
+
+#[test]
+fn restoring_a_snapshot_taken_before_a_reset_moves_back_onto_its_file_without_a_copy() {
+    // The upgrade path: snapshot, the heap is reset (a new file), load the snapshot.
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    fill(&mut store, "heap", 1024, 0);
+    let mut batch = Batch::new();
+    batch.snapshot_memory("snap", "heap");
+    store.commit(batch).unwrap();
+    let before = observe(&store).snapshots["snap"].clone();
+    let mut batch = Batch::new();
+    batch.write_memory("heap", true, 8 * PAGE_SIZE, vec![(0, page(77))]);
+    store.commit(batch).unwrap();
+    store.checkpoint().unwrap();
+    let files = crate::support::list(dir.path(), "memories");
+    assert_eq!(
+        files.len(),
+        2,
+        "the old file stays for the snapshot: {files:?}"
+    );
+
+    let mut batch = Batch::new();
+    batch.restore_memory("heap", "snap");
+    store.commit(batch).unwrap();
+    store.checkpoint().unwrap();
+    let after = observe(&store);
+    assert_eq!(after.memories["heap"], before);
+    let files_after = crate::support::list(dir.path(), "memories");
+    assert_eq!(
+        files_after,
+        files[..1],
+        "the memory is back on its old file, and the reset file is gone"
+    );
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(observe(&store).memories["heap"], before);
+    assert_eq!(observe(&store).snapshots["snap"], before);
+}
