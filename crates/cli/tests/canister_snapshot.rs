@@ -1,86 +1,15 @@
 //! `drydock canister snapshot create|list|restore|delete` as a user runs them: each test gets a
 //! fresh state directory, runs commands and checks stdout, stderr and the exit code.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-use serde_json::Value;
-use tempfile::TempDir;
+use common::{test_canister, Drydock};
 
-/// A drydock with its own state directory.
-struct Drydock {
-    dir: TempDir,
-}
-
-/// What a command printed and how it exited.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn from(o: Output) -> Run {
-        Run {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-
-    /// Asserts success and returns stdout without the trailing newline.
-    fn ok(self) -> String {
-        assert_eq!(self.code, 0, "expected success; stderr: {}", self.stderr);
-        self.stdout.trim_end().to_string()
-    }
-
-    fn json(self) -> Value {
-        let out = self.ok();
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
-    }
-
-    /// Asserts the exit code and returns stderr.
-    fn fails(self, code: i32) -> String {
-        assert_eq!(
-            self.code, code,
-            "stdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
-        assert!(self.stdout.is_empty(), "stdout: {}", self.stdout);
-        self.stderr
-    }
-}
-
+/// What the snapshot tests do with a drydock, on top of the shared helpers.
 impl Drydock {
-    fn new() -> Drydock {
-        Drydock {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_drydock"));
-        for var in [
-            "DRYDOCK_STATE_DIR",
-            "DRYDOCK_IDENTITY",
-            "DRYDOCK_UPDATE_INSTRUCTION_LIMIT",
-            "DRYDOCK_QUERY_INSTRUCTION_LIMIT",
-            "DRYDOCK_INSTALL_INSTRUCTION_LIMIT",
-            "DRYDOCK_INSPECT_INSTRUCTION_LIMIT",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.arg("--state-dir").arg(self.state()).args(args);
-        Run::from(cmd.output().expect("run drydock"))
-    }
-
     /// A running kv canister.
     fn kv(&self) -> String {
-        let id = self.run(&["canister", "create"]).ok();
+        let id = self.create_canister();
         let kv = test_canister("kv.wasm");
         self.run(&["canister", "install", &id, kv.to_str().expect("utf-8 path")])
             .ok();
@@ -101,22 +30,6 @@ impl Drydock {
     fn snapshot(&self, id: &str) -> String {
         self.run(&["canister", "snapshot", "create", id, "-q"]).ok()
     }
-}
-
-/// A test canister built by `scripts/build-test-canisters.sh`; fails (never skips) when absent.
-fn test_canister(name: &str) -> PathBuf {
-    let dir = std::env::var_os("TEST_CANISTERS_OUT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-canisters")
-        });
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "test canister {} is missing — run scripts/build-test-canisters.sh first",
-        path.display()
-    );
-    path
 }
 
 /// Lowercase hex of at least one byte.

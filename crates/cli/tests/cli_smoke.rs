@@ -1,87 +1,9 @@
 //! Smoke tests of the `drydock` binary as a user runs it: each test gets a fresh state
 //! directory, runs commands and checks stdout, stderr and the exit code.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-use tempfile::TempDir;
-
-/// A drydock with its own state directory.
-struct Drydock {
-    dir: TempDir,
-}
-
-/// What a command printed and how it exited.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn from(o: Output) -> Run {
-        Run {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-
-    /// Asserts success and returns stdout without the trailing newline.
-    fn ok(self) -> String {
-        assert_eq!(self.code, 0, "expected success; stderr: {}", self.stderr);
-        self.stdout.trim_end().to_string()
-    }
-
-    fn json(self) -> serde_json::Value {
-        let out = self.ok();
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
-    }
-}
-
-impl Drydock {
-    fn new() -> Drydock {
-        Drydock {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_drydock"));
-        for var in [
-            "DRYDOCK_STATE_DIR",
-            "DRYDOCK_IDENTITY",
-            "DRYDOCK_UPDATE_INSTRUCTION_LIMIT",
-            "DRYDOCK_QUERY_INSTRUCTION_LIMIT",
-            "DRYDOCK_INSTALL_INSTRUCTION_LIMIT",
-            "DRYDOCK_INSPECT_INSTRUCTION_LIMIT",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.arg("--state-dir").arg(self.dir.path()).args(args);
-        Run::from(cmd.output().expect("run drydock"))
-    }
-
-    fn create_canister(&self) -> String {
-        self.run(&["canister", "create"]).ok()
-    }
-}
-
-/// A test canister built by `scripts/build-test-canisters.sh`; fails (never skips) when absent.
-fn test_canister(name: &str) -> PathBuf {
-    let dir = std::env::var_os("TEST_CANISTERS_OUT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-canisters")
-        });
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "test canister {} is missing — run scripts/build-test-canisters.sh first",
-        path.display()
-    );
-    path
-}
+use common::{test_canister, Drydock};
 
 #[test]
 fn identities_are_created_listed_and_have_stable_principals() {
@@ -134,7 +56,7 @@ fn identity_keys_are_private_pem_files() {
     use std::os::unix::fs::PermissionsExt;
     let d = Drydock::new();
     d.run(&["identity", "new", "carol"]).ok();
-    let path = d.dir.path().join("identities/carol.pem");
+    let path = d.state().join("identities/carol.pem");
     let pem = std::fs::read_to_string(&path).expect("pem");
     assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{pem}");
     let mode = std::fs::metadata(&path)

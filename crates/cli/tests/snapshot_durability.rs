@@ -10,18 +10,17 @@
 //! the values it holds) and generates each trial's commands from it, so restores and deletes
 //! name live snapshots, and a later restore checks the content of an earlier snapshot.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use drydock_replica::{CallError, Principal, Replica, ReplicaConfig, MANAGEMENT_CANISTER};
+use drydock_replica::{CallError, Principal, Replica, MANAGEMENT_CANISTER};
 use ic_management_canister_types::{CanisterIdRecord, Snapshot};
+
+use common::{drydock, get, kv_crash_setup, next, open_when_unlocked, CommandLoop};
 
 /// Kill trials; each runs a few commands, then kills the loop.
 const TRIALS: usize = 100;
@@ -30,48 +29,6 @@ const KEYS: [&str; 3] = ["k0", "k1", "k2"];
 /// At most this many snapshots are kept alive (a take in flight at a kill may add one); the
 /// generator replaces or deletes beyond it.
 const MAX_LIVE: usize = 3;
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_drydock")
-}
-
-fn kv_wasm() -> PathBuf {
-    let dir = std::env::var_os("TEST_CANISTERS_OUT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-canisters")
-        });
-    let p = dir.join("kv.wasm");
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/build-test-canisters.sh first",
-        p.display()
-    );
-    p
-}
-
-fn drydock(state: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin())
-        .arg("--state-dir")
-        .arg(state)
-        .args(args)
-        .output()
-        .expect("run drydock");
-    assert!(
-        out.status.success(),
-        "drydock {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-/// A small deterministic generator, so a failing trial can be replayed.
-fn next(seed: &mut u64) -> u64 {
-    *seed = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    *seed >> 33
-}
 
 type Data = BTreeMap<String, String>;
 
@@ -226,48 +183,6 @@ fn apply(model: &mut Model, op: &Op, new_id: Option<&str>, taken: &BTreeMap<usiz
     }
 }
 
-/// Makes this process the reaper of its orphaned descendants, so that a killed loop's
-/// drydock processes become this process's children and [`reap_group`] can wait for them
-/// (else they linger as zombies until init reaps them, which can take seconds in a container).
-fn become_subreaper() {
-    // SAFETY: prctl(2) with integer arguments only.
-    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    assert_eq!(rc, 0, "prctl(PR_SET_CHILD_SUBREAPER)");
-}
-
-/// Waits until every process of the killed group has exited and is reaped: none can touch
-/// the state directory afterwards.
-fn reap_group(pgid: i32) {
-    loop {
-        let mut status = 0;
-        // SAFETY: waitpid(2) writes only to `status`, a live local.
-        let rc = unsafe { libc::waitpid(-pgid, &mut status, 0) };
-        if rc < 0 {
-            // ECHILD: no process of the group is left (EINTR: try again).
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return;
-        }
-    }
-}
-
-/// Opens the directory, waiting (briefly) for a dying process to release its lock.
-fn open_when_unlocked(state: &Path) -> Replica {
-    let start = Instant::now();
-    loop {
-        match Replica::open(state, ReplicaConfig::default()) {
-            Ok(r) => return r,
-            Err(e)
-                if start.elapsed() < Duration::from_secs(5) && e.to_string().contains("locked") =>
-            {
-                std::thread::sleep(Duration::from_millis(5))
-            }
-            Err(e) => panic!("state directory does not open after SIGKILL: {e}"),
-        }
-    }
-}
-
 /// What the reopened directory holds: the canister's data and its snapshot ids.
 fn observe(
     replica: &mut Replica,
@@ -276,13 +191,7 @@ fn observe(
 ) -> (Data, BTreeSet<String>) {
     let mut data = Data::new();
     for key in KEYS {
-        let arg = candid::encode_one(key).unwrap();
-        let value: Option<String> = match replica.query(Principal::anonymous(), id, "get", &arg) {
-            Ok(bytes) => candid::decode_one(&bytes).unwrap(),
-            Err(CallError::User(e)) => panic!("get {key}: {e}"),
-            Err(CallError::Replica(e)) => panic!("get {key}: {e}"),
-        };
-        if let Some(v) = value {
+        if let Some(v) = get(replica, id, key) {
             data.insert(key.to_string(), v);
         }
     }
@@ -332,14 +241,7 @@ fn in_flight_applied(
 #[test]
 fn sigkill_during_snapshot_commands_loses_no_acknowledged_command() {
     let started = Instant::now();
-    become_subreaper();
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let id = drydock(&state, &["canister", "create"]);
-    drydock(
-        &state,
-        &["canister", "install", &id, kv_wasm().to_str().unwrap()],
-    );
+    let (dir, state, id) = kv_crash_setup();
     let controller = Principal::from_text(drydock(&state, &["identity", "principal"])).unwrap();
     let canister = Principal::from_text(&id).unwrap();
     let mut model = Model {
@@ -352,39 +254,15 @@ fn sigkill_during_snapshot_commands_loses_no_acknowledged_command() {
     for trial in 0..TRIALS {
         let ops = generate(&model, trial, &mut seed, 40);
         let stderr_path = dir.path().join("stderr");
-        let mut child = Command::new("bash")
-            .arg("-c")
-            .arg(script(&ops))
-            .arg(bin())
-            .arg(&state)
-            .arg(&id)
-            .stdout(Stdio::piped())
-            .stderr(File::create(&stderr_path).unwrap())
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let pgid = child.id() as i32;
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let command_loop = CommandLoop::spawn(
+            &script(&ops),
+            &state,
+            &id,
+            File::create(&stderr_path).unwrap().into(),
+        );
         // Let a few commands through, then kill at a random moment.
         let want = 1 + next(&mut seed) as usize % 5;
-        let mut acks: Vec<String> = Vec::new();
-        let start = Instant::now();
-        while acks.len() < want && start.elapsed() < Duration::from_secs(60) {
-            match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(line) => acks.push(line),
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-        }
+        let mut acks = command_loop.wait_for(want);
         assert!(
             acks.len() >= want,
             "trial {trial}: the command loop stopped after {} commands: {}\n{ops:?}",
@@ -392,12 +270,7 @@ fn sigkill_during_snapshot_commands_loses_no_acknowledged_command() {
             std::fs::read_to_string(&stderr_path).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_micros(next(&mut seed) % 80_000));
-        // SAFETY: kill(2) on the child's own process group; no memory is involved.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
-        let _ = child.wait();
-        reap_group(pgid);
-        reader.join().unwrap();
-        acks.extend(rx.try_iter());
+        acks.extend(command_loop.kill());
 
         // The model after every acknowledged command.
         let mut taken = BTreeMap::new();

@@ -1,0 +1,275 @@
+//! Helpers shared by the CLI integration tests: the `drydock` binary run in a state directory
+//! of its own, the test canisters, and, for the crash tests, loops of `drydock` commands killed
+//! with SIGKILL and the state directories they leave.
+//!
+//! Each test file includes this with `mod common;` and uses only some of it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use drydock_replica::{CallError, Principal, Replica, ReplicaConfig};
+use tempfile::TempDir;
+
+/// The `drydock` binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_drydock")
+}
+
+/// A `drydock` command on the state directory `state`, free of the `DRYDOCK_*` settings of
+/// the environment the tests run in.
+pub fn command(state: &Path) -> Command {
+    let mut cmd = Command::new(bin());
+    for var in [
+        "DRYDOCK_STATE_DIR",
+        "DRYDOCK_IDENTITY",
+        "DRYDOCK_UPDATE_INSTRUCTION_LIMIT",
+        "DRYDOCK_QUERY_INSTRUCTION_LIMIT",
+        "DRYDOCK_INSTALL_INSTRUCTION_LIMIT",
+        "DRYDOCK_INSPECT_INSTRUCTION_LIMIT",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.arg("--state-dir").arg(state);
+    cmd
+}
+
+/// Runs `drydock` on `state`, asserts success and returns stdout, trimmed.
+pub fn drydock(state: &Path, args: &[&str]) -> String {
+    let run = Run::from(command(state).args(args).output().expect("run drydock"));
+    assert_eq!(run.code, 0, "drydock {args:?} failed: {}", run.stderr);
+    run.stdout.trim().to_string()
+}
+
+/// A test canister built by `scripts/build-test-canisters.sh`; fails (never skips) when absent.
+pub fn test_canister(name: &str) -> PathBuf {
+    let dir = std::env::var_os("TEST_CANISTERS_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-canisters")
+        });
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "test canister {} is missing — run scripts/build-test-canisters.sh first",
+        path.display()
+    );
+    path
+}
+
+/// A drydock with its own state directory.
+pub struct Drydock {
+    dir: TempDir,
+}
+
+impl Drydock {
+    pub fn new() -> Drydock {
+        Drydock {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// The state directory (created by the first command that needs it).
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(
+            command(&self.state())
+                .args(args)
+                .output()
+                .expect("run drydock"),
+        )
+    }
+
+    pub fn create_canister(&self) -> String {
+        self.run(&["canister", "create"]).ok()
+    }
+}
+
+/// What a command printed and how it exited.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// Asserts success and returns stdout without the trailing newline.
+    pub fn ok(self) -> String {
+        assert_eq!(self.code, 0, "expected success; stderr: {}", self.stderr);
+        self.stdout.trim_end().to_string()
+    }
+
+    pub fn json(self) -> serde_json::Value {
+        let out = self.ok();
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    }
+
+    /// Asserts the exit code and returns stderr.
+    pub fn fails(self, code: i32) -> String {
+        assert_eq!(
+            self.code, code,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        assert!(self.stdout.is_empty(), "stdout: {}", self.stdout);
+        self.stderr
+    }
+}
+
+/// A small deterministic generator, so a failing trial can be replayed.
+pub fn next(seed: &mut u64) -> u64 {
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    *seed >> 33
+}
+
+/// The kv canister's value at `key`, read by a query on an opened state directory.
+pub fn get(replica: &mut Replica, id: Principal, key: &str) -> Option<String> {
+    let arg = candid::encode_one(key).unwrap();
+    match replica.query(Principal::anonymous(), id, "get", &arg) {
+        Ok(bytes) => candid::decode_one(&bytes).unwrap(),
+        Err(CallError::User(e)) => panic!("get {key}: {e}"),
+        Err(CallError::Replica(e)) => panic!("get {key}: {e}"),
+    }
+}
+
+/// Makes this process the reaper of its orphaned descendants, so that a killed loop's
+/// drydock processes become this process's children and [`reap_group`] can wait for them
+/// (else they linger as zombies until init reaps them, which can take seconds in a container).
+pub fn become_subreaper() {
+    // SAFETY: prctl(2) with integer arguments only.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(rc, 0, "prctl(PR_SET_CHILD_SUBREAPER)");
+}
+
+/// Waits until every process of the killed group has exited and is reaped: none can touch
+/// the state directory afterwards.
+pub fn reap_group(pgid: i32) {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid(2) writes only to `status`, a live local.
+        let rc = unsafe { libc::waitpid(-pgid, &mut status, 0) };
+        if rc < 0 {
+            // ECHILD: no process of the group is left (EINTR: try again).
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return;
+        }
+    }
+}
+
+/// The start of a crash test: makes this process a subreaper ([`become_subreaper`]) and
+/// installs the kv canister in a fresh state directory. Returns the temporary directory
+/// (removed when dropped), the state directory in it and the canister id.
+pub fn kv_crash_setup() -> (TempDir, PathBuf, String) {
+    become_subreaper();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let id = drydock(&state, &["canister", "create"]);
+    let kv = test_canister("kv.wasm");
+    drydock(&state, &["canister", "install", &id, kv.to_str().unwrap()]);
+    (dir, state, id)
+}
+
+/// Opens the directory, waiting (briefly) for a dying process to release its lock.
+pub fn open_when_unlocked(state: &Path) -> Replica {
+    let start = Instant::now();
+    loop {
+        match Replica::open(state, ReplicaConfig::default()) {
+            Ok(r) => return r,
+            Err(e)
+                if start.elapsed() < Duration::from_secs(5) && e.to_string().contains("locked") =>
+            {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(e) => panic!("state directory does not open after SIGKILL: {e}"),
+        }
+    }
+}
+
+/// A bash script of `drydock` commands running in a process group of its own, to be killed
+/// with SIGKILL. In the script `$0` is drydock, `$1` the state directory and `$2` the
+/// canister; each line it prints is sent to [`CommandLoop::lines`].
+pub struct CommandLoop {
+    child: Child,
+    reader: JoinHandle<()>,
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl CommandLoop {
+    pub fn spawn(script: &str, state: &Path, canister: &str, stderr: Stdio) -> CommandLoop {
+        let mut child = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .arg(bin())
+            .arg(state)
+            .arg(canister)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        CommandLoop {
+            child,
+            reader,
+            lines,
+        }
+    }
+
+    /// The next `n` lines the script prints, fewer if it stops or 60 s pass first.
+    pub fn wait_for(&self, n: usize) -> Vec<String> {
+        let mut got = Vec::new();
+        let start = Instant::now();
+        while got.len() < n && start.elapsed() < Duration::from_secs(60) {
+            match self.lines.recv_timeout(Duration::from_millis(50)) {
+                Ok(line) => got.push(line),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        got
+    }
+
+    /// Kills the whole process group with SIGKILL and waits until every process of it is
+    /// gone (a killed drydock holds the directory lock until the kernel has torn it down);
+    /// returns the lines printed before the kill that were not yet received.
+    pub fn kill(mut self) -> Vec<String> {
+        let pgid = self.child.id() as i32;
+        // SAFETY: kill(2) on the child's own process group; no memory is involved.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        let _ = self.child.wait();
+        reap_group(pgid);
+        self.reader.join().unwrap();
+        self.lines.try_iter().collect()
+    }
+}
