@@ -529,7 +529,23 @@ fn bench_size(cfg: &Config, wasm: &[u8], size: u64) -> SizeResult {
     let load = median(loads).ok_or_else(|| load_err.unwrap_or_else(|| "not run".into()));
     let cp = median(cps).unwrap_or_default();
 
-    // The same state: a rolled-back message (stable memory, then heap), an upgrade.
+    // Disk use of 10 snapshots differing in a few pages each.
+    node.reopen();
+    let disk_before = disk_use(node.dir.path());
+    let mut disk_after = Ok(0);
+    for k in 0..SNAPSHOTS_KEPT {
+        node.mutate(id, size, 1000 + u64::from(k));
+        if let Err(e) = node.take(id) {
+            disk_after = Err(format!("snapshot {}: {e}", k + 1));
+            break;
+        }
+    }
+    if disk_after.is_ok() {
+        node.reopen();
+        disk_after = Ok(disk_use(node.dir.path()));
+    }
+    // The same state (last: an upgrade resets the heap): a rolled-back message (stable
+    // memory, then heap), an upgrade.
     let page = candid::encode_args(((size / 2) / 4096 * 4096, 4096u64, 7u64)).expect("encoding");
     let t = Instant::now();
     let trapped = node.call(id, "stable_fill_and_trap", page);
@@ -559,21 +575,6 @@ fn bench_size(cfg: &Config, wasm: &[u8], size: u64) -> SizeResult {
         gib(hwm),
     );
 
-    // Disk use of 10 snapshots differing in a few pages each.
-    node.reopen();
-    let disk_before = disk_use(node.dir.path());
-    let mut disk_after = Ok(0);
-    for k in 0..SNAPSHOTS_KEPT {
-        node.mutate(id, size, 1000 + u64::from(k));
-        if let Err(e) = node.take(id) {
-            disk_after = Err(format!("snapshot {}: {e}", k + 1));
-            break;
-        }
-    }
-    if disk_after.is_ok() {
-        node.reopen();
-        disk_after = Ok(disk_use(node.dir.path()));
-    }
     if let Some(e) = take.as_ref().err().or(load.as_ref().err()) {
         println!("[{label}] snapshot failure: {e}");
     }
