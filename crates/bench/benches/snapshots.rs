@@ -556,13 +556,13 @@ fn bench_size(cfg: &Config, wasm: &[u8], size: u64) -> SizeResult {
     let trapped = node.call(id, "heap_touch_and_trap", arg);
     let rollback_heap = t.elapsed();
     assert!(trapped.is_err(), "heap_touch_and_trap must trap");
+    let wasm_heap = node.query_u64(id, "heap_size");
     let upgrade = node.upgrade(id, wasm);
     assert_eq!(
         node.query_u64(id, "stable_size"),
         size.div_ceil(65536) * 65536,
         "stable memory survives the upgrade"
     );
-    let wasm_heap = node.query_u64(id, "heap_size");
     let (rss_anon, hwm) = resident();
     println!(
         "[{label}] Wasm memory {}: rollback (stable page) {}, rollback (heap page) {}, upgrade {}; \
