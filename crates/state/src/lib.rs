@@ -42,11 +42,11 @@
 //!   `pwrite`n into the memory files (not fsync'd), blobs change in RAM.
 //!   A reset switches the memory to a new file generation, so an old file
 //!   still mapped by a live instance keeps its content.
-//! * A restore first writes, and fsyncs, what its record will name (page
-//!   images in a layer file, or a whole new memory file), then appends its
-//!   record: a crash before the record leaves only unreferenced data.
-//! * `checkpoint` fsyncs every memory and layer file written since the last
-//!   checkpoint, fsyncs `memories/` and `layers/`, atomically replaces the
+//! * Before-images for snapshots (a write's or a restore's) and a restore's
+//!   new memory file are written and fsync'd *before* the record that names
+//!   them: a crash before the record leaves only unreferenced data.
+//! * `checkpoint` fsyncs every memory file written since the last
+//!   checkpoint, fsyncs `memories/`, atomically replaces the
 //!   manifest, then truncates the WAL to 0 and fsyncs it, then punches out
 //!   the freed layer slots and unlinks the files the new manifest no longer
 //!   references. It runs automatically before a commit

@@ -80,10 +80,6 @@ pub struct Store {
     /// Layer files by id.
     layers: BTreeMap<u64, Layer>,
     next_layer: u64,
-    /// Layer files written since the last checkpoint (or the last sync).
-    dirty_layers: BTreeMap<u64, Arc<File>>,
-    /// A file was created in `layers/` and its entry is not yet durable.
-    layers_dir_dirty: bool,
     /// Freed layer slots, punched after the next checkpoint.
     pending_punch: Vec<(u64, u64)>,
     /// Set when a commit or checkpoint failed part-way.
@@ -264,10 +260,6 @@ impl Store {
             snaps,
             layers,
             next_layer: manifest.next_layer.max(1),
-            dirty_layers: BTreeMap::new(),
-            // A layer file a replayed record writes to may exist only because
-            // the crashed process created it: its entry is not yet durable.
-            layers_dir_dirty: true,
             pending_punch: Vec::new(),
             poisoned: None,
         };
@@ -365,6 +357,26 @@ impl Store {
         for (update, p) in batch.memories.iter().zip(pending) {
             resolutions.push(match (p, &update.op) {
                 (Pending::Ready(r), _) => r,
+                (
+                    Pending::Write {
+                        generation,
+                        fresh,
+                        layer,
+                        images,
+                    },
+                    _,
+                ) => {
+                    let preserved = if images.is_empty() {
+                        wal::Preserved::default()
+                    } else {
+                        self.write_preserved(layer, &images)?
+                    };
+                    Resolution::Write {
+                        generation,
+                        fresh,
+                        preserved,
+                    }
+                }
                 (Pending::Restore(plan), MemoryOp::Restore { from }) => {
                     self.prepare_restore(&update.name, from, &plan)?
                 }
@@ -409,8 +421,6 @@ impl Store {
             && self.dirty.is_empty()
             && self.garbage.is_empty()
             && self.pending_punch.is_empty()
-            && self.dirty_layers.is_empty()
-            && !self.layers_dir_dirty
             && !self.memories_dir_dirty;
         if nothing_to_do {
             return Ok(());
@@ -425,7 +435,6 @@ impl Store {
             b.sync_dir(&path)
                 .map_err(|e| StateError::io("fsync directory", &path, e))?;
         }
-        self.sync_layers()?;
         let b = &*self.backend;
 
         // 2. The manifest, atomically.
@@ -535,7 +544,8 @@ impl Store {
         // Names created as snapshots or restored: nothing may touch them later.
         let mut sealed: HashSet<&str> = HashSet::new();
         // Memory → size of a snapshot of it taken earlier in this batch.
-        let mut pending_snapshot: HashMap<&str, u64> = HashMap::new();
+        // Memory → (largest size, newest layer) of snapshots of it taken earlier in this batch.
+        let mut pending_snapshot: HashMap<&str, (u64, u64)> = HashMap::new();
         let mut snapshots_changed = false;
         let mut preserved: HashSet<(u64, u64)> = HashSet::new();
         let mut out = Vec::with_capacity(batch.memories.len());
@@ -586,11 +596,11 @@ impl Store {
                             "snapshot {name:?}: the name is already in use"
                         )));
                     }
-                    let entry = pending_snapshot.entry(from).or_insert(0);
-                    *entry = (*entry).max(size);
+                    next_layer += 1;
+                    let entry = pending_snapshot.entry(from).or_insert((0, 0));
+                    *entry = (entry.0.max(size), next_layer - 1);
                     sealed.insert(name);
                     snapshots_changed = true;
-                    next_layer += 1;
                     out.push(Pending::Ready(Resolution::Snapshot {
                         layer: next_layer - 1,
                     }));
@@ -685,24 +695,30 @@ impl Store {
                             (next_gen - 1, true)
                         }
                     };
-                    let preserve = if fresh {
+                    let pending = pending_snapshot.get(name).copied();
+                    let images = if fresh {
                         Vec::new()
                     } else {
                         self.before_images(
                             name,
                             generation,
                             pages,
-                            pending_snapshot.get(name).copied(),
+                            pending.map(|(size, _)| size),
                             &mut preserved,
                         )?
                     };
+                    let layer = match pending {
+                        Some((_, layer)) => layer,
+                        None => self.newest(generation).map_or(0, |n| self.snaps[n].layer),
+                    };
                     modified.insert(name);
                     view.insert(name, Some((generation, size)));
-                    out.push(Pending::Ready(Resolution::Write {
+                    out.push(Pending::Write {
                         generation,
                         fresh,
-                        preserve,
-                    }));
+                        layer,
+                        images,
+                    });
                 }
             }
         }
@@ -782,26 +798,20 @@ impl Store {
                     Resolution::Write {
                         generation,
                         fresh,
-                        preserve,
+                        preserved,
                     },
                     MemoryOp::Write { size, pages, .. },
                 ) => {
                     if !fresh {
-                        self.apply_preserve(*generation, preserve)?;
+                        self.apply_preserved(*generation, preserved)?;
                     }
                     self.apply_write(name, *generation, *fresh, *size, pages, record)?;
                 }
                 (Resolution::Snapshot { layer }, MemoryOp::Snapshot { from }) => {
                     self.apply_snapshot(name, from, *layer)?;
                 }
-                (
-                    Resolution::RestoreInPlace {
-                        preserved,
-                        next_slot,
-                    },
-                    MemoryOp::Restore { from },
-                ) => {
-                    self.apply_restore_in_place(name, from, preserved, *next_slot)?;
+                (Resolution::RestoreInPlace { preserved }, MemoryOp::Restore { from }) => {
+                    self.apply_restore_in_place(name, from, preserved)?;
                 }
                 (Resolution::RestoreCopy { generation }, MemoryOp::Restore { from }) => {
                     self.apply_restore_copy(name, from, *generation)?;
@@ -970,6 +980,13 @@ fn write_file_durably(b: &dyn Backend, path: &Path, bytes: &[u8]) -> Result<(), 
 /// What `resolve` decided for one memory update.
 enum Pending {
     Ready(Resolution),
+    /// A write; the before-images go to slots of `layer` at commit time.
+    Write {
+        generation: u64,
+        fresh: bool,
+        layer: u64,
+        images: wal::PageImages,
+    },
     /// Resolved at commit time by [`Store::prepare_restore`].
     Restore(RestorePlan),
 }

@@ -31,16 +31,19 @@
 //!       u64 size         the memory's size in bytes after this record
 //!       u32 page count
 //!       per page: u64 page index, 4096 bytes page image
-//!       u32 preserved count   pages whose old content the newest snapshot of the
-//!                             file keeps (their before-images), in slot order:
-//!       per page: u64 page index, u8 kind (0 = zero page, 1 = image), [4096 bytes image]
+//!       preserved pages        the before-images the newest snapshot of the file
+//!                              keeps (see below)
 //!     2 snapshot:        str from (the memory), u64 layer id of the new snapshot
-//!     3 restore in place (from a snapshot of the memory's own file):
-//!       str from, u64 next slot of the newest snapshot's layer after the record,
-//!       u32 preserved count, per page: u64 page index, u8 kind (0 = zero page,
-//!       1 = in a slot), [u64 slot]   (images written and fsync'd before the record)
+//!     3 restore in place (from a snapshot of the memory's own file, or of its
+//!       older file): str from, preserved pages
 //!     4 restore by copy: str from, u64 generation of the new file (written and
 //!       fsync'd, with its directory entry, before the record)
+//!
+//!   preserved pages (before-images, written to slots of the newest snapshot's
+//!   layer file and fsync'd before the record; the record only names them):
+//!       u64 next slot of that layer after the record
+//!       u32 count, per page: u64 page index, u8 kind (0 = zero page, 1 = in a slot),
+//!       [u64 slot]
 //! ```
 //!
 //! Records carry *resolved* operations (explicit generation, explicit
@@ -67,23 +70,67 @@ pub(crate) const HEADER_LEN: usize = 12;
 /// Page images by index; `None` is a zero page.
 pub(crate) type PageImages = Vec<(u64, Option<Vec<u8>>)>;
 
+/// Pages preserved in a layer: by index, the slot (`None`: a zero page), and
+/// the layer's next slot after them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Preserved {
+    pub pages: Vec<(u64, Option<u64>)>,
+    pub next_slot: u64,
+}
+
+impl Preserved {
+    fn encoded_len(&self) -> usize {
+        12 + self.pages.len() * 17
+    }
+
+    fn encode(&self, w: &mut Writer) {
+        w.u64(self.next_slot);
+        w.u32(self.pages.len() as u32);
+        for (index, slot) in &self.pages {
+            w.u64(*index);
+            match slot {
+                None => w.u8(0),
+                Some(slot) => {
+                    w.u8(1);
+                    w.u64(*slot);
+                }
+            }
+        }
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Preserved, DecodeError> {
+        let next_slot = r.u64("next slot")?;
+        let count = r.u32("preserved page count")?;
+        let mut pages = Vec::new();
+        for _ in 0..count {
+            let index = r.u64("preserved page index")?;
+            let slot = if r.bool("preserved page kind")? {
+                Some(r.u64("preserved page slot")?)
+            } else {
+                None
+            };
+            pages.push((index, slot));
+        }
+        Ok(Preserved { pages, next_slot })
+    }
+}
+
 /// How a [`MemoryUpdate`] was resolved against the state at commit time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Resolution {
     Write {
         generation: u64,
         fresh: bool,
-        /// Before-images for the newest snapshot of the file: `None` = zero page.
-        preserve: PageImages,
+        /// Before-images kept for the newest snapshot of the file.
+        preserved: Preserved,
     },
     Delete,
     Snapshot {
         layer: u64,
     },
     RestoreInPlace {
-        /// Pages preserved into the newest snapshot's layer: `None` = zero page.
-        preserved: Vec<(u64, Option<u64>)>,
-        next_slot: u64,
+        /// Pages preserved into the newest snapshot's layer.
+        preserved: Preserved,
     },
     RestoreCopy {
         generation: u64,
@@ -106,10 +153,9 @@ pub(crate) fn encode(
             capacity += pages.len() * (8 + PAGE_SIZE as usize);
         }
         match resolution {
-            Resolution::Write { preserve, .. } => {
-                capacity += preserve.len() * (9 + PAGE_SIZE as usize);
+            Resolution::Write { preserved, .. } | Resolution::RestoreInPlace { preserved } => {
+                capacity += preserved.encoded_len();
             }
-            Resolution::RestoreInPlace { preserved, .. } => capacity += preserved.len() * 17,
             _ => {}
         }
         if let MemoryOp::Snapshot { from } | MemoryOp::Restore { from } = &update.op {
@@ -146,7 +192,7 @@ pub(crate) fn encode(
                 Resolution::Write {
                     generation,
                     fresh,
-                    preserve,
+                    preserved,
                 },
             ) => {
                 w.u8(1);
@@ -158,44 +204,17 @@ pub(crate) fn encode(
                     w.u64(*index);
                     w.raw(data);
                 }
-                w.u32(preserve.len() as u32);
-                for (index, image) in preserve {
-                    w.u64(*index);
-                    match image {
-                        None => w.u8(0),
-                        Some(data) => {
-                            w.u8(1);
-                            w.raw(data);
-                        }
-                    }
-                }
+                preserved.encode(&mut w);
             }
             (MemoryOp::Snapshot { from }, Resolution::Snapshot { layer }) => {
                 w.u8(2);
                 w.bytes(from.as_bytes());
                 w.u64(*layer);
             }
-            (
-                MemoryOp::Restore { from },
-                Resolution::RestoreInPlace {
-                    preserved,
-                    next_slot,
-                },
-            ) => {
+            (MemoryOp::Restore { from }, Resolution::RestoreInPlace { preserved }) => {
                 w.u8(3);
                 w.bytes(from.as_bytes());
-                w.u64(*next_slot);
-                w.u32(preserved.len() as u32);
-                for (index, slot) in preserved {
-                    w.u64(*index);
-                    match slot {
-                        None => w.u8(0),
-                        Some(slot) => {
-                            w.u8(1);
-                            w.u64(*slot);
-                        }
-                    }
-                }
+                preserved.encode(&mut w);
             }
             (MemoryOp::Restore { from }, Resolution::RestoreCopy { generation }) => {
                 w.u8(4);
@@ -265,17 +284,7 @@ fn decode_payload(payload: &[u8]) -> Result<(u64, Batch, Vec<Resolution>), Decod
                     let data = r.raw(PAGE_SIZE as usize, "page image")?;
                     pages.push((index, data.to_vec()));
                 }
-                let preserved_count = r.u32("preserved page count")?;
-                let mut preserve = Vec::new();
-                for _ in 0..preserved_count {
-                    let index = r.u64("preserved page index")?;
-                    let image = if r.bool("preserved page kind")? {
-                        Some(r.raw(PAGE_SIZE as usize, "preserved page image")?.to_vec())
-                    } else {
-                        None
-                    };
-                    preserve.push((index, image));
-                }
+                let preserved = Preserved::decode(&mut r)?;
                 (
                     MemoryOp::Write {
                         reset: fresh,
@@ -285,7 +294,7 @@ fn decode_payload(payload: &[u8]) -> Result<(u64, Batch, Vec<Resolution>), Decod
                     Resolution::Write {
                         generation,
                         fresh,
-                        preserve,
+                        preserved,
                     },
                 )
             }
@@ -296,24 +305,10 @@ fn decode_payload(payload: &[u8]) -> Result<(u64, Batch, Vec<Resolution>), Decod
             }
             3 => {
                 let from = r.string("restore source")?;
-                let next_slot = r.u64("next slot")?;
-                let count = r.u32("preserved page count")?;
-                let mut preserved = Vec::new();
-                for _ in 0..count {
-                    let index = r.u64("preserved page index")?;
-                    let slot = if r.bool("preserved page kind")? {
-                        Some(r.u64("preserved page slot")?)
-                    } else {
-                        None
-                    };
-                    preserved.push((index, slot));
-                }
+                let preserved = Preserved::decode(&mut r)?;
                 (
                     MemoryOp::Restore { from },
-                    Resolution::RestoreInPlace {
-                        preserved,
-                        next_slot,
-                    },
+                    Resolution::RestoreInPlace { preserved },
                 )
             }
             4 => {

@@ -17,8 +17,10 @@
 //! * **Take** adds an empty layer: constant time, whatever the size.
 //! * **Commit** to a file with snapshots: before a page is first overwritten
 //!   after the newest snapshot, its old content goes into that snapshot's
-//!   layer (carried in the WAL record, so replay never reads it back). A page
-//!   that was zero costs an index entry, not a slot.
+//!   layer: written to fresh slots and fsync'd before the WAL record, which
+//!   names the slots (so replay never reads a page that may have changed,
+//!   and a record never carries the images). A page that was zero costs an
+//!   index entry, not a slot.
 //! * **Delete** moves the snapshot's entries that its older neighbour lacks
 //!   into that neighbour (by reference, no copy) and frees the rest. Freed
 //!   slots are punched out of their layer files, and files nothing references
@@ -54,6 +56,7 @@ use super::{
 };
 use crate::backend::{Backend, OpenMode};
 use crate::manifest::{Manifest, SnapshotEntry};
+use crate::wal::Preserved;
 use crate::{StateError, PAGE_SIZE};
 
 /// Pages per chunk when copying a memory.
@@ -339,33 +342,101 @@ impl Store {
         }
     }
 
-    /// Write one image into the next slot of `layer`, creating its file when
-    /// needed. Returns the slot.
-    fn append_to_layer(&mut self, layer: u64, data: &[u8]) -> Result<u64, StateError> {
+    /// Commit time, before the record that names them: write the non-zero
+    /// `images` to the next slots of layer file `layer` (a layer of an
+    /// existing snapshot, or of one the same batch creates) and fsync it.
+    pub(super) fn write_preserved(
+        &mut self,
+        layer: u64,
+        images: &[(u64, Option<Vec<u8>>)],
+    ) -> Result<Preserved, StateError> {
         let path = self.layer_path(layer);
         let b = &*self.backend;
-        let entry = self
-            .layers
-            .get_mut(&layer)
-            .ok_or_else(|| StateError::corrupt(&path, 0, "layer is not in use"))?;
-        let file = match &entry.file {
-            Some(f) => Arc::clone(f),
-            None => {
-                let f = Arc::new(
-                    b.open(&path, OpenMode::Create)
-                        .map_err(|e| StateError::io("create", &path, e))?,
-                );
-                entry.file = Some(Arc::clone(&f));
-                self.layers_dir_dirty = true;
-                f
-            }
+        let (existing, mut slot) = match self.layers.get(&layer) {
+            Some(l) => (l.file.clone(), l.next_slot),
+            None => (None, 0),
         };
-        let slot = entry.next_slot;
-        entry.next_slot += 1;
-        b.write_at(&file, data, slot * PAGE_SIZE)
-            .map_err(|e| StateError::io("write page to", &path, e))?;
-        self.dirty_layers.insert(layer, file);
-        Ok(slot)
+        let mut file = existing.clone();
+        let mut pages = Vec::with_capacity(images.len());
+        for (index, image) in images {
+            let Some(data) = image else {
+                pages.push((*index, None));
+                continue;
+            };
+            let f = match &file {
+                Some(f) => Arc::clone(f),
+                None => {
+                    let f = Arc::new(
+                        b.open(&path, OpenMode::Create)
+                            .map_err(|e| StateError::io("create", &path, e))?,
+                    );
+                    file = Some(Arc::clone(&f));
+                    f
+                }
+            };
+            b.write_at(&f, data, slot * PAGE_SIZE)
+                .map_err(|e| StateError::io("write page to", &path, e))?;
+            pages.push((*index, Some(slot)));
+            slot += 1;
+        }
+        if let Some(f) = &file {
+            b.sync(f).map_err(|e| StateError::io("fsync", &path, e))?;
+            if existing.is_none() {
+                let dir = self.dir.join(LAYERS_DIR);
+                b.sync_dir(&dir)
+                    .map_err(|e| StateError::io("fsync directory", &dir, e))?;
+            }
+        }
+        if let Some(l) = self.layers.get_mut(&layer) {
+            l.next_slot = slot;
+            if l.file.is_none() {
+                l.file = file;
+            }
+        }
+        Ok(Preserved {
+            pages,
+            next_slot: slot,
+        })
+    }
+
+    /// Apply: record pages preserved (by `write_preserved`) in the newest
+    /// snapshot of file `generation`.
+    pub(super) fn apply_preserved(
+        &mut self,
+        generation: u64,
+        preserved: &Preserved,
+    ) -> Result<(), StateError> {
+        if preserved.pages.is_empty() {
+            return Ok(());
+        }
+        let wal = self.dir.join(super::WAL_FILE);
+        let Some(newest) = self.newest(generation).map(str::to_string) else {
+            return Err(StateError::corrupt(
+                wal,
+                0,
+                format!(
+                    "a record preserves pages of generation {generation}, which has no snapshot"
+                ),
+            ));
+        };
+        let layer = self.snaps[&newest].layer;
+        let path = self.layer_path(layer);
+        let needs_file = preserved.pages.iter().any(|(_, s)| s.is_some());
+        if let Some(l) = self.layers.get_mut(&layer) {
+            l.next_slot = l.next_slot.max(preserved.next_slot);
+            if l.file.is_none() && needs_file {
+                let f = self
+                    .backend
+                    .open(&path, OpenMode::ReadWrite)
+                    .map_err(|e| StateError::io("open", &path, e))?;
+                l.file = Some(Arc::new(f));
+            }
+        }
+        for &(index, slot) in &preserved.pages {
+            let loc = slot.map_or(Loc::Zero, |slot| Loc::At { layer, slot });
+            self.add_entry(&newest, index, loc);
+        }
+        Ok(())
     }
 
     /// Record `loc` as page `index` of snapshot `snap` (if it has none yet).
@@ -401,44 +472,8 @@ impl Store {
         let owned = self.snaps.values().any(|s| s.layer == layer);
         if !owned && self.layers.get(&layer).is_some_and(|l| l.refs == 0) {
             self.layers.remove(&layer);
-            self.dirty_layers.remove(&layer);
             self.garbage.push(self.layer_path(layer));
         }
-    }
-
-    /// Apply: the before-images of a write, into the newest snapshot's layer.
-    pub(super) fn apply_preserve(
-        &mut self,
-        generation: u64,
-        preserve: &[(u64, Option<Vec<u8>>)],
-    ) -> Result<(), StateError> {
-        if preserve.is_empty() {
-            return Ok(());
-        }
-        let Some(newest) = self.newest(generation).map(str::to_string) else {
-            return Err(StateError::corrupt(
-                self.dir.join(super::WAL_FILE),
-                0,
-                format!(
-                    "a record preserves pages of generation {generation}, which has no snapshot"
-                ),
-            ));
-        };
-        let layer = self.snaps[&newest].layer;
-        for (index, image) in preserve {
-            if self.snaps[&newest].pages.contains_key(index) {
-                continue;
-            }
-            let loc = match image {
-                None => Loc::Zero,
-                Some(data) => Loc::At {
-                    layer,
-                    slot: self.append_to_layer(layer, data)?,
-                },
-            };
-            self.add_entry(&newest, *index, loc);
-        }
-        Ok(())
     }
 
     /// Apply: snapshot `name` of memory `from`.
@@ -555,41 +590,15 @@ impl Store {
             set.sort_unstable();
             set
         };
-        let mut preserved = Vec::with_capacity(needed.len());
-        let mut page = vec![0; PAGE_SIZE as usize];
+        let mut images = Vec::with_capacity(needed.len());
         for index in needed {
+            let mut page = vec![0; PAGE_SIZE as usize];
             self.read_file_zero_padded(&file, &file_path, index * PAGE_SIZE, &mut page)?;
-            if page.iter().all(|&b| b == 0) {
-                preserved.push((index, None));
-            } else {
-                let slot = self.append_to_layer(layer, &page)?;
-                preserved.push((index, Some(slot)));
-            }
+            let zero = page.iter().all(|&b| b == 0);
+            images.push((index, (!zero).then_some(page)));
         }
-        self.sync_layers()?;
-        Ok(crate::wal::Resolution::RestoreInPlace {
-            preserved,
-            next_slot: self.layers.get(&layer).map_or(0, |l| l.next_slot),
-        })
-    }
-
-    /// Fsync the layer files written since the last checkpoint and, if a
-    /// file was created, their directory.
-    pub(super) fn sync_layers(&mut self) -> Result<(), StateError> {
-        let b = &*self.backend;
-        for (&id, file) in &self.dirty_layers {
-            let path = self.layer_path(id);
-            b.sync(file)
-                .map_err(|e| StateError::io("fsync", &path, e))?;
-        }
-        self.dirty_layers.clear();
-        if self.layers_dir_dirty {
-            let path = self.dir.join(LAYERS_DIR);
-            b.sync_dir(&path)
-                .map_err(|e| StateError::io("fsync directory", &path, e))?;
-            self.layers_dir_dirty = false;
-        }
-        Ok(())
+        let preserved = self.write_preserved(layer, &images)?;
+        Ok(crate::wal::Resolution::RestoreInPlace { preserved })
     }
 
     /// Write a new file generation for memory `name` holding a copy of
@@ -639,33 +648,10 @@ impl Store {
         &mut self,
         name: &str,
         from: &str,
-        preserved: &[(u64, Option<u64>)],
-        next_slot: u64,
+        preserved: &Preserved,
     ) -> Result<(), StateError> {
-        let wal = self.dir.join(super::WAL_FILE);
         let (generation, live_size, file, mut len) = self.in_place_file(name, from)?;
-        let newest = self
-            .newest(generation)
-            .map(str::to_string)
-            .ok_or_else(|| StateError::corrupt(&wal, 0, "restore in place without a snapshot"))?;
-        let layer = self.snaps[&newest].layer;
-        if let Some(l) = self.layers.get_mut(&layer) {
-            l.next_slot = l.next_slot.max(next_slot);
-            if l.file.is_none() && preserved.iter().any(|(_, s)| s.is_some()) {
-                let path = self.layer_path(layer);
-                let f = self
-                    .backend
-                    .open(&path, OpenMode::ReadWrite)
-                    .map_err(|e| StateError::io("open", &path, e))?;
-                if let Some(l) = self.layers.get_mut(&layer) {
-                    l.file = Some(Arc::new(f));
-                }
-            }
-        }
-        for &(index, slot) in preserved {
-            let loc = slot.map_or(Loc::Zero, |slot| Loc::At { layer, slot });
-            self.add_entry(&newest, index, loc);
-        }
+        self.apply_preserved(generation, preserved)?;
 
         let target_size = self.snaps[from].size;
         let changed = self.changed_since(from);
