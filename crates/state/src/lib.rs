@@ -53,7 +53,9 @@
 //!   once the WAL holds [`Options::checkpoint_wal_bytes`].
 //! * `open` locks, loads the manifest, replays the WAL records whose sequence
 //!   number the manifest has not folded in, checkpoints, and removes files no
-//!   longer referenced (leftovers of a crash).
+//!   longer referenced (leftovers of a crash); it also frees the layer slots
+//!   no snapshot references (a punch cut short, or images written for a
+//!   record that never reached the log).
 //!
 //! # Invariants
 //!

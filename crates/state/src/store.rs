@@ -266,6 +266,7 @@ impl Store {
         store.replay()?;
         store.checkpoint()?;
         store.remove_leftovers()?;
+        store.trim_layers()?;
         Ok(store)
     }
 

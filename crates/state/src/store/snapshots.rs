@@ -727,6 +727,44 @@ impl Store {
         Ok(())
     }
 
+    /// At open, once the WAL is folded in: free the slots of every layer file
+    /// that no snapshot references — slots whose punching a crash cut short,
+    /// and slots written for a record that never reached the log (past the
+    /// layer's next slot, cut off). Nothing needs them: every needed slot is
+    /// referenced by a snapshot's entry.
+    pub(super) fn trim_layers(&mut self) -> Result<(), StateError> {
+        let mut used: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        for snap in self.snaps.values() {
+            for loc in snap.pages.values() {
+                if let Loc::At { layer, slot } = loc {
+                    used.entry(*layer).or_default().push(*slot);
+                }
+            }
+        }
+        let b = &*self.backend;
+        for (&id, layer) in &self.layers {
+            let Some(file) = &layer.file else { continue };
+            let path = self.layer_path(id);
+            let mut slots = used.remove(&id).unwrap_or_default();
+            slots.sort_unstable();
+            slots.dedup();
+            let mut free_from = 0;
+            for slot in slots.into_iter().chain([layer.next_slot]) {
+                if slot > free_from {
+                    b.punch_hole(file, free_from * PAGE_SIZE, (slot - free_from) * PAGE_SIZE)
+                        .map_err(|e| StateError::io("free pages of", &path, e))?;
+                }
+                free_from = slot + 1;
+            }
+            let len = b.len(file).map_err(|e| StateError::io("stat", &path, e))?;
+            if len > layer.next_slot * PAGE_SIZE {
+                b.set_len(file, layer.next_slot * PAGE_SIZE)
+                    .map_err(|e| StateError::io("truncate", &path, e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// After a checkpoint made the frees durable: punch the freed slots.
     pub(super) fn punch_freed(&mut self) -> Result<(), StateError> {
         let punches = std::mem::take(&mut self.pending_punch);
