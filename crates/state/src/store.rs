@@ -897,13 +897,8 @@ impl Store {
                 }
             }
         };
+        len = self.extend_to(&file, &path, len, round_up_to_page(size))?;
         let b = &*self.backend;
-        let want = round_up_to_page(size);
-        if len < want {
-            b.set_len(&file, want)
-                .map_err(|e| StateError::io("extend", &path, e))?;
-            len = want;
-        }
         for (index, data) in pages {
             b.write_at(&file, data, index * PAGE_SIZE)
                 .map_err(|e| StateError::io("write page to", &path, e))?;
@@ -920,6 +915,20 @@ impl Store {
             },
         );
         Ok(())
+    }
+}
+
+impl Store {
+    /// Grow a memory file of length `len` to `want` bytes if shorter; returns
+    /// the new length.
+    fn extend_to(&self, file: &File, path: &Path, len: u64, want: u64) -> Result<u64, StateError> {
+        if len < want {
+            self.backend
+                .set_len(file, want)
+                .map_err(|e| StateError::io("extend", path, e))?;
+            return Ok(want);
+        }
+        Ok(len)
     }
 }
 

@@ -656,13 +656,9 @@ impl Store {
         let target_size = self.snaps[from].size;
         let changed = self.changed_since(from);
         let path = self.memory_path(generation, name);
-        let b = &*self.backend;
         let want = round_up_to_page(target_size);
-        if len < want {
-            b.set_len(&file, want)
-                .map_err(|e| StateError::io("extend", &path, e))?;
-            len = want;
-        }
+        len = self.extend_to(&file, &path, len, want)?;
+        let b = &*self.backend;
         let mut page = vec![0; PAGE_SIZE as usize];
         for (&index, &loc) in changed.range(..want / PAGE_SIZE) {
             self.read_loc(loc, &mut page)?;
