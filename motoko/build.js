@@ -21,13 +21,29 @@ const ACTORS = [
   ['counter_eop_incompatible', 'enhancedOP'],
   ['counter_classic', 'classicOP'],
   ['counter_classic_v2', 'classicOP'],
+  // Candid-change family: shop + one interface change each (classic: compiles faster).
+  ['shop', 'classicOP'],
+  ['shop_required_field', 'classicOP'],
+  ['shop_result_tag', 'classicOP'],
+  ['shop_removed_method', 'classicOP'],
+  ['shop_opt_field', 'classicOP'],
+  ['shop_added_method', 'classicOP'],
+  ['shop_nat_to_int', 'classicOP'],
+  // Stable-type family.
+  ['stable_nat', 'classicOP'],
+  ['stable_int', 'classicOP'],
+  ['stable_dropped', 'classicOP'],
 ];
 
-// [old, new, expect compatible?] — checked with moc's stable-compatibility oracle.
+// [old, new, expect compatible?, expected error code] — checked with moc's
+// stable-compatibility oracle.
 const UPGRADES = [
   ['counter_eop', 'counter_eop_v2', true],
   ['counter_classic', 'counter_classic_v2', true],
-  ['counter_eop', 'counter_eop_incompatible', false],
+  ['counter_eop', 'counter_eop_incompatible', false, 'M0170'],
+  ['stable_int', 'stable_nat', false, 'M0170'], // Int -> Nat: not a subtype
+  ['stable_nat', 'stable_int', true], // Nat <: Int
+  ['stable_nat', 'stable_dropped', false, 'M0169'], // a stable variable dropped
 ];
 
 function main() {
@@ -74,7 +90,7 @@ function main() {
   mo.compiler.gcFlags('enhancedOP');
 
   // Stable-compatibility sanity checks (static; the runtime re-checks on upgrade).
-  for (const [oldName, newName, expectOk] of UPGRADES) {
+  for (const [oldName, newName, expectOk, expectCode] of UPGRADES) {
     if (!(oldName in mosts) || !(newName in mosts)) continue;
     mo.write(`${oldName}.most`, mosts[oldName]);
     mo.write(`${newName}.most`, mosts[newName]);
@@ -86,6 +102,10 @@ function main() {
     console.log(`motoko: stable-compatible ${oldName} -> ${newName}: ${ok} (diagnostics: ${codes})`);
     if (ok !== expectOk) {
       console.error(`build.js: expected ${oldName} -> ${newName} compatible=${expectOk}`);
+      process.exit(1);
+    }
+    if (expectCode && !errs.some((d) => d.code === expectCode)) {
+      console.error(`build.js: expected ${oldName} -> ${newName} to be refused with ${expectCode}, got ${codes}`);
       process.exit(1);
     }
   }

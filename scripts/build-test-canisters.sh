@@ -3,10 +3,17 @@
 #   Rust (canisters/, its own cargo workspace, wasm32-unknown-unknown):
 #     kv.wasm kv_v2.wasm serde_state.wasm serde_state_v2.wasm
 #     brickable.wasm brickable_v2.wasm brickable_post_trap.wasm brickable_v2_blob_only.wasm
+#     brickable_c2.wasm (upgrade from v1 works, its own pre_upgrade always traps)
+#     brickable_hotfix.wasm (v1 without the threshold trap; code-only change: built
+#       with BRICKABLE_HOTFIX=1, not a feature, see canisters/brickable/Cargo.toml)
 #     bigmem.wasm (GiB-scale stable memory and heap, for snapshot tests)   (+ NAME.did)
-#   Motoko (motoko/, moc.js from npm `motoko`):
-#     counter_eop{,_v2,_incompatible}.wasm counter_classic{,_v2}.wasm (+ .did, .most)
-# then checks every module with scripts/inspect-wasm.js --check.
+#   Motoko (motoko/, moc.js from npm `motoko`):                     (+ .did, .most)
+#     counter_eop{,_v2,_incompatible}.wasm counter_classic{,_v2}.wasm
+#     shop{,_required_field,_result_tag,_removed_method,_opt_field,_added_method,_nat_to_int}.wasm
+#       (Candid-change family)
+#     stable_{nat,int,dropped}.wasm (stable-type family)
+# then checks every module with scripts/inspect-wasm.js --check, and that
+# brickable.wasm and brickable_hotfix.wasm differ only in code (--same-layout).
 #
 # Idempotent: installs the wasm32 rust target and motoko/node_modules when
 # missing, and skips a half (Rust / Motoko) whose outputs are newer than its
@@ -26,7 +33,7 @@ for a in "$@"; do
     --force) force=1 ;;
     --rust-only) do_motoko=0 ;;
     --motoko-only) do_rust=0 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "build-test-canisters: unknown option $a" >&2; exit 2 ;;
   esac
 done
@@ -49,7 +56,8 @@ stale() {
 }
 
 # ------------------------------------------------------------------ Rust
-RUST_OUT=(kv kv_v2 serde_state serde_state_v2 brickable brickable_v2 brickable_post_trap brickable_v2_blob_only bigmem)
+RUST_OUT=(kv kv_v2 serde_state serde_state_v2 brickable brickable_v2 brickable_post_trap brickable_v2_blob_only
+  brickable_c2 brickable_hotfix bigmem)
 build_rust() {
   need cargo "Install Rust with rustup."
   need rustup "Install rustup (the wasm32 target is added with it)."
@@ -81,10 +89,16 @@ build_rust() {
   cargo_variant "kv/v2,serde_state/v2,brickable/v2" kv:kv_v2 serde_state:serde_state_v2 brickable:brickable_v2
   cargo_variant "brickable/trap_post_upgrade" brickable:brickable_post_trap
   cargo_variant "brickable/blob_only" brickable:brickable_v2_blob_only
+  cargo_variant "brickable/c2" brickable:brickable_c2
+  # The hotfix must differ from brickable.wasm in code only, so it is the default build
+  # (same cargo metadata hash) with an environment variable read by option_env!.
+  BRICKABLE_HOTFIX=1 cargo_variant "" brickable:brickable_hotfix
 }
 
 # ------------------------------------------------------------------ Motoko
-MOTOKO_OUT=(counter_eop counter_eop_v2 counter_eop_incompatible counter_classic counter_classic_v2)
+MOTOKO_OUT=(counter_eop counter_eop_v2 counter_eop_incompatible counter_classic counter_classic_v2
+  shop shop_required_field shop_result_tag shop_removed_method shop_opt_field shop_added_method shop_nat_to_int
+  stable_nat stable_int stable_dropped)
 build_motoko() {
   need npm "Install npm (comes with Node.js)."
   if [ ! -f "$MOT/node_modules/motoko/package.json" ] || [ "$MOT/package-lock.json" -nt "$MOT/node_modules/.package-lock.json" ]; then
@@ -122,5 +136,9 @@ if [ "$do_motoko" = 1 ]; then
 fi
 
 node "$ROOT/scripts/inspect-wasm.js" --check "$OUT" || die "wasm checks failed (see FAIL lines above)"
+if [ -f "$OUT/brickable.wasm" ] && [ -f "$OUT/brickable_hotfix.wasm" ]; then
+  node "$ROOT/scripts/inspect-wasm.js" --same-layout "$OUT/brickable.wasm" "$OUT/brickable_hotfix.wasm" \
+    || die "brickable_hotfix.wasm must differ from brickable.wasm in the code section only (memories, tables, globals, data and element segments identical); a toolchain or dependency change broke this (see the FAIL line above)"
+fi
 log "done in $(( $(date +%s) - start ))s; outputs in $OUT:"
 (cd "$OUT" && ls -l -- *.wasm | awk '{printf "  %-32s %9d bytes\n", $9, $5}')

@@ -14,6 +14,13 @@
 //! `pre_upgrade` (v1, post_trap): traps with
 //! "brickable pre_upgrade: state too large to serialise: N entries > threshold T"
 //! when N > T; otherwise writes the blob.
+//! `pre_upgrade` (hotfix): the same check, but it logs the message with
+//! `debug_print` and writes the blob anyway. The hotfix module differs from v1's
+//! in the code section only (identical memories, tables, globals, data and
+//! element segments): v1's message is still built, and `version()` picks
+//! "v1" / "hotfix" from one array by an index the optimiser cannot see.
+//! `pre_upgrade` (c2): always traps with "brickable c2 pre_upgrade: migrated_at
+//! was never set ..." (a field nothing sets), so upgrading away from c2 fails.
 //! `pre_upgrade` (v2, the fixed version): writes nothing.
 //! `post_upgrade` (all): takes an optional new threshold; restores the heap from
 //! the blob if one is present and agrees with the stable map (then erases its
@@ -22,10 +29,12 @@
 //! traps with "brickable post_upgrade: trapping on purpose (brickable_post_trap)".
 //!
 //! Variants (cargo features): default = v1, `v2` = fixed version,
-//! `trap_post_upgrade` = v1 whose post_upgrade traps, `blob_only` = v2 whose
+//! `trap_post_upgrade` = v1 whose post_upgrade traps, `c2` = next version
+//! with a broken pre_upgrade, `blob_only` = v2 whose
 //! post_upgrade only reads the blob: without one (after skip_pre_upgrade) the
 //! heap state starts empty and `restored_from()` says "nothing" — a fix that
 //! cannot read the state it was meant to rescue.
+//! The hotfix is the default (v1) build with `BRICKABLE_HOTFIX=1` set (see `HOTFIX`).
 
 use std::cell::RefCell;
 
@@ -37,12 +46,33 @@ type Mem = VirtualMemory<DefaultMemoryImpl>;
 const DEFAULT_THRESHOLD: u64 = 100;
 const BLOB_MAGIC: &[u8; 8] = b"BRKBLOB1";
 
-#[cfg(all(not(feature = "v2"), not(feature = "trap_post_upgrade")))]
-const VERSION: &str = "v1";
 #[cfg(feature = "v2")]
-const VERSION: &str = "v2";
+fn version_str() -> &'static str {
+    "v2"
+}
 #[cfg(all(not(feature = "v2"), feature = "trap_post_upgrade"))]
-const VERSION: &str = "post_trap";
+fn version_str() -> &'static str {
+    "post_trap"
+}
+#[cfg(all(not(feature = "v2"), feature = "c2"))]
+fn version_str() -> &'static str {
+    "c2"
+}
+/// v1 and hotfix: both names are in both builds (the index is opaque to the
+/// optimiser), so the two modules keep identical data segments.
+#[cfg(not(any(feature = "v2", feature = "trap_post_upgrade", feature = "c2")))]
+fn version_str() -> &'static str {
+    const NAMES: [&str; 2] = ["v1", "hotfix"];
+    NAMES[core::hint::black_box(HOTFIX as usize)]
+}
+
+/// The hotfix build (brickable_hotfix.wasm): `BRICKABLE_HOTFIX=1 cargo build -p brickable`.
+/// An environment variable, not a cargo feature: cargo hashes the feature set into
+/// `-C metadata`, which changes every symbol hash of this crate and with them rustc's
+/// item order, and so the order of the merged constants in the data segment.
+/// `option_env!` leaves the metadata alone (cargo still rebuilds when it changes).
+#[cfg(not(any(feature = "v2", feature = "c2")))]
+const HOTFIX: bool = option_env!("BRICKABLE_HOTFIX").is_some();
 
 // All variants have the same interface.
 const CANDID_LEN: usize = include_bytes!("../brickable.did").len();
@@ -58,6 +88,12 @@ thread_local! {
         RefCell::new(StableCell::init(MM.with(|m| m.get(MemoryId::new(1))), DEFAULT_THRESHOLD));
     static HEAP: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
     static RESTORED_FROM: RefCell<&'static str> = const { RefCell::new("init") };
+}
+
+#[cfg(feature = "c2")]
+thread_local! {
+    /// C2: set by nothing (see its pre_upgrade).
+    static MIGRATED_AT: RefCell<Option<u64>> = const { RefCell::new(None) };
 }
 
 fn blob_mem() -> Mem {
@@ -77,16 +113,18 @@ fn init(threshold: Option<u64>) {
     set_threshold(threshold.unwrap_or(DEFAULT_THRESHOLD));
 }
 
+/// v1's trap message. The hotfix builds it too (and logs it instead of
+/// trapping), so the string stays in both modules' data segment.
+#[cfg(not(any(feature = "v2", feature = "c2")))]
+#[inline(never)]
+fn too_large_message(n: u64, t: u64) -> String {
+    format!("brickable pre_upgrade: state too large to serialise: {n} entries > threshold {t}")
+}
+
+/// Writes the heap state as the pre_upgrade blob (magic, length, Candid `vec text`).
 #[cfg(not(feature = "v2"))]
-#[ic_cdk::pre_upgrade]
-fn pre_upgrade() {
-    let n = HEAP.with_borrow(|h| h.len() as u64);
-    let t = threshold();
-    if n > t {
-        ic_cdk::trap(format!(
-            "brickable pre_upgrade: state too large to serialise: {n} entries > threshold {t}"
-        ));
-    }
+#[inline(never)]
+fn write_blob() {
     let bytes = HEAP.with_borrow(|h| candid::encode_one(h))
         .unwrap_or_else(|e| ic_cdk::trap(format!("brickable pre_upgrade: encode failed: {e}")));
     let mem = blob_mem();
@@ -98,6 +136,50 @@ fn pre_upgrade() {
     mem.write(16, &bytes);
     mem.write(8, &(bytes.len() as u64).to_le_bytes());
     mem.write(0, BLOB_MAGIC);
+}
+
+/// v1 (and post_trap): traps above the threshold. The hotfix only logs the
+/// same message with debug_print and writes the blob anyway.
+#[cfg(not(any(feature = "v2", feature = "c2")))]
+#[ic_cdk::pre_upgrade]
+fn pre_upgrade() {
+    let n = HEAP.with_borrow(|h| h.len() as u64);
+    let t = threshold();
+    if n > t {
+        on_too_large(too_large_message(n, t));
+    }
+    write_blob();
+}
+
+/// v1: the bug, trap. The hotfix: log and go on.
+#[cfg(not(any(feature = "v2", feature = "c2")))]
+#[inline(never)]
+fn on_too_large(message: String) {
+    if HOTFIX {
+        ic_cdk::api::debug_print(message);
+    } else {
+        ic_cdk::trap(message);
+    }
+}
+
+/// C2's bug: the blob format gained a `migrated_at` field, meant to be set by a
+/// post_upgrade migration that was never written (init does not set it either),
+/// so serialising it always fails.
+#[cfg(all(not(feature = "v2"), feature = "c2"))]
+#[ic_cdk::pre_upgrade]
+fn pre_upgrade() {
+    let migrated_at: u64 = MIGRATED_AT.with_borrow(|m| *m).unwrap_or_else(|| {
+        ic_cdk::trap("brickable c2 pre_upgrade: migrated_at was never set (post_upgrade does not set it); cannot serialise state")
+    });
+    write_blob();
+    blob_mem().write(16 + blob_len(), &migrated_at.to_le_bytes());
+}
+
+#[cfg(all(not(feature = "v2"), feature = "c2"))]
+fn blob_len() -> u64 {
+    let mut len = [0u8; 8];
+    blob_mem().read(8, &mut len);
+    u64::from_le_bytes(len)
 }
 
 /// The fixed version: everything already lives in the stable map.
@@ -216,5 +298,5 @@ fn restored_from() -> String {
 
 #[ic_cdk::query]
 fn version() -> String {
-    VERSION.to_string()
+    version_str().to_string()
 }
