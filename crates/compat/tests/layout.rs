@@ -1,6 +1,8 @@
 //! The hotfix layout check on the hotfix_* fixtures, on variants of them, and on a real Rust
 //! canister.
 
+#![allow(clippy::print_stdout)] // the tests print the findings they check
+
 use std::path::PathBuf;
 
 use drydock_compat::layout::check_hotfix_layout;

@@ -1,5 +1,7 @@
 //! The Wasm structure checks, one WAT module pair per finding.
 
+#![allow(clippy::print_stdout)] // the tests print the findings they check
+
 use drydock_compat::wasm::{self, ImportKind, MethodMode, ModuleInfo};
 use drydock_compat::{Area, Finding, Severity};
 
