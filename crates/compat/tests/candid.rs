@@ -401,3 +401,148 @@ fn function_and_service_references() {
         "method `subscribe`: argument 1, func argument 1"
     );
 }
+
+/// The walk agrees with candid's own `subtype` check: it reports an error exactly when candid
+/// rejects the change, and never needs the generic fallback finding.
+mod agreement {
+    use super::*;
+    use candid_parser::candid::types::subtype::{subtype_with_config, OptReport};
+    use candid_parser::candid::types::{Type, TypeEnv};
+    use proptest::prelude::*;
+
+    const PRIMS: &[&str] = &[
+        "nat",
+        "int",
+        "nat8",
+        "text",
+        "bool",
+        "null",
+        "reserved",
+        "principal",
+        "empty",
+    ];
+
+    /// An (old, new) pair of type texts, correlated so that many pairs are compatible.
+    fn pair() -> impl Strategy<Value = (String, String)> {
+        let prim = prop::sample::select(PRIMS);
+        let leaf = prop_oneof![
+            3 => prim.clone().prop_map(|p| (p.to_string(), p.to_string())),
+            2 => (prim.clone(), prim).prop_map(|(a, b)| (a.to_string(), b.to_string())),
+            1 => Just(("L".to_string(), "L".to_string())),
+        ];
+        leaf.prop_recursive(4, 24, 3, |inner| {
+            // Each field or tag: in both (0), only old (1), only new (2).
+            let fields = prop::collection::vec((0..3u8, inner.clone()), 0..3);
+            prop_oneof![
+                inner
+                    .clone()
+                    .prop_map(|(a, b)| (format!("opt {a}"), format!("opt {b}"))),
+                inner.clone().prop_map(|(a, b)| (format!("opt {a}"), b)),
+                inner.clone().prop_map(|(a, b)| (a, format!("opt {b}"))),
+                inner.prop_map(|(a, b)| (format!("vec {a}"), format!("vec {b}"))),
+                fields.clone().prop_map(|fs| compose("record", "f", &fs)),
+                fields.prop_map(|fs| compose("variant", "T", &fs)),
+            ]
+        })
+    }
+
+    fn compose(kw: &str, prefix: &str, fs: &[(u8, (String, String))]) -> (String, String) {
+        let (mut old, mut new) = (Vec::new(), Vec::new());
+        for (i, (side, (a, b))) in fs.iter().enumerate() {
+            if *side != 2 {
+                old.push(format!("{prefix}{i} : {a}"));
+            }
+            if *side != 1 {
+                new.push(format!("{prefix}{i} : {b}"));
+            }
+        }
+        (
+            format!("{kw} {{ {} }}", old.join("; ")),
+            format!("{kw} {{ {} }}", new.join("; ")),
+        )
+    }
+
+    fn service(arg: &str, ret: &str, list: &str) -> String {
+        format!(
+            "type L = opt record {{ head : {list}; tail : L }};\n\
+             service : {{ f : ({arg}) -> ({ret}) query; g : (L) -> (L) }}"
+        )
+    }
+
+    fn load(text: &str) -> (TypeEnv, Type) {
+        let prog: candid_parser::IDLProg = text.parse().unwrap();
+        let mut env = TypeEnv::new();
+        let actor = candid_parser::check_prog(&mut env, &prog).unwrap().unwrap();
+        (env, actor)
+    }
+
+    fn candid_accepts(old: &str, new: &str) -> bool {
+        let (mut env, new_t) = load(new);
+        let (old_env, old_t) = load(old);
+        let old_t = env.merge_type(old_env, old_t);
+        let mut gamma = std::collections::HashSet::new();
+        subtype_with_config(OptReport::Silence, &mut gamma, &env, &new_t, &old_t).is_ok()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn walk_agrees_with_candid(
+            (arg_o, arg_n) in pair(),
+            (ret_o, ret_n) in pair(),
+            (list_o, list_n) in pair(),
+        ) {
+            let old = service(&arg_o, &ret_o, &list_o);
+            let new = service(&arg_n, &ret_n, &list_n);
+            let fs = check_service(&old, &new).unwrap();
+            prop_assert!(
+                fs.iter().all(|f| f.code != "candid-subtype" && f.code != "candid-truncated"),
+                "fallback used:\n{old}\n{new}\n{fs:#?}"
+            );
+            let breaking = !errors(&fs).is_empty();
+            prop_assert_eq!(
+                breaking,
+                !candid_accepts(&old, &new),
+                "disagreement:\nOLD {}\nNEW {}\n{:#?}", old, new, fs
+            );
+        }
+    }
+}
+
+#[test]
+fn large_and_deep_types_do_not_hang_or_overflow() {
+    // A long chain of names (deeper than the walk's depth limit), differing at the end.
+    let chain = |last: &str| {
+        let mut s = String::new();
+        for i in 0..400 {
+            s.push_str(&format!("type T{i} = record {{ x : T{} }};\n", i + 1));
+        }
+        s.push_str(&format!(
+            "type T400 = {last};\nservice : {{ f : () -> (T0) }}"
+        ));
+        s
+    };
+    let fs = check_service(&chain("nat"), &chain("int")).unwrap();
+    assert!(!errors(&fs).is_empty(), "{fs:#?}");
+    let fs = check_service(&chain("nat"), &chain("nat")).unwrap();
+    assert!(errors(&fs).is_empty(), "{fs:#?}");
+
+    // Shared names reached along exponentially many paths.
+    let dag = |last: &str| {
+        let mut s = String::new();
+        for i in 0..40 {
+            s.push_str(&format!(
+                "type D{i} = record {{ a : D{n}; b : opt D{n}; c : vec D{n} }};\n",
+                n = i + 1
+            ));
+        }
+        s.push_str(&format!(
+            "type D40 = {last};\nservice : {{ f : (D0) -> (D0) }}"
+        ));
+        s
+    };
+    let fs = check_service(&dag("nat"), &dag("nat")).unwrap();
+    assert!(errors(&fs).is_empty(), "{fs:#?}");
+    let fs = check_service(&dag("nat"), &dag("text")).unwrap();
+    assert!(!errors(&fs).is_empty(), "{fs:#?}");
+}

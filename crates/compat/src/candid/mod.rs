@@ -251,12 +251,32 @@ fn cross_check_failed(out: &mut Vec<Finding>, what: &str, e: &candid::Error) {
             Area::Candid,
             "candid-subtype",
             "",
-            format!("{what} (candid: {e:#})"),
+            format!("{what} (candid: {})", candid_cause(e)),
         )
         .with_hint(
             "keep the old interface's types, or add new methods instead of changing old ones",
         ),
     );
+}
+
+/// Candid's reason, short: the outermost and innermost steps of its chain, with the old
+/// side's renamed types (`T/1`) marked as "(old)".
+fn candid_cause(e: &candid::Error) -> String {
+    let text = match e {
+        candid::Error::Custom(e) => {
+            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            match chain.as_slice() {
+                [first, .., last] if chain.len() > 2 => format!("{first}: … {last}"),
+                _ => chain.join(": "),
+            }
+        }
+        other => other.to_string(),
+    };
+    let text = text.replace("/1", " (old)");
+    match text.char_indices().nth(400) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text,
+    }
 }
 
 fn truncated() -> Finding {
