@@ -546,3 +546,15 @@ fn large_and_deep_types_do_not_hang_or_overflow() {
     let fs = check_service(&dag("nat"), &dag("text")).unwrap();
     assert!(!errors(&fs).is_empty(), "{fs:#?}");
 }
+
+#[test]
+fn init_arg_messages_name_deploy_scripts() {
+    let fs = check_init_args("(record { a : text })", "(record { a : nat })").unwrap();
+    let errs = errors(&fs);
+    assert_eq!(errs.len(), 1, "{fs:#?}");
+    assert_eq!(errs[0].path, "init args: argument 1, record field `a`");
+    assert_eq!(
+        errs[0].message,
+        "changed from `text` to `nat` — old deploy scripts send a `text`"
+    );
+}

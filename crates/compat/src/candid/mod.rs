@@ -67,7 +67,9 @@ pub fn check_service(old: &str, new: &str) -> Result<Vec<Finding>, CompatError> 
         path.pop();
     }
 
+    let mut exhausted = walker.exhausted;
     if !old_init.is_empty() || !new_init.is_empty() {
+        let mut walker = Walker::new(&env).for_init_args();
         path.push("init args".to_string());
         walker.tuple(
             &old_init,
@@ -78,6 +80,7 @@ pub fn check_service(old: &str, new: &str) -> Result<Vec<Finding>, CompatError> 
             &mut out,
         );
         path.pop();
+        exhausted |= walker.exhausted;
     }
 
     // Cross-check with candid's own rules: never call compatible what candid rejects.
@@ -104,7 +107,7 @@ pub fn check_service(old: &str, new: &str) -> Result<Vec<Finding>, CompatError> 
             &e,
         );
     }
-    if walker.exhausted {
+    if exhausted {
         out.push(truncated());
     }
     Ok(out)
@@ -122,7 +125,7 @@ pub fn check_init_args(old: &str, new: &str) -> Result<Vec<Finding>, CompatError
     };
 
     let mut out = Vec::new();
-    let mut walker = Walker::new(&env);
+    let mut walker = Walker::new(&env).for_init_args();
     let mut path = vec!["init args".to_string()];
     walker.tuple(
         &old_args,

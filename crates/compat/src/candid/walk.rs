@@ -55,6 +55,9 @@ pub(crate) struct Walker<'a> {
     depth: usize,
     /// The walk stopped early (too large or too deep); its findings may be incomplete.
     pub(crate) exhausted: bool,
+    /// Who sends argument values, for messages: "old clients", or "old deploy scripts" for
+    /// init args.
+    sender: &'static str,
 }
 
 /// Renders a path: "method `create`: argument 1, record field `owner`".
@@ -92,7 +95,14 @@ impl<'a> Walker<'a> {
             steps: 0,
             depth: 0,
             exhausted: false,
+            sender: "old clients",
         }
+    }
+
+    /// A walker for init args, whose values come from whoever installs or upgrades.
+    pub(crate) fn for_init_args(mut self) -> Self {
+        self.sender = "old deploy scripts";
+        self
     }
 
     /// Whether `t` is `null`, `reserved` or `opt _` (a field or argument that may be absent).
@@ -126,8 +136,9 @@ impl<'a> Walker<'a> {
                         &format!("candid-{}-added", kind.replace(' ', "-")),
                         path,
                         format!(
-                            "added as non-optional `{}` — old clients do not send it",
-                            show::ty(sup_t)
+                            "added as non-optional `{}` — {} do not send it",
+                            show::ty(sup_t),
+                            self.sender
                         ),
                         format!("make it `opt {}`", show::ty(sup_t)),
                     ),
@@ -357,8 +368,9 @@ impl<'a> Walker<'a> {
                         "candid-field-added",
                         path,
                         format!(
-                            "added as non-optional `{}` — old clients do not send it",
-                            show::ty(t2)
+                            "added as non-optional `{}` — {} do not send it",
+                            show::ty(t2),
+                            self.sender
                         ),
                         format!("make it `opt {}`", show::ty(t2)),
                     ),
@@ -400,7 +412,7 @@ impl<'a> Walker<'a> {
                     Dir::Arg => error(
                         "candid-tag-removed",
                         path,
-                        "removed — old clients may still send it".to_string(),
+                        format!("removed — {} may still send it", self.sender),
                         "keep the tag (the method may reject it at run time)",
                     ),
                 }),
@@ -423,11 +435,14 @@ impl<'a> Walker<'a> {
                 "widen `nat` to `int` only in arguments; keep returning `nat`".to_string(),
             ),
             (Dir::Arg, Int, Nat) => (
-                format!("narrowed from `{o}` to `{n}` — old clients may send negative numbers"),
+                format!(
+                    "narrowed from `{o}` to `{n}` — {} may send negative numbers",
+                    self.sender
+                ),
                 "keep accepting `int`".to_string(),
             ),
             (Dir::Arg, ..) => (
-                format!("changed from `{o}` to `{n}` — old clients send a `{o}`"),
+                format!("changed from `{o}` to `{n}` — {} send a `{o}`", self.sender),
                 format!("accept `{o}` (or a supertype of it), or add a new method"),
             ),
             (Dir::Ret, ..) => (
@@ -442,8 +457,8 @@ impl<'a> Walker<'a> {
     /// `null`, silently losing it.
     fn special_opt(&self, sub: &Type, sup: &Type, dir: Dir, path: &[String]) -> Finding {
         let (old, new, who) = match dir {
-            Dir::Arg => (sub, sup, "what old clients send"),
-            Dir::Ret => (sup, sub, "what the new service returns"),
+            Dir::Arg => (sub, sup, format!("what {} send", self.sender)),
+            Dir::Ret => (sup, sub, "what the new service returns".to_string()),
         };
         Finding::new(
             Severity::Warning,
