@@ -14,8 +14,8 @@
 //! `pre_upgrade` (v1, post_trap): traps with
 //! "brickable pre_upgrade: state too large to serialise: N entries > threshold T"
 //! when N > T; otherwise writes the blob.
-//! `pre_upgrade` (hotfix): the same check, but it logs the message with
-//! `debug_print` and writes the blob anyway. The hotfix module differs from v1's
+//! `pre_upgrade` (hotfix): the same check and log, with the trap call removed:
+//! it writes the blob anyway. The hotfix module differs from v1's
 //! in the code section only (identical memories, tables, globals, data and
 //! element segments): v1's message is still built, and `version()` picks
 //! "v1" / "hotfix" from one array by an index the optimiser cannot see.
@@ -138,8 +138,8 @@ fn write_blob() {
     mem.write(0, BLOB_MAGIC);
 }
 
-/// v1 (and post_trap): traps above the threshold. The hotfix only logs the
-/// same message with debug_print and writes the blob anyway.
+/// v1 (and post_trap): logs and traps above the threshold. The hotfix only logs
+/// the same message with debug_print and writes the blob anyway.
 #[cfg(not(any(feature = "v2", feature = "c2")))]
 #[ic_cdk::pre_upgrade]
 fn pre_upgrade() {
@@ -151,13 +151,16 @@ fn pre_upgrade() {
     write_blob();
 }
 
-/// v1: the bug, trap. The hotfix: log and go on.
+/// v1: log, then the bug: trap. The hotfix skips the trap call. The flag goes
+/// through `black_box`, so the optimiser keeps the same functions in both builds:
+/// removing the call outright lets it drop a function, which shifts every function
+/// index after it in the table (and the hotfix layout check refuses that, rightly).
+/// The two modules differ in one constant of the code section.
 #[cfg(not(any(feature = "v2", feature = "c2")))]
 #[inline(never)]
 fn on_too_large(message: String) {
-    if HOTFIX {
-        ic_cdk::api::debug_print(message);
-    } else {
+    ic_cdk::api::debug_print(&message);
+    if !core::hint::black_box(HOTFIX) {
         ic_cdk::trap(message);
     }
 }
