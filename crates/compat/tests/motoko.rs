@@ -116,16 +116,9 @@ fn corpus_agrees_with_moc() {
             }
         }
     }
-    eprintln!(
-        "motoko corpus: {} pairs, {} incompatible, codes {:?}, {} disagreements",
-        pairs.len(),
-        incompatible,
-        per_code,
-        disagreements.len()
-    );
     assert!(
         disagreements.is_empty(),
-        "{} of {} pairs disagree with moc:\n{}",
+        "{} of {} pairs disagree with moc ({incompatible} incompatible, codes {per_code:?}):\n{}",
         disagreements.len(),
         pairs.len(),
         disagreements.join("\n")
