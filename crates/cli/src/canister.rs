@@ -37,6 +37,22 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
     if let CanisterCommand::Snapshot(snapshot) = &cmd {
         snapshot::check(snapshot)?;
     }
+    // The safe paths open and close the state directory themselves (a health check command
+    // may run drydock).
+    let cmd = match cmd {
+        CanisterCommand::Upgrade {
+            upgrade,
+            yes,
+            no_snapshot,
+        } => return crate::safe::upgrade(upgrade, yes, no_snapshot, global),
+        CanisterCommand::Rehearse { upgrade, keep } => {
+            return crate::safe::rehearse(upgrade, keep, global)
+        }
+        CanisterCommand::Hotfix { canister, wasm } => {
+            return crate::safe::hotfix(&canister, &wasm, global)
+        }
+        other => other,
+    };
     let mut ctx = Ctx::open(global)?;
     let result = dispatch(&mut ctx, cmd);
     // What canisters printed (ic0.debug_print) and trap messages, as a replica's log shows them.
@@ -102,6 +118,11 @@ fn dispatch(ctx: &mut Ctx, cmd: CanisterCommand) -> Result<(), CliError> {
         CanisterCommand::Info { canister } => info(ctx, &canister),
         CanisterCommand::Metadata { canister, name } => metadata(ctx, &canister, name.as_deref()),
         CanisterCommand::Snapshot(cmd) => snapshot::run(ctx, cmd),
+        CanisterCommand::Upgrade { .. }
+        | CanisterCommand::Rehearse { .. }
+        | CanisterCommand::Hotfix { .. } => Err(CliError::internal(
+            "the safe upgrade commands are dispatched before the state directory is opened",
+        )),
     }
 }
 

@@ -88,6 +88,51 @@ pub enum Command {
     /// Create, install, call and inspect canisters.
     #[command(subcommand)]
     Canister(CanisterCommand),
+    /// Check whether NEW can safely replace OLD: Candid subtyping, Motoko stable variables,
+    /// Wasm exports, hooks and imports. Exits with 1 on a breaking change.
+    ///
+    /// OLD is a Wasm file or the id of a canister (its deployed module is compared). The
+    /// interfaces come from the modules' metadata sections (candid:service, candid:args,
+    /// motoko:stable-types).
+    Check {
+        /// The current module: a Wasm file, or a canister id.
+        old: String,
+        /// The module to upgrade to (a Wasm file, plain or gzipped).
+        new: PathBuf,
+    },
+}
+
+/// How to tell that an upgraded canister is healthy.
+#[derive(Clone, Debug, Default, Args)]
+pub struct HealthArgs {
+    /// A query and the reply it must give, as "METHOD ARGS => EXPECTED" in Candid text,
+    /// e.g. 'count () => (3 : nat)' or 'version () => ("v2")'. Repeat for several.
+    #[arg(long = "health-check", value_name = "\"METHOD ARGS => EXPECTED\"")]
+    pub checks: Vec<String>,
+    /// A shell command that must exit with 0 (run with DRYDOCK_CANISTER_ID and
+    /// DRYDOCK_STATE_DIR set).
+    #[arg(long, value_name = "CMD")]
+    pub health_check_cmd: Option<String>,
+}
+
+/// What `canister upgrade` and `canister rehearse` share.
+#[derive(Clone, Debug, Args)]
+pub struct UpgradeArgs {
+    /// The canister id.
+    pub canister: String,
+    /// The new Wasm module (plain or gzipped).
+    pub wasm: PathBuf,
+    /// The post_upgrade argument as Candid text [default: ()].
+    #[arg(long, value_name = "CANDID_TEXT")]
+    pub arg: Option<String>,
+    /// Do not run the old module's canister_pre_upgrade.
+    #[arg(long)]
+    pub skip_pre_upgrade: bool,
+    /// Keep or replace the Wasm memory across the upgrade.
+    #[arg(long, value_enum, value_name = "KEEP_OR_REPLACE")]
+    pub wasm_memory_persistence: Option<Persistence>,
+    #[command(flatten)]
+    pub health: HealthArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,6 +226,41 @@ pub enum CanisterCommand {
     /// Create, list, restore and delete snapshots of a canister's state (controllers only).
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Upgrade a canister safely: check, snapshot, upgrade, health check, and load the
+    /// snapshot back if anything fails.
+    ///
+    /// Refuses a breaking change (see `drydock check`) unless --yes. The automatic snapshot
+    /// is labelled; drydock keeps at most 5 of its own and never deletes one you took.
+    Upgrade {
+        #[command(flatten)]
+        upgrade: UpgradeArgs,
+        /// Upgrade even when the checks find a breaking change.
+        #[arg(long, short)]
+        yes: bool,
+        /// Take no snapshot first (a failed health check then cannot be rolled back).
+        #[arg(long)]
+        no_snapshot: bool,
+    },
+    /// Rehearse an upgrade on a clone of the canister: upgrade it to NEW, then again from
+    /// NEW to NEW (so NEW's own pre_upgrade runs), health-check it, and report each hook's
+    /// instructions and memory against the IC's limits. The canister itself is not touched.
+    Rehearse {
+        #[command(flatten)]
+        upgrade: UpgradeArgs,
+        /// Keep the clone afterwards (its id is printed).
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Replace a canister's module while keeping its heap, globals and stable memory,
+    /// running no hook: the way out for a canister whose pre_upgrade traps. Only when the
+    /// two modules' memories, tables, globals, data and element segments are identical; a
+    /// snapshot is taken first.
+    Hotfix {
+        /// The canister id.
+        canister: String,
+        /// The fixed Wasm module.
+        wasm: PathBuf,
+    },
 }
 
 /// The `canister snapshot` subcommands, named as icp-cli names them. Snapshot ids are the

@@ -4,6 +4,7 @@
 //! | exit | variant | meaning |
 //! |---|---|---|
 //! | 1 | [`CliError::Rejected`] | the canister or the management canister rejected or trapped |
+//! | 1 | [`CliError::Refused`] | drydock refused or rolled back an unsafe change (breaking upgrade, failed health check) |
 //! | 2 | [`CliError::Usage`] | the command line or an input (file, Candid text, identity) is wrong |
 //! | 3 | [`CliError::Internal`] | drydock itself failed (state directory, engine, a bad reply) |
 //!
@@ -18,6 +19,9 @@ use drydock_replica::{CallError, ReplicaError, UserError};
 pub enum CliError {
     /// The IC-style rejection the replica returned.
     Rejected(UserError),
+    /// drydock refused or undid an operation to keep a canister safe (a breaking change, a
+    /// failed health check, a layout difference); the message says what and what to do.
+    Refused(String),
     /// A usage or input error; the message names the cause.
     Usage(anyhow::Error),
     /// A failure of drydock itself; printed with its whole cause chain.
@@ -38,7 +42,7 @@ impl CliError {
     /// The process exit code.
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Rejected(_) => 1,
+            CliError::Rejected(_) | CliError::Refused(_) => 1,
             CliError::Usage(_) => 2,
             CliError::Internal(_) => 3,
         }
@@ -49,6 +53,7 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Rejected(e) => write!(f, "{e}"),
+            CliError::Refused(msg) => write!(f, "{msg}"),
             // `{:#}` prints the whole chain: "outer: inner: root".
             CliError::Usage(e) | CliError::Internal(e) => write!(f, "{e:#}"),
         }

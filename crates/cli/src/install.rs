@@ -64,9 +64,40 @@ pub fn run(
     flags: Flags,
     arg: Option<&str>,
 ) -> Result<(), CliError> {
-    let wasm_module = std::fs::read(wasm).map_err(|e| {
+    let wasm_module = read_wasm(wasm)?;
+    let args = install_code_args(canister_id, wasm_module, flags, arg)?;
+    ctx.management::<_, ()>("install_code", (args,))?;
+    let hash = ctx
+        .replica
+        .canister(&canister_id)
+        .and_then(|r| r.module_hash.clone());
+    let mode = format!("{:?}", flags.mode).to_lowercase();
+    note(format!(
+        "Installed code on canister {canister_id} (mode {mode})"
+    ));
+    if ctx.out.json {
+        ctx.out.data(
+            String::new,
+            || json!({ "canister_id": canister_id.to_text(), "mode": mode, "module_hash": hash }),
+        );
+    }
+    Ok(())
+}
+
+/// Reads a Wasm file given on the command line.
+pub fn read_wasm(wasm: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(wasm).map_err(|e| {
         CliError::usage(format!("cannot read the Wasm file {}: {e}", wasm.display()))
-    })?;
+    })
+}
+
+/// The `install_code` request: the argument text encoded with the module's init types.
+pub fn install_code_args(
+    canister_id: Principal,
+    wasm_module: Vec<u8>,
+    flags: Flags,
+    arg: Option<&str>,
+) -> Result<InstallCodeArgs, CliError> {
     let arg = match arg {
         None => encode_args("()", None)?,
         Some(text) => {
@@ -94,29 +125,13 @@ pub fn run(
             }
         }
     };
-    let args = InstallCodeArgs {
+    Ok(InstallCodeArgs {
         mode,
         canister_id,
         wasm_module,
         arg,
         sender_canister_version: None,
-    };
-    ctx.management::<_, ()>("install_code", (args,))?;
-    let hash = ctx
-        .replica
-        .canister(&canister_id)
-        .and_then(|r| r.module_hash.clone());
-    let mode = format!("{:?}", flags.mode).to_lowercase();
-    note(format!(
-        "Installed code on canister {canister_id} (mode {mode})"
-    ));
-    if ctx.out.json {
-        ctx.out.data(
-            String::new,
-            || json!({ "canister_id": canister_id.to_text(), "mode": mode, "module_hash": hash }),
-        );
-    }
-    Ok(())
+    })
 }
 
 /// The init argument types the module declares, if any.

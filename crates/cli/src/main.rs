@@ -6,6 +6,8 @@
 //! - `identity`: Ed25519 identities and the `identity` subcommands.
 //! - `canister`: the `canister` subcommands; `install`, `call` and `snapshot` (the
 //!   `canister snapshot` subcommands) have their own modules.
+//! - `check`: `drydock check` and the upgrade report; `safe`: `canister upgrade`,
+//!   `rehearse` and `hotfix`, the safe paths of an upgrade.
 //! - `candid_io`: Candid text in, Candid replies out, typed by a canister's service.
 //! - `error`: failures and their exit codes; `output`: everything written to the terminal.
 //!
@@ -19,12 +21,14 @@
 mod call;
 mod candid_io;
 mod canister;
+mod check;
 mod cli;
 mod context;
 mod error;
 mod identity;
 mod install;
 mod output;
+mod safe;
 mod snapshot;
 
 use std::process::ExitCode;
@@ -72,5 +76,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
             identity::run(cmd, &dir, &cli.global.identity, out)
         }
         Command::Canister(cmd) => canister::run(cmd, &cli.global),
+        Command::Check { old, new } => check::run(&old, &new, &cli.global),
     }
 }

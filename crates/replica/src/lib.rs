@@ -6,6 +6,7 @@
 //! before its reply is returned; a failed one is rolled back, leaving the canister exactly as
 //! it was. It knows nothing of HTTP, CBOR or command lines.
 
+mod clone;
 mod error;
 pub mod ids;
 mod management;
@@ -19,4 +20,10 @@ pub use error::{CallError, ErrorCode, RejectCode, ReplicaError, UserError};
 pub use ids::{canister_id_from_index, MANAGEMENT_CANISTER};
 pub use record::{CanisterRecord, CanisterStatus};
 pub use replica::{Limits, MethodKind, Replica, ReplicaConfig, StateHashes};
-pub use snapshot::MAX_SNAPSHOTS_PER_CANISTER;
+pub use snapshot::{SnapshotInfo, MAX_SNAPSHOTS_PER_CANISTER};
+pub use upgrade::{HookModule, HookStats, InstallStats};
+
+/// Whether drydock provides the import `module.name` to canisters: the System API (`ic0`).
+pub fn provides_import(module: &str, name: &str) -> bool {
+    module == "ic0" && drydock_exec::system_api::names().contains(&name)
+}

@@ -277,7 +277,7 @@ impl Replica {
         }
     }
 
-    fn create_canister(
+    pub(crate) fn create_canister(
         &mut self,
         sender: Principal,
         settings: Option<CanisterSettings>,

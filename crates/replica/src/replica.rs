@@ -77,6 +77,10 @@ pub struct Replica {
     logs: Vec<(Principal, String)>,
     /// Compiled modules by module hash (hex), so a message does not read the module again.
     modules: std::sync::Mutex<std::collections::HashMap<String, Arc<CanisterModule>>>,
+    /// The figures of the last successful `install_code` (see [`crate::InstallStats`]).
+    pub(crate) last_install: Option<crate::upgrade::InstallStats>,
+    /// The hooks of the `install_code` running now.
+    pub(crate) hook_stats: Vec<crate::upgrade::HookStats>,
 }
 
 const NEXT_INDEX_KEY: &str = "replica/next_canister_index";
@@ -115,6 +119,8 @@ impl Replica {
             last_time: 0,
             logs: Vec::new(),
             modules: Default::default(),
+            last_install: None,
+            hook_stats: Vec::new(),
         })
     }
 

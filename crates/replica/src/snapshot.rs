@@ -46,6 +46,19 @@ const LOCAL_ID_LEN: usize = 8;
 /// The longest principal.
 const MAX_PRINCIPAL_LEN: usize = 29;
 
+/// A snapshot as `list_canister_snapshots` shows it, plus what drydock keeps of its own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SnapshotInfo {
+    pub id: Vec<u8>,
+    pub taken_at_timestamp: u64,
+    pub total_size: u64,
+    /// Hex sha256 of the module in the snapshot.
+    pub module_hash: String,
+    /// Set by drydock for the snapshots it takes itself (automatic snapshots before an
+    /// upgrade or hotfix); `None` for a user's.
+    pub label: Option<String>,
+}
+
 /// How a snapshot came to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -83,6 +96,10 @@ pub(crate) struct SnapshotMeta {
     pub wasm_chunk_store: Vec<String>,
     /// Heap + stable memory + module + certified data + globals + chunk store, in bytes.
     pub total_size: u64,
+    /// drydock's own note on the snapshot (the IC has none), e.g. the automatic snapshot
+    /// before an upgrade. `None` for snapshots a user took.
+    #[serde(default)]
+    pub label: Option<String>,
 }
 
 impl SnapshotMeta {
@@ -273,6 +290,17 @@ impl Replica {
         sender: Principal,
         args: TakeCanisterSnapshotArgs,
     ) -> Result<Snapshot, CallError> {
+        self.take_labelled_snapshot(sender, args, None)
+    }
+
+    /// `take_canister_snapshot` with a label kept next to the snapshot (see
+    /// [`SnapshotInfo::label`]).
+    pub fn take_labelled_snapshot(
+        &mut self,
+        sender: Principal,
+        args: TakeCanisterSnapshotArgs,
+        label: Option<String>,
+    ) -> Result<Snapshot, CallError> {
         let id = args.canister_id;
         let mut record = self.get(&id)?.record.clone();
         ensure_controller(&record, &sender)?;
@@ -326,6 +354,7 @@ impl Replica {
                 + module_size
                 + record.certified_data.len() as u64
                 + globals_size,
+            label,
         };
 
         let mut batch = Batch::default();
@@ -487,6 +516,26 @@ impl Replica {
             .snapshot_metas(&canister)?
             .iter()
             .map(SnapshotMeta::to_candid)
+            .collect())
+    }
+
+    /// The snapshots of a canister with drydock's labels, oldest first, for its controllers.
+    pub fn snapshot_infos(
+        &self,
+        sender: &Principal,
+        canister: &Principal,
+    ) -> Result<Vec<SnapshotInfo>, CallError> {
+        ensure_controller(&self.get(canister)?.record, sender)?;
+        Ok(self
+            .snapshot_metas(canister)?
+            .into_iter()
+            .map(|m| SnapshotInfo {
+                id: m.id(),
+                taken_at_timestamp: m.taken_at_timestamp,
+                total_size: m.total_size,
+                module_hash: m.module_hash.clone(),
+                label: m.label,
+            })
             .collect())
     }
 

@@ -20,6 +20,7 @@ use ic_management_canister_types::{
     CanisterInstallMode, ChangeDetails, CodeDeploymentMode, CodeDeploymentRecord, InstallCodeArgs,
     WasmMemoryPersistence,
 };
+use serde::Serialize;
 use std::sync::Arc;
 
 use crate::error::{CallError, ErrorCode, UserError};
@@ -37,6 +38,53 @@ fn invalid_wasm(id: &Principal, e: ExecError) -> CallError {
         )
         .into(),
         other => other.into(),
+    }
+}
+
+/// Which module a hook ran in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HookModule {
+    Old,
+    New,
+}
+
+/// What one hook (or the start function) of an install or upgrade used.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HookStats {
+    /// `canister_pre_upgrade`, `start`, `canister_init` or `canister_post_upgrade`.
+    pub name: String,
+    pub module: HookModule,
+    /// Instructions the hook used.
+    pub instructions: u64,
+    /// The largest Wasm memory during the hook, in bytes.
+    pub peak_heap: u64,
+    /// The most Wasm memory the hook could have had: the module's hard limit (4 GiB for
+    /// wasm32, 6 GiB for wasm64), or the canister's `wasm_memory_limit` where it applies
+    /// (init and post_upgrade; pre_upgrade is exempt).
+    pub heap_limit: u64,
+}
+
+/// The figures of one successful install or upgrade, hook by hook: what the headroom report
+/// compares with the IC's limits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InstallStats {
+    /// `install`, `reinstall` or `upgrade`.
+    pub mode: String,
+    pub hooks: Vec<HookStats>,
+    /// The instruction budget all the hooks shared (300 B on the IC).
+    pub instruction_limit: u64,
+    /// Stable memory before and after, in bytes.
+    pub stable_before: u64,
+    pub stable_after: u64,
+    /// The Wasm memory after, in bytes.
+    pub heap_after: u64,
+}
+
+impl InstallStats {
+    /// Instructions used by all hooks together.
+    pub fn instructions(&self) -> u64 {
+        self.hooks.iter().map(|h| h.instructions).sum()
     }
 }
 
@@ -68,6 +116,20 @@ fn hook_error(id: &Principal, hook: &str, exec: &Execution, advice: &str) -> Cal
 }
 
 impl Replica {
+    /// The figures of the last successful `install_code`, taken once.
+    pub fn take_install_stats(&mut self) -> Option<InstallStats> {
+        self.last_install.take()
+    }
+
+    fn heap_limit(&self, record: &CanisterRecord, memory64: bool, enforce: bool) -> u64 {
+        let l = self.exec_limits(0, record, enforce);
+        let hard = if memory64 { l.heap64_max } else { l.heap32_max };
+        match l.wasm_memory_limit {
+            Some(limit) if enforce => limit.min(hard),
+            _ => hard,
+        }
+    }
+
     pub(crate) fn install_code(
         &mut self,
         sender: Principal,
@@ -76,6 +138,8 @@ impl Replica {
         let id = args.canister_id;
         let record = self.get(&id)?.record.clone();
         ensure_controller(&record, &sender)?;
+        self.last_install = None;
+        self.hook_stats.clear();
         let module = self
             .engine
             .load(&args.wasm_module)
@@ -131,12 +195,21 @@ impl Replica {
         hook: Hook<'_>,
     ) -> Result<Option<Execution>, CallError> {
         let mut used = 0;
+        let memory64 = inst.module().prepared.is_memory64;
+        let heap_limit = self.heap_limit(record, memory64, true);
         if let Some(exec) = inst.run_start(self.exec_limits(hook.budget, record, true)) {
             self.log(record.id, &exec);
             if exec.result.is_err() {
                 return Err(hook_error(&record.id, "the start function", &exec, ""));
             }
             used = exec.instructions;
+            self.hook_stats.push(HookStats {
+                name: "start".into(),
+                module: HookModule::New,
+                instructions: exec.instructions,
+                peak_heap: exec.peak_heap,
+                heap_limit,
+            });
         }
         if !inst.has_export(hook.name) {
             return Ok(None);
@@ -148,6 +221,13 @@ impl Replica {
         if exec.result.is_err() {
             return Err(hook_error(&record.id, hook.name, &exec, ""));
         }
+        self.hook_stats.push(HookStats {
+            name: hook.name.into(),
+            module: HookModule::New,
+            instructions: exec.instructions,
+            peak_heap: exec.peak_heap,
+            heap_limit,
+        });
         Ok(Some(exec))
     }
 
@@ -191,10 +271,24 @@ impl Replica {
             sender,
             mode,
         )?;
+        let stats = InstallStats {
+            mode: match mode {
+                CodeDeploymentMode::Install => "install",
+                _ => "reinstall",
+            }
+            .into(),
+            hooks: std::mem::take(&mut self.hook_stats),
+            instruction_limit: budget,
+            stable_before: 0,
+            stable_after: delta.stable.size,
+            heap_after: delta.heap.size,
+        };
         let old = self.get_mut(&id)?.instance.replace(inst);
         let result = self.commit(record, Some((&delta, true, true)), Vec::new());
         if result.is_err() {
             self.get_mut(&id)?.instance = old;
+        } else {
+            self.last_install = Some(stats);
         }
         result
     }
@@ -272,6 +366,7 @@ impl Replica {
         }
         let keep = persistence == Some(WasmMemoryPersistence::Keep);
         let budget = self.config.limits.install_instructions;
+        let stable_before = record.stable_size;
         let mut used = 0;
         let mut certified_data = record.certified_data.clone();
 
@@ -301,6 +396,14 @@ impl Replica {
             self.log(id, &exec);
             used = exec.instructions;
             certified_data = exec.api.certified_data.clone();
+            let heap_limit = self.heap_limit(&record, old_module.prepared.is_memory64, false);
+            self.hook_stats.push(HookStats {
+                name: "canister_pre_upgrade".into(),
+                module: HookModule::Old,
+                instructions: exec.instructions,
+                peak_heap: exec.peak_heap,
+                heap_limit,
+            });
         }
 
         // 2. Hand the memories over to a new instance of the new module.
@@ -377,6 +480,14 @@ impl Replica {
             restore_old(self, new)?;
             return Err(e);
         }
+        let stats = InstallStats {
+            mode: "upgrade".into(),
+            hooks: std::mem::take(&mut self.hook_stats),
+            instruction_limit: budget,
+            stable_before,
+            stable_after: delta.stable.size,
+            heap_after: delta.heap.size,
+        };
         let c = self.get_mut(&id)?;
         let old = c.instance.replace(new);
         drop(old);
@@ -384,6 +495,8 @@ impl Replica {
         if result.is_err() {
             // The old instance gave its stable memory away: rebuild from disk next time.
             self.get_mut(&id)?.instance = None;
+        } else {
+            self.last_install = Some(stats);
         }
         result
     }

@@ -1,0 +1,651 @@
+//! The safe paths of an upgrade: `canister upgrade` (check → snapshot → upgrade → health
+//! check → load the snapshot back on failure), `canister rehearse` (the same on a clone,
+//! twice, with a headroom report) and `canister hotfix` (a module swap that keeps the heap,
+//! after a layout check and a snapshot).
+//!
+//! # Invariants
+//! - A failed `canister upgrade` leaves the canister as it was: `install_code` is atomic, and
+//!   a health check that fails after it loads the automatic snapshot. Either way the state
+//!   hashes are compared with the ones from before, and the user is told they match.
+//! - drydock deletes only snapshots it labelled itself ([`AUTO_LABEL`]); a user's snapshot is
+//!   never deleted or replaced.
+//! - `rehearse` never changes the canister it rehearses: it works on a clone.
+//! - The state directory is released while a `--health-check-cmd` runs, so the command may
+//!   run `drydock` itself.
+
+use std::process::Command;
+
+use candid::types::Type;
+use candid::{IDLArgs, Principal, TypeEnv};
+use drydock_replica::{InstallStats, SnapshotInfo, StateHashes, MAX_SNAPSHOTS_PER_CANISTER};
+use ic_management_canister_types::{
+    CanisterIdRecord, LoadCanisterSnapshotArgs, Snapshot,
+    TakeCanisterSnapshotArgs,
+};
+use serde_json::json;
+
+use crate::candid_io::{encode_args, Service};
+use crate::check::{check, deployed_module, render};
+use crate::cli::{GlobalArgs, HealthArgs, InstallMode, UpgradeArgs};
+use crate::context::{principal, state_dir, Ctx};
+use crate::error::CliError;
+use crate::install::{install_code_args, read_wasm, Flags};
+use crate::output::{note, warn};
+use crate::snapshot::size;
+
+/// The start of the label of every snapshot drydock takes itself.
+pub const AUTO_LABEL: &str = "drydock auto";
+/// The most automatic snapshots drydock keeps of one canister.
+pub const MAX_AUTO_SNAPSHOTS: usize = 5;
+/// A figure above this share of its limit gets a warning.
+const WARN_SHARE: f64 = 0.5;
+
+/// Opens the replica for a step of a safe path.
+fn open(global: &GlobalArgs) -> Result<Ctx, CliError> {
+    Ctx::open(global)
+}
+
+/// Closes the replica (releasing the state directory), printing what canisters logged.
+fn close(mut ctx: Ctx) {
+    for (id, line) in ctx.replica.take_logs() {
+        note(format!("[Canister {id}] {line}"));
+    }
+}
+
+fn flags(u: &UpgradeArgs) -> Flags {
+    Flags {
+        mode: InstallMode::Upgrade,
+        skip_pre_upgrade: u.skip_pre_upgrade,
+        wasm_memory_persistence: u.wasm_memory_persistence,
+    }
+}
+
+/// Takes a labelled snapshot, making room among drydock's own snapshots: the oldest
+/// automatic one is replaced when there are [`MAX_AUTO_SNAPSHOTS`] of them, or when the
+/// canister is at the IC's limit of 10. Refuses when the limit is reached with no automatic
+/// snapshot to replace.
+pub fn auto_snapshot(ctx: &mut Ctx, id: Principal, why: &str) -> Result<Snapshot, CliError> {
+    let infos = ctx.replica.snapshot_infos(&ctx.sender, &id)?;
+    let autos: Vec<&SnapshotInfo> = infos
+        .iter()
+        .filter(|s| s.label.as_deref().is_some_and(|l| l.starts_with(AUTO_LABEL)))
+        .collect();
+    let replace = if autos.len() >= MAX_AUTO_SNAPSHOTS || infos.len() >= MAX_SNAPSHOTS_PER_CANISTER
+    {
+        match autos.first() {
+            Some(oldest) => Some(oldest.id.clone()),
+            None => {
+                return Err(CliError::Refused(format!(
+                    "canister {id} has {} snapshots, the IC's limit, and none of them is drydock's own: delete one (`drydock canister snapshot delete`) or pass --no-snapshot",
+                    infos.len()
+                )))
+            }
+        }
+    } else {
+        None
+    };
+    let label = format!("{AUTO_LABEL}: {why}");
+    let snap = ctx.replica.take_labelled_snapshot(
+        ctx.sender,
+        TakeCanisterSnapshotArgs {
+            canister_id: id,
+            replace_snapshot: replace.clone(),
+            uninstall_code: None,
+            sender_canister_version: None,
+        },
+        Some(label.clone()),
+    )?;
+    if let Some(old) = replace {
+        note(format!(
+            "Replaced drydock's oldest automatic snapshot {}",
+            hex::encode(old)
+        ));
+    }
+    note(format!(
+        "Took snapshot {} ({label})",
+        hex::encode(&snap.id)
+    ));
+    Ok(snap)
+}
+
+fn load_snapshot(ctx: &mut Ctx, id: Principal, snap: &[u8]) -> Result<(), CliError> {
+    ctx.management::<_, ()>(
+        "load_canister_snapshot",
+        (LoadCanisterSnapshotArgs {
+            canister_id: id,
+            snapshot_id: snap.to_vec(),
+            sender_canister_version: None,
+        },),
+    )
+}
+
+/// Runs `canister upgrade`.
+pub fn upgrade(
+    u: UpgradeArgs,
+    yes: bool,
+    no_snapshot: bool,
+    global: &GlobalArgs,
+) -> Result<(), CliError> {
+    let id = principal(&u.canister, "canister id")?;
+    let new = read_wasm(&u.wasm)?;
+    let health = HealthCheck::parse_all(&u.health)?;
+    let args = install_code_args(id, new.clone(), flags(&u), u.arg.as_deref())?;
+    let mut ctx = open(global)?;
+    let json = ctx.out.json;
+
+    // 1. The static checks.
+    let old = deployed_module(&ctx, &id)?;
+    let report = check(&old, &new)?;
+    note(render(
+        &report,
+        &format!("canister {id}"),
+        &u.wasm.display().to_string(),
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    ));
+    if report.is_breaking() {
+        if !yes {
+            return Err(CliError::Refused(format!(
+                "the upgrade of canister {id} has {} breaking change(s) (above); nothing was changed. Fix them, or pass --yes to upgrade anyway",
+                report.errors().count()
+            )));
+        }
+        warn("upgrading despite breaking changes (--yes)");
+    }
+
+    // 2. The snapshot.
+    let before = ctx.replica.state_hashes(&id)?;
+    let snapshot = if no_snapshot {
+        warn("--no-snapshot: a failed health check cannot be rolled back");
+        None
+    } else {
+        Some(auto_snapshot(
+            &mut ctx,
+            id,
+            &format!("before upgrade to {}", short_hash(&new)),
+        )?)
+    };
+    let snap_id = snapshot.as_ref().map(|s| s.id.clone());
+    let snap_text = snap_id.as_ref().map(hex::encode);
+
+    // 3. The upgrade.
+    if let Err(e) = ctx.management::<_, ()>("install_code", (args,)) {
+        let unchanged = ctx.replica.state_hashes(&id)? == before;
+        let mut msg = format!("Upgrade of canister {id} failed: {e}\n");
+        if !unchanged {
+            // install_code is atomic, so this is drydock's bug; the snapshot still saves the day.
+            if let Some(s) = &snap_id {
+                load_snapshot(&mut ctx, id, s)?;
+            }
+        }
+        msg += &format!(
+            "The canister is unchanged: its module, memories and globals hash as before{}.",
+            snap_text
+                .as_ref()
+                .map(|s| format!(" (snapshot {s} was taken before)"))
+                .unwrap_or_default()
+        );
+        if e.to_string().contains("canister_pre_upgrade") {
+            msg += &pre_upgrade_advice(id, &u, snap_text.as_deref());
+        }
+        close(ctx);
+        return Err(CliError::Refused(msg));
+    }
+    let stats = ctx.replica.take_install_stats();
+    note(format!("Upgraded canister {id} to {}", short_hash(&new)));
+
+    // 4. The health check.
+    let dir = state_dir(global)?;
+    let (ctx, verdict) = run_health(ctx, global, &dir, id, &health, &u.health)?;
+    let mut ctx = ctx;
+    if let Err(why) = verdict {
+        let Some(s) = &snap_id else {
+            close(ctx);
+            return Err(CliError::Refused(format!(
+                "the health check of canister {id} failed: {why}. No snapshot was taken (--no-snapshot), so the canister keeps running the new module"
+            )));
+        };
+        load_snapshot(&mut ctx, id, s)?;
+        let after = ctx.replica.state_hashes(&id)?;
+        let same = same_state(&before, &after);
+        close(ctx);
+        return Err(CliError::Refused(format!(
+            "the health check of canister {id} failed: {why}\nRolled back: loaded snapshot {}; {}",
+            hex::encode(s),
+            if same {
+                "the canister is back as it was (module, memories, globals and certified data hash as before the upgrade)"
+            } else {
+                "but the state does not hash as before — please report this"
+            }
+        )));
+    }
+    if json {
+        ctx.out.data(String::new, || {
+            json!({
+                "canister_id": id.to_text(),
+                "upgraded": true,
+                "snapshot_id": snap_text,
+                "report": report,
+                "stats": stats,
+            })
+        });
+    } else if let Some(stats) = &stats {
+        note(headroom(stats, "upgrade").0);
+    }
+    close(ctx);
+    Ok(())
+}
+
+fn same_state(a: &StateHashes, b: &StateHashes) -> bool {
+    // The version and history differ after a load; what the canister holds must not.
+    a == b
+}
+
+fn pre_upgrade_advice(id: Principal, u: &UpgradeArgs, snap: Option<&str>) -> String {
+    let wasm = u.wasm.display();
+    let mut s = format!(
+        "\nThe old module's canister_pre_upgrade trapped, so this canister cannot be upgraded normally. Ways out:\n  - `drydock canister upgrade {id} {wasm} --skip-pre-upgrade`: stable memory is kept and the heap is not; only safe when the state also lives in stable memory.\n  - `drydock canister hotfix {id} FIXED.wasm`: replace the module keeping the heap, with a build whose only change is the fix in pre_upgrade (checked by layout); then upgrade normally.\n  - `drydock canister rehearse {id} {wasm} ...` tries either on a clone first."
+    );
+    if let Some(snap) = snap {
+        s += &format!("\n  - snapshot {snap} holds the state as it is now: `drydock canister snapshot restore {id} {snap}` brings it back after any experiment.");
+    }
+    s
+}
+
+/// Runs the health checks, releasing the state directory while a command runs. Returns the
+/// reopened context and the verdict.
+fn run_health(
+    mut ctx: Ctx,
+    global: &GlobalArgs,
+    dir: &std::path::Path,
+    id: Principal,
+    checks: &[HealthCheck],
+    args: &HealthArgs,
+) -> Result<(Ctx, Result<(), String>), CliError> {
+    for c in checks {
+        if let Err(why) = c.run(&mut ctx, id) {
+            return Ok((ctx, Err(why)));
+        }
+        note(format!("Health check passed: {}", c.text));
+    }
+    if let Some(cmd) = &args.health_check_cmd {
+        close(ctx);
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .env("DRYDOCK_CANISTER_ID", id.to_text())
+            .env("DRYDOCK_STATE_DIR", dir)
+            .status();
+        let ctx = open(global)?;
+        let verdict = match status {
+            Ok(s) if s.success() => {
+                note(format!("Health check command passed: {cmd}"));
+                Ok(())
+            }
+            Ok(s) => Err(format!("the health check command `{cmd}` failed ({s})")),
+            Err(e) => Err(format!("the health check command `{cmd}` could not run: {e}")),
+        };
+        return Ok((ctx, verdict));
+    }
+    Ok((ctx, Ok(())))
+}
+
+/// A `--health-check "METHOD ARGS => EXPECTED"`.
+#[derive(Clone, Debug)]
+pub struct HealthCheck {
+    text: String,
+    method: String,
+    args: String,
+    expected: String,
+}
+
+impl HealthCheck {
+    fn parse_all(h: &HealthArgs) -> Result<Vec<HealthCheck>, CliError> {
+        h.checks.iter().map(|t| HealthCheck::parse(t)).collect()
+    }
+
+    /// Parses "METHOD ARGS => EXPECTED" (ARGS may be empty for `()`).
+    pub fn parse(text: &str) -> Result<HealthCheck, CliError> {
+        let bad = |why: &str| {
+            CliError::usage(format!(
+                "--health-check {text:?}: {why}; write it as \"METHOD ARGS => EXPECTED\", e.g. 'count () => (3 : nat)'"
+            ))
+        };
+        let (call, expected) = text.split_once("=>").ok_or_else(|| bad("no `=>`"))?;
+        let call = call.trim();
+        let (method, args) = match call.split_once(char::is_whitespace) {
+            Some((m, a)) => (m, a.trim()),
+            None => (call, ""),
+        };
+        if method.is_empty() {
+            return Err(bad("no method"));
+        }
+        let args = if args.is_empty() { "()" } else { args };
+        for (what, t) in [("ARGS", args), ("EXPECTED", expected.trim())] {
+            candid_parser::parse_idl_args(t)
+                .map_err(|e| bad(&format!("{what} is not Candid text ({e})")))?;
+        }
+        Ok(HealthCheck {
+            text: text.to_string(),
+            method: method.to_string(),
+            args: args.to_string(),
+            expected: expected.trim().to_string(),
+        })
+    }
+
+    /// Queries the canister and compares the reply with the expected values, typed by the
+    /// canister's Candid when it has some.
+    fn run(&self, ctx: &mut Ctx, id: Principal) -> Result<(), String> {
+        let service = ctx
+            .replica
+            .metadata(&ctx.sender, &id, "candid:service")
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|t| Service::parse(&t).ok());
+        let function = service.as_ref().and_then(|s| s.method(&self.method));
+        let env = service.as_ref().map(|s| &s.env);
+        let arg_types: Option<(&TypeEnv, &[Type])> =
+            env.zip(function.map(|f| f.args.as_slice()));
+        let ret_types: Option<(&TypeEnv, &[Type])> =
+            env.zip(function.map(|f| f.rets.as_slice()));
+        let arg = encode_args(&self.args, arg_types).map_err(|e| e.to_string())?;
+        let reply = ctx
+            .replica
+            .query(ctx.sender, id, &self.method, &arg)
+            .map_err(|e| format!("`{}` was rejected: {e}", self.text))?;
+        let expected = encode_args(&self.expected, ret_types).map_err(|e| e.to_string())?;
+        let show = |bytes: &[u8]| match ret_types {
+            Some((env, types)) => IDLArgs::from_bytes_with_types(bytes, env, types),
+            None => IDLArgs::from_bytes(bytes),
+        }
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| hex::encode(bytes));
+        let (got, want) = (show(&reply), show(&expected));
+        if got == want {
+            Ok(())
+        } else {
+            Err(format!(
+                "`{}`: the canister replied {got}, expected {want}",
+                self.text
+            ))
+        }
+    }
+}
+
+/// The first 12 hex digits of a module's sha256 (of the bytes as given).
+fn short_hash(wasm: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(wasm)[..6])
+}
+
+fn pct(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// The headroom report of one install: each hook's instructions and peak Wasm memory against
+/// their limits, and the stable memory growth. Returns the text and the warnings.
+pub fn headroom(stats: &InstallStats, title: &str) -> (String, Vec<String>) {
+    let mut s = format!(
+        "{title}: {} instructions in all, {:.2} % of the {} limit\n",
+        group(stats.instructions()),
+        100.0 * pct(stats.instructions(), stats.instruction_limit),
+        billions(stats.instruction_limit)
+    );
+    let mut warnings = Vec::new();
+    for h in &stats.hooks {
+        let ip = pct(h.instructions, stats.instruction_limit);
+        let mp = pct(h.peak_heap, h.heap_limit);
+        s += &format!(
+            "  {:<24} {:>3} module  {:>19} instructions ({:>6.2} %)  peak wasm memory {:>10} of {} ({:>6.2} %)\n",
+            h.name,
+            format!("{:?}", h.module).to_lowercase(),
+            group(h.instructions),
+            100.0 * ip,
+            size(h.peak_heap),
+            size(h.heap_limit),
+            100.0 * mp
+        );
+        if ip > WARN_SHARE {
+            warnings.push(format!(
+                "{} ({title}) used {:.0} % of the instruction limit: the state it handles may soon outgrow it (seed 002: long-running upgrades)",
+                h.name,
+                100.0 * ip
+            ));
+        }
+        if mp > WARN_SHARE {
+            warnings.push(format!(
+                "{} ({title}) peaked at {:.0} % of its Wasm memory limit: serialising more state may run out of heap",
+                h.name,
+                100.0 * mp
+            ));
+        }
+    }
+    let growth = stats.stable_after as i128 - stats.stable_before as i128;
+    s += &format!(
+        "  stable memory: {} -> {} ({}{})\n",
+        size(stats.stable_before),
+        size(stats.stable_after),
+        if growth >= 0 { "+" } else { "-" },
+        size(growth.unsigned_abs() as u64)
+    );
+    (s, warnings)
+}
+
+fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push('_');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn billions(n: u64) -> String {
+    if n % 1_000_000_000 == 0 {
+        format!("{} B", n / 1_000_000_000)
+    } else {
+        group(n)
+    }
+}
+
+/// One step of a rehearsal and how it went.
+#[derive(Debug, serde::Serialize)]
+struct Step {
+    step: String,
+    ok: bool,
+    error: Option<String>,
+    stats: Option<InstallStats>,
+}
+
+/// Runs `canister rehearse`.
+pub fn rehearse(u: UpgradeArgs, keep: bool, global: &GlobalArgs) -> Result<(), CliError> {
+    let id = principal(&u.canister, "canister id")?;
+    let new = read_wasm(&u.wasm)?;
+    let health = HealthCheck::parse_all(&u.health)?;
+    let mut ctx = open(global)?;
+    let json = ctx.out.json;
+    let before = ctx.replica.state_hashes(&id)?;
+    let clone = ctx.replica.clone_canister(ctx.sender, id)?;
+    note(format!("Cloned canister {id} into scratch canister {clone}"));
+    let dir = state_dir(global)?;
+    let mut steps: Vec<Step> = Vec::new();
+    // First from the deployed module to NEW, then NEW to NEW: the second runs NEW's own
+    // pre_upgrade, which a real upgrade would only meet at the next release.
+    for (n, title) in [(1, "upgrade 1 (current -> new)"), (2, "upgrade 2 (new -> new)")] {
+        let mut f = flags(&u);
+        if n == 2 {
+            // The second upgrade is the next release's: it runs pre_upgrade.
+            f.skip_pre_upgrade = false;
+        }
+        let args = install_code_args(clone, new.clone(), f, u.arg.as_deref())?;
+        match ctx.management::<_, ()>("install_code", (args,)) {
+            Ok(()) => {
+                let stats = ctx.replica.take_install_stats();
+                steps.push(Step {
+                    step: title.into(),
+                    ok: true,
+                    error: None,
+                    stats,
+                });
+            }
+            Err(e) => {
+                steps.push(Step {
+                    step: title.into(),
+                    ok: false,
+                    error: Some(e.to_string()),
+                    stats: None,
+                });
+                break;
+            }
+        }
+        let (c, verdict) = run_health(ctx, global, &dir, clone, &health, &u.health)?;
+        ctx = c;
+        if let Err(why) = verdict {
+            steps.push(Step {
+                step: format!("health check after {title}"),
+                ok: false,
+                error: Some(why),
+                stats: None,
+            });
+            break;
+        }
+        if !health.is_empty() || u.health.health_check_cmd.is_some() {
+            steps.push(Step {
+                step: format!("health check after {title}"),
+                ok: true,
+                error: None,
+                stats: None,
+            });
+        }
+    }
+    let untouched = ctx.replica.state_hashes(&id)? == before;
+    if !keep {
+        let _ = ctx.management::<_, ()>("stop_canister", (CanisterIdRecord { canister_id: clone },));
+        match ctx.management::<_, ()>("delete_canister", (CanisterIdRecord { canister_id: clone },)) {
+            Ok(()) => note(format!("Deleted scratch canister {clone}")),
+            Err(e) => warn(format!("could not delete scratch canister {clone}: {e}")),
+        }
+    } else {
+        note(format!("Kept scratch canister {clone} (--keep)"));
+    }
+    let failed = steps.iter().find(|s| !s.ok);
+    let mut text = format!("Rehearsal of upgrading canister {id} to {}:\n", u.wasm.display());
+    let mut warnings = Vec::new();
+    for s in &steps {
+        match (&s.error, &s.stats) {
+            (Some(e), _) => text += &format!("FAILED {}: {e}\n", s.step),
+            (None, Some(stats)) => {
+                let (t, w) = headroom(stats, &s.step);
+                text += &t;
+                warnings.extend(w);
+            }
+            (None, None) => text += &format!("ok {}\n", s.step),
+        }
+    }
+    for w in &warnings {
+        text += &format!("Warning: {w}\n");
+    }
+    if !untouched {
+        text += "Warning: the rehearsed canister's state changed during the rehearsal — please report this\n";
+    }
+    let out = ctx.out;
+    out.data(
+        || text.clone(),
+        || {
+            json!({
+                "canister_id": id.to_text(),
+                "clone_id": clone.to_text(),
+                "kept": keep,
+                "ok": failed.is_none(),
+                "steps": steps,
+                "warnings": warnings,
+                "original_untouched": untouched,
+            })
+        },
+    );
+    close(ctx);
+    if let Some(f) = failed {
+        let mut msg = format!(
+            "the rehearsal failed at {}: {}",
+            f.step,
+            f.error.clone().unwrap_or_default()
+        );
+        if f.step.starts_with("upgrade 2") {
+            msg += "\nThe first upgrade works, but the NEW module's own pre_upgrade fails: the canister would be stuck at the next upgrade. Fix NEW before deploying it.";
+        }
+        return Err(CliError::Refused(msg));
+    }
+    if !json {
+        note(format!("Rehearsal passed; canister {id} was not touched"));
+    }
+    Ok(())
+}
+
+/// Runs `canister hotfix`.
+pub fn hotfix(canister: &str, wasm: &std::path::Path, global: &GlobalArgs) -> Result<(), CliError> {
+    let id = principal(canister, "canister id")?;
+    let new = read_wasm(wasm)?;
+    let mut ctx = open(global)?;
+    let old = deployed_module(&ctx, &id)?;
+    match drydock_compat::layout::check_hotfix_layout(&old, &new) {
+        Ok(None) => note("Layout check passed: memories, tables, globals, data and element segments are identical"),
+        Ok(Some(diff)) => {
+            close(ctx);
+            return Err(CliError::Refused(format!(
+                "hotfix of canister {id} refused, nothing was changed: {diff}\nA hotfix keeps the heap as it is, so the new module must lay out memory, tables, globals and static data exactly as the old one; use `drydock canister upgrade` instead"
+            )));
+        }
+        Err(e) => {
+            return Err(CliError::usage(format!(
+                "cannot compare the modules: {e}"
+            )))
+        }
+    }
+    let snap = auto_snapshot(&mut ctx, id, &format!("before hotfix to {}", short_hash(&new)))?;
+    ctx.replica.hotfix(ctx.sender, id, &new)?;
+    let hash = ctx.replica.canister(&id).and_then(|r| r.module_hash.clone());
+    note(format!(
+        "Hotfixed canister {id}: the module is now {}; heap, globals and stable memory were kept and no hook ran. Snapshot {} holds the state from before.",
+        hash.clone().unwrap_or_default(),
+        hex::encode(&snap.id)
+    ));
+    let out = ctx.out;
+    out.data(String::new, || {
+        json!({ "canister_id": id.to_text(), "module_hash": hash, "snapshot_id": hex::encode(&snap.id) })
+    });
+    close(ctx);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_checks_parse_method_args_and_expected() {
+        let c = HealthCheck::parse("count () => (3 : nat)").expect("parses");
+        assert_eq!(c.method, "count");
+        assert_eq!(c.args, "()");
+        assert_eq!(c.expected, "(3 : nat)");
+        let c = HealthCheck::parse("get (\"k\") => (opt \"v\")").expect("parses");
+        assert_eq!(c.args, "(\"k\")");
+        let c = HealthCheck::parse("version => (\"v2\")").expect("parses");
+        assert_eq!(c.args, "()");
+        assert!(HealthCheck::parse("count ()").is_err());
+        assert!(HealthCheck::parse(" => ()").is_err());
+        assert!(HealthCheck::parse("count (( => ()").is_err());
+    }
+
+    #[test]
+    fn numbers_group_by_thousands() {
+        assert_eq!(group(300_000_000_000), "300_000_000_000");
+        assert_eq!(group(12), "12");
+        assert_eq!(billions(300_000_000_000), "300 B");
+    }
+}
