@@ -147,6 +147,17 @@ fn list(ctx: &mut Ctx, canister_id: Principal, quiet: bool) -> Result<(), CliErr
         "list_canister_snapshots",
         (CanisterIdRecord { canister_id },),
     )?;
+    // drydock's labels (its automatic snapshots), for controllers.
+    let labels: std::collections::HashMap<Vec<u8>, String> = ctx
+        .replica
+        .snapshot_infos(&ctx.sender, &canister_id)
+        .map(|infos| {
+            infos
+                .into_iter()
+                .filter_map(|i| Some((i.id, i.label?)))
+                .collect()
+        })
+        .unwrap_or_default();
     ctx.out.data(
         || {
             if quiet {
@@ -161,8 +172,12 @@ fn list(ctx: &mut Ctx, canister_id: Principal, quiet: bool) -> Result<(), CliErr
             }
             let mut lines = vec![format!("Snapshots for canister {canister_id}:")];
             lines.extend(snapshots.iter().map(|s| {
+                let label = labels
+                    .get(&s.id)
+                    .map(|l| format!(" [{l}]"))
+                    .unwrap_or_default();
                 format!(
-                    "  {}: {}, taken at {}",
+                    "  {}: {}, taken at {}{label}",
                     hex::encode(&s.id),
                     size(s.total_size),
                     timestamp(s.taken_at_timestamp)
@@ -170,7 +185,17 @@ fn list(ctx: &mut Ctx, canister_id: Principal, quiet: bool) -> Result<(), CliErr
             }));
             lines.join("\n")
         },
-        || json!({ "snapshots": snapshots.iter().map(snapshot_json).collect::<Vec<_>>() }),
+        || {
+            let list: Vec<Value> = snapshots
+                .iter()
+                .map(|s| {
+                    let mut v = snapshot_json(s);
+                    v["label"] = json!(labels.get(&s.id));
+                    v
+                })
+                .collect();
+            json!({ "snapshots": list })
+        },
     );
     Ok(())
 }
