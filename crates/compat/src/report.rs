@@ -115,9 +115,20 @@ impl Report {
             .filter(|f| f.severity == Severity::Warning)
     }
 
+    /// Records a check that ran. A finding already reported (the same code, path and
+    /// message, e.g. init args found both in `candid:service` and `candid:args`) is not
+    /// repeated.
     pub(crate) fn ran(&mut self, check: &str, findings: Vec<Finding>) {
         self.checked.push(check.to_string());
-        self.findings.extend(findings);
+        for f in findings {
+            let seen = self
+                .findings
+                .iter()
+                .any(|g| g.code == f.code && g.path == f.path && g.message == f.message);
+            if !seen {
+                self.findings.push(f);
+            }
+        }
     }
 
     pub(crate) fn skip(&mut self, check: &str, reason: impl Into<String>) {
