@@ -508,8 +508,17 @@ pub fn rehearse(u: UpgradeArgs, keep: bool, global: &GlobalArgs) -> Result<(), C
     let mut ctx = open(global)?;
     let json = ctx.out.json;
     let before = fingerprint(&ctx, &id)?;
+    let started = std::time::Instant::now();
     let clone = ctx.replica.clone_canister(ctx.sender, id)?;
-    note(format!("Cloned canister {id} into scratch canister {clone}"));
+    let copied = ctx
+        .replica
+        .canister(&clone)
+        .map_or(0, |r| r.heap_size + r.stable_size);
+    note(format!(
+        "Cloned canister {id} into scratch canister {clone} ({} of memories in {:.0?})",
+        size(copied),
+        started.elapsed()
+    ));
     let dir = state_dir(global)?;
     let mut steps: Vec<Step> = Vec::new();
     // First from the deployed module to NEW, then NEW to NEW: the second runs NEW's own
