@@ -24,9 +24,7 @@ pub fn run(old: &str, new: &Path, global: &GlobalArgs) -> Result<(), CliError> {
         (read_wasm(old_path)?, old.to_string())
     } else {
         let id = candid::Principal::from_text(old).map_err(|_| {
-            CliError::usage(format!(
-                "OLD `{old}` is neither a file nor a canister id"
-            ))
+            CliError::usage(format!("OLD `{old}` is neither a file nor a canister id"))
         })?;
         let ctx = Ctx::open(global)?;
         (deployed_module(&ctx, &id)?, format!("canister {id}"))

@@ -86,9 +86,8 @@ pub fn run(
 
 /// Reads a Wasm file given on the command line.
 pub fn read_wasm(wasm: &Path) -> Result<Vec<u8>, CliError> {
-    std::fs::read(wasm).map_err(|e| {
-        CliError::usage(format!("cannot read the Wasm file {}: {e}", wasm.display()))
-    })
+    std::fs::read(wasm)
+        .map_err(|e| CliError::usage(format!("cannot read the Wasm file {}: {e}", wasm.display())))
 }
 
 /// The `install_code` request: the argument text encoded with the module's init types.

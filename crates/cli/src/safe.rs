@@ -19,8 +19,7 @@ use candid::types::Type;
 use candid::{IDLArgs, Principal, TypeEnv};
 use drydock_replica::{InstallStats, SnapshotInfo, StateHashes, MAX_SNAPSHOTS_PER_CANISTER};
 use ic_management_canister_types::{
-    CanisterIdRecord, LoadCanisterSnapshotArgs, Snapshot,
-    TakeCanisterSnapshotArgs,
+    CanisterIdRecord, LoadCanisterSnapshotArgs, Snapshot, TakeCanisterSnapshotArgs,
 };
 use serde_json::json;
 
@@ -68,7 +67,11 @@ pub fn auto_snapshot(ctx: &mut Ctx, id: Principal, why: &str) -> Result<Snapshot
     let infos = ctx.replica.snapshot_infos(&ctx.sender, &id)?;
     let autos: Vec<&SnapshotInfo> = infos
         .iter()
-        .filter(|s| s.label.as_deref().is_some_and(|l| l.starts_with(AUTO_LABEL)))
+        .filter(|s| {
+            s.label
+                .as_deref()
+                .is_some_and(|l| l.starts_with(AUTO_LABEL))
+        })
         .collect();
     let replace = if autos.len() >= MAX_AUTO_SNAPSHOTS || infos.len() >= MAX_SNAPSHOTS_PER_CANISTER
     {
@@ -101,10 +104,7 @@ pub fn auto_snapshot(ctx: &mut Ctx, id: Principal, why: &str) -> Result<Snapshot
             hex::encode(old)
         ));
     }
-    note(format!(
-        "Took snapshot {} ({label})",
-        hex::encode(&snap.id)
-    ));
+    note(format!("Took snapshot {} ({label})", hex::encode(&snap.id)));
     Ok(snap)
 }
 
@@ -319,7 +319,9 @@ fn run_health(
                 Ok(())
             }
             Ok(s) => Err(format!("the health check command `{cmd}` failed ({s})")),
-            Err(e) => Err(format!("the health check command `{cmd}` could not run: {e}")),
+            Err(e) => Err(format!(
+                "the health check command `{cmd}` could not run: {e}"
+            )),
         };
         return Ok((ctx, verdict));
     }
@@ -380,22 +382,22 @@ impl HealthCheck {
             .and_then(|t| Service::parse(&t).ok());
         let function = service.as_ref().and_then(|s| s.method(&self.method));
         let env = service.as_ref().map(|s| &s.env);
-        let arg_types: Option<(&TypeEnv, &[Type])> =
-            env.zip(function.map(|f| f.args.as_slice()));
-        let ret_types: Option<(&TypeEnv, &[Type])> =
-            env.zip(function.map(|f| f.rets.as_slice()));
+        let arg_types: Option<(&TypeEnv, &[Type])> = env.zip(function.map(|f| f.args.as_slice()));
+        let ret_types: Option<(&TypeEnv, &[Type])> = env.zip(function.map(|f| f.rets.as_slice()));
         let arg = encode_args(&self.args, arg_types).map_err(|e| e.to_string())?;
         let reply = ctx
             .replica
             .query(ctx.sender, id, &self.method, &arg)
             .map_err(|e| format!("`{}` was rejected: {e}", self.text))?;
         let expected = encode_args(&self.expected, ret_types).map_err(|e| e.to_string())?;
-        let show = |bytes: &[u8]| match ret_types {
-            Some((env, types)) => IDLArgs::from_bytes_with_types(bytes, env, types),
-            None => IDLArgs::from_bytes(bytes),
-        }
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| hex::encode(bytes));
+        let show = |bytes: &[u8]| {
+            match ret_types {
+                Some((env, types)) => IDLArgs::from_bytes_with_types(bytes, env, types),
+                None => IDLArgs::from_bytes(bytes),
+            }
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| hex::encode(bytes))
+        };
         let (got, want) = (show(&reply), show(&expected));
         if got == want {
             Ok(())
@@ -475,7 +477,7 @@ fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push('_');
         }
         out.push(c);
@@ -484,7 +486,7 @@ fn group(n: u64) -> String {
 }
 
 fn billions(n: u64) -> String {
-    if n % 1_000_000_000 == 0 {
+    if n.is_multiple_of(1_000_000_000) {
         format!("{} B", n / 1_000_000_000)
     } else {
         group(n)
@@ -523,7 +525,10 @@ pub fn rehearse(u: UpgradeArgs, keep: bool, global: &GlobalArgs) -> Result<(), C
     let mut steps: Vec<Step> = Vec::new();
     // First from the deployed module to NEW, then NEW to NEW: the second runs NEW's own
     // pre_upgrade, which a real upgrade would only meet at the next release.
-    for (n, title) in [(1, "upgrade 1 (current -> new)"), (2, "upgrade 2 (new -> new)")] {
+    for (n, title) in [
+        (1, "upgrade 1 (current -> new)"),
+        (2, "upgrade 2 (new -> new)"),
+    ] {
         let mut f = flags(&u);
         if n == 2 {
             // The second upgrade is the next release's: it runs pre_upgrade.
@@ -572,8 +577,12 @@ pub fn rehearse(u: UpgradeArgs, keep: bool, global: &GlobalArgs) -> Result<(), C
     }
     let untouched = fingerprint(&ctx, &id)? == before;
     if !keep {
-        let _ = ctx.management::<_, ()>("stop_canister", (CanisterIdRecord { canister_id: clone },));
-        match ctx.management::<_, ()>("delete_canister", (CanisterIdRecord { canister_id: clone },)) {
+        let _ =
+            ctx.management::<_, ()>("stop_canister", (CanisterIdRecord { canister_id: clone },));
+        match ctx.management::<_, ()>(
+            "delete_canister",
+            (CanisterIdRecord { canister_id: clone },),
+        ) {
             Ok(()) => note(format!("Deleted scratch canister {clone}")),
             Err(e) => warn(format!("could not delete scratch canister {clone}: {e}")),
         }
@@ -581,7 +590,10 @@ pub fn rehearse(u: UpgradeArgs, keep: bool, global: &GlobalArgs) -> Result<(), C
         note(format!("Kept scratch canister {clone} (--keep)"));
     }
     let failed = steps.iter().find(|s| !s.ok);
-    let mut text = format!("Rehearsal of upgrading canister {id} to {}:\n", u.wasm.display());
+    let mut text = format!(
+        "Rehearsal of upgrading canister {id} to {}:\n",
+        u.wasm.display()
+    );
     let mut warnings = Vec::new();
     for s in &steps {
         match (&s.error, &s.stats) {
@@ -653,9 +665,16 @@ pub fn hotfix(canister: &str, wasm: &std::path::Path, global: &GlobalArgs) -> Re
             )))
         }
     }
-    let snap = auto_snapshot(&mut ctx, id, &format!("before hotfix to {}", short_hash(&new)))?;
+    let snap = auto_snapshot(
+        &mut ctx,
+        id,
+        &format!("before hotfix to {}", short_hash(&new)),
+    )?;
     ctx.replica.hotfix(ctx.sender, id, &new)?;
-    let hash = ctx.replica.canister(&id).and_then(|r| r.module_hash.clone());
+    let hash = ctx
+        .replica
+        .canister(&id)
+        .and_then(|r| r.module_hash.clone());
     note(format!(
         "Hotfixed canister {id}: the module is now {}; heap, globals and stable memory were kept and no hook ran. Snapshot {} holds the state from before.",
         hash.clone().unwrap_or_default(),

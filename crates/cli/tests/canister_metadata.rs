@@ -11,7 +11,8 @@ fn private_metadata_is_served_only_to_controllers() {
     let dd = Drydock::new();
     let kv = std::fs::read(test_canister("kv.wasm")).expect("kv.wasm");
     let wasm = metadata::write(&kv, "build:secret", Visibility::Private, b"s3cr3t").expect("write");
-    let wasm = metadata::write(&wasm, "build:info", Visibility::Public, b"built here").expect("write");
+    let wasm =
+        metadata::write(&wasm, "build:info", Visibility::Public, b"built here").expect("write");
     // The writer keeps the module valid and the sections readable.
     let sections = metadata::read(&wasm).expect("read");
     assert!(sections
@@ -21,11 +22,15 @@ fn private_metadata_is_served_only_to_controllers() {
     std::fs::write(&file, &wasm).expect("write wasm");
 
     let id = dd.create_canister();
-    dd.run(&["canister", "install", &id, file.to_str().unwrap()]).ok();
+    dd.run(&["canister", "install", &id, file.to_str().unwrap()])
+        .ok();
     dd.run(&["identity", "new", "stranger"]).ok();
 
     // A controller sees both.
-    assert_eq!(dd.run(&["canister", "metadata", &id, "build:secret"]).ok(), "s3cr3t");
+    assert_eq!(
+        dd.run(&["canister", "metadata", &id, "build:secret"]).ok(),
+        "s3cr3t"
+    );
     let list = dd.run(&["canister", "metadata", &id]).ok();
     assert!(list.contains("private build:secret"), "{list}");
     assert!(list.contains("public build:info"), "{list}");

@@ -9,7 +9,10 @@ use std::path::PathBuf;
 use common::{test_canister, Drydock};
 
 fn path(name: &str) -> String {
-    test_canister(name).to_str().expect("utf-8 path").to_string()
+    test_canister(name)
+        .to_str()
+        .expect("utf-8 path")
+        .to_string()
 }
 
 /// A WAT fixture compiled into the test's directory.
@@ -40,7 +43,10 @@ impl Drydock {
 
     fn module_hash(&self, id: &str) -> String {
         let info = self.run(&["canister", "info", id, "--json"]).json();
-        info["module_hash"].as_str().expect("module hash").to_string()
+        info["module_hash"]
+            .as_str()
+            .expect("module hash")
+            .to_string()
     }
 
     fn snapshot_labels(&self, id: &str) -> Vec<Option<String>> {
@@ -113,7 +119,9 @@ fn check_flags_breaking_candid_changes_with_path_and_hint() {
     // The human report names the path and the hint too.
     let run = dd.run(&["check", &shop, &path("shop_required_field.wasm")]);
     assert_eq!(run.code, 1);
-    assert!(run.stdout.contains("record field `owner`: added as non-optional `principal`"));
+    assert!(run
+        .stdout
+        .contains("record field `owner`: added as non-optional `principal`"));
     assert!(run.stdout.contains("hint: make it `opt principal`"));
 }
 
@@ -157,12 +165,19 @@ fn check_applies_motoko_stable_type_rules() {
     assert_eq!(code, 1, "Int -> Nat must be refused: {report:#}");
     assert_eq!(motoko_errors(&report), ["M0170"], "{report:#}");
     let (_, report) = check_json(&dd, &path("stable_nat.wasm"), &path("stable_int.wasm"));
-    assert!(motoko_errors(&report).is_empty(), "Nat -> Int must pass: {report:#}");
+    assert!(
+        motoko_errors(&report).is_empty(),
+        "Nat -> Int must pass: {report:#}"
+    );
     let (code, report) = check_json(&dd, &path("stable_nat.wasm"), &path("stable_dropped.wasm"));
     assert_eq!(code, 1, "a dropped variable must be refused: {report:#}");
     assert_eq!(motoko_errors(&report), ["M0169"], "{report:#}");
     // The human report carries moc's code and the variable.
-    let run = dd.run(&["check", &path("stable_nat.wasm"), &path("stable_dropped.wasm")]);
+    let run = dd.run(&[
+        "check",
+        &path("stable_nat.wasm"),
+        &path("stable_dropped.wasm"),
+    ]);
     assert!(run.stdout.contains("M0169"), "{}", run.stdout);
     assert!(run.stdout.contains("`value`"), "{}", run.stdout);
 }
@@ -176,7 +191,9 @@ fn check_compares_a_deployed_canister_with_a_file() {
     assert_eq!(report["old"], format!("canister {id}"));
     let (code, _) = check_json(&dd, &id, &path("shop_added_method.wasm"));
     assert_eq!(code, 0);
-    let err = dd.run(&["check", "no-such-thing", &path("shop.wasm")]).fails(2);
+    let err = dd
+        .run(&["check", "no-such-thing", &path("shop.wasm")])
+        .fails(2);
     assert!(err.contains("neither a file nor a canister id"), "{err}");
 }
 
@@ -186,12 +203,20 @@ fn upgrade_refuses_a_breaking_change_unless_yes() {
     let id = dd.installed(&path("shop.wasm"), None);
     let hash = dd.module_hash(&id);
     let err = dd
-        .run(&["canister", "upgrade", &id, &path("shop_removed_method.wasm")])
+        .run(&[
+            "canister",
+            "upgrade",
+            &id,
+            &path("shop_removed_method.wasm"),
+        ])
         .fails(1);
     assert!(err.contains("breaking change"), "{err}");
     assert!(err.contains("nothing was changed"), "{err}");
     assert_eq!(dd.module_hash(&id), hash);
-    assert!(dd.snapshot_labels(&id).is_empty(), "no snapshot before a refused upgrade");
+    assert!(
+        dd.snapshot_labels(&id).is_empty(),
+        "no snapshot before a refused upgrade"
+    );
     dd.run(&[
         "canister",
         "upgrade",
@@ -228,7 +253,10 @@ fn upgrade_with_trapping_pre_upgrade_leaves_the_canister_unchanged_and_explains_
     // The automatic snapshot is there, labelled.
     let labels = dd.snapshot_labels(&id);
     assert_eq!(labels.len(), 1);
-    assert!(labels[0].as_deref().unwrap().starts_with("drydock auto: before upgrade"));
+    assert!(labels[0]
+        .as_deref()
+        .unwrap()
+        .starts_with("drydock auto: before upgrade"));
 }
 
 #[test]
@@ -238,7 +266,12 @@ fn upgrade_with_trapping_post_upgrade_rolls_back_and_the_old_module_serves() {
     dd.call(&id, "add", "(\"a\")");
     let hash = dd.module_hash(&id);
     let err = dd
-        .run(&["canister", "upgrade", &id, &path("brickable_post_trap.wasm")])
+        .run(&[
+            "canister",
+            "upgrade",
+            &id,
+            &path("brickable_post_trap.wasm"),
+        ])
         .fails(1);
     assert!(err.contains("canister_post_upgrade"), "{err}");
     assert!(err.contains("The canister is unchanged"), "{err}");
@@ -323,10 +356,17 @@ fn automatic_snapshots_rotate_and_never_replace_a_users_snapshot() {
         dd.run(&["canister", "upgrade", &id, &kv]).ok();
     }
     let labels = dd.snapshot_labels(&id);
-    assert_eq!(labels.len(), 6, "the user's + at most 5 automatic: {labels:?}");
+    assert_eq!(
+        labels.len(),
+        6,
+        "the user's + at most 5 automatic: {labels:?}"
+    );
     assert_eq!(labels.iter().filter(|l| l.is_none()).count(), 1);
     let list = dd.run(&["canister", "snapshot", "list", &id, "-q"]).ok();
-    assert!(list.lines().any(|l| l == mine), "the user's snapshot survives");
+    assert!(
+        list.lines().any(|l| l == mine),
+        "the user's snapshot survives"
+    );
 
     // At the IC's limit with only user snapshots, the upgrade refuses (before changing anything).
     let dd = Drydock::new();
@@ -338,7 +378,11 @@ fn automatic_snapshots_rotate_and_never_replace_a_users_snapshot() {
     assert!(err.contains("none of them is drydock's own"), "{err}");
     let out = dd.run(&["canister", "upgrade", &id, &kv, "--no-snapshot"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stderr.contains("--no-snapshot"), "it warns: {}", out.stderr);
+    assert!(
+        out.stderr.contains("--no-snapshot"),
+        "it warns: {}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -432,8 +476,16 @@ fn rehearse_reports_headroom_for_a_classic_motoko_canister() {
         &path("counter_classic_v2.wasm"),
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("canister_pre_upgrade"), "{}", run.stdout);
-    assert!(run.stdout.contains("canister_post_upgrade"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("canister_pre_upgrade"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("canister_post_upgrade"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("of the 300 B limit"), "{}", run.stdout);
     assert!(run.stdout.contains("peak wasm memory"), "{}", run.stdout);
     assert!(run.stdout.contains("stable memory:"), "{}", run.stdout);
@@ -455,7 +507,12 @@ fn rehearse_reports_headroom_for_a_classic_motoko_canister() {
         assert!(pre["instructions"].as_u64().unwrap() > 0);
         assert_eq!(pre["heap_limit"], 4u64 << 30, "classic Motoko is wasm32");
         assert!(pre["peak_heap"].as_u64().unwrap() > 0);
-        assert!(hook(step, "canister_post_upgrade")["instructions"].as_u64().unwrap() > 0);
+        assert!(
+            hook(step, "canister_post_upgrade")["instructions"]
+                .as_u64()
+                .unwrap()
+                > 0
+        );
     }
 }
 
@@ -484,9 +541,11 @@ fn rehearse_reports_headroom_for_a_serde_canister_with_100_mb_of_state() {
     // Serialising 100 MB costs real instructions and heap, and writes it to stable memory.
     assert!(pre["instructions"].as_u64().unwrap() > 100_000_000, "{pre}");
     assert!(pre["peak_heap"].as_u64().unwrap() > 100_000_000, "{pre}");
-    assert!(post["instructions"].as_u64().unwrap() > 100_000_000, "{post}");
+    assert!(
+        post["instructions"].as_u64().unwrap() > 100_000_000,
+        "{post}"
+    );
     assert!(step["stats"]["stable_after"].as_u64().unwrap() > 100_000_000);
-    println!("{}", serde_json::to_string_pretty(&report).unwrap());
 }
 
 #[test]
@@ -543,4 +602,3 @@ fn hotfix_rescues_a_bricked_rust_canister_keeping_its_heap() {
     assert_eq!(dd.call(&id, "count", "()"), "(20 : nat64)");
     assert_eq!(dd.call(&id, "restored_from", "()"), "(\"serialized\")");
 }
-

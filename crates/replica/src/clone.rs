@@ -144,8 +144,19 @@ impl Replica {
             .collect();
         let limits = self.exec_limits(0, &record, false);
         let stable = StableMemory::new(&stable, limits.stable_max)?;
-        let inst = Instance::new(&self.engine, module.clone(), heap, stable, Some(&globals), limits)
-            .map_err(|e| refuse(format!("the new module does not instantiate over the kept state: {e}")))?;
+        let inst = Instance::new(
+            &self.engine,
+            module.clone(),
+            heap,
+            stable,
+            Some(&globals),
+            limits,
+        )
+        .map_err(|e| {
+            refuse(format!(
+                "the new module does not instantiate over the kept state: {e}"
+            ))
+        })?;
         let hash = self.store.put_content(wasm)?;
         record.module_hash = Some(hex::encode(hash));
         record.version += 1;
