@@ -90,7 +90,10 @@ pub fn check_interfaces(
     }
     match (&old.motoko_stable, &new.motoko_stable) {
         (Some(o), Some(n)) => report.ran("motoko:stable-types", motoko::check_stable(o, n)?),
-        (None, _) => report.skip("motoko:stable-types", "the old module is not a Motoko canister"),
+        (None, _) => report.skip(
+            "motoko:stable-types",
+            "the old module is not a Motoko canister",
+        ),
         (Some(_), None) => {
             report.skip(
                 "motoko:stable-types",
