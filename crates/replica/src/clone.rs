@@ -15,7 +15,6 @@
 //!   the kept heap and globals.
 
 use candid::Principal;
-use drydock_exec::{Instance, StableMemory};
 use drydock_state::Batch;
 use ic_management_canister_types::{ChangeDetails, CodeDeploymentMode, CodeDeploymentRecord};
 
@@ -135,28 +134,13 @@ impl Replica {
                 format!("Error from Canister {id}: Canister's Wasm module is not valid: {e}"),
             )
         })?;
-        let heap = self.backing(&CanisterRecord::heap_name(&id), record.heap_size);
-        let stable = self.backing(&CanisterRecord::stable_name(&id), record.stable_size);
-        let globals: Vec<_> = record
-            .globals
-            .iter()
-            .map(|(i, g)| (*i, g.to_exec()))
-            .collect();
-        let limits = self.exec_limits(0, &record, false);
-        let stable = StableMemory::new(&stable, limits.stable_max)?;
-        let inst = Instance::new(
-            &self.engine,
-            module.clone(),
-            heap,
-            stable,
-            Some(&globals),
-            limits,
-        )
-        .map_err(|e| {
-            refuse(format!(
-                "the new module does not instantiate over the kept state: {e}"
-            ))
-        })?;
+        let inst = self
+            .committed_instance(&record, module.clone())
+            .map_err(|e| {
+                refuse(format!(
+                    "the new module does not instantiate over the kept state: {e}"
+                ))
+            })?;
         let hash = self.store.put_content(wasm)?;
         record.module_hash = Some(hex::encode(hash));
         record.version += 1;

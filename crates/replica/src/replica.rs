@@ -264,22 +264,32 @@ impl Replica {
         if !usable {
             let record = c.record.clone();
             let module = self.module_of(&record)?.ok_or_else(|| no_module(id))?;
-            let heap = self.backing(&CanisterRecord::heap_name(id), record.heap_size);
-            let stable = self.backing(&CanisterRecord::stable_name(id), record.stable_size);
-            let globals: Vec<_> = record
-                .globals
-                .iter()
-                .map(|(i, g)| (*i, g.to_exec()))
-                .collect();
-            let limits = self.exec_limits(0, &record, false);
-            let stable = drydock_exec::StableMemory::new(&stable, limits.stable_max)?;
-            let inst = Instance::new(&self.engine, module, heap, stable, Some(&globals), limits)?;
+            let inst = self.committed_instance(&record, module)?;
             self.get_mut(id)?.instance = Some(inst);
         }
         let c = self.get_mut(id)?;
         c.instance
             .as_mut()
             .ok_or_else(|| CallError::User(no_module(id)))
+    }
+
+    /// An instance of `module` over the canister's committed memories and globals.
+    pub(crate) fn committed_instance(
+        &self,
+        record: &CanisterRecord,
+        module: Arc<CanisterModule>,
+    ) -> Result<Instance, drydock_exec::ExecError> {
+        let id = &record.id;
+        let heap = self.backing(&CanisterRecord::heap_name(id), record.heap_size);
+        let stable = self.backing(&CanisterRecord::stable_name(id), record.stable_size);
+        let globals: Vec<_> = record
+            .globals
+            .iter()
+            .map(|(i, g)| (*i, g.to_exec()))
+            .collect();
+        let limits = self.exec_limits(0, record, false);
+        let stable = drydock_exec::StableMemory::new(&stable, limits.stable_max)?;
+        Instance::new(&self.engine, module, heap, stable, Some(&globals), limits)
     }
 
     pub(crate) fn env(
