@@ -190,7 +190,9 @@ fn list(ctx: &mut Ctx, canister_id: Principal, quiet: bool) -> Result<(), CliErr
                 .iter()
                 .map(|s| {
                     let mut v = snapshot_json(s);
-                    v["label"] = json!(labels.get(&s.id));
+                    if let Some(label) = labels.get(&s.id) {
+                        v["label"] = json!(label);
+                    }
                     v
                 })
                 .collect();

@@ -52,6 +52,9 @@
 //! - Anything code computes and caches on the heap (hash seeds, lazily initialised statics)
 //!   with assumptions the new code no longer shares.
 //!
+//! - The start function and exports are not compared: whether a start function runs during a
+//!   hotfix is up to the replica, and the exports are the [`crate::wasm`] checks' business.
+//!
 //! So a passing check means "not obviously unsafe", for a fix that touches only code paths and
 //! no types or statics.
 

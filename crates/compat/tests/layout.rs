@@ -273,6 +273,16 @@ fn real_rust_canister_against_itself() {
         )
     });
     assert_eq!(check_hotfix_layout(&wasm, &wasm).expect("parses"), None);
+    // brickable_hotfix is brickable with a code-only change (scripts/inspect-wasm.js
+    // --same-layout agrees): accepted.
+    let hotfix = repo_root().join("target/test-canisters/brickable_hotfix.wasm");
+    let hotfix = std::fs::read(&hotfix).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; build the test canisters first with scripts/build-test-canisters.sh",
+            hotfix.display()
+        )
+    });
+    assert_eq!(check_hotfix_layout(&wasm, &hotfix).expect("parses"), None);
     // And brickable_v2, a different build, is most likely refused (its data moved); whatever
     // the verdict, the check must not fail.
     let v2 = repo_root().join("target/test-canisters/brickable_v2.wasm");
