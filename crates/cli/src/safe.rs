@@ -708,6 +708,40 @@ mod tests {
     }
 
     #[test]
+    fn headroom_warns_above_half_of_a_limit() {
+        use drydock_replica::{HookModule, HookStats};
+        let hook = |name: &str, instructions, peak_heap| HookStats {
+            name: name.into(),
+            module: HookModule::Old,
+            instructions,
+            peak_heap,
+            heap_limit: 4 << 30,
+        };
+        let stats = InstallStats {
+            mode: "upgrade".into(),
+            hooks: vec![
+                hook("canister_pre_upgrade", 10, 3 << 30),
+                hook("canister_post_upgrade", 160_000_000_000, 1 << 20),
+            ],
+            instruction_limit: 300_000_000_000,
+            stable_before: 1 << 20,
+            stable_after: 3 << 20,
+            heap_after: 1 << 20,
+        };
+        let (text, warnings) = headroom(&stats, "upgrade 1");
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("canister_pre_upgrade") && warnings[0].contains("75 %"));
+        assert!(warnings[0].contains("Wasm memory limit"));
+        assert!(warnings[1].contains("canister_post_upgrade") && warnings[1].contains("53 %"));
+        assert!(text.contains("(+2 MiB)"), "{text}");
+        let calm = InstallStats {
+            hooks: vec![hook("canister_pre_upgrade", 10, 1 << 30)],
+            ..stats
+        };
+        assert!(headroom(&calm, "upgrade 1").1.is_empty());
+    }
+
+    #[test]
     fn numbers_group_by_thousands() {
         assert_eq!(group(300_000_000_000), "300_000_000_000");
         assert_eq!(group(12), "12");

@@ -546,6 +546,33 @@ fn rehearse_reports_headroom_for_a_serde_canister_with_100_mb_of_state() {
         "{post}"
     );
     assert!(step["stats"]["stable_after"].as_u64().unwrap() > 100_000_000);
+    assert!(
+        report["warnings"].as_array().unwrap().is_empty(),
+        "{report:#}"
+    );
+
+    // With a tenth of the IC's budget the same upgrade passes but is flagged: post_upgrade
+    // uses over half of it (seed 002's long-running upgrade, caught before it happens).
+    let run = dd.run(&[
+        "--install-instruction-limit",
+        "3000000000",
+        "canister",
+        "rehearse",
+        &id,
+        &path("serde_state_v2.wasm"),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("Warning: canister_post_upgrade (upgrade 1 (current -> new)) used"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("of the instruction limit"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
