@@ -14,7 +14,8 @@ use std::path::Path;
 use candid::types::Type;
 use candid::{Principal, TypeEnv};
 use ic_management_canister_types::{
-    CanisterInstallMode, InstallCodeArgs, UpgradeFlags, WasmMemoryPersistence,
+    CanisterIdRecord, CanisterInstallMode, ChunkHash, InstallChunkedCodeArgs, InstallCodeArgs,
+    UpgradeFlags, UploadChunkArgs, WasmMemoryPersistence,
 };
 use serde_json::json;
 
@@ -66,7 +67,7 @@ pub fn run(
 ) -> Result<(), CliError> {
     let wasm_module = read_wasm(wasm)?;
     let args = install_code_args(canister_id, wasm_module, flags, arg)?;
-    ctx.management::<_, ()>("install_code", (args,))?;
+    send(ctx, args)?;
     let hash = ctx
         .replica
         .canister(&canister_id)
@@ -82,6 +83,55 @@ pub fn run(
         );
     }
     Ok(())
+}
+
+/// The largest module sent whole in one `install_code`: the IC's 2 MiB ingress limit, less
+/// room for the rest of the request. Larger modules go through the chunk store.
+pub const MAX_INLINE_WASM: usize = (2 << 20) - (64 << 10);
+
+/// Sends `install_code`, or for a module over [`MAX_INLINE_WASM`] uploads it to the
+/// canister's chunk store in 1 MiB chunks and sends `install_chunked_code`, then clears the
+/// store, as icp-cli does.
+pub fn send(ctx: &mut Ctx, args: InstallCodeArgs) -> Result<(), CliError> {
+    if args.wasm_module.len() <= MAX_INLINE_WASM {
+        return ctx.management::<_, ()>("install_code", (args,));
+    }
+    let canister_id = args.canister_id;
+    let chunks: Vec<&[u8]> = args
+        .wasm_module
+        .chunks(drydock_replica::MAX_CHUNK_BYTES)
+        .collect();
+    note(format!(
+        "The module is {} bytes, more than one message holds: uploading it in {} chunks",
+        args.wasm_module.len(),
+        chunks.len()
+    ));
+    let mut hashes = Vec::with_capacity(chunks.len());
+    for chunk in chunks {
+        let hash: ChunkHash = ctx.management(
+            "upload_chunk",
+            (UploadChunkArgs {
+                canister_id,
+                chunk: chunk.to_vec(),
+            },),
+        )?;
+        hashes.push(hash);
+    }
+    let result = ctx.management::<_, ()>(
+        "install_chunked_code",
+        (InstallChunkedCodeArgs {
+            mode: args.mode,
+            target_canister: canister_id,
+            store_canister: None,
+            chunk_hashes_list: hashes,
+            wasm_module_hash: <sha2::Sha256 as sha2::Digest>::digest(&args.wasm_module).to_vec(),
+            arg: args.arg,
+            sender_canister_version: None,
+        },),
+    );
+    let cleared = ctx.management::<_, ()>("clear_chunk_store", (CanisterIdRecord { canister_id },));
+    result?;
+    cleared
 }
 
 /// Reads a Wasm file given on the command line.

@@ -168,7 +168,7 @@ pub fn upgrade(
     let snap_text = snap_id.as_ref().map(hex::encode);
 
     // 3. The upgrade.
-    if let Err(e) = ctx.management::<_, ()>("install_code", (args,)) {
+    if let Err(e) = crate::install::send(&mut ctx, args) {
         let unchanged = fingerprint(&ctx, &id)? == before;
         let mut msg = format!("Upgrade of canister {id} failed: {e}\n");
         if !unchanged {
@@ -535,7 +535,7 @@ pub fn rehearse(u: UpgradeArgs, keep: bool, global: &GlobalArgs) -> Result<(), C
             f.skip_pre_upgrade = false;
         }
         let args = install_code_args(clone, new.clone(), f, u.arg.as_deref())?;
-        match ctx.management::<_, ()>("install_code", (args,)) {
+        match crate::install::send(&mut ctx, args) {
             Ok(()) => {
                 let stats = ctx.replica.take_install_stats();
                 steps.push(Step {

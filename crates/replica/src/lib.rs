@@ -6,6 +6,7 @@
 //! before its reply is returned; a failed one is rolled back, leaving the canister exactly as
 //! it was. It knows nothing of HTTP, CBOR or command lines.
 
+mod chunks;
 mod clone;
 mod error;
 pub mod ids;
@@ -16,6 +17,7 @@ mod snapshot;
 mod upgrade;
 
 pub use candid::Principal;
+pub use chunks::{MAX_CHUNKS, MAX_CHUNK_BYTES};
 pub use error::{CallError, ErrorCode, RejectCode, ReplicaError, UserError};
 pub use ids::{canister_id_from_index, MANAGEMENT_CANISTER};
 pub use record::{CanisterRecord, CanisterStatus};

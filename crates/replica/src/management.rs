@@ -201,6 +201,25 @@ impl Replica {
                 self.install_code(sender, args)?;
                 encode(&())
             }
+            "upload_chunk" => {
+                let args: ic_management_canister_types::UploadChunkArgs = decode(method, arg)?;
+                encode(&self.upload_chunk(sender, args.canister_id, &args.chunk)?)
+            }
+            "stored_chunks" => {
+                let args: CanisterIdRecord = decode(method, arg)?;
+                encode(&self.stored_chunks(sender, args.canister_id)?)
+            }
+            "clear_chunk_store" => {
+                let args: CanisterIdRecord = decode(method, arg)?;
+                self.clear_chunk_store(sender, args.canister_id)?;
+                encode(&())
+            }
+            "install_chunked_code" => {
+                let args: ic_management_canister_types::InstallChunkedCodeArgs =
+                    decode(method, arg)?;
+                self.install_chunked_code(sender, args)?;
+                encode(&())
+            }
             "uninstall_code" => {
                 let args: UninstallCodeArgs = decode(method, arg)?;
                 self.uninstall_code(sender, args.canister_id)?;
@@ -304,6 +323,7 @@ impl Replica {
             history: Vec::new(),
             total_num_changes: 0,
             next_snapshot_id: 0,
+            chunk_store: Vec::new(),
         };
         let controllers = record.settings.controllers.clone();
         push_change(

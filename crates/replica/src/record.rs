@@ -117,6 +117,10 @@ pub struct CanisterRecord {
     /// The local id of the next snapshot taken of this canister (ids are never reused).
     #[serde(default)]
     pub next_snapshot_id: u64,
+    /// The Wasm chunk store (`upload_chunk`): hex sha256 of each chunk, whose bytes live in the
+    /// content store, in upload order.
+    #[serde(default)]
+    pub chunk_store: Vec<String>,
 }
 
 impl CanisterRecord {

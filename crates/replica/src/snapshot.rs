@@ -91,7 +91,7 @@ pub(crate) struct SnapshotMeta {
     pub heap_size: u64,
     pub stable_size: u64,
     /// Hex sha256 hashes of the chunks in the canister's Wasm chunk store, whose bytes live in
-    /// the content store. drydock has no chunk store yet, so this is always empty for now.
+    /// the content store.
     #[serde(default)]
     pub wasm_chunk_store: Vec<String>,
     /// Heap + stable memory + module + certified data + globals + chunk store, in bytes.
@@ -348,7 +348,7 @@ impl Replica {
             on_low_wasm_memory_hook_status: OnLowWasmMemoryHookStatus::ConditionNotSatisfied,
             heap_size: record.heap_size,
             stable_size: record.stable_size,
-            wasm_chunk_store: Vec::new(),
+            wasm_chunk_store: record.chunk_store.clone(),
             total_size: record.heap_size
                 + record.stable_size
                 + module_size
@@ -467,6 +467,7 @@ impl Replica {
         self.module_of(&record)?;
         record.globals = meta.globals.clone();
         record.certified_data = meta.certified_data.clone();
+        record.chunk_store = meta.wasm_chunk_store.clone();
         record.heap_size = meta.heap_size;
         record.stable_size = meta.stable_size;
         if meta.source == Source::MetadataUpload {

@@ -5,6 +5,7 @@ mod support;
 
 mod bad_modules;
 mod calls;
+mod chunks;
 mod controllers;
 mod eop;
 mod limits;
