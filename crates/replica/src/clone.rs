@@ -141,22 +141,10 @@ impl Replica {
                     "the new module does not instantiate over the kept state: {e}"
                 ))
             })?;
-        let hash = self.store.put_content(wasm)?;
-        record.module_hash = Some(hex::encode(hash));
-        record.version += 1;
+        self.record_new_module(&mut record, wasm, sender, CodeDeploymentMode::Upgrade)?;
         if !module.prepared.exports.global_timer {
             record.global_timer = 0;
         }
-        let now = self.now();
-        push_change(
-            &mut record,
-            now,
-            sender,
-            ChangeDetails::CodeDeployment(CodeDeploymentRecord {
-                mode: CodeDeploymentMode::Upgrade,
-                module_hash: hash.to_vec(),
-            }),
-        );
         self.commit_record(record, Vec::new())?;
         self.get_mut(&id)?.instance = Some(inst);
         Ok(())

@@ -310,14 +310,27 @@ impl Replica {
         sender: Principal,
         mode: CodeDeploymentMode,
     ) -> Result<(), CallError> {
-        let hash = self.store.put_content(bytes)?;
-        record.module_hash = Some(hex::encode(hash));
-        record.version += 1;
+        self.record_new_module(record, bytes, sender, mode)?;
         record.apply_delta(delta);
         record.certified_data = hook
             .map(|e| e.api.certified_data.clone())
             .unwrap_or(certified_data);
         record.global_timer = hook.map(|e| e.api.global_timer).unwrap_or(0);
+        Ok(())
+    }
+
+    /// Stores a newly deployed module and records it: the module hash, the version bump and
+    /// the code deployment in the history (install, upgrade and hotfix alike).
+    pub(crate) fn record_new_module(
+        &mut self,
+        record: &mut CanisterRecord,
+        bytes: &[u8],
+        sender: Principal,
+        mode: CodeDeploymentMode,
+    ) -> Result<(), CallError> {
+        let hash = self.store.put_content(bytes)?;
+        record.module_hash = Some(hex::encode(hash));
+        record.version += 1;
         let now = self.now();
         push_change(
             record,
