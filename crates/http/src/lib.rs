@@ -1,1 +1,77 @@
-//! The IC HTTP interface over a drydock replica.
+//! The IC HTTP interface over a drydock replica, so icp-cli, ic-agent and agent-js work
+//! against drydock as against the IC.
+//!
+//! - [`keys`]: the root (BLS12-381) and node (Ed25519) keys kept in the state directory.
+//! - [`auth`]: envelope signatures, delegations and expiry.
+//! - [`tree`]: the certified state tree and its witnesses.
+//! - [`service`]: requests apart from HTTP: decoding, running, request statuses, certificates.
+//! - [`server`]: the axum routes.
+//!
+//! It is the only crate that knows CBOR and the IC's wire types.
+
+pub mod auth;
+pub mod keys;
+pub mod server;
+pub mod service;
+pub mod tree;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use keys::Keys;
+pub use service::{Service, Shared};
+
+/// What can stop the server from starting or serving.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("the server keys: {0}")]
+    Keys(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the server failed: {0}")]
+    Serve(std::io::Error),
+    #[error(transparent)]
+    Replica(#[from] drydock_replica::ReplicaError),
+}
+
+/// Builds the service over an open replica whose state directory is `state_dir`.
+pub fn service(replica: drydock_replica::Replica, state_dir: &Path) -> Result<Shared, HttpError> {
+    let keys = Keys::load_or_create(state_dir)?;
+    Ok(Arc::new(Service::new(replica, keys)))
+}
+
+/// A bound listener, ready to serve.
+pub struct Listener {
+    inner: tokio::net::TcpListener,
+}
+
+impl Listener {
+    /// Binds `addr` (port 0 picks a free port).
+    pub async fn bind(addr: SocketAddr) -> Result<Listener, HttpError> {
+        let inner = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| HttpError::Bind { addr, source })?;
+        Ok(Listener { inner })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> Result<SocketAddr, HttpError> {
+        self.inner.local_addr().map_err(HttpError::Serve)
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn serve(
+        self,
+        service: Shared,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), HttpError> {
+        axum::serve(self.inner, server::router(service))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(HttpError::Serve)
+    }
+}

@@ -1,0 +1,300 @@
+//! The HTTP routes of the IC interface (axum): status, call (v2 asynchronous, v3 and v4
+//! synchronous), query and read_state, for canisters and for the subnet.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use candid::Principal;
+use drydock_replica::ErrorCode;
+use ic_transport_types::{EnvelopeContent, NodeSignature, QueryResponse, ReplyResponse};
+
+use crate::service::{cbor, now_ns, outcome_of, CallOutcome, HttpReject, Service, Shared};
+
+/// How long a synchronous call waits for its reply before answering 202.
+pub const SYNC_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The router of the IC HTTP interface over `service`.
+pub fn router(service: Shared) -> Router {
+    Router::new()
+        .route("/api/v2/status", get(status))
+        .route("/api/v2/canister/{id}/call", post(call_v2))
+        .route("/api/v3/canister/{id}/call", post(call_sync))
+        .route("/api/v4/canister/{id}/call", post(call_sync))
+        .route("/api/v4/subnet/{id}/call", post(call_sync))
+        .route("/api/v2/canister/{id}/query", post(query))
+        .route("/api/v3/canister/{id}/query", post(query))
+        .route("/api/v3/subnet/{id}/query", post(query))
+        .route(
+            "/api/v2/canister/{id}/read_state",
+            post(read_state_canister),
+        )
+        .route(
+            "/api/v3/canister/{id}/read_state",
+            post(read_state_canister),
+        )
+        .route("/api/v2/subnet/{id}/read_state", post(read_state_subnet))
+        .route("/api/v3/subnet/{id}/read_state", post(read_state_subnet))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(crate::service::MAX_REQUEST_BYTES + 1))
+        .with_state(service)
+}
+
+fn reject(r: HttpReject) -> Response {
+    let code = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
+    (code, [(header::CONTENT_TYPE, "text/plain")], r.message).into_response()
+}
+
+fn cbor_response(code: StatusCode, body: Vec<u8>) -> Response {
+    (code, [(header::CONTENT_TYPE, "application/cbor")], body).into_response()
+}
+
+async fn not_found() -> Response {
+    reject(HttpReject {
+        status: 404,
+        message: "Not found: drydock serves /api/v2/status and /api/v{2,3,4}/canister/<id>/{call,query,read_state}".into(),
+    })
+}
+
+async fn status(State(s): State<Shared>) -> Response {
+    cbor_response(StatusCode::OK, s.status())
+}
+
+fn parse_id(id: &str) -> Result<Principal, HttpReject> {
+    Principal::from_text(id)
+        .map_err(|e| HttpReject::bad_request(format!("Invalid effective id {id}: {e}")))
+}
+
+/// Runs blocking replica work off the async executor.
+async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, HttpReject> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| HttpReject::internal(format!("drydock failed while executing: {e}")))
+}
+
+/// A started update call.
+struct Started {
+    rid: ic_transport_types::RequestId,
+    sender: Principal,
+    /// Fires when the call is done; `None` when the same request was already submitted (it
+    /// is not run again).
+    done: Option<tokio::sync::oneshot::Receiver<CallOutcome>>,
+}
+
+/// Decodes, authenticates and starts an update call.
+fn start_call(s: &Shared, id: &str, body: &[u8]) -> Result<Started, HttpReject> {
+    let effective = parse_id(id)?;
+    let authed = s.decode(body, Some(effective))?;
+    let EnvelopeContent::Call {
+        canister_id,
+        method_name,
+        arg,
+        ingress_expiry,
+        ..
+    } = authed.content
+    else {
+        return Err(HttpReject::bad_request(
+            "Expected a call request (request_type \"call\")",
+        ));
+    };
+    s.check_effective(effective, canister_id, &method_name, &arg)?;
+    let (rid, sender) = (authed.request_id, authed.sender);
+    if !s.begin_call(rid, sender, effective, ingress_expiry) {
+        return Ok(Started {
+            rid,
+            sender,
+            done: None,
+        });
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let service = s.clone();
+    tokio::task::spawn_blocking(move || {
+        let result = service.with_replica(|r| r.update(sender, canister_id, &method_name, &arg));
+        let outcome = outcome_of(result);
+        service.finish_call(rid, outcome.clone());
+        let _ = tx.send(outcome);
+    });
+    Ok(Started {
+        rid,
+        sender,
+        done: Some(rx),
+    })
+}
+
+/// Whether the IC would have refused this outcome before inducting the message (an unknown
+/// canister, or `canister_inspect_message` declining it): such a rejection is not certified.
+fn non_replicated(outcome: &CallOutcome) -> bool {
+    matches!(outcome, CallOutcome::Rejected { error_code, .. }
+        if *error_code == ErrorCode::CanisterNotFound.to_string()
+            || *error_code == ErrorCode::CanisterRejectedMessage.to_string())
+}
+
+async fn call_v2(State(s): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
+    match start_call(&s, &id, &body) {
+        Ok(_) => StatusCode::ACCEPTED.into_response(),
+        Err(r) => reject(r),
+    }
+}
+
+async fn call_sync(State(s): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
+    let started = match start_call(&s, &id, &body) {
+        Ok(v) => v,
+        Err(r) => return reject(r),
+    };
+    if let Some(rx) = started.done {
+        match tokio::time::timeout(SYNC_CALL_TIMEOUT, rx).await {
+            Ok(Ok(outcome)) if non_replicated(&outcome) => {
+                return cbor_response(StatusCode::OK, Service::rejection_body(&outcome));
+            }
+            Ok(_) => {}
+            Err(_) => return StatusCode::ACCEPTED.into_response(),
+        }
+    } else if !s.is_done(&started.rid) {
+        return StatusCode::ACCEPTED.into_response();
+    }
+    let s2 = s.clone();
+    let (rid, sender) = (started.rid, started.sender);
+    match blocking(move || s2.call_certificate(&rid, sender)).await {
+        Ok(Ok(cert)) => {
+            #[derive(serde::Serialize)]
+            struct Replied {
+                status: &'static str,
+                #[serde(with = "serde_bytes")]
+                certificate: Vec<u8>,
+            }
+            cbor_response(
+                StatusCode::OK,
+                cbor(&Replied {
+                    status: "replied",
+                    certificate: cert,
+                }),
+            )
+        }
+        Ok(Err(r)) | Err(r) => reject(r),
+    }
+}
+
+async fn query(State(s): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
+    let s2 = s.clone();
+    let result = blocking(move || -> Result<Vec<u8>, HttpReject> {
+        let effective = parse_id(&id)?;
+        let authed = s2.decode(&body, Some(effective))?;
+        let EnvelopeContent::Query {
+            canister_id,
+            method_name,
+            arg,
+            ..
+        } = authed.content
+        else {
+            return Err(HttpReject::bad_request(
+                "Expected a query request (request_type \"query\")",
+            ));
+        };
+        s2.check_effective(effective, canister_id, &method_name, &arg)?;
+        let result = s2.with_replica(|r| r.query(authed.sender, canister_id, &method_name, &arg));
+        let response = match outcome_of(result) {
+            CallOutcome::Replied(arg) => QueryResponse::Replied {
+                reply: ReplyResponse { arg },
+                signatures: Vec::new(),
+            },
+            CallOutcome::Rejected {
+                reject_code,
+                message,
+                error_code,
+            } => QueryResponse::Rejected {
+                reject: ic_transport_types::RejectResponse {
+                    reject_code: ic_transport_types::RejectCode::try_from(reject_code)
+                        .unwrap_or(ic_transport_types::RejectCode::SysTransient),
+                    reject_message: message,
+                    error_code: Some(error_code),
+                },
+                signatures: Vec::new(),
+            },
+        };
+        let timestamp = now_ns();
+        let signature = NodeSignature {
+            timestamp,
+            signature: s2
+                .keys()
+                .sign_query(&response.signable(authed.request_id, timestamp)),
+            identity: s2.keys().node_id(),
+        };
+        let response = match response {
+            QueryResponse::Replied { reply, .. } => QueryResponse::Replied {
+                reply,
+                signatures: vec![signature],
+            },
+            QueryResponse::Rejected { reject, .. } => QueryResponse::Rejected {
+                reject,
+                signatures: vec![signature],
+            },
+        };
+        Ok(cbor(&response))
+    })
+    .await;
+    match result {
+        Ok(Ok(body)) => cbor_response(StatusCode::OK, body),
+        Ok(Err(r)) | Err(r) => reject(r),
+    }
+}
+
+async fn read_state_canister(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    read_state(s, id, body, false).await
+}
+
+async fn read_state_subnet(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    read_state(s, id, body, true).await
+}
+
+async fn read_state(s: Shared, id: String, body: Bytes, subnet: bool) -> Response {
+    let s2 = s.clone();
+    let result = blocking(move || -> Result<Vec<u8>, HttpReject> {
+        let effective = parse_id(&id)?;
+        if subnet && effective != s2.keys().subnet_id() {
+            return Err(HttpReject {
+                status: 404,
+                message: format!(
+                    "Subnet {effective} not found: drydock runs one subnet, {}",
+                    s2.keys().subnet_id()
+                ),
+            });
+        }
+        let effective = (!subnet).then_some(effective);
+        let authed = s2.decode(&body, effective)?;
+        let EnvelopeContent::ReadState { paths, .. } = &authed.content else {
+            return Err(HttpReject::bad_request(
+                "Expected a read_state request (request_type \"read_state\")",
+            ));
+        };
+        let paths: Vec<Vec<Vec<u8>>> = paths
+            .iter()
+            .map(|p| p.iter().map(|l| l.as_bytes().to_vec()).collect())
+            .collect();
+        let cert = s2.read_state(effective, authed.sender, &paths)?;
+        #[derive(serde::Serialize)]
+        struct Body {
+            #[serde(with = "serde_bytes")]
+            certificate: Vec<u8>,
+        }
+        Ok(cbor(&Body { certificate: cert }))
+    })
+    .await;
+    match result {
+        Ok(Ok(body)) => cbor_response(StatusCode::OK, body),
+        Ok(Err(r)) | Err(r) => reject(r),
+    }
+}

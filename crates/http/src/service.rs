@@ -1,0 +1,627 @@
+//! What the HTTP interface does with a request, apart from HTTP itself: decoding the envelope,
+//! authenticating it, running it on the replica, keeping request statuses, and certifying the
+//! answer. Every failure is an [`HttpReject`] carrying the status code and text the IC uses;
+//! nothing here panics on input.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use candid::Principal;
+use drydock_replica::{CallError, ErrorCode, Replica, MANAGEMENT_CANISTER};
+use ic_transport_types::{Envelope, EnvelopeContent, RequestId};
+use serde::Serialize;
+
+use crate::auth::{self, AuthError};
+use crate::keys::Keys;
+use crate::tree::Node;
+
+/// The largest request body the IC accepts (ingress payload 2 MiB, plus envelope overhead).
+pub const MAX_REQUEST_BYTES: usize = 2 * 1024 * 1024 + 256 * 1024;
+/// How long a request's status stays readable after its expiry.
+const STATUS_RETENTION_NS: u64 = 5 * 60 * 1_000_000_000;
+
+/// A refusal in HTTP terms: a status code and a plain-text body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpReject {
+    pub status: u16,
+    pub message: String,
+}
+
+impl HttpReject {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        HttpReject {
+            status: 400,
+            message: message.into(),
+        }
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        HttpReject {
+            status: 403,
+            message: message.into(),
+        }
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        HttpReject {
+            status: 500,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<AuthError> for HttpReject {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Forbidden { .. } => HttpReject::forbidden(e.to_string()),
+            _ => HttpReject::bad_request(e.to_string()),
+        }
+    }
+}
+
+/// The outcome of an update call, as `request_status` records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallOutcome {
+    Replied(Vec<u8>),
+    Rejected {
+        reject_code: u64,
+        message: String,
+        error_code: String,
+    },
+}
+
+#[derive(Clone, Debug)]
+enum Status {
+    Processing,
+    Done(CallOutcome),
+}
+
+#[derive(Clone, Debug)]
+struct RequestEntry {
+    sender: Principal,
+    effective: Principal,
+    expiry: u64,
+    status: Status,
+}
+
+/// A decoded, authenticated request.
+pub struct Authed {
+    pub request_id: RequestId,
+    pub sender: Principal,
+    pub content: EnvelopeContent,
+}
+
+/// The server's state: the replica, the keys, and the statuses of recent update calls.
+pub struct Service {
+    pub(crate) replica: Mutex<Replica>,
+    pub(crate) keys: Keys,
+    requests: Mutex<HashMap<RequestId, RequestEntry>>,
+}
+
+/// Nanoseconds since the Unix epoch.
+pub fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Maps a replica error to the IC's reject code, message and error code.
+pub fn outcome_of(result: Result<Vec<u8>, CallError>) -> CallOutcome {
+    match result {
+        Ok(bytes) => CallOutcome::Replied(bytes),
+        Err(CallError::User(e)) => CallOutcome::Rejected {
+            reject_code: e.reject_code() as u64,
+            message: e.message.clone(),
+            error_code: e.code.to_string(),
+        },
+        Err(CallError::Replica(e)) => CallOutcome::Rejected {
+            reject_code: 2,
+            message: format!("drydock could not process the message: {e}"),
+            error_code: "IC0204".into(),
+        },
+    }
+}
+
+#[derive(Serialize)]
+struct RejectBody<'a> {
+    reject_code: u64,
+    reject_message: &'a str,
+    error_code: &'a str,
+}
+
+/// Serialises `value` as self-describing CBOR.
+pub fn cbor<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = serde_cbor::Serializer::new(Vec::new());
+    let _ = out.self_describe();
+    // Serialising plain structs into a Vec cannot fail.
+    let _ = value.serialize(&mut out);
+    out.into_inner()
+}
+
+fn leb128(mut v: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+impl Service {
+    pub fn new(replica: Replica, keys: Keys) -> Self {
+        Service {
+            replica: Mutex::new(replica),
+            keys,
+            requests: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// Runs `f` on the replica.
+    pub fn with_replica<R>(&self, f: impl FnOnce(&mut Replica) -> R) -> R {
+        f(&mut lock(&self.replica))
+    }
+
+    /// `/api/v2/status`.
+    pub fn status(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct StatusBody<'a> {
+            impl_version: &'a str,
+            replica_health_status: &'a str,
+            #[serde(with = "serde_bytes")]
+            root_key: &'a [u8],
+            certified_height: u64,
+        }
+        cbor(&StatusBody {
+            impl_version: concat!("drydock-", env!("CARGO_PKG_VERSION")),
+            replica_health_status: "healthy",
+            root_key: self.keys.root_key_der(),
+            certified_height: 1,
+        })
+    }
+
+    /// Decodes and authenticates an envelope sent to `effective` (a canister or the subnet).
+    pub fn decode(&self, body: &[u8], effective: Option<Principal>) -> Result<Authed, HttpReject> {
+        if body.len() > MAX_REQUEST_BYTES {
+            return Err(HttpReject {
+                status: 413,
+                message: format!(
+                    "Request of {} bytes is larger than the maximum of {MAX_REQUEST_BYTES} bytes",
+                    body.len()
+                ),
+            });
+        }
+        let envelope: Envelope<'static> = serde_cbor::from_slice(body).map_err(|e| {
+            HttpReject::bad_request(format!("Could not parse body as read request: {e}"))
+        })?;
+        // The request id is the hash of the content as sent, unknown fields included, so a
+        // field this server does not know cannot make a valid signature fail.
+        let raw: serde_cbor::Value = serde_cbor::from_slice(body)
+            .map_err(|e| HttpReject::bad_request(format!("Could not parse body: {e}")))?;
+        let request_id = raw_content(&raw)
+            .and_then(|c| ic_transport_types::to_request_id(&RawValue(c)).ok())
+            .ok_or_else(|| {
+                HttpReject::bad_request(
+                    "Could not compute the request id of the envelope's content",
+                )
+            })?;
+        let now = now_ns();
+        auth::check_expiry(&envelope.content, now)?;
+        let callee = match &*envelope.content {
+            EnvelopeContent::Call { canister_id, .. }
+            | EnvelopeContent::Query { canister_id, .. } => Some(*canister_id),
+            EnvelopeContent::ReadState { .. } => effective,
+        };
+        let sender = auth::authenticate(&envelope, &request_id, callee, now)?;
+        Ok(Authed {
+            request_id,
+            sender,
+            content: envelope.content.into_owned(),
+        })
+    }
+
+    /// The effective canister id of a call: the callee, or for the management canister the
+    /// `canister_id` field of the argument (any canister for `provisional_create_*`).
+    pub fn check_effective(
+        &self,
+        effective: Principal,
+        canister_id: Principal,
+        method: &str,
+        arg: &[u8],
+    ) -> Result<(), HttpReject> {
+        if canister_id != MANAGEMENT_CANISTER {
+            if canister_id != effective {
+                return Err(HttpReject::bad_request(format!(
+                    "Specified CanisterId {effective} does not match effective canister id in URL {canister_id}"
+                )));
+            }
+            return Ok(());
+        }
+        if method.starts_with("provisional_create_canister") || method == "create_canister" {
+            return Ok(());
+        }
+        match management_target(arg) {
+            Some(target) if target != effective => Err(HttpReject::bad_request(format!(
+                "Effective canister id {effective} in the URL does not match canister_id {target} of the {method} argument"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a call before it runs; returns false when the same request is already known
+    /// (it is then not run again).
+    pub fn begin_call(
+        &self,
+        rid: RequestId,
+        sender: Principal,
+        effective: Principal,
+        expiry: u64,
+    ) -> bool {
+        let mut requests = lock(&self.requests);
+        let now = now_ns();
+        requests.retain(|_, r| r.expiry.saturating_add(STATUS_RETENTION_NS) > now);
+        if requests.contains_key(&rid) {
+            return false;
+        }
+        requests.insert(
+            rid,
+            RequestEntry {
+                sender,
+                effective,
+                expiry,
+                status: Status::Processing,
+            },
+        );
+        true
+    }
+
+    /// Records a call's outcome.
+    pub fn finish_call(&self, rid: RequestId, outcome: CallOutcome) {
+        if let Some(r) = lock(&self.requests).get_mut(&rid) {
+            r.status = Status::Done(outcome);
+        }
+    }
+
+    /// Whether the call is finished.
+    pub fn is_done(&self, rid: &RequestId) -> bool {
+        matches!(
+            lock(&self.requests).get(rid).map(|r| &r.status),
+            Some(Status::Done(_))
+        )
+    }
+
+    /// A certificate for the paths, built over the current state.
+    pub fn certificate(
+        &self,
+        paths: &[Vec<Vec<u8>>],
+        sender: Principal,
+    ) -> Result<Vec<u8>, HttpReject> {
+        let tree = self.state_tree(paths, sender)?;
+        // Every certificate carries `time`, which agents check for freshness.
+        let mut paths = paths.to_vec();
+        paths.push(vec![b"time".to_vec()]);
+        let witness = tree.witness(&paths);
+        let signature = self.keys.sign_root(&witness.digest());
+        let cert = ic_certification::Certificate {
+            tree: witness,
+            signature,
+            delegation: None,
+        };
+        Ok(cbor(&cert))
+    }
+
+    /// The certificate answering a synchronous call: `time` and the request's status.
+    pub fn call_certificate(
+        &self,
+        rid: &RequestId,
+        sender: Principal,
+    ) -> Result<Vec<u8>, HttpReject> {
+        let paths = vec![
+            vec![b"time".to_vec()],
+            vec![b"request_status".to_vec(), rid.as_slice().to_vec()],
+        ];
+        self.certificate(&paths, sender)
+    }
+
+    /// `read_state`: checks that `sender` may read each path with this effective id, then
+    /// certifies them.
+    pub fn read_state(
+        &self,
+        effective: Option<Principal>,
+        sender: Principal,
+        paths: &[Vec<Vec<u8>>],
+    ) -> Result<Vec<u8>, HttpReject> {
+        let subnet = self.keys.subnet_id();
+        let mut request_ids: Vec<&[u8]> = Vec::new();
+        for path in paths {
+            let Some(first) = path.first() else {
+                return Err(HttpReject::bad_request(
+                    "Invalid path requested: the empty path is not allowed",
+                ));
+            };
+            let show = || {
+                path.iter()
+                    .map(|l| String::from_utf8(l.clone()).unwrap_or_else(|_| hex::encode(l)))
+                    .collect::<Vec<_>>()
+                    .join("/")
+            };
+            match first.as_slice() {
+                b"time" | b"subnet" | b"canister_ranges" | b"api_boundary_nodes" => {}
+                b"canister" => {
+                    let Some(id) = path.get(1) else {
+                        return Err(HttpReject::bad_request(format!(
+                            "Invalid path requested: /{}",
+                            show()
+                        )));
+                    };
+                    let id = Principal::try_from_slice(id).map_err(|_| {
+                        HttpReject::bad_request(format!("Invalid canister id in path /{}", show()))
+                    })?;
+                    match effective {
+                        Some(e) if e == id => {}
+                        _ => {
+                            return Err(HttpReject::bad_request(format!(
+                                "Effective principal id in URL {} does not match requested canister id: {id}.",
+                                effective.map(|e| e.to_text()).unwrap_or_else(|| subnet.to_text())
+                            )))
+                        }
+                    }
+                    if path.get(2).map(|l| l.as_slice()) == Some(b"metadata") {
+                        if let Some(name) = path.get(3) {
+                            let name = String::from_utf8_lossy(name).into_owned();
+                            let readable =
+                                self.with_replica(|r| match r.metadata(&sender, &id, &name) {
+                                    Err(CallError::User(e))
+                                        if e.code == ErrorCode::CanisterInvalidController =>
+                                    {
+                                        false
+                                    }
+                                    _ => true,
+                                });
+                            if !readable {
+                                return Err(HttpReject::forbidden(format!(
+                                    "Custom section {name} of canister {id} is private: only its controllers may read it"
+                                )));
+                            }
+                        }
+                    }
+                }
+                b"request_status" => {
+                    let Some(rid) = path.get(1) else {
+                        return Err(HttpReject::bad_request(
+                            "Invalid path requested: /request_status",
+                        ));
+                    };
+                    request_ids.push(rid);
+                    let requests = lock(&self.requests);
+                    let key = RequestId::new(rid.as_slice().try_into().map_err(|_| {
+                        HttpReject::bad_request("Invalid path requested: a request id is 32 bytes")
+                    })?);
+                    if let Some(r) = requests.get(&key) {
+                        if r.sender != sender {
+                            return Err(HttpReject::forbidden(format!(
+                                "Request {} was sent by {}, not by {sender}",
+                                hex::encode(rid),
+                                r.sender
+                            )));
+                        }
+                        if let Some(e) = effective {
+                            if r.effective != e {
+                                return Err(HttpReject::bad_request(format!(
+                                    "Request {} was sent to effective canister {}, not {e}",
+                                    hex::encode(rid),
+                                    r.effective
+                                )));
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    return Err(HttpReject::not_found_path(show()));
+                }
+            }
+        }
+        request_ids.sort();
+        request_ids.dedup();
+        if request_ids.len() > 1 {
+            return Err(HttpReject::bad_request(
+                "Can only request a single request ID in request_status paths",
+            ));
+        }
+        self.certificate(paths, sender)
+    }
+
+    /// The state tree for a request about `paths`. Canister subtrees are filled for the
+    /// canisters the paths name (with metadata `sender` may read); the others hold their
+    /// module hash and controllers.
+    fn state_tree(&self, paths: &[Vec<Vec<u8>>], sender: Principal) -> Result<Node, HttpReject> {
+        let mut t = Node::default();
+        t.insert(&[b"time"], leb128(now_ns()));
+        let subnet = self.keys.subnet_id();
+        let sid = subnet.as_slice();
+        t.insert(
+            &[b"subnet", sid, b"public_key"],
+            self.keys.root_key_der().to_vec(),
+        );
+        t.insert(&[b"subnet", sid, b"type"], b"application".to_vec());
+        let ranges = vec![(
+            drydock_replica::canister_id_from_index(0),
+            drydock_replica::canister_id_from_index(u64::MAX),
+        )];
+        let ranges_cbor = cbor(&ranges);
+        t.insert(&[b"subnet", sid, b"canister_ranges"], ranges_cbor);
+        let node = self.keys.node_id();
+        t.insert(
+            &[b"subnet", sid, b"node", node.as_slice(), b"public_key"],
+            self.keys.node_key_der().to_vec(),
+        );
+        let wanted: Vec<&[u8]> = paths
+            .iter()
+            .filter(|p| p.first().map(|l| l.as_slice()) == Some(b"canister"))
+            .filter_map(|p| p.get(1).map(|l| l.as_slice()))
+            .collect();
+        self.with_replica(|r| {
+            for id in r.canister_ids() {
+                let Some(c) = r.canister(&id) else { continue };
+                let cid = id.as_slice();
+                if let Some(hash) = c.module_hash.as_deref().and_then(|h| hex::decode(h).ok()) {
+                    t.insert(&[b"canister", cid, b"module_hash"], hash);
+                }
+                t.insert(
+                    &[b"canister", cid, b"controllers"],
+                    cbor(&c.settings.controllers),
+                );
+                if wanted.contains(&cid) {
+                    if let Ok(names) = r.metadata_names(&sender, &id) {
+                        for (name, _) in names {
+                            if let Ok(bytes) = r.metadata(&sender, &id, &name) {
+                                t.insert(&[b"canister", cid, b"metadata", name.as_bytes()], bytes);
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        for (rid, r) in lock(&self.requests).iter() {
+            let base = rid.as_slice();
+            match &r.status {
+                Status::Processing => t.insert(
+                    &[b"request_status", base, b"status"],
+                    b"processing".to_vec(),
+                ),
+                Status::Done(CallOutcome::Replied(reply)) => {
+                    t.insert(&[b"request_status", base, b"status"], b"replied".to_vec());
+                    t.insert(&[b"request_status", base, b"reply"], reply.clone());
+                }
+                Status::Done(CallOutcome::Rejected {
+                    reject_code,
+                    message,
+                    error_code,
+                }) => {
+                    t.insert(&[b"request_status", base, b"status"], b"rejected".to_vec());
+                    t.insert(
+                        &[b"request_status", base, b"reject_code"],
+                        leb128(*reject_code),
+                    );
+                    t.insert(
+                        &[b"request_status", base, b"reject_message"],
+                        message.as_bytes().to_vec(),
+                    );
+                    t.insert(
+                        &[b"request_status", base, b"error_code"],
+                        error_code.as_bytes().to_vec(),
+                    );
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    /// The body of a `non_replicated_rejection`.
+    pub fn rejection_body(outcome: &CallOutcome) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            status: &'a str,
+            #[serde(flatten)]
+            reject: RejectBody<'a>,
+        }
+        match outcome {
+            CallOutcome::Rejected {
+                reject_code,
+                message,
+                error_code,
+            } => cbor(&Body {
+                status: "non_replicated_rejection",
+                reject: RejectBody {
+                    reject_code: *reject_code,
+                    reject_message: message,
+                    error_code,
+                },
+            }),
+            CallOutcome::Replied(_) => Vec::new(),
+        }
+    }
+}
+
+impl HttpReject {
+    fn not_found_path(path: String) -> Self {
+        HttpReject {
+            status: 404,
+            message: format!("Invalid path requested: /{path}"),
+        }
+    }
+}
+
+/// The `canister_id` field of a management call's argument, if it has one.
+fn management_target(arg: &[u8]) -> Option<Principal> {
+    let args = candid::IDLArgs::from_bytes(arg).ok()?;
+    let candid::IDLValue::Record(fields) = args.args.first()? else {
+        return None;
+    };
+    let want = candid::types::Label::Named("canister_id".into()).get_id();
+    fields.iter().find_map(|f| match (&f.id, &f.val) {
+        (l, candid::IDLValue::Principal(p)) if l.get_id() == want => Some(*p),
+        _ => None,
+    })
+}
+
+fn raw_content(v: &serde_cbor::Value) -> Option<&serde_cbor::Value> {
+    match v {
+        serde_cbor::Value::Tag(_, inner) => raw_content(inner),
+        serde_cbor::Value::Map(m) => m.get(&serde_cbor::Value::Text("content".into())),
+        _ => None,
+    }
+}
+
+/// A CBOR value serialised for the request-id hash (integers as unsigned or signed LEB128).
+struct RawValue<'a>(&'a serde_cbor::Value);
+
+impl Serialize for RawValue<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeMap, SerializeSeq};
+        use serde_cbor::Value;
+        match self.0 {
+            Value::Integer(i) if *i >= 0 => s.serialize_u64(
+                u64::try_from(*i).map_err(|_| S::Error::custom("integer out of range"))?,
+            ),
+            Value::Integer(i) => s.serialize_i64(
+                i64::try_from(*i).map_err(|_| S::Error::custom("integer out of range"))?,
+            ),
+            Value::Bytes(b) => s.serialize_bytes(b),
+            Value::Text(t) => s.serialize_str(t),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Null => s.serialize_none(),
+            Value::Float(f) => s.serialize_f64(*f),
+            Value::Tag(_, inner) => RawValue(inner).serialize(s),
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&RawValue(item))?;
+                }
+                seq.end()
+            }
+            Value::Map(m) => {
+                let mut map = s.serialize_map(Some(m.len()))?;
+                for (k, v) in m {
+                    map.serialize_entry(&RawValue(k), &RawValue(v))?;
+                }
+                map.end()
+            }
+            _ => Err(S::Error::custom("unsupported CBOR value")),
+        }
+    }
+}
+
+/// Shared between the server's handlers.
+pub type Shared = Arc<Service>;

@@ -1,0 +1,184 @@
+//! The certified state tree: a labelled tree of blobs built from the replica's state for one
+//! request, and the witness of it that a certificate carries.
+//!
+//! The witness reveals exactly the requested paths (a requested path that ends at a subtree
+//! reveals the whole subtree) and prunes everything else to its hash, so the root hash is that
+//! of the full tree. Labels are kept sorted and forks balanced, which is what lets agents prove
+//! a path absent.
+
+use std::collections::BTreeMap;
+
+use ic_certification::hash_tree::{
+    empty, fork, fork_hash, label, labeled_hash, leaf, leaf_hash, pruned, HashTree,
+};
+
+/// A node of the state tree.
+#[derive(Clone, Debug)]
+pub enum Node {
+    Leaf(Vec<u8>),
+    Sub(BTreeMap<Vec<u8>, Node>),
+}
+
+impl Default for Node {
+    fn default() -> Self {
+        Node::Sub(BTreeMap::new())
+    }
+}
+
+impl Node {
+    /// Inserts a leaf at `path`, creating subtrees on the way (a leaf in the way is replaced).
+    pub fn insert(&mut self, path: &[&[u8]], value: Vec<u8>) {
+        let Some((first, rest)) = path.split_first() else {
+            *self = Node::Leaf(value);
+            return;
+        };
+        if let Node::Leaf(_) = self {
+            *self = Node::default();
+        }
+        if let Node::Sub(children) = self {
+            children
+                .entry(first.to_vec())
+                .or_default()
+                .insert(rest, value);
+        }
+    }
+
+    /// The node's hash, as the interface spec defines it for the corresponding hash tree.
+    pub fn digest(&self) -> [u8; 32] {
+        match self {
+            Node::Leaf(v) => leaf_hash(v),
+            Node::Sub(children) => {
+                let labeled: Vec<[u8; 32]> = children
+                    .iter()
+                    .map(|(l, n)| labeled_hash(l, &n.digest()))
+                    .collect();
+                balanced_hash(&labeled)
+            }
+        }
+    }
+
+    /// The witness revealing `paths`.
+    pub fn witness(&self, paths: &[Vec<Vec<u8>>]) -> HashTree<Vec<u8>> {
+        let paths: Vec<&[Vec<u8>]> = paths.iter().map(|p| p.as_slice()).collect();
+        self.witness_of(&paths)
+    }
+
+    fn witness_of(&self, paths: &[&[Vec<u8>]]) -> HashTree<Vec<u8>> {
+        if paths.iter().any(|p| p.is_empty()) {
+            return self.full();
+        }
+        match self {
+            Node::Leaf(v) => {
+                if paths.is_empty() {
+                    pruned(leaf_hash(v))
+                } else {
+                    // The path goes below a leaf: reveal the leaf, which proves the rest absent.
+                    leaf(v.clone())
+                }
+            }
+            Node::Sub(children) => {
+                // When a requested label is missing here, every label is revealed (contents
+                // pruned), so the witness proves the path absent.
+                let prove_absence = paths.iter().any(|p| !children.contains_key(&p[0]));
+                let items: Vec<HashTree<Vec<u8>>> = children
+                    .iter()
+                    .map(|(l, n)| {
+                        let below: Vec<&[Vec<u8>]> = paths
+                            .iter()
+                            .filter(|p| p[0] == *l)
+                            .map(|p| &p[1..])
+                            .collect();
+                        if below.is_empty() && prove_absence {
+                            label(l.clone(), pruned(n.digest()))
+                        } else if below.is_empty() {
+                            pruned(labeled_hash(l, &n.digest()))
+                        } else {
+                            label(l.clone(), n.witness_of(&below))
+                        }
+                    })
+                    .collect();
+                balanced(items)
+            }
+        }
+    }
+
+    fn full(&self) -> HashTree<Vec<u8>> {
+        match self {
+            Node::Leaf(v) => leaf(v.clone()),
+            Node::Sub(children) => balanced(
+                children
+                    .iter()
+                    .map(|(l, n)| label(l.clone(), n.full()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Forks `items` into a balanced binary tree, keeping their order.
+fn balanced(mut items: Vec<HashTree<Vec<u8>>>) -> HashTree<Vec<u8>> {
+    match items.len() {
+        0 => empty(),
+        1 => items.pop().unwrap_or_else(empty),
+        n => {
+            let right = items.split_off(n / 2);
+            fork(balanced(items), balanced(right))
+        }
+    }
+}
+
+fn balanced_hash(hashes: &[[u8; 32]]) -> [u8; 32] {
+    match hashes.len() {
+        0 => empty::<Vec<u8>>().digest(),
+        1 => hashes[0],
+        n => fork_hash(
+            &balanced_hash(&hashes[..n / 2]),
+            &balanced_hash(&hashes[n / 2..]),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ic_certification::LookupResult;
+
+    fn sample() -> Node {
+        let mut t = Node::default();
+        t.insert(&[b"time"], vec![1]);
+        for i in 0u8..5 {
+            t.insert(&[b"canister", &[i], b"module_hash"], vec![i; 32]);
+            t.insert(&[b"canister", &[i], b"controllers"], vec![i]);
+        }
+        t
+    }
+
+    #[test]
+    fn a_witness_has_the_full_trees_root_hash_and_reveals_only_what_was_asked() {
+        let t = sample();
+        let w = t.witness(&[
+            vec![b"time".to_vec()],
+            vec![b"canister".to_vec(), vec![3], b"module_hash".to_vec()],
+            vec![b"canister".to_vec(), vec![9], b"module_hash".to_vec()],
+        ]);
+        assert_eq!(w.digest(), t.digest());
+        assert_eq!(t.full().digest(), t.digest());
+        assert_eq!(
+            w.lookup_path([b"time".as_ref()]),
+            LookupResult::Found(&[1u8][..])
+        );
+        assert_eq!(
+            w.lookup_path([b"canister".as_ref(), &[3], b"module_hash"]),
+            LookupResult::Found(&[3u8; 32][..])
+        );
+        assert!(matches!(
+            w.lookup_path([b"canister".as_ref(), &[2], b"module_hash"]),
+            LookupResult::Unknown
+        ));
+        // A requested absent canister is provably absent.
+        assert_eq!(
+            w.lookup_path([b"canister".as_ref(), &[9], b"module_hash"]),
+            LookupResult::Absent
+        );
+    }
+}

@@ -1,0 +1,401 @@
+//! ic-agent (Rust) against `drydock start`'s HTTP interface, with the agent's default
+//! verification on: certificates (BLS) for calls and read_state, node signatures for queries.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use candid::{Decode, Encode, Principal};
+use ic_agent::identity::{
+    BasicIdentity, DelegatedIdentity, Prime256v1Identity, Secp256k1Identity, Signature,
+};
+use ic_agent::{Agent, AgentError, Identity};
+use ic_management_canister_types::{
+    CanisterIdRecord, CanisterInstallMode, InstallCodeArgs, ProvisionalCreateCanisterWithCyclesArgs,
+};
+use ic_transport_types::{Delegation, EnvelopeContent, SignedDelegation};
+
+struct Server {
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let replica = drydock_replica::Replica::open(dir.path(), Default::default()).unwrap();
+    let service = drydock_http::service(replica, dir.path()).unwrap();
+    let listener = drydock_http::Listener::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(listener.serve(service, async {
+        let _ = stopped.await;
+    }));
+    Server {
+        addr,
+        _dir: dir,
+        _stop: stop,
+    }
+}
+
+async fn agent(server: &Server, identity: impl Identity + 'static) -> Agent {
+    let agent = Agent::builder()
+        .with_url(format!("http://{}", server.addr))
+        .with_identity(identity)
+        .build()
+        .unwrap();
+    agent.fetch_root_key().await.unwrap();
+    agent
+}
+
+fn ed25519(seed: u8) -> BasicIdentity {
+    BasicIdentity::from_raw_key(&[seed; 32])
+}
+
+fn wasm(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/test-canisters")
+        .join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "test canister {} is missing ({e}): run scripts/build-test-canisters.sh first",
+            path.display()
+        )
+    })
+}
+
+/// Creates a canister controlled by the agent's identity and installs `kv` in it.
+async fn kv_canister(agent: &Agent) -> Principal {
+    let arg = ProvisionalCreateCanisterWithCyclesArgs {
+        amount: None,
+        settings: None,
+        specified_id: None,
+        sender_canister_version: None,
+    };
+    let reply = agent
+        .update(
+            &Principal::management_canister(),
+            "provisional_create_canister_with_cycles",
+        )
+        .with_effective_canister_id(drydock_replica::canister_id_from_index(0))
+        .with_arg(Encode!(&arg).unwrap())
+        .call_and_wait()
+        .await
+        .unwrap();
+    let id = Decode!(&reply, CanisterIdRecord).unwrap().canister_id;
+    let install = InstallCodeArgs {
+        mode: CanisterInstallMode::Install,
+        canister_id: id,
+        wasm_module: wasm("kv"),
+        arg: Encode!().unwrap(),
+        sender_canister_version: None,
+    };
+    agent
+        .update(&Principal::management_canister(), "install_code")
+        .with_effective_canister_id(id)
+        .with_arg(Encode!(&install).unwrap())
+        .call_and_wait()
+        .await
+        .unwrap();
+    id
+}
+
+async fn put(agent: &Agent, id: Principal, k: &str, v: &str) -> Result<(), AgentError> {
+    agent
+        .update(&id, "put")
+        .with_arg(Encode!(&k.to_string(), &v.to_string()).unwrap())
+        .call_and_wait()
+        .await
+        .map(|_| ())
+}
+
+async fn get(agent: &Agent, id: Principal, k: &str) -> Result<Option<String>, AgentError> {
+    let reply = agent
+        .query(&id, "get")
+        .with_arg(Encode!(&k.to_string()).unwrap())
+        .call()
+        .await?;
+    Ok(Decode!(&reply, Option<String>).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_updates_and_queries_with_certificate_and_query_signature_checks_on() {
+    let server = start().await;
+    let agent = agent(&server, ed25519(1)).await;
+    let id = kv_canister(&agent).await;
+    put(&agent, id, "greeting", "hello").await.unwrap();
+    assert_eq!(
+        get(&agent, id, "greeting").await.unwrap().as_deref(),
+        Some("hello")
+    );
+    assert_eq!(get(&agent, id, "missing").await.unwrap(), None);
+    // A trap is a certified rejection with the IC's codes.
+    let err = agent
+        .update(&id, "trap_after_write")
+        .with_arg(Encode!(&"k".to_string()).unwrap())
+        .call_and_wait()
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("IC0503") || text.contains("trapped"),
+        "{text}"
+    );
+    assert_eq!(
+        get(&agent, id, "k").await.unwrap(),
+        None,
+        "the trap rolled back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn read_state_gives_the_module_hash_and_controllers() {
+    let server = start().await;
+    let identity = ed25519(2);
+    let me = identity.sender().unwrap();
+    let agent = agent(&server, identity).await;
+    let id = kv_canister(&agent).await;
+    let hash = agent
+        .read_state_canister_info(id, "module_hash")
+        .await
+        .unwrap();
+    use sha2::Digest;
+    assert_eq!(hash, sha2::Sha256::digest(wasm("kv")).to_vec());
+    let controllers = agent.read_state_canister_controllers(id).await.unwrap();
+    assert_eq!(controllers, vec![me]);
+    let candid = agent
+        .read_state_canister_metadata(id, "candid:service")
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&candid).contains("put"));
+}
+
+/// Claims one key's principal and signs with another.
+struct Forger {
+    claimed: BasicIdentity,
+    signer: BasicIdentity,
+}
+
+impl Identity for Forger {
+    fn sender(&self) -> Result<Principal, String> {
+        self.claimed.sender()
+    }
+    fn public_key(&self) -> Option<Vec<u8>> {
+        self.claimed.public_key()
+    }
+    fn sign(&self, content: &EnvelopeContent) -> Result<Signature, String> {
+        let mut sig = self.signer.sign(content)?;
+        sig.public_key = self.claimed.public_key();
+        Ok(sig)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_signature_is_refused_and_changes_nothing() {
+    let server = start().await;
+    let owner = agent(&server, ed25519(3)).await;
+    let id = kv_canister(&owner).await;
+    let forger = agent(
+        &server,
+        Forger {
+            claimed: ed25519(3),
+            signer: ed25519(4),
+        },
+    )
+    .await;
+    let err = put(&forger, id, "stolen", "yes").await.unwrap_err();
+    match &err {
+        AgentError::HttpError(p) => {
+            assert_eq!(p.status, 400);
+            let body = String::from_utf8_lossy(&p.content);
+            assert!(body.contains("Ed25519 signature does not verify"), "{body}");
+        }
+        other => panic!("expected an HTTP 400, got {other}"),
+    }
+    assert_eq!(get(&owner, id, "stolen").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ecdsa_identities_and_delegations_with_targets_and_expiry_are_checked() {
+    let server = start().await;
+    let k1 = Secp256k1Identity::from_private_key(k256::SecretKey::from_slice(&[5; 32]).unwrap());
+    let k1_agent = agent(&server, k1).await;
+    let id = kv_canister(&k1_agent).await;
+    put(&k1_agent, id, "a", "secp256k1").await.unwrap();
+    let p = Prime256v1Identity::from_private_key(p256::SecretKey::from_slice(&[6; 32]).unwrap());
+    let p_agent = agent(&server, p).await;
+    put(&p_agent, id, "b", "p256").await.unwrap();
+    assert_eq!(
+        get(&p_agent, id, "a").await.unwrap().as_deref(),
+        Some("secp256k1")
+    );
+
+    let root = ed25519(7);
+    let session = ed25519(8);
+    let far = (std::time::SystemTime::now() + Duration::from_secs(3600))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let delegated = |targets: Option<Vec<Principal>>, expiration: u64| {
+        let delegation = Delegation {
+            pubkey: session.public_key().unwrap(),
+            expiration,
+            targets,
+            permissions: None,
+        };
+        let signature = root
+            .sign_delegation(&delegation)
+            .unwrap()
+            .signature
+            .unwrap();
+        DelegatedIdentity::new_unchecked(
+            root.public_key().unwrap(),
+            Box::new(ed25519(8)),
+            vec![SignedDelegation {
+                delegation,
+                signature,
+            }],
+        )
+    };
+    let ok = agent(&server, delegated(Some(vec![id]), far)).await;
+    put(&ok, id, "c", "delegated").await.unwrap();
+    assert_eq!(
+        get(&ok, id, "c").await.unwrap().as_deref(),
+        Some("delegated")
+    );
+
+    let elsewhere = agent(&server, delegated(Some(vec![Principal::anonymous()]), far)).await;
+    match put(&elsewhere, id, "d", "no").await.unwrap_err() {
+        AgentError::HttpError(p) => {
+            assert_eq!(p.status, 403);
+            assert!(String::from_utf8_lossy(&p.content).contains("does not target it"));
+        }
+        other => panic!("expected an HTTP 403, got {other}"),
+    }
+    let expired = agent(&server, delegated(None, 1)).await;
+    match put(&expired, id, "e", "no").await.unwrap_err() {
+        AgentError::HttpError(p) => {
+            assert_eq!(p.status, 400);
+            assert!(String::from_utf8_lossy(&p.content).contains("expired"));
+        }
+        other => panic!("expected an HTTP 400, got {other}"),
+    }
+    assert_eq!(get(&ok, id, "d").await.unwrap(), None);
+    assert_eq!(get(&ok, id, "e").await.unwrap(), None);
+}
+
+/// One raw HTTP/1.1 request; returns the status code and body.
+fn raw(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/cbor\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let _ = s.write_all(body);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = match out.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(i) => out[i + 4..].to_vec(),
+        None => Vec::new(),
+    };
+    (code, body)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_get_the_ics_status_codes_and_the_server_keeps_serving() {
+    let server = start().await;
+    let agent = agent(&server, ed25519(9)).await;
+    let id = kv_canister(&agent).await;
+    let addr = server.addr;
+    let path = format!("/api/v4/canister/{id}/call");
+    let (code, body) = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || raw(addr, "POST", &path, b"\xd9\xd9\xf7 not cbor")
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("Could not parse body"));
+
+    let (code, _) = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || raw(addr, "POST", &path, &vec![0u8; 3 * 1024 * 1024])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 413);
+
+    let (code, _) = tokio::task::spawn_blocking(move || raw(addr, "GET", "/api/v9/nothing", b""))
+        .await
+        .unwrap();
+    assert_eq!(code, 404);
+
+    // An expired request.
+    let past = std::time::SystemTime::now() - Duration::from_secs(600);
+    let err = agent
+        .update(&id, "put")
+        .with_arg(Encode!(&"x".to_string(), &"y".to_string()).unwrap())
+        .expire_at(past)
+        .call_and_wait()
+        .await
+        .unwrap_err();
+    match err {
+        AgentError::HttpError(p) => {
+            assert_eq!(p.status, 400);
+            assert!(String::from_utf8_lossy(&p.content).contains("Invalid request expiry"));
+        }
+        other => panic!("expected an HTTP 400, got {other}"),
+    }
+
+    // An unknown canister and an unknown method are rejected with the IC's error codes.
+    let nowhere = drydock_replica::canister_id_from_index(4242);
+    let err = put(&agent, nowhere, "k", "v")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("IC0301") || err.contains("not found"), "{err}");
+    let err = agent
+        .update(&id, "no_such_method")
+        .with_arg(Encode!().unwrap())
+        .call_and_wait()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no_such_method") || err.contains("IC0536"),
+        "{err}"
+    );
+
+    // A stopped canister refuses calls; started again, it answers.
+    let stop = |method: &'static str| {
+        agent
+            .update(&Principal::management_canister(), method)
+            .with_effective_canister_id(id)
+            .with_arg(Encode!(&CanisterIdRecord { canister_id: id }).unwrap())
+            .call_and_wait()
+    };
+    stop("stop_canister").await.unwrap();
+    let err = get(&agent, id, "x").await.unwrap_err().to_string();
+    assert!(err.contains("IC0508") || err.contains("stopped"), "{err}");
+    stop("start_canister").await.unwrap();
+
+    // Still serving.
+    put(&agent, id, "after", "ok").await.unwrap();
+    assert_eq!(
+        get(&agent, id, "after").await.unwrap().as_deref(),
+        Some("ok")
+    );
+    let status = agent.status().await.unwrap();
+    assert_eq!(status.replica_health_status.as_deref(), Some("healthy"));
+}
