@@ -80,6 +80,24 @@ pub struct GlobalArgs {
     pub inspect_instruction_limit: Option<u64>,
 }
 
+impl GlobalArgs {
+    /// The global options from the environment alone (for the icp-cli launcher, whose command
+    /// line is icp-cli's, not drydock's).
+    pub fn from_env(state_dir: Option<PathBuf>) -> Self {
+        let num = |k: &str| std::env::var(k).ok().and_then(|v| v.parse().ok());
+        GlobalArgs {
+            state_dir: state_dir
+                .or_else(|| std::env::var_os("DRYDOCK_STATE_DIR").map(PathBuf::from)),
+            identity: std::env::var("DRYDOCK_IDENTITY").unwrap_or_else(|_| "default".into()),
+            json: false,
+            update_instruction_limit: num("DRYDOCK_UPDATE_INSTRUCTION_LIMIT"),
+            query_instruction_limit: num("DRYDOCK_QUERY_INSTRUCTION_LIMIT"),
+            install_instruction_limit: num("DRYDOCK_INSTALL_INSTRUCTION_LIMIT"),
+            inspect_instruction_limit: num("DRYDOCK_INSPECT_INSTRUCTION_LIMIT"),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Manage the Ed25519 identities that sign calls.
@@ -100,6 +118,28 @@ pub enum Command {
         /// The module to upgrade to (a Wasm file, plain or gzipped).
         new: PathBuf,
     },
+    /// Serve the IC HTTP interface on the state directory, so icp-cli, dfx, ic-agent and
+    /// agent-js work against drydock (`icp ... -n http://127.0.0.1:4943 -k fetch`).
+    ///
+    /// The state directory is locked while the server runs (stop it with Ctrl-C): other
+    /// drydock commands on the same directory are refused until then. drydock is also an icp-cli network launcher: set
+    /// ICP_CLI_NETWORK_LAUNCHER_PATH to the drydock binary.
+    Start(StartArgs),
+}
+
+/// `drydock start`.
+#[derive(Debug, Clone, Args)]
+pub struct StartArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// The port to listen on (0 picks a free one, printed at start).
+    #[arg(long, default_value_t = 4943)]
+    pub port: u16,
+    /// Write `status.json` ({"v":"1","gateway_port":P,"root_key":"<hex DER>"}) here once
+    /// the server is ready, as icp-cli's network launcher interface expects.
+    #[arg(long, value_name = "DIR")]
+    pub status_dir: Option<PathBuf>,
 }
 
 /// How to tell that an upgraded canister is healthy.

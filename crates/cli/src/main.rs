@@ -9,6 +9,8 @@
 //! - `check`: `drydock check` and the upgrade report; `safe`: `canister upgrade`,
 //!   `rehearse` and `hotfix`, the safe paths of an upgrade.
 //! - `candid_io`: Candid text in, Candid replies out, typed by a canister's service.
+//! - `start`: `drydock start`, the IC HTTP interface (`drydock-http`), and the icp-cli
+//!   network launcher interface (the binary run with `--interface-version ...`).
 //! - `error`: failures and their exit codes; `output`: everything written to the terminal.
 //!
 //! # Invariants
@@ -30,6 +32,7 @@ mod install;
 mod output;
 mod safe;
 mod snapshot;
+mod start;
 
 use std::process::ExitCode;
 
@@ -42,7 +45,21 @@ use crate::error::CliError;
 const STACK_BYTES: usize = 64 << 20;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<String> = std::env::args().collect();
+    let cli = if start::is_launcher_invocation(&args) {
+        match start::parse_launcher_args(&args) {
+            Ok(l) => Cli {
+                global: cli::GlobalArgs::from_env(l.state_dir),
+                command: Command::Start(l.start),
+            },
+            Err(e) => {
+                output::error(&e);
+                return ExitCode::from(e.exit_code() as u8);
+            }
+        }
+    } else {
+        Cli::parse()
+    };
     let worker = std::thread::Builder::new()
         .name("drydock".into())
         .stack_size(STACK_BYTES)
@@ -77,5 +94,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Canister(cmd) => canister::run(cmd, &cli.global),
         Command::Check { old, new } => check::run(&old, &new, &cli.global),
+        Command::Start(args) => start::run(&args, &cli.global),
     }
 }
