@@ -109,6 +109,49 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Decodes a request body and authenticates it as of `now`: the envelope decoder that the
+/// fuzz target `envelope` drives. Never panics on input.
+pub fn decode_envelope(
+    body: &[u8],
+    effective: Option<Principal>,
+    now: u64,
+) -> Result<Authed, HttpReject> {
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(HttpReject {
+            status: 413,
+            message: format!(
+                "Request of {} bytes is larger than the maximum of {MAX_REQUEST_BYTES} bytes",
+                body.len()
+            ),
+        });
+    }
+    let envelope: Envelope<'static> = serde_cbor::from_slice(body).map_err(|e| {
+        HttpReject::bad_request(format!("Could not parse body as read request: {e}"))
+    })?;
+    // The request id is the hash of the content as sent, unknown fields included, so a
+    // field this server does not know cannot make a valid signature fail.
+    let raw: serde_cbor::Value = serde_cbor::from_slice(body)
+        .map_err(|e| HttpReject::bad_request(format!("Could not parse body: {e}")))?;
+    let request_id = raw_content(&raw)
+        .and_then(|c| ic_transport_types::to_request_id(&RawValue(c)).ok())
+        .ok_or_else(|| {
+            HttpReject::bad_request("Could not compute the request id of the envelope's content")
+        })?;
+    auth::check_expiry(&envelope.content, now)?;
+    let callee = match &*envelope.content {
+        EnvelopeContent::Call { canister_id, .. } | EnvelopeContent::Query { canister_id, .. } => {
+            Some(*canister_id)
+        }
+        EnvelopeContent::ReadState { .. } => effective,
+    };
+    let sender = auth::authenticate(&envelope, &request_id, callee, now)?;
+    Ok(Authed {
+        request_id,
+        sender,
+        content: envelope.content.into_owned(),
+    })
+}
+
 /// Maps a replica error to the IC's reject code, message and error code.
 pub fn outcome_of(result: Result<Vec<u8>, CallError>) -> CallOutcome {
     match result {
@@ -179,6 +222,7 @@ impl Service {
         struct StatusBody<'a> {
             impl_version: &'a str,
             replica_health_status: &'a str,
+            ic_api_version: &'a str,
             #[serde(with = "serde_bytes")]
             root_key: &'a [u8],
             certified_height: u64,
@@ -186,6 +230,7 @@ impl Service {
         cbor(&StatusBody {
             impl_version: concat!("drydock-", env!("CARGO_PKG_VERSION")),
             replica_health_status: "healthy",
+            ic_api_version: "0.18.0",
             root_key: self.keys.root_key_der(),
             certified_height: 1,
         })
@@ -193,42 +238,7 @@ impl Service {
 
     /// Decodes and authenticates an envelope sent to `effective` (a canister or the subnet).
     pub fn decode(&self, body: &[u8], effective: Option<Principal>) -> Result<Authed, HttpReject> {
-        if body.len() > MAX_REQUEST_BYTES {
-            return Err(HttpReject {
-                status: 413,
-                message: format!(
-                    "Request of {} bytes is larger than the maximum of {MAX_REQUEST_BYTES} bytes",
-                    body.len()
-                ),
-            });
-        }
-        let envelope: Envelope<'static> = serde_cbor::from_slice(body).map_err(|e| {
-            HttpReject::bad_request(format!("Could not parse body as read request: {e}"))
-        })?;
-        // The request id is the hash of the content as sent, unknown fields included, so a
-        // field this server does not know cannot make a valid signature fail.
-        let raw: serde_cbor::Value = serde_cbor::from_slice(body)
-            .map_err(|e| HttpReject::bad_request(format!("Could not parse body: {e}")))?;
-        let request_id = raw_content(&raw)
-            .and_then(|c| ic_transport_types::to_request_id(&RawValue(c)).ok())
-            .ok_or_else(|| {
-                HttpReject::bad_request(
-                    "Could not compute the request id of the envelope's content",
-                )
-            })?;
-        let now = now_ns();
-        auth::check_expiry(&envelope.content, now)?;
-        let callee = match &*envelope.content {
-            EnvelopeContent::Call { canister_id, .. }
-            | EnvelopeContent::Query { canister_id, .. } => Some(*canister_id),
-            EnvelopeContent::ReadState { .. } => effective,
-        };
-        let sender = auth::authenticate(&envelope, &request_id, callee, now)?;
-        Ok(Authed {
-            request_id,
-            sender,
-            content: envelope.content.into_owned(),
-        })
+        decode_envelope(body, effective, now_ns())
     }
 
     /// The effective canister id of a call: the callee, or for the management canister the
@@ -380,16 +390,11 @@ impl Service {
                     if path.get(2).map(|l| l.as_slice()) == Some(b"metadata") {
                         if let Some(name) = path.get(3) {
                             let name = String::from_utf8_lossy(name).into_owned();
-                            let readable =
-                                self.with_replica(|r| match r.metadata(&sender, &id, &name) {
-                                    Err(CallError::User(e))
-                                        if e.code == ErrorCode::CanisterInvalidController =>
-                                    {
-                                        false
-                                    }
-                                    _ => true,
-                                });
-                            if !readable {
+                            let private = self.with_replica(|r| {
+                                matches!(r.metadata(&sender, &id, &name),
+                                    Err(CallError::User(e)) if e.code == ErrorCode::CanisterInvalidController)
+                            });
+                            if private {
                                 return Err(HttpReject::forbidden(format!(
                                     "Custom section {name} of canister {id} is private: only its controllers may read it"
                                 )));
