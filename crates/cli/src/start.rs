@@ -110,7 +110,7 @@ pub fn run(args: &StartArgs, global: &GlobalArgs) -> Result<(), CliError> {
         if let Some(status_dir) = &args.status_dir {
             write_status(status_dir, addr.port(), &root_key)?;
         }
-        crate::output::note(&format!(
+        crate::output::note(format!(
             "drydock is serving the IC HTTP interface at http://{addr} (state {}); root key {root_key}",
             dir.display()
         ));
