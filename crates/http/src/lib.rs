@@ -2,6 +2,7 @@
 //! against drydock as against the IC.
 //!
 //! - [`keys`]: the root (BLS12-381) and node (Ed25519) keys kept in the state directory.
+//! - [`envelope`]: request bodies: CBOR, request ids, authentication.
 //! - [`auth`]: envelope signatures, delegations and expiry.
 //! - [`tree`]: the certified state tree and its witnesses.
 //! - [`service`]: requests apart from HTTP: decoding, running, request statuses, certificates.
@@ -10,16 +11,22 @@
 //! It is the only crate that knows CBOR and the IC's wire types.
 
 pub mod auth;
+pub mod envelope;
 pub mod keys;
+#[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
 pub mod service;
 pub mod tree;
 
 use std::net::SocketAddr;
+#[cfg(feature = "server")]
 use std::path::Path;
+#[cfg(feature = "server")]
 use std::sync::Arc;
 
 pub use keys::Keys;
+#[cfg(feature = "server")]
 pub use service::{Service, Shared};
 
 /// What can stop the server from starting or serving.
@@ -34,10 +41,12 @@ pub enum HttpError {
     },
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
+    #[cfg(feature = "server")]
     #[error(transparent)]
     Replica(#[from] drydock_replica::ReplicaError),
 }
 
+#[cfg(feature = "server")]
 /// Builds the service over an open replica whose state directory is `state_dir`.
 pub fn service(replica: drydock_replica::Replica, state_dir: &Path) -> Result<Shared, HttpError> {
     let keys = Keys::load_or_create(state_dir)?;
@@ -45,10 +54,12 @@ pub fn service(replica: drydock_replica::Replica, state_dir: &Path) -> Result<Sh
 }
 
 /// A bound listener, ready to serve.
+#[cfg(feature = "server")]
 pub struct Listener {
     inner: tokio::net::TcpListener,
 }
 
+#[cfg(feature = "server")]
 impl Listener {
     /// Binds `addr` (port 0 picks a free port).
     pub async fn bind(addr: SocketAddr) -> Result<Listener, HttpError> {

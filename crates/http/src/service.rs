@@ -5,58 +5,18 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use candid::Principal;
 use drydock_replica::{CallError, ErrorCode, Replica, MANAGEMENT_CANISTER};
-use ic_transport_types::{Envelope, EnvelopeContent, RequestId};
+use ic_transport_types::RequestId;
 use serde::Serialize;
 
-use crate::auth::{self, AuthError};
+pub use crate::envelope::{cbor, decode_envelope, now_ns, Authed, HttpReject, MAX_REQUEST_BYTES};
 use crate::keys::Keys;
 use crate::tree::Node;
 
-/// The largest request body the IC accepts (ingress payload 2 MiB, plus envelope overhead).
-pub const MAX_REQUEST_BYTES: usize = 2 * 1024 * 1024 + 256 * 1024;
 /// How long a request's status stays readable after its expiry.
 const STATUS_RETENTION_NS: u64 = 5 * 60 * 1_000_000_000;
-
-/// A refusal in HTTP terms: a status code and a plain-text body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpReject {
-    pub status: u16,
-    pub message: String,
-}
-
-impl HttpReject {
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        HttpReject {
-            status: 400,
-            message: message.into(),
-        }
-    }
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        HttpReject {
-            status: 403,
-            message: message.into(),
-        }
-    }
-    pub fn internal(message: impl Into<String>) -> Self {
-        HttpReject {
-            status: 500,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<AuthError> for HttpReject {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::Forbidden { .. } => HttpReject::forbidden(e.to_string()),
-            _ => HttpReject::bad_request(e.to_string()),
-        }
-    }
-}
 
 /// The outcome of an update call, as `request_status` records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,13 +43,6 @@ struct RequestEntry {
     status: Status,
 }
 
-/// A decoded, authenticated request.
-pub struct Authed {
-    pub request_id: RequestId,
-    pub sender: Principal,
-    pub content: EnvelopeContent,
-}
-
 /// The server's state: the replica, the keys, and the statuses of recent update calls.
 pub struct Service {
     pub(crate) replica: Mutex<Replica>,
@@ -97,59 +50,8 @@ pub struct Service {
     requests: Mutex<HashMap<RequestId, RequestEntry>>,
 }
 
-/// Nanoseconds since the Unix epoch.
-pub fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Decodes a request body and authenticates it as of `now`: the envelope decoder that the
-/// fuzz target `envelope` drives. Never panics on input.
-pub fn decode_envelope(
-    body: &[u8],
-    effective: Option<Principal>,
-    now: u64,
-) -> Result<Authed, HttpReject> {
-    if body.len() > MAX_REQUEST_BYTES {
-        return Err(HttpReject {
-            status: 413,
-            message: format!(
-                "Request of {} bytes is larger than the maximum of {MAX_REQUEST_BYTES} bytes",
-                body.len()
-            ),
-        });
-    }
-    let envelope: Envelope<'static> = serde_cbor::from_slice(body).map_err(|e| {
-        HttpReject::bad_request(format!("Could not parse body as read request: {e}"))
-    })?;
-    // The request id is the hash of the content as sent, unknown fields included, so a
-    // field this server does not know cannot make a valid signature fail.
-    let raw: serde_cbor::Value = serde_cbor::from_slice(body)
-        .map_err(|e| HttpReject::bad_request(format!("Could not parse body: {e}")))?;
-    let request_id = raw_content(&raw)
-        .and_then(|c| ic_transport_types::to_request_id(&RawValue(c)).ok())
-        .ok_or_else(|| {
-            HttpReject::bad_request("Could not compute the request id of the envelope's content")
-        })?;
-    auth::check_expiry(&envelope.content, now)?;
-    let callee = match &*envelope.content {
-        EnvelopeContent::Call { canister_id, .. } | EnvelopeContent::Query { canister_id, .. } => {
-            Some(*canister_id)
-        }
-        EnvelopeContent::ReadState { .. } => effective,
-    };
-    let sender = auth::authenticate(&envelope, &request_id, callee, now)?;
-    Ok(Authed {
-        request_id,
-        sender,
-        content: envelope.content.into_owned(),
-    })
 }
 
 /// Maps a replica error to the IC's reject code, message and error code.
@@ -174,15 +76,6 @@ struct RejectBody<'a> {
     reject_code: u64,
     reject_message: &'a str,
     error_code: &'a str,
-}
-
-/// Serialises `value` as self-describing CBOR.
-pub fn cbor<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = serde_cbor::Serializer::new(Vec::new());
-    let _ = out.self_describe();
-    // Serialising plain structs into a Vec cannot fail.
-    let _ = value.serialize(&mut out);
-    out.into_inner()
 }
 
 fn leb128(mut v: u64) -> Vec<u8> {
@@ -559,15 +452,6 @@ impl Service {
     }
 }
 
-impl HttpReject {
-    fn not_found_path(path: String) -> Self {
-        HttpReject {
-            status: 404,
-            message: format!("Invalid path requested: /{path}"),
-        }
-    }
-}
-
 /// The `canister_id` field of a management call's argument, if it has one.
 fn management_target(arg: &[u8]) -> Option<Principal> {
     let args = candid::IDLArgs::from_bytes(arg).ok()?;
@@ -579,53 +463,6 @@ fn management_target(arg: &[u8]) -> Option<Principal> {
         (l, candid::IDLValue::Principal(p)) if l.get_id() == want => Some(*p),
         _ => None,
     })
-}
-
-fn raw_content(v: &serde_cbor::Value) -> Option<&serde_cbor::Value> {
-    match v {
-        serde_cbor::Value::Tag(_, inner) => raw_content(inner),
-        serde_cbor::Value::Map(m) => m.get(&serde_cbor::Value::Text("content".into())),
-        _ => None,
-    }
-}
-
-/// A CBOR value serialised for the request-id hash (integers as unsigned or signed LEB128).
-struct RawValue<'a>(&'a serde_cbor::Value);
-
-impl Serialize for RawValue<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{Error, SerializeMap, SerializeSeq};
-        use serde_cbor::Value;
-        match self.0 {
-            Value::Integer(i) if *i >= 0 => s.serialize_u64(
-                u64::try_from(*i).map_err(|_| S::Error::custom("integer out of range"))?,
-            ),
-            Value::Integer(i) => s.serialize_i64(
-                i64::try_from(*i).map_err(|_| S::Error::custom("integer out of range"))?,
-            ),
-            Value::Bytes(b) => s.serialize_bytes(b),
-            Value::Text(t) => s.serialize_str(t),
-            Value::Bool(b) => s.serialize_bool(*b),
-            Value::Null => s.serialize_none(),
-            Value::Float(f) => s.serialize_f64(*f),
-            Value::Tag(_, inner) => RawValue(inner).serialize(s),
-            Value::Array(items) => {
-                let mut seq = s.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(&RawValue(item))?;
-                }
-                seq.end()
-            }
-            Value::Map(m) => {
-                let mut map = s.serialize_map(Some(m.len()))?;
-                for (k, v) in m {
-                    map.serialize_entry(&RawValue(k), &RawValue(v))?;
-                }
-                map.end()
-            }
-            _ => Err(S::Error::custom("unsupported CBOR value")),
-        }
-    }
 }
 
 /// Shared between the server's handlers.

@@ -1,0 +1,173 @@
+//! The request envelope: decoding a body (CBOR), computing its request id from the content as
+//! sent, and authenticating it ([`crate::auth`]). Refusals are [`HttpReject`]s with the IC's
+//! status codes. This module needs no replica, so the fuzz target `envelope` drives it alone.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use candid::Principal;
+use ic_transport_types::{Envelope, EnvelopeContent, RequestId};
+use serde::Serialize;
+
+use crate::auth::{self, AuthError};
+
+/// The largest request body the IC accepts (ingress payload 2 MiB, plus envelope overhead).
+pub const MAX_REQUEST_BYTES: usize = 2 * 1024 * 1024 + 256 * 1024;
+/// A refusal in HTTP terms: a status code and a plain-text body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpReject {
+    pub status: u16,
+    pub message: String,
+}
+
+impl HttpReject {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        HttpReject {
+            status: 400,
+            message: message.into(),
+        }
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        HttpReject {
+            status: 403,
+            message: message.into(),
+        }
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        HttpReject {
+            status: 500,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<AuthError> for HttpReject {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Forbidden { .. } => HttpReject::forbidden(e.to_string()),
+            _ => HttpReject::bad_request(e.to_string()),
+        }
+    }
+}
+
+impl HttpReject {
+    pub fn not_found_path(path: String) -> Self {
+        HttpReject {
+            status: 404,
+            message: format!("Invalid path requested: /{path}"),
+        }
+    }
+}
+
+/// A decoded, authenticated request.
+pub struct Authed {
+    pub request_id: RequestId,
+    pub sender: Principal,
+    pub content: EnvelopeContent,
+}
+
+/// Nanoseconds since the Unix epoch.
+pub fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Decodes a request body and authenticates it as of `now`: the envelope decoder that the
+/// fuzz target `envelope` drives. Never panics on input.
+pub fn decode_envelope(
+    body: &[u8],
+    effective: Option<Principal>,
+    now: u64,
+) -> Result<Authed, HttpReject> {
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(HttpReject {
+            status: 413,
+            message: format!(
+                "Request of {} bytes is larger than the maximum of {MAX_REQUEST_BYTES} bytes",
+                body.len()
+            ),
+        });
+    }
+    let envelope: Envelope<'static> = serde_cbor::from_slice(body).map_err(|e| {
+        HttpReject::bad_request(format!("Could not parse body as read request: {e}"))
+    })?;
+    // The request id is the hash of the content as sent, unknown fields included, so a
+    // field this server does not know cannot make a valid signature fail.
+    let raw: serde_cbor::Value = serde_cbor::from_slice(body)
+        .map_err(|e| HttpReject::bad_request(format!("Could not parse body: {e}")))?;
+    let request_id = raw_content(&raw)
+        .and_then(|c| ic_transport_types::to_request_id(&RawValue(c)).ok())
+        .ok_or_else(|| {
+            HttpReject::bad_request("Could not compute the request id of the envelope's content")
+        })?;
+    auth::check_expiry(&envelope.content, now)?;
+    let callee = match &*envelope.content {
+        EnvelopeContent::Call { canister_id, .. } | EnvelopeContent::Query { canister_id, .. } => {
+            Some(*canister_id)
+        }
+        EnvelopeContent::ReadState { .. } => effective,
+    };
+    let sender = auth::authenticate(&envelope, &request_id, callee, now)?;
+    Ok(Authed {
+        request_id,
+        sender,
+        content: envelope.content.into_owned(),
+    })
+}
+
+/// Serialises `value` as self-describing CBOR.
+pub fn cbor<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = serde_cbor::Serializer::new(Vec::new());
+    let _ = out.self_describe();
+    // Serialising plain structs into a Vec cannot fail.
+    let _ = value.serialize(&mut out);
+    out.into_inner()
+}
+
+fn raw_content(v: &serde_cbor::Value) -> Option<&serde_cbor::Value> {
+    match v {
+        serde_cbor::Value::Tag(_, inner) => raw_content(inner),
+        serde_cbor::Value::Map(m) => m.get(&serde_cbor::Value::Text("content".into())),
+        _ => None,
+    }
+}
+
+/// A CBOR value serialised for the request-id hash (integers as unsigned or signed LEB128).
+struct RawValue<'a>(&'a serde_cbor::Value);
+
+impl Serialize for RawValue<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeMap, SerializeSeq};
+        use serde_cbor::Value;
+        match self.0 {
+            Value::Integer(i) if *i >= 0 => s.serialize_u64(
+                u64::try_from(*i).map_err(|_| S::Error::custom("integer out of range"))?,
+            ),
+            Value::Integer(i) => s.serialize_i64(
+                i64::try_from(*i).map_err(|_| S::Error::custom("integer out of range"))?,
+            ),
+            Value::Bytes(b) => s.serialize_bytes(b),
+            Value::Text(t) => s.serialize_str(t),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Null => s.serialize_none(),
+            Value::Float(f) => s.serialize_f64(*f),
+            Value::Tag(_, inner) => RawValue(inner).serialize(s),
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&RawValue(item))?;
+                }
+                seq.end()
+            }
+            Value::Map(m) => {
+                let mut map = s.serialize_map(Some(m.len()))?;
+                for (k, v) in m {
+                    map.serialize_entry(&RawValue(k), &RawValue(v))?;
+                }
+                map.end()
+            }
+            _ => Err(S::Error::custom("unsupported CBOR value")),
+        }
+    }
+}
