@@ -297,3 +297,30 @@ fn no_method(canister: SystemCanister, method: &str, kind: &str) -> UserError {
 
 /// The balances of a ledger, by account key.
 pub(crate) type Balances = BTreeMap<String, u128>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{canister_id_from_index, FIRST_CANISTER_INDEX};
+
+    #[test]
+    fn the_ids_are_the_ics() {
+        assert_eq!(ICP_LEDGER.to_text(), "ryjl3-tyaaa-aaaaa-aaaba-cai");
+        assert_eq!(CYCLES_LEDGER.to_text(), "um5iw-rqaaa-aaaaq-qaaba-cai");
+        assert_eq!(
+            CYCLES_MINTING_CANISTER.to_text(),
+            "rkp4c-7iaaa-aaaaa-aaaca-cai"
+        );
+    }
+
+    #[test]
+    fn the_cycles_ledger_id_lies_in_drydocks_allocation_range() {
+        // Which is why the allocator skips system canister ids.
+        let index = 0x0210_0002;
+        assert!(index >= FIRST_CANISTER_INDEX);
+        assert_eq!(
+            SystemCanister::of(&canister_id_from_index(index)),
+            Some(SystemCanister::CyclesLedger)
+        );
+    }
+}
