@@ -14,6 +14,7 @@ mod management;
 mod record;
 mod replica;
 mod snapshot;
+pub mod system;
 mod upgrade;
 
 pub use candid::Principal;

@@ -302,6 +302,18 @@ impl Replica {
         settings: Option<CanisterSettings>,
         cycles: Option<u128>,
     ) -> Result<Principal, CallError> {
+        self.create_canister_committing(sender, settings, cycles, Vec::new())
+    }
+
+    /// Creates a canister controlled by `sender` (unless `settings` name the controllers),
+    /// committing `extra_blobs` with it: the system canisters' payment for it.
+    pub(crate) fn create_canister_committing(
+        &mut self,
+        sender: Principal,
+        settings: Option<CanisterSettings>,
+        cycles: Option<u128>,
+        extra_blobs: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<Principal, CallError> {
         let mut s = Settings::defaults(vec![sender]);
         if let Some(new) = &settings {
             apply_settings(&mut s, new)?;
@@ -342,7 +354,9 @@ impl Replica {
                 instance: None,
             },
         );
-        if let Err(e) = self.commit_record(record, vec![next_index_blob]) {
+        let mut blobs = vec![next_index_blob];
+        blobs.extend(extra_blobs);
+        if let Err(e) = self.commit_record(record, blobs) {
             self.canisters.remove(&id);
             return Err(e);
         }

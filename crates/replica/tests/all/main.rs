@@ -12,5 +12,6 @@ mod limits;
 mod scale;
 mod snapshot_model;
 mod snapshots;
+mod system_canisters;
 mod timers;
 mod upgrades;
