@@ -535,7 +535,7 @@ pub fn upload(
     let meta: ReadCanisterSnapshotMetadataResult =
         serde_json::from_slice(&meta_bytes).map_err(|e| {
             CliError::usage(format!(
-                "{} is not snapshot metadata: {e}",
+                "{} is not snapshot metadata: {e} — nothing was uploaded",
                 meta_path.display()
             ))
         })?;
