@@ -115,7 +115,10 @@ fn a_downloaded_snapshot_uploaded_into_another_canister_and_restored_gives_the_s
     let stable = fs::metadata(dir.join("stable_memory.bin"))
         .expect("file")
         .len();
-    assert!(stable > FAR, "{stable} bytes: more than 40 slices of 2,000,000");
+    assert!(
+        stable > FAR,
+        "{stable} bytes: more than 40 slices of 2,000,000"
+    );
     let manifest: serde_json::Value =
         serde_json::from_slice(&fs::read(dir.join("manifest.json")).expect("manifest"))
             .expect("json");
