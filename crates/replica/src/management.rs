@@ -272,6 +272,24 @@ impl Replica {
                 self.delete_canister_snapshot(sender, args)?;
                 encode(&())
             }
+            "read_canister_snapshot_metadata" => {
+                let args = decode(method, arg)?;
+                encode(&self.read_canister_snapshot_metadata(sender, args)?)
+            }
+            "read_canister_snapshot_data" => {
+                let args = decode(method, arg)?;
+                let chunk = self.read_canister_snapshot_data(sender, args)?;
+                encode(&ic_management_canister_types::ReadCanisterSnapshotDataResult { chunk })
+            }
+            "upload_canister_snapshot_metadata" => {
+                let args = decode(method, arg)?;
+                encode(&self.upload_canister_snapshot_metadata(sender, args)?)
+            }
+            "upload_canister_snapshot_data" => {
+                let args = decode(method, arg)?;
+                self.upload_canister_snapshot_data(sender, args)?;
+                encode(&())
+            }
             "canister_info" => {
                 let args: CanisterInfoArgs = decode(method, arg)?;
                 let info = self.canister_info(args)?;

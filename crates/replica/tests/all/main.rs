@@ -11,6 +11,7 @@ mod eop;
 mod limits;
 mod scale;
 mod snapshot_model;
+mod snapshot_transfer;
 mod snapshots;
 mod system_canisters;
 mod timers;
