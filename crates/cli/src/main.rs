@@ -96,6 +96,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Canister(cmd) => canister::run(cmd, &cli.global),
         Command::Check { old, new } => check::run(&old, &new, &cli.global),
+        Command::Start(_) if cli.global.network.is_some() => Err(CliError::usage(
+            "`drydock start` serves a network on the state directory; --network is for the \
+             commands that talk to one",
+        )),
         Command::Start(args) => start::run(&args, &cli.global),
     }
 }
