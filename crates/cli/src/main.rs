@@ -19,7 +19,9 @@
 //! - The exit code says whose fault a failure is: 1 the canister's (an IC reject), 2 the
 //!   user's input, 3 drydock's own (see `error`).
 //! - The CLI talks to canisters only through `drydock-replica`'s public API, with the Candid
-//!   requests a real IC client would send to the management canister.
+//!   requests a real IC client would send to the management canister — or, with
+//!   `--network URL` (the `canister snapshot` commands), through ic-agent to that endpoint,
+//!   without opening the state directory.
 
 mod call;
 mod candid_io;
