@@ -37,6 +37,21 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
     if let CanisterCommand::Snapshot(snapshot) = &cmd {
         snapshot::check(snapshot)?;
     }
+    // With --network the state directory is not opened (only its identities are read).
+    if let Some(url) = &global.network {
+        let CanisterCommand::Snapshot(snapshot) = cmd else {
+            return Err(CliError::usage(
+                "--network is supported by the `canister snapshot` commands only; the other \
+                 commands work on the state directory",
+            ));
+        };
+        let mut transport = crate::snapshot_transfer::agent::AgentTransport::connect(global, url)?;
+        let out = crate::output::Output { json: global.json };
+        return snapshot::run(&mut transport, out, snapshot);
+    }
+    if global.root_key.is_some() {
+        return Err(CliError::usage("--root-key goes with --network URL"));
+    }
     // The safe paths open and close the state directory themselves (a health check command
     // may run drydock).
     let cmd = match cmd {
@@ -117,7 +132,10 @@ fn dispatch(ctx: &mut Ctx, cmd: CanisterCommand) -> Result<(), CliError> {
         CanisterCommand::List => list(ctx),
         CanisterCommand::Info { canister } => info(ctx, &canister),
         CanisterCommand::Metadata { canister, name } => metadata(ctx, &canister, name.as_deref()),
-        CanisterCommand::Snapshot(cmd) => snapshot::run(ctx, cmd),
+        CanisterCommand::Snapshot(cmd) => {
+            let out = ctx.out;
+            snapshot::run(ctx, out, cmd)
+        }
         CanisterCommand::Upgrade { .. }
         | CanisterCommand::Rehearse { .. }
         | CanisterCommand::Hotfix { .. } => Err(CliError::internal(

@@ -43,6 +43,19 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Talk to this IC endpoint through its HTTP interface instead of opening the state
+    /// directory, e.g. http://127.0.0.1:4943 (`drydock start`) or https://icp-api.io (the IC).
+    /// Supported by the `canister snapshot` commands; the identity is still read from
+    /// <state-dir>/identities ("anonymous" for none).
+    #[arg(long, global = true, value_name = "URL")]
+    pub network: Option<String>,
+
+    /// With --network: the root key that certifies replies, as "fetch" (ask the endpoint's
+    /// /api/v2/status, unverified) or the DER key in hex [default: the IC's own key for
+    /// icp-api.io, ic0.app and icp0.io, else fetch].
+    #[arg(long, global = true, value_name = "fetch|HEX")]
+    pub root_key: Option<String>,
+
     /// Instructions an update call, heartbeat or timer may use [IC: 40 billion].
     #[arg(
         long,
@@ -90,6 +103,8 @@ impl GlobalArgs {
                 .or_else(|| std::env::var_os("DRYDOCK_STATE_DIR").map(PathBuf::from)),
             identity: std::env::var("DRYDOCK_IDENTITY").unwrap_or_else(|_| "default".into()),
             json: false,
+            network: None,
+            root_key: None,
             update_instruction_limit: num("DRYDOCK_UPDATE_INSTRUCTION_LIMIT"),
             query_instruction_limit: num("DRYDOCK_QUERY_INSTRUCTION_LIMIT"),
             install_instruction_limit: num("DRYDOCK_INSTALL_INSTRUCTION_LIMIT"),

@@ -4,9 +4,10 @@
 //! | exit | variant | meaning |
 //! |---|---|---|
 //! | 1 | [`CliError::Rejected`] | the canister or the management canister rejected or trapped |
+//! | 1 | [`CliError::NetworkRejected`] | the same, from an IC endpoint reached with `--network` |
 //! | 1 | [`CliError::Refused`] | drydock refused or rolled back an unsafe change (breaking upgrade, failed health check) |
 //! | 2 | [`CliError::Usage`] | the command line or an input (file, Candid text, identity) is wrong |
-//! | 3 | [`CliError::Internal`] | drydock itself failed (state directory, engine, a bad reply) |
+//! | 3 | [`CliError::Internal`] | drydock itself failed (state directory, engine, a bad reply), or the network did (unreachable, an HTTP error, a reply that does not verify) |
 //!
 //! Clap's own usage errors exit with 2 as well.
 
@@ -19,6 +20,13 @@ use drydock_replica::{CallError, ReplicaError, UserError};
 pub enum CliError {
     /// The IC-style rejection the replica returned.
     Rejected(UserError),
+    /// A reject from an IC endpoint reached with `--network`: its reject code, its IC error
+    /// code (`IC0503`) when it gave one, and its message.
+    NetworkRejected {
+        reject_code: u64,
+        error_code: Option<String>,
+        message: String,
+    },
     /// drydock refused or undid an operation to keep a canister safe (a breaking change, a
     /// failed health check, a layout difference); the message says what and what to do.
     Refused(String),
@@ -42,7 +50,7 @@ impl CliError {
     /// The process exit code.
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Rejected(_) | CliError::Refused(_) => 1,
+            CliError::Rejected(_) | CliError::NetworkRejected { .. } | CliError::Refused(_) => 1,
             CliError::Usage(_) => 2,
             CliError::Internal(_) => 3,
         }
@@ -53,6 +61,16 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Rejected(e) => write!(f, "{e}"),
+            CliError::NetworkRejected {
+                reject_code,
+                error_code: Some(code),
+                message,
+            } => write!(f, "{code}: {message} (reject code {reject_code})"),
+            CliError::NetworkRejected {
+                reject_code,
+                error_code: None,
+                message,
+            } => write!(f, "reject code {reject_code}: {message}"),
             CliError::Refused(msg) => write!(f, "{msg}"),
             // `{:#}` prints the whole chain: "outer: inner: root".
             CliError::Usage(e) | CliError::Internal(e) => write!(f, "{e:#}"),

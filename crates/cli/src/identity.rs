@@ -48,6 +48,11 @@ impl Identities {
 
     /// The principal of identity `name`, creating it first if it is `default`.
     pub fn principal(&self, name: &str) -> Result<Principal, CliError> {
+        Ok(principal_of(&self.key(name)?))
+    }
+
+    /// The key of identity `name`, creating it first if it is `default`.
+    pub fn key(&self, name: &str) -> Result<SigningKey, CliError> {
         check_name(name)?;
         let key = match self.read(name)? {
             Some(key) => key,
@@ -59,7 +64,7 @@ impl Identities {
                 )))
             }
         };
-        Ok(principal_of(&key))
+        Ok(key)
     }
 
     fn read(&self, name: &str) -> Result<Option<SigningKey>, CliError> {

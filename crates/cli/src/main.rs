@@ -19,7 +19,9 @@
 //! - The exit code says whose fault a failure is: 1 the canister's (an IC reject), 2 the
 //!   user's input, 3 drydock's own (see `error`).
 //! - The CLI talks to canisters only through `drydock-replica`'s public API, with the Candid
-//!   requests a real IC client would send to the management canister.
+//!   requests a real IC client would send to the management canister — or, with
+//!   `--network URL` (the `canister snapshot` commands), through ic-agent to that endpoint,
+//!   without opening the state directory.
 
 mod call;
 mod candid_io;
@@ -96,6 +98,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Canister(cmd) => canister::run(cmd, &cli.global),
         Command::Check { old, new } => check::run(&old, &new, &cli.global),
+        Command::Start(_) if cli.global.network.is_some() => Err(CliError::usage(
+            "`drydock start` serves a network on the state directory; --network is for the \
+             commands that talk to one",
+        )),
         Command::Start(args) => start::run(&args, &cli.global),
     }
 }

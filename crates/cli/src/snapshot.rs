@@ -15,9 +15,10 @@ use ic_management_canister_types::{
 use serde_json::{json, Value};
 
 use crate::cli::SnapshotCommand;
-use crate::context::{principal, Ctx};
+use crate::context::principal;
 use crate::error::CliError;
-use crate::output::note;
+use crate::output::{note, Output};
+use crate::snapshot_transfer::{management, SnapshotTransport};
 
 /// Checks the command line's ids before the state directory is opened, so a typo changes
 /// nothing.
@@ -65,8 +66,13 @@ pub fn check(cmd: &SnapshotCommand) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Runs a `canister snapshot` subcommand.
-pub fn run(ctx: &mut Ctx, cmd: SnapshotCommand) -> Result<(), CliError> {
+/// Runs a `canister snapshot` subcommand through `ctx`: the embedded replica, or a network
+/// (`--network URL`).
+pub fn run(
+    ctx: &mut dyn SnapshotTransport,
+    out: Output,
+    cmd: SnapshotCommand,
+) -> Result<(), CliError> {
     match cmd {
         SnapshotCommand::Create {
             canister,
@@ -75,10 +81,10 @@ pub fn run(ctx: &mut Ctx, cmd: SnapshotCommand) -> Result<(), CliError> {
         } => {
             let canister_id = principal(&canister, "canister id")?;
             let replace = replace.as_deref().map(snapshot_id).transpose()?;
-            create(ctx, canister_id, replace, quiet)
+            create(ctx, out, canister_id, replace, quiet)
         }
         SnapshotCommand::List { canister, quiet } => {
-            list(ctx, principal(&canister, "canister id")?, quiet)
+            list(ctx, out, principal(&canister, "canister id")?, quiet)
         }
         SnapshotCommand::Download {
             canister,
@@ -88,7 +94,7 @@ pub fn run(ctx: &mut Ctx, cmd: SnapshotCommand) -> Result<(), CliError> {
         } => {
             let canister_id = principal(&canister, "canister id")?;
             let id = snapshot_id(&id)?;
-            crate::snapshot_transfer::download(ctx, canister_id, &id, &output, resume)
+            crate::snapshot_transfer::download(ctx, out, canister_id, &id, &output, resume)
         }
         SnapshotCommand::Upload {
             canister,
@@ -99,7 +105,7 @@ pub fn run(ctx: &mut Ctx, cmd: SnapshotCommand) -> Result<(), CliError> {
         } => {
             let canister_id = principal(&canister, "canister id")?;
             let replace = replace.as_deref().map(snapshot_id).transpose()?;
-            crate::snapshot_transfer::upload(ctx, canister_id, &input, resume, replace, quiet)
+            crate::snapshot_transfer::upload(ctx, out, canister_id, &input, resume, replace, quiet)
         }
         SnapshotCommand::Restore {
             canister,
@@ -112,9 +118,9 @@ pub fn run(ctx: &mut Ctx, cmd: SnapshotCommand) -> Result<(), CliError> {
                 snapshot_id: snapshot_id.clone(),
                 sender_canister_version: None,
             };
-            ctx.management::<_, ()>("load_canister_snapshot", (args,))?;
+            management::<_, _, ()>(ctx, "load_canister_snapshot", canister_id, (args,))?;
             done(
-                ctx,
+                out,
                 canister_id,
                 &snapshot_id,
                 format!(
@@ -134,9 +140,9 @@ pub fn run(ctx: &mut Ctx, cmd: SnapshotCommand) -> Result<(), CliError> {
                 canister_id,
                 snapshot_id: snapshot_id.clone(),
             };
-            ctx.management::<_, ()>("delete_canister_snapshot", (args,))?;
+            management::<_, _, ()>(ctx, "delete_canister_snapshot", canister_id, (args,))?;
             done(
-                ctx,
+                out,
                 canister_id,
                 &snapshot_id,
                 format!(
@@ -150,7 +156,8 @@ pub fn run(ctx: &mut Ctx, cmd: SnapshotCommand) -> Result<(), CliError> {
 }
 
 fn create(
-    ctx: &mut Ctx,
+    ctx: &mut dyn SnapshotTransport,
+    out: Output,
     canister_id: Principal,
     replace_snapshot: Option<Vec<u8>>,
     quiet: bool,
@@ -161,9 +168,9 @@ fn create(
         uninstall_code: None,
         sender_canister_version: None,
     };
-    let s: Snapshot = ctx.management("take_canister_snapshot", (args,))?;
+    let s: Snapshot = management(ctx, "take_canister_snapshot", canister_id, (args,))?;
     let id = hex::encode(&s.id);
-    ctx.out.data(
+    out.data(
         || {
             if quiet {
                 id.clone()
@@ -180,23 +187,21 @@ fn create(
     Ok(())
 }
 
-fn list(ctx: &mut Ctx, canister_id: Principal, quiet: bool) -> Result<(), CliError> {
-    let snapshots: Vec<Snapshot> = ctx.management(
+fn list(
+    ctx: &mut dyn SnapshotTransport,
+    out: Output,
+    canister_id: Principal,
+    quiet: bool,
+) -> Result<(), CliError> {
+    let snapshots: Vec<Snapshot> = management(
+        ctx,
         "list_canister_snapshots",
+        canister_id,
         (CanisterIdRecord { canister_id },),
     )?;
     // drydock's labels (its automatic snapshots), for controllers.
-    let labels: std::collections::HashMap<Vec<u8>, String> = ctx
-        .replica
-        .snapshot_infos(&ctx.sender, &canister_id)
-        .map(|infos| {
-            infos
-                .into_iter()
-                .filter_map(|i| Some((i.id, i.label?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    ctx.out.data(
+    let labels = ctx.labels(canister_id);
+    out.data(
         || {
             if quiet {
                 return snapshots
@@ -241,10 +246,10 @@ fn list(ctx: &mut Ctx, canister_id: Principal, quiet: bool) -> Result<(), CliErr
 }
 
 /// After `restore` or `delete`: the message on stderr, and with `--json` the ids on stdout.
-fn done(ctx: &Ctx, canister_id: Principal, snapshot_id: &[u8], message: String) {
+fn done(out: Output, canister_id: Principal, snapshot_id: &[u8], message: String) {
     note(message);
-    if ctx.out.json {
-        ctx.out.data(String::new, || {
+    if out.json {
+        out.data(String::new, || {
             json!({ "canister_id": canister_id.to_text(), "snapshot_id": hex::encode(snapshot_id) })
         });
     }

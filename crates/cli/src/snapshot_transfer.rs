@@ -22,14 +22,17 @@
 //! - Slices are [`SLICE_BYTES`], the IC's maximum (and icp-cli's choice), so offsets in a
 //!   progress file mean the same to both tools.
 
+pub mod agent;
 mod manifest;
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::IsTerminal;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use candid::Principal;
+use candid::utils::ArgumentEncoder;
+use candid::{CandidType, Principal};
 use ic_management_canister_types::{
     ReadCanisterSnapshotDataArgs, ReadCanisterSnapshotDataResult, ReadCanisterSnapshotMetadataArgs,
     ReadCanisterSnapshotMetadataResult, SnapshotDataKind, SnapshotDataOffset,
@@ -37,13 +40,14 @@ use ic_management_canister_types::{
     UploadCanisterSnapshotMetadataResult,
 };
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::context::Ctx;
 use crate::error::CliError;
-use crate::output::{note, warn};
+use crate::output::{note, warn, Output};
 use manifest::{sha256_hex, FileEntry, Manifest};
 
 /// Bytes per `read_canister_snapshot_data` / `upload_canister_snapshot_data` call.
@@ -52,35 +56,29 @@ const METADATA: &str = "metadata.json";
 const CHUNK_DIR: &str = "wasm_chunk_store";
 const UPLOAD_PROGRESS: &str = ".upload_progress.json";
 
-/// The management calls a transfer makes. Implemented for the embedded replica ([`Ctx`]);
-/// an implementation over HTTP (ic-agent) can serve `--network URL`.
+/// The management calls the snapshot commands make, as Candid bytes: implemented for the
+/// embedded replica ([`Ctx`]) and for any IC endpoint through ic-agent
+/// ([`agent::AgentTransport`], `--network URL`). The typed calls are provided on top.
 pub trait SnapshotTransport {
-    fn read_metadata(
+    /// Calls management method `method` about `canister` (the call's effective canister id)
+    /// with Candid-encoded `arg`, and returns the Candid reply.
+    fn management_raw(
         &mut self,
+        method: &str,
         canister: Principal,
-        snapshot: &[u8],
-    ) -> Result<ReadCanisterSnapshotMetadataResult, CliError>;
-    fn read_data(
-        &mut self,
-        canister: Principal,
-        snapshot: &[u8],
-        kind: SnapshotDataKind,
+        arg: Vec<u8>,
     ) -> Result<Vec<u8>, CliError>;
-    /// Returns the new snapshot's id.
-    fn upload_metadata(
-        &mut self,
-        args: UploadCanisterSnapshotMetadataArgs,
-    ) -> Result<Vec<u8>, CliError>;
-    fn upload_data(
-        &mut self,
-        canister: Principal,
-        snapshot: &[u8],
-        kind: SnapshotDataOffset,
-        chunk: Vec<u8>,
-    ) -> Result<(), CliError>;
-}
 
-impl SnapshotTransport for Ctx {
+    /// drydock's labels of a canister's snapshots (its automatic snapshots), where known.
+    fn labels(&mut self, _canister: Principal) -> HashMap<Vec<u8>, String> {
+        HashMap::new()
+    }
+
+    /// The flags that name this transport on a command line (`--network URL`), for hints.
+    fn cli_flags(&self) -> String {
+        String::new()
+    }
+
     fn read_metadata(
         &mut self,
         canister: Principal,
@@ -90,7 +88,7 @@ impl SnapshotTransport for Ctx {
             canister_id: canister,
             snapshot_id: snapshot.to_vec(),
         };
-        self.management("read_canister_snapshot_metadata", (args,))
+        management(self, "read_canister_snapshot_metadata", canister, (args,))
     }
 
     fn read_data(
@@ -105,16 +103,18 @@ impl SnapshotTransport for Ctx {
             kind,
         };
         let r: ReadCanisterSnapshotDataResult =
-            self.management("read_canister_snapshot_data", (args,))?;
+            management(self, "read_canister_snapshot_data", canister, (args,))?;
         Ok(r.chunk)
     }
 
+    /// Returns the new snapshot's id.
     fn upload_metadata(
         &mut self,
         args: UploadCanisterSnapshotMetadataArgs,
     ) -> Result<Vec<u8>, CliError> {
+        let canister = args.canister_id;
         let r: UploadCanisterSnapshotMetadataResult =
-            self.management("upload_canister_snapshot_metadata", (args,))?;
+            management(self, "upload_canister_snapshot_metadata", canister, (args,))?;
         Ok(r.snapshot_id)
     }
 
@@ -131,7 +131,60 @@ impl SnapshotTransport for Ctx {
             kind,
             chunk,
         };
-        self.management("upload_canister_snapshot_data", (args,))
+        management(self, "upload_canister_snapshot_data", canister, (args,))
+    }
+}
+
+/// Calls a management method through `t` with Candid arguments and decodes its reply.
+pub fn management<T, A, R>(
+    t: &mut T,
+    method: &str,
+    canister: Principal,
+    arg: A,
+) -> Result<R, CliError>
+where
+    T: SnapshotTransport + ?Sized,
+    A: ArgumentEncoder,
+    R: CandidType + DeserializeOwned,
+{
+    let bytes = candid::encode_args(arg).map_err(|e| {
+        CliError::internal(format!(
+            "encoding the arguments of management method {method}: {e}"
+        ))
+    })?;
+    let reply = t.management_raw(method, canister, bytes)?;
+    candid::decode_one(&reply).map_err(|e| {
+        CliError::internal(format!(
+            "decoding the reply of management method {method}: {e}"
+        ))
+    })
+}
+
+impl SnapshotTransport for Ctx {
+    fn management_raw(
+        &mut self,
+        method: &str,
+        _canister: Principal,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, CliError> {
+        Ok(self.replica.update(
+            self.sender,
+            drydock_replica::MANAGEMENT_CANISTER,
+            method,
+            &arg,
+        )?)
+    }
+
+    fn labels(&mut self, canister: Principal) -> HashMap<Vec<u8>, String> {
+        self.replica
+            .snapshot_infos(&self.sender, &canister)
+            .map(|infos| {
+                infos
+                    .into_iter()
+                    .filter_map(|i| Some((i.id, i.label?)))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -233,7 +286,8 @@ fn metadata_json(m: &ReadCanisterSnapshotMetadataResult) -> Result<Vec<u8>, CliE
 
 /// `canister snapshot download CANISTER SNAPSHOT -o DIR [--resume]`.
 pub fn download(
-    ctx: &mut Ctx,
+    ctx: &mut dyn SnapshotTransport,
+    out: Output,
     canister: Principal,
     snapshot: &[u8],
     dir: &Path,
@@ -355,7 +409,7 @@ pub fn download(
         dir.display(),
         m.root_sha256.as_deref().unwrap_or_default()
     ));
-    ctx.out.data(String::new, || {
+    out.data(String::new, || {
         json!({
             "canister_id": canister.to_text(),
             "snapshot_id": snapshot_hex,
@@ -370,7 +424,7 @@ pub fn download(
 /// that match the manifest.
 #[allow(clippy::too_many_arguments)]
 fn download_region(
-    ctx: &mut Ctx,
+    ctx: &mut dyn SnapshotTransport,
     canister: Principal,
     snapshot: &[u8],
     dir: &Path,
@@ -517,7 +571,8 @@ fn check_unverified(dir: &Path, meta: &ReadCanisterSnapshotMetadataResult) -> Re
 
 /// `canister snapshot upload CANISTER -i DIR [--resume] [--replace SNAPSHOT]`.
 pub fn upload(
-    ctx: &mut Ctx,
+    ctx: &mut dyn SnapshotTransport,
+    out: Output,
     canister: Principal,
     dir: &Path,
     resume: bool,
@@ -686,12 +741,14 @@ pub fn upload(
     fs::remove_file(&progress_path).map_err(|e| io_error("cannot remove", &progress_path, e))?;
 
     let id = progress.snapshot_id.clone();
-    if !quiet && !ctx.out.json {
+    if !quiet && !out.json {
         note(format!(
-            "Use `drydock canister snapshot restore {canister} {id}` to restore from this snapshot"
+            "Use `drydock{} canister snapshot restore {canister} {id}` to restore from this \
+             snapshot",
+            ctx.cli_flags()
         ));
     }
-    ctx.out.data(
+    out.data(
         || {
             if quiet {
                 id.clone()
@@ -707,7 +764,7 @@ pub fn upload(
 /// Uploads one region from its file, from the progress file's offset on.
 #[allow(clippy::too_many_arguments)]
 fn upload_region(
-    ctx: &mut Ctx,
+    ctx: &mut dyn SnapshotTransport,
     canister: Principal,
     snapshot: &[u8],
     dir: &Path,
