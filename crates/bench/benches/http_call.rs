@@ -195,7 +195,12 @@ fn main() {
     g.bench_function("ic_agent", |b| {
         b.iter(|| {
             runtime
-                .block_on(agent.update(&canister, "noop").with_arg(noop.clone()).call_and_wait())
+                .block_on(
+                    agent
+                        .update(&canister, "noop")
+                        .with_arg(noop.clone())
+                        .call_and_wait(),
+                )
                 .expect("agent noop")
         })
     });

@@ -33,7 +33,9 @@ const PERMITTED_DRIFT_NS: u64 = 60 * 1_000_000_000;
 pub fn check_expiry(content: &EnvelopeContent, now: u64) -> Result<(), AuthError> {
     let expiry = content.ingress_expiry();
     let min = now.saturating_sub(PERMITTED_DRIFT_NS);
-    let max = now + MAX_INGRESS_TTL_NS + PERMITTED_DRIFT_NS;
+    let max = now
+        .saturating_add(MAX_INGRESS_TTL_NS)
+        .saturating_add(PERMITTED_DRIFT_NS);
     if expiry < min || expiry > max {
         return Err(AuthError::Expiry(format!(
             "Minimum allowed expiry: {min}, Maximum allowed expiry: {max}, provided expiry: {expiry}"
@@ -107,6 +109,13 @@ pub fn authenticate(
                     why: format!("delegation {i} does not target it"),
                 });
             }
+        }
+        if d.delegation.permissions == Some(ic_transport_types::DelegationPermissions::Queries)
+            && matches!(&*envelope.content, EnvelopeContent::Call { .. })
+        {
+            return Err(AuthError::BadSignature(format!(
+                "delegation {i} permits only queries and read_state, not update calls"
+            )));
         }
         key = d.delegation.pubkey.clone();
     }

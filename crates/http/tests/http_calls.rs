@@ -14,7 +14,7 @@ use ic_agent::{Agent, AgentError, Identity};
 use ic_management_canister_types::{
     CanisterIdRecord, CanisterInstallMode, InstallCodeArgs, ProvisionalCreateCanisterWithCyclesArgs,
 };
-use ic_transport_types::{Delegation, EnvelopeContent, SignedDelegation};
+use ic_transport_types::{Delegation, DelegationPermissions, EnvelopeContent, SignedDelegation};
 
 struct Server {
     addr: SocketAddr,
@@ -239,12 +239,14 @@ async fn ecdsa_identities_and_delegations_with_targets_and_expiry_are_checked() 
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
-    let delegated = |targets: Option<Vec<Principal>>, expiration: u64| {
+    let delegated_with = |targets: Option<Vec<Principal>>,
+                          expiration: u64,
+                          permissions: Option<DelegationPermissions>| {
         let delegation = Delegation {
             pubkey: session.public_key().unwrap(),
             expiration,
             targets,
-            permissions: None,
+            permissions,
         };
         let signature = root
             .sign_delegation(&delegation)
@@ -260,6 +262,7 @@ async fn ecdsa_identities_and_delegations_with_targets_and_expiry_are_checked() 
             }],
         )
     };
+    let delegated = |targets, expiration| delegated_with(targets, expiration, None);
     let ok = agent(&server, delegated(Some(vec![id]), far)).await;
     put(&ok, id, "c", "delegated").await.unwrap();
     assert_eq!(
@@ -283,6 +286,23 @@ async fn ecdsa_identities_and_delegations_with_targets_and_expiry_are_checked() 
         }
         other => panic!("expected an HTTP 400, got {other}"),
     }
+    let queries_only = agent(
+        &server,
+        delegated_with(None, far, Some(DelegationPermissions::Queries)),
+    )
+    .await;
+    assert_eq!(
+        get(&queries_only, id, "c").await.unwrap().as_deref(),
+        Some("delegated")
+    );
+    match put(&queries_only, id, "f", "no").await.unwrap_err() {
+        AgentError::HttpError(p) => {
+            assert_eq!(p.status, 400);
+            assert!(String::from_utf8_lossy(&p.content).contains("permits only queries"));
+        }
+        other => panic!("expected an HTTP 400, got {other}"),
+    }
+    assert_eq!(get(&ok, id, "f").await.unwrap(), None);
     assert_eq!(get(&ok, id, "d").await.unwrap(), None);
     assert_eq!(get(&ok, id, "e").await.unwrap(), None);
 }
