@@ -3,7 +3,9 @@
 #   1. the test canisters (Rust for wasm32 with ic-cdk, Motoko with moc.js from npm),
 #      built from canisters/ and motoko/ into target/test-canisters/;
 #   2. cargo test for the whole workspace (unit, integration, CLI and crash tests);
-#   3. the standards: rustfmt and clippy with warnings denied.
+#   3. the standards: rustfmt and clippy with warnings denied;
+#   4. the fuzz target for the HTTP envelope decoder, for 60 s (scripts/fuzz.sh; installs
+#      cargo-fuzz on first use).
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p drydock-state`).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,3 +18,4 @@ scripts/build-test-canisters.sh
 cargo test --workspace --locked "$@"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+scripts/fuzz.sh envelope
