@@ -64,7 +64,6 @@ fn agent_js_calls_and_queries_a_canister_served_by_drydock_start() {
         .unwrap_or_else(|| panic!("call.mjs printed no JSON report: {out}"));
     let report: serde_json::Value =
         serde_json::from_str(line).unwrap_or_else(|e| panic!("bad report ({e}): {line}"));
-    eprintln!("agent-js report: {report:#}");
 
     // The root key agent-js fetched is the one status.json announced.
     assert_eq!(value(&report, "root_key"), server.root_key.as_str());
