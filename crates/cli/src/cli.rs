@@ -344,6 +344,41 @@ pub enum SnapshotCommand {
         /// The snapshot id (hex).
         snapshot_id: String,
     },
+    /// Download a snapshot into a directory: icp-cli's layout (metadata.json, wasm_module.bin,
+    /// wasm_memory.bin, stable_memory.bin, wasm_chunk_store/) plus drydock's manifest.json
+    /// with the SHA-256 of every slice, every file and a root hash.
+    Download {
+        /// The canister id.
+        canister: String,
+        /// The snapshot id (hex).
+        snapshot_id: String,
+        /// The directory to write (empty or new, unless --resume).
+        #[arg(long, short = 'o', value_name = "DIR")]
+        output: PathBuf,
+        /// Continue an interrupted download: slices already in DIR that match the manifest
+        /// are kept, the rest are downloaded.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Upload a snapshot directory as a new snapshot of the canister and print its id. Every
+    /// file is verified against manifest.json before anything is sent (a directory without
+    /// one, e.g. from icp-cli, is uploaded with a warning).
+    Upload {
+        /// The canister id.
+        canister: String,
+        /// The snapshot directory.
+        #[arg(long, short = 'i', value_name = "DIR")]
+        input: PathBuf,
+        /// Continue an interrupted upload recorded in DIR/.upload_progress.json.
+        #[arg(long)]
+        resume: bool,
+        /// Replace this snapshot (hex id): it is deleted when the new one is created.
+        #[arg(long, value_name = "SNAPSHOT_ID")]
+        replace: Option<String>,
+        /// Print only the new snapshot's id.
+        #[arg(long, short, conflicts_with = "json")]
+        quiet: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -5,7 +5,8 @@
 //! - `context`: opening the state directory and the replica; management canister calls.
 //! - `identity`: Ed25519 identities and the `identity` subcommands.
 //! - `canister`: the `canister` subcommands; `install`, `call` and `snapshot` (the
-//!   `canister snapshot` subcommands) have their own modules.
+//!   `canister snapshot` subcommands) have their own modules, and `snapshot_transfer` the
+//!   snapshot download and upload (directory format, `manifest.json`, resume).
 //! - `check`: `drydock check` and the upgrade report; `safe`: `canister upgrade`,
 //!   `rehearse` and `hotfix`, the safe paths of an upgrade.
 //! - `candid_io`: Candid text in, Candid replies out, typed by a canister's service.
@@ -32,6 +33,7 @@ mod install;
 mod output;
 mod safe;
 mod snapshot;
+mod snapshot_transfer;
 mod start;
 
 use std::process::ExitCode;

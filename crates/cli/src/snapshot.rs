@@ -1,4 +1,5 @@
-//! `canister snapshot create|list|restore|delete`: the management canister's
+//! `canister snapshot create|list|restore|delete` (and the dispatch of `download|upload`, which
+//! live in `snapshot_transfer`): the management canister's
 //! `take_canister_snapshot`, `list_canister_snapshots`, `load_canister_snapshot` and
 //! `delete_canister_snapshot`, with icp-cli's command names and output.
 //!
@@ -33,6 +34,22 @@ pub fn check(cmd: &SnapshotCommand) -> Result<(), CliError> {
         SnapshotCommand::List { canister, .. } => {
             principal(canister, "canister id")?;
         }
+        SnapshotCommand::Download {
+            canister,
+            snapshot_id: id,
+            ..
+        } => {
+            principal(canister, "canister id")?;
+            snapshot_id(id)?;
+        }
+        SnapshotCommand::Upload {
+            canister, replace, ..
+        } => {
+            principal(canister, "canister id")?;
+            if let Some(id) = replace {
+                snapshot_id(id)?;
+            }
+        }
         SnapshotCommand::Restore {
             canister,
             snapshot_id: id,
@@ -62,6 +79,27 @@ pub fn run(ctx: &mut Ctx, cmd: SnapshotCommand) -> Result<(), CliError> {
         }
         SnapshotCommand::List { canister, quiet } => {
             list(ctx, principal(&canister, "canister id")?, quiet)
+        }
+        SnapshotCommand::Download {
+            canister,
+            snapshot_id: id,
+            output,
+            resume,
+        } => {
+            let canister_id = principal(&canister, "canister id")?;
+            let id = snapshot_id(&id)?;
+            crate::snapshot_transfer::download(ctx, canister_id, &id, &output, resume)
+        }
+        SnapshotCommand::Upload {
+            canister,
+            input,
+            resume,
+            replace,
+            quiet,
+        } => {
+            let canister_id = principal(&canister, "canister id")?;
+            let replace = replace.as_deref().map(snapshot_id).transpose()?;
+            crate::snapshot_transfer::upload(ctx, canister_id, &input, resume, replace, quiet)
         }
         SnapshotCommand::Restore {
             canister,

@@ -50,6 +50,9 @@ pub enum HttpError {
 /// Builds the service over an open replica whose state directory is `state_dir`.
 pub fn service(replica: drydock_replica::Replica, state_dir: &Path) -> Result<Shared, HttpError> {
     let keys = Keys::load_or_create(state_dir)?;
+    let mut replica = replica;
+    // The CMC, the cycles ledger and `ic0.subnet_self` name the subnet the certificates name.
+    replica.set_subnet_id(keys.subnet_id());
     Ok(Arc::new(Service::new(replica, keys)))
 }
 

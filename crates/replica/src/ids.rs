@@ -6,7 +6,7 @@ use candid::Principal;
 pub const MANAGEMENT_CANISTER: Principal = Principal::management_canister();
 
 /// The first index drydock allocates canister ids from. The low indices are the system
-/// canisters' on the IC (ledger, cycles minting), which a later issue serves natively.
+/// canisters' on the IC (ledger, cycles minting); `crate::system` serves three of them.
 pub const FIRST_CANISTER_INDEX: u64 = 1 << 20;
 
 /// The canister id with this index: 8 bytes big-endian followed by the opaque-id class bytes

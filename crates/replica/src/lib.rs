@@ -14,6 +14,8 @@ mod management;
 mod record;
 mod replica;
 mod snapshot;
+mod snapshot_transfer;
+pub mod system;
 mod upgrade;
 
 pub use candid::Principal;
@@ -23,6 +25,7 @@ pub use ids::{canister_id_from_index, MANAGEMENT_CANISTER};
 pub use record::{CanisterRecord, CanisterStatus};
 pub use replica::{Limits, MethodKind, Replica, ReplicaConfig, StateHashes};
 pub use snapshot::{SnapshotInfo, MAX_SNAPSHOTS_PER_CANISTER};
+pub use snapshot_transfer::MAX_SLICE_BYTES;
 pub use upgrade::{HookModule, HookStats, InstallStats};
 
 /// Whether drydock provides the import `module.name` to canisters: the System API (`ic0`).

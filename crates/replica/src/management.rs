@@ -272,6 +272,24 @@ impl Replica {
                 self.delete_canister_snapshot(sender, args)?;
                 encode(&())
             }
+            "read_canister_snapshot_metadata" => {
+                let args = decode(method, arg)?;
+                encode(&self.read_canister_snapshot_metadata(sender, args)?)
+            }
+            "read_canister_snapshot_data" => {
+                let args = decode(method, arg)?;
+                let chunk = self.read_canister_snapshot_data(sender, args)?;
+                encode(&ic_management_canister_types::ReadCanisterSnapshotDataResult { chunk })
+            }
+            "upload_canister_snapshot_metadata" => {
+                let args = decode(method, arg)?;
+                encode(&self.upload_canister_snapshot_metadata(sender, args)?)
+            }
+            "upload_canister_snapshot_data" => {
+                let args = decode(method, arg)?;
+                self.upload_canister_snapshot_data(sender, args)?;
+                encode(&())
+            }
             "canister_info" => {
                 let args: CanisterInfoArgs = decode(method, arg)?;
                 let info = self.canister_info(args)?;
@@ -301,6 +319,18 @@ impl Replica {
         sender: Principal,
         settings: Option<CanisterSettings>,
         cycles: Option<u128>,
+    ) -> Result<Principal, CallError> {
+        self.create_canister_committing(sender, settings, cycles, Vec::new())
+    }
+
+    /// Creates a canister controlled by `sender` (unless `settings` name the controllers),
+    /// committing `extra_blobs` with it: the system canisters' payment for it.
+    pub(crate) fn create_canister_committing(
+        &mut self,
+        sender: Principal,
+        settings: Option<CanisterSettings>,
+        cycles: Option<u128>,
+        extra_blobs: Vec<(String, Option<Vec<u8>>)>,
     ) -> Result<Principal, CallError> {
         let mut s = Settings::defaults(vec![sender]);
         if let Some(new) = &settings {
@@ -342,7 +372,9 @@ impl Replica {
                 instance: None,
             },
         );
-        if let Err(e) = self.commit_record(record, vec![next_index_blob]) {
+        let mut blobs = vec![next_index_blob];
+        blobs.extend(extra_blobs);
+        if let Err(e) = self.commit_record(record, blobs) {
             self.canisters.remove(&id);
             return Err(e);
         }

@@ -21,6 +21,7 @@ use drydock_state::{Batch, MemoryOp, MemoryUpdate, Store};
 use crate::error::{CallError, ErrorCode, ReplicaError, UserError};
 use crate::ids::{canister_id_from_index, FIRST_CANISTER_INDEX, MANAGEMENT_CANISTER};
 use crate::record::{CanisterRecord, CanisterStatus};
+use crate::system::SystemCanister;
 
 /// The IC's instruction and memory limits, which drydock enforces by default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +82,10 @@ pub struct Replica {
     pub(crate) last_install: Option<crate::upgrade::InstallStats>,
     /// The hooks of the `install_code` running now.
     pub(crate) hook_stats: Vec<crate::upgrade::HookStats>,
+    /// The ledgers' balances (`system/`), loaded at open.
+    pub(crate) system: Option<crate::system::SystemState>,
+    /// The subnet id canisters see and the CMC reports (see [`Replica::set_subnet_id`]).
+    pub(crate) subnet_id: Principal,
 }
 
 const NEXT_INDEX_KEY: &str = "replica/next_canister_index";
@@ -110,7 +115,7 @@ impl Replica {
             .blob(NEXT_INDEX_KEY)
             .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
             .unwrap_or(FIRST_CANISTER_INDEX);
-        Ok(Replica {
+        let mut replica = Replica {
             store,
             engine,
             canisters,
@@ -121,7 +126,11 @@ impl Replica {
             modules: Default::default(),
             last_install: None,
             hook_stats: Vec::new(),
-        })
+            system: None,
+            subnet_id: Principal::from_slice(&[0u8; 29]),
+        };
+        replica.open_system()?;
+        Ok(replica)
     }
 
     /// The ids of all canisters.
@@ -168,9 +177,25 @@ impl Replica {
         self.last_time
     }
 
+    /// The index of the next canister id, skipping the system canisters' ids (the cycles
+    /// ledger's index lies above [`FIRST_CANISTER_INDEX`]).
+    fn next_free_index(&self) -> u64 {
+        let mut index = self.next_index;
+        while SystemCanister::of(&canister_id_from_index(index)).is_some() {
+            index += 1;
+        }
+        index
+    }
+
+    /// The id the next created canister gets.
+    pub(crate) fn next_canister_id(&self) -> Principal {
+        canister_id_from_index(self.next_free_index())
+    }
+
     pub(crate) fn allocate_canister_id(&mut self) -> (Principal, (String, Option<Vec<u8>>)) {
-        let id = canister_id_from_index(self.next_index);
-        self.next_index += 1;
+        let index = self.next_free_index();
+        let id = canister_id_from_index(index);
+        self.next_index = index + 1;
         (
             id,
             (
@@ -314,7 +339,7 @@ impl Replica {
             cycles_balance: record.cycles,
             canister_version: record.version,
             canister_status: record.status.code(),
-            subnet_id: Principal::from_slice(&[0u8; 29]).as_slice().to_vec(),
+            subnet_id: self.subnet_id.as_slice().to_vec(),
             ..MessageEnv::default()
         }
     }
@@ -389,6 +414,9 @@ impl Replica {
         self.run_timers()?;
         if canister == MANAGEMENT_CANISTER {
             return self.management(sender, method, arg);
+        }
+        if let Some(system) = SystemCanister::of(&canister) {
+            return self.system_update(system, sender, method, arg);
         }
         let record = self.get(&canister)?.record.clone();
         match record.status {
@@ -547,6 +575,9 @@ impl Replica {
                 format!("Management canister has no query method '{method}'"),
             )
             .into());
+        }
+        if let Some(system) = SystemCanister::of(&canister) {
+            return self.system_query(system, sender, method, arg);
         }
         let record = self.get(&canister)?.record.clone();
         if record.status == CanisterStatus::Stopped {
@@ -720,6 +751,9 @@ impl Replica {
         canister: &Principal,
         method: &str,
     ) -> Result<Option<MethodKind>, CallError> {
+        if let Some(system) = SystemCanister::of(canister) {
+            return Ok(system.method_kind(method));
+        }
         let c = self.get(canister)?;
         let Some(module) = self.module_of(&c.record)? else {
             return Ok(None);

@@ -64,7 +64,7 @@ pub struct SnapshotInfo {
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Source {
     TakenFromCanister,
-    /// Not produced yet (snapshot upload is a later issue).
+    /// Made by `upload_canister_snapshot_metadata` (see `snapshot_transfer.rs`).
     MetadataUpload,
 }
 
@@ -100,14 +100,18 @@ pub(crate) struct SnapshotMeta {
     /// before an upgrade. `None` for snapshots a user took.
     #[serde(default)]
     pub label: Option<String>,
+    /// For a snapshot made by a metadata upload: what has been uploaded so far and what the
+    /// metadata said (see `snapshot_transfer.rs`). `None` for a snapshot taken from a canister.
+    #[serde(default)]
+    pub upload: Option<crate::snapshot_transfer::Upload>,
 }
 
 impl SnapshotMeta {
-    fn id(&self) -> Vec<u8> {
+    pub(crate) fn id(&self) -> Vec<u8> {
         snapshot_id(&self.canister_id, self.local_id)
     }
 
-    fn to_candid(&self) -> Snapshot {
+    pub(crate) fn to_candid(&self) -> Snapshot {
         Snapshot {
             id: self.id(),
             taken_at_timestamp: self.taken_at_timestamp,
@@ -117,21 +121,21 @@ impl SnapshotMeta {
 }
 
 /// The id of snapshot `local` of `canister`.
-fn snapshot_id(canister: &Principal, local: u64) -> Vec<u8> {
+pub(crate) fn snapshot_id(canister: &Principal, local: u64) -> Vec<u8> {
     let mut id = local.to_be_bytes().to_vec();
     id.extend_from_slice(canister.as_slice());
     id
 }
 
-fn meta_key(canister: &Principal, local: u64) -> String {
+pub(crate) fn meta_key(canister: &Principal, local: u64) -> String {
     format!("snapshot/{canister}/{local:016x}")
 }
 
-fn heap_name(canister: &Principal, local: u64) -> String {
+pub(crate) fn heap_name(canister: &Principal, local: u64) -> String {
     format!("{}/heap", meta_key(canister, local))
 }
 
-fn stable_name(canister: &Principal, local: u64) -> String {
+pub(crate) fn stable_name(canister: &Principal, local: u64) -> String {
     format!("{}/stable", meta_key(canister, local))
 }
 
@@ -143,7 +147,7 @@ struct ParsedId {
 }
 
 /// How a snapshot id appears in messages: hex, as IC tools print and accept it.
-fn show(id: &[u8]) -> String {
+pub(crate) fn show(id: &[u8]) -> String {
     hex::encode(id)
 }
 
@@ -181,7 +185,7 @@ fn parse_id(id: &[u8]) -> Result<ParsedId, UserError> {
     })
 }
 
-fn not_found(id: &[u8], canister: &Principal) -> UserError {
+pub(crate) fn not_found(id: &[u8], canister: &Principal) -> UserError {
     UserError::new(
         ErrorCode::CanisterSnapshotNotFound,
         format!(
@@ -201,7 +205,7 @@ fn not_owned(id: &[u8], canister: &Principal) -> UserError {
     )
 }
 
-fn to_json<T: Serialize>(key: &str, value: &T) -> Result<Vec<u8>, ReplicaError> {
+pub(crate) fn to_json<T: Serialize>(key: &str, value: &T) -> Result<Vec<u8>, ReplicaError> {
     serde_json::to_vec(value).map_err(|e| ReplicaError::CorruptRecord {
         key: key.to_string(),
         cause: e.to_string(),
@@ -228,7 +232,10 @@ impl Replica {
     }
 
     /// All snapshots of a canister, oldest (lowest local id) first.
-    fn snapshot_metas(&self, canister: &Principal) -> Result<Vec<SnapshotMeta>, ReplicaError> {
+    pub(crate) fn snapshot_metas(
+        &self,
+        canister: &Principal,
+    ) -> Result<Vec<SnapshotMeta>, ReplicaError> {
         let prefix = format!("snapshot/{canister}/");
         let mut metas = Vec::new();
         for key in self.store.blob_keys(&prefix) {
@@ -246,7 +253,11 @@ impl Replica {
 
     /// The snapshot `id`, which must belong to `canister`: not found (305) if no such snapshot
     /// exists, someone else's (406) if it belongs to another canister.
-    fn owned_snapshot(&self, canister: &Principal, id: &[u8]) -> Result<SnapshotMeta, CallError> {
+    pub(crate) fn owned_snapshot(
+        &self,
+        canister: &Principal,
+        id: &[u8],
+    ) -> Result<SnapshotMeta, CallError> {
         let parsed = parse_id(id)?;
         let meta = self
             .snapshot_meta(&parsed.owner, parsed.local)?
@@ -258,9 +269,13 @@ impl Replica {
     }
 
     /// Adds the deletion of a snapshot (memories and metadata) to `batch`.
-    fn delete_snapshot_into(meta: &SnapshotMeta, batch: &mut Batch) {
+    pub(crate) fn delete_snapshot_into(meta: &SnapshotMeta, batch: &mut Batch) {
         batch.delete_memory(heap_name(&meta.canister_id, meta.local_id));
         batch.delete_memory(stable_name(&meta.canister_id, meta.local_id));
+        batch.delete_memory(crate::snapshot_transfer::module_name(
+            &meta.canister_id,
+            meta.local_id,
+        ));
         batch.delete_blob(meta_key(&meta.canister_id, meta.local_id));
     }
 
@@ -355,6 +370,7 @@ impl Replica {
                 + record.certified_data.len() as u64
                 + globals_size,
             label,
+            upload: None,
         };
 
         let mut batch = Batch::default();
@@ -433,6 +449,9 @@ impl Replica {
             }
             Some(parsed.owner)
         };
+        if let Some(upload) = &meta.upload {
+            upload.ensure_complete(snapshot, &meta)?;
+        }
 
         let mut batch = Batch::default();
         for (live, snap, size) in [
@@ -447,7 +466,9 @@ impl Replica {
                 meta.stable_size,
             ),
         ] {
-            if self.store.snapshot_size(&snap).is_some() {
+            // A taken snapshot's memories are state-crate snapshots; an uploaded one's are
+            // plain memories (uploads write into them). Restore reads either.
+            if self.store.snapshot_size(&snap).is_some() || self.store.memory(&snap).is_some() {
                 batch.restore_memory(live, snap);
             } else if size == 0 {
                 if self.store.memory(&live).is_some() {
@@ -464,14 +485,19 @@ impl Replica {
 
         record.module_hash = Some(meta.module_hash.clone());
         // The module must be at hand (and compile) before anything is committed.
-        self.module_of(&record)?;
-        record.globals = meta.globals.clone();
+        let module = self.module_of(&record)?;
+        record.globals = match &meta.upload {
+            None => meta.globals.clone(),
+            Some(upload) => upload.globals_for(module.as_deref(), snapshot)?,
+        };
         record.certified_data = meta.certified_data.clone();
         record.chunk_store = meta.wasm_chunk_store.clone();
         record.heap_size = meta.heap_size;
         record.stable_size = meta.stable_size;
-        if meta.source == Source::MetadataUpload {
-            record.global_timer = meta.global_timer;
+        // As on the IC: the timer only for an uploaded snapshot, and only when its metadata
+        // gave one.
+        if let Some(timer) = meta.upload.as_ref().and_then(|u| u.global_timer) {
+            record.global_timer = timer;
         }
         record.version += 1;
         let now = self.now();

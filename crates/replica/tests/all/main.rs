@@ -11,6 +11,8 @@ mod eop;
 mod limits;
 mod scale;
 mod snapshot_model;
+mod snapshot_transfer;
 mod snapshots;
+mod system_canisters;
 mod timers;
 mod upgrades;
