@@ -7,7 +7,7 @@ use ic_management_canister_types::{
     CanisterStatusType, Change, ChangeDetails, ChangeOrigin, ControllersChangeRecord,
     CreateCanisterArgs, CreationRecord, DefiniteCanisterSettings, DeleteCanisterSnapshotArgs,
     FromUserRecord, InstallCodeArgs, LoadCanisterSnapshotArgs, LogVisibility, MemoryMetrics,
-    ProvisionalCreateCanisterWithCyclesArgs, QueryStats, SnapshotVisibility,
+    ProvisionalCreateCanisterWithCyclesArgs, QueryStats, SnapshotVisibility, StatusVisibility,
     TakeCanisterSnapshotArgs, UninstallCodeArgs, UpdateSettingsArgs,
 };
 use serde::de::DeserializeOwned;
@@ -446,6 +446,10 @@ impl Replica {
                 wasm_memory_threshold: Nat::from(s.wasm_memory_threshold),
                 environment_variables: Vec::new(),
                 snapshot_visibility: s.snapshot_visibility.clone(),
+                // Not kept by drydock yet: the IC's defaults. Clients built on
+                // ic-management-canister-types >= 0.9 (icp-cli 1.5) require both fields.
+                minimum_incoming_canister_call_cycles: Nat::from(0u64),
+                status_visibility: StatusVisibility::Controllers,
             },
             module_hash: record
                 .module_hash
