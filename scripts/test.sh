@@ -2,6 +2,7 @@
 # Runs every drydock test on this machine, installing what it needs first (idempotent):
 #   1. the test canisters (Rust for wasm32 with ic-cdk, Motoko with moc.js from npm),
 #      built from canisters/ and motoko/ into target/test-canisters/;
+#   1b. the real clients for the end-to-end tests (icp-cli 1.5, agent-js) from npm, in clients/;
 #   2. cargo test for the whole workspace (unit, integration, CLI and crash tests);
 #   3. the standards: rustfmt and clippy with warnings denied;
 #   4. the fuzz target for the HTTP envelope decoder, for 60 s (scripts/fuzz.sh; installs
@@ -15,6 +16,7 @@ command -v cargo >/dev/null 2>&1 || { echo "test.sh: cargo not found: install Ru
 command -v node >/dev/null 2>&1 || { echo "test.sh: node not found: install Node.js >= 18 (apt-get install nodejs npm)" >&2; exit 1; }
 
 scripts/build-test-canisters.sh
+scripts/clients.sh
 cargo test --workspace --locked "$@"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
