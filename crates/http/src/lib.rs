@@ -83,7 +83,12 @@ impl Listener {
         service: Shared,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), HttpError> {
-        axum::serve(self.inner, server::router(service))
+        use axum::serve::ListenerExt;
+        // Replies go out at once (no Nagle delay between headers and body).
+        let listener = self.inner.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, server::router(service))
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(HttpError::Serve)

@@ -391,7 +391,18 @@ impl Service {
                 }
             }
         });
-        for (rid, r) in lock(&self.requests).iter() {
+        // Only the statuses the paths name: a request's certificate does not grow with the
+        // number of recent requests.
+        let wanted_requests: Vec<&[u8]> = paths
+            .iter()
+            .filter(|p| p.first().map(|l| l.as_slice()) == Some(b"request_status"))
+            .filter_map(|p| p.get(1).map(|l| l.as_slice()))
+            .collect();
+        let requests = lock(&self.requests);
+        for (rid, r) in requests
+            .iter()
+            .filter(|(rid, _)| wanted_requests.contains(&rid.as_slice()))
+        {
             let base = rid.as_slice();
             match &r.status {
                 Status::Processing => t.insert(
