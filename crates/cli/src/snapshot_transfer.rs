@@ -12,8 +12,8 @@
 //! the SHA-256 of every slice as it was read, of every file, and a root hash.
 //!
 //! # Invariants
-//! - A download writes each slice at its offset and records its hash in the manifest right
-//!   after; `--resume` re-reads every recorded slice and fetches again any that does not
+//! - A download writes each slice at its offset and records its hash in the manifest, which
+//!   is saved every 64 slices and at the end of each file; `--resume` re-reads every recorded slice and fetches again any that does not
 //!   match the file (truncated, changed) or is not recorded.
 //! - An upload verifies every file against the manifest before the first call; a directory
 //!   without a manifest (icp-cli's) gets a warning and only the size and chunk-hash checks.
@@ -52,6 +52,8 @@ use manifest::{sha256_hex, FileEntry, Manifest};
 
 /// Bytes per `read_canister_snapshot_data` / `upload_canister_snapshot_data` call.
 pub const SLICE_BYTES: u64 = drydock_replica::MAX_SLICE_BYTES;
+/// How many downloaded slices go between two saves of `manifest.json` (128 MB).
+const MANIFEST_SAVE_EVERY: u32 = 64;
 const METADATA: &str = "metadata.json";
 const CHUNK_DIR: &str = "wasm_chunk_store";
 const UPLOAD_PROGRESS: &str = ".upload_progress.json";
@@ -453,6 +455,7 @@ fn download_region(
     let mut whole = Sha256::new();
     let mut offset = 0;
     let mut refetched = 0u64;
+    let mut fetched_since_save = 0u32;
     while offset < size {
         let len = (size - offset).min(SLICE_BYTES);
         let mut buf = vec![0u8; len as usize];
@@ -483,7 +486,14 @@ fn download_region(
             file.write_all_at(&buf, offset)
                 .map_err(|e| io_error("cannot write", &path, e))?;
             m.files[index].record(offset, &buf);
-            m.save(dir)?;
+            // The manifest is rewritten every MANIFEST_SAVE_EVERY slices, not after each:
+            // it grows with the download, so saving it per slice costs quadratic time. A
+            // slice on disk that the saved manifest does not list is fetched again on resume.
+            fetched_since_save += 1;
+            if fetched_since_save >= MANIFEST_SAVE_EVERY {
+                m.save(dir)?;
+                fetched_since_save = 0;
+            }
         }
         whole.update(&buf);
         offset += len;

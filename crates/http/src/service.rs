@@ -463,17 +463,17 @@ impl Service {
     }
 }
 
-/// The `canister_id` field of a management call's argument, if it has one.
+/// The `canister_id` field of a management call's argument, if it has one. Decoded as a
+/// record of that one field, so the other fields (a 2 MB snapshot slice, a Wasm module) are
+/// skipped rather than decoded.
 fn management_target(arg: &[u8]) -> Option<Principal> {
-    let args = candid::IDLArgs::from_bytes(arg).ok()?;
-    let candid::IDLValue::Record(fields) = args.args.first()? else {
-        return None;
-    };
-    let want = candid::types::Label::Named("canister_id".into()).get_id();
-    fields.iter().find_map(|f| match (&f.id, &f.val) {
-        (l, candid::IDLValue::Principal(p)) if l.get_id() == want => Some(*p),
-        _ => None,
-    })
+    #[derive(candid::CandidType, serde::Deserialize)]
+    struct Target {
+        canister_id: Principal,
+    }
+    let mut decoder = candid::de::IDLDeserialize::new(arg).ok()?;
+    let target: Target = decoder.get_value().ok()?;
+    Some(target.canister_id)
 }
 
 /// Shared between the server's handlers.
