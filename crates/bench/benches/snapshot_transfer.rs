@@ -751,10 +751,7 @@ fn main() {
                 human(client.as_nanos() as f64 / slices as f64),
                 server.as_secs_f64(),
                 human(server.as_nanos() as f64 / slices as f64),
-                format!(
-                    "{:.2}",
-                    (client + server).as_secs_f64() / wall.as_secs_f64()
-                ),
+                (client + server).as_secs_f64() / wall.as_secs_f64(),
             );
         }
     }
