@@ -9,12 +9,15 @@
 // `icp:public motoko:stable-types`. EOP actors use moc's default (enhanced
 // orthogonal persistence, memory64); classic ones use gcFlags('classicOP')
 // (wasm32, serialising persistence).
+//
+// The `core` library (mo:core/...) that ships inside the npm package
+// (packages/latest/core.json) is loaded as package `core`; `mo:base` is not shipped.
 'use strict';
 
 const fs = require('fs');
 const path = require('path');
 
-// [name, persistence]
+// [name (src/NAME.mo), persistence, output name (default: name)]
 const ACTORS = [
   ['counter_eop', 'enhancedOP'],
   ['counter_eop_v2', 'enhancedOP'],
@@ -33,6 +36,9 @@ const ACTORS = [
   ['stable_nat', 'classicOP'],
   ['stable_int', 'classicOP'],
   ['stable_dropped', 'classicOP'],
+  // Inter-canister calls (uses mo:core). Output pingpong_mo: pingpong.wasm is the Rust canister.
+  ['pingpong', 'enhancedOP', 'pingpong_mo'],
+  ['heartbeat', 'enhancedOP'],
 ];
 
 // [old, new, expect compatible?, expected error code] — checked with moc's
@@ -59,13 +65,19 @@ function main() {
     process.exit(2);
   }
   mo.setPublicMetadata(['candid:service', 'motoko:stable-types']);
+  const corePath = path.join(path.dirname(require.resolve('motoko/package.json')), 'packages', 'latest', 'core.json');
+  mo.loadPackage(JSON.parse(fs.readFileSync(corePath, 'utf8')));
 
   const srcDir = path.join(__dirname, 'src');
   const mosts = {};
-  for (const [name, persistence] of ACTORS) {
+  // EOP actors first: moc.js keeps compiler state between compiles, and an EOP
+  // compile after a classic one fails ("Fatal error (exit 1)"), while classic after
+  // EOP works. (Array.prototype.sort is stable, so the order is otherwise kept.)
+  const ordered = [...ACTORS].sort((a, b) => (a[1] === 'enhancedOP' ? 0 : 1) - (b[1] === 'enhancedOP' ? 0 : 1));
+  for (const [name, persistence, outName = name] of ordered) {
     const file = `${name}.mo`;
     mo.write(file, fs.readFileSync(path.join(srcDir, file), 'utf8'));
-    if (only.length && !only.includes(name)) continue;
+    if (only.length && !only.includes(name) && !only.includes(outName)) continue;
 
     const diags = mo.check(file);
     const errors = diags.filter((d) => d.severity === 1);
@@ -81,11 +93,11 @@ function main() {
     mo.compiler.gcFlags(persistence);
     const t0 = Date.now();
     const { wasm, candid, stable } = mo.wasm(file, 'ic');
-    fs.writeFileSync(path.join(outDir, `${name}.wasm`), wasm);
-    fs.writeFileSync(path.join(outDir, `${name}.did`), candid);
-    fs.writeFileSync(path.join(outDir, `${name}.most`), stable);
+    fs.writeFileSync(path.join(outDir, `${outName}.wasm`), wasm);
+    fs.writeFileSync(path.join(outDir, `${outName}.did`), candid);
+    fs.writeFileSync(path.join(outDir, `${outName}.most`), stable);
     mosts[name] = stable;
-    console.log(`motoko: ${name}.wasm (${persistence}, ${wasm.length} bytes, ${Date.now() - t0} ms)`);
+    console.log(`motoko: ${outName}.wasm (${persistence}, ${wasm.length} bytes, ${Date.now() - t0} ms)`);
   }
   mo.compiler.gcFlags('enhancedOP');
 

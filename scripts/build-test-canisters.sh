@@ -6,12 +6,16 @@
 #     brickable_c2.wasm (upgrade from v1 works, its own pre_upgrade always traps)
 #     brickable_hotfix.wasm (v1 without the threshold trap; code-only change: built
 #       with BRICKABLE_HOTFIX=1, not a feature, see canisters/brickable/Cargo.toml)
-#     bigmem.wasm (GiB-scale stable memory and heap, for snapshot tests)   (+ NAME.did)
+#     bigmem.wasm (GiB-scale stable memory and heap, for snapshot tests)
+#     pingpong.wasm pingpong_heartbeat.wasm (inter-canister calls, timers, cycles,
+#       management canister; the second adds a heartbeat: feature `heartbeat`)   (+ NAME.did)
 #   Motoko (motoko/, moc.js from npm `motoko`):                     (+ .did, .most)
 #     counter_eop{,_v2,_incompatible}.wasm counter_classic{,_v2}.wasm
 #     shop{,_required_field,_result_tag,_removed_method,_opt_field,_added_method,_nat_to_int}.wasm
 #       (Candid-change family)
 #     stable_{nat,int,dropped}.wasm (stable-type family)
+#     pingpong_mo.wasm (src/pingpong.mo: calls, composite query, timer; `_mo` because
+#       pingpong.wasm is the Rust one) heartbeat.wasm (system func heartbeat)
 # then checks every module with scripts/inspect-wasm.js --check, and that
 # brickable.wasm and brickable_hotfix.wasm differ only in code (--same-layout).
 #
@@ -33,7 +37,7 @@ for a in "$@"; do
     --force) force=1 ;;
     --rust-only) do_motoko=0 ;;
     --motoko-only) do_rust=0 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "build-test-canisters: unknown option $a" >&2; exit 2 ;;
   esac
 done
@@ -57,7 +61,7 @@ stale() {
 
 # ------------------------------------------------------------------ Rust
 RUST_OUT=(kv kv_v2 serde_state serde_state_v2 brickable brickable_v2 brickable_post_trap brickable_v2_blob_only
-  brickable_c2 brickable_hotfix bigmem)
+  brickable_c2 brickable_hotfix bigmem pingpong pingpong_heartbeat)
 build_rust() {
   need cargo "Install Rust with rustup."
   need rustup "Install rustup (the wasm32 target is added with it)."
@@ -79,6 +83,7 @@ build_rust() {
       cp "$rel/$pkg.wasm" "$OUT/$name.wasm"
       case "$name" in
         brickable*) did="$CAN/brickable/brickable.did" ;;
+        pingpong*) did="$CAN/pingpong/pingpong.did" ;;
         *) did="$CAN/$pkg/$name.did" ;;
       esac
       [ -f "$did" ] || die "missing Candid file $did"
@@ -93,12 +98,16 @@ build_rust() {
   # The hotfix must differ from brickable.wasm in code only, so it is the default build
   # (same cargo metadata hash) with an environment variable read by option_env!.
   BRICKABLE_HOTFIX=1 cargo_variant "" brickable:brickable_hotfix
+  # pingpong on its own, so that its extra dependencies (ic-cdk-timers, futures, ...)
+  # cannot unify features into the crates above.
+  cargo_variant "" pingpong:pingpong
+  cargo_variant "pingpong/heartbeat" pingpong:pingpong_heartbeat
 }
 
 # ------------------------------------------------------------------ Motoko
 MOTOKO_OUT=(counter_eop counter_eop_v2 counter_eop_incompatible counter_classic counter_classic_v2
   shop shop_required_field shop_result_tag shop_removed_method shop_opt_field shop_added_method shop_nat_to_int
-  stable_nat stable_int stable_dropped)
+  stable_nat stable_int stable_dropped pingpong_mo heartbeat)
 build_motoko() {
   need npm "Install npm (comes with Node.js)."
   if [ ! -f "$MOT/node_modules/motoko/package.json" ] || [ "$MOT/package-lock.json" -nt "$MOT/node_modules/.package-lock.json" ]; then

@@ -75,6 +75,57 @@ pub fn run(
     Ok(())
 }
 
+/// `canister call --async`: submits the update and prints the request id.
+pub fn submit(ctx: &mut Ctx, canister: Principal, method: &str, arg: Arg) -> Result<(), CliError> {
+    let service = service_of(ctx, &canister);
+    let function = service.as_ref().and_then(|s| s.method(method));
+    let env = service.as_ref().map(|s| &s.env);
+    let arg_types: Option<(&TypeEnv, &[Type])> = env.zip(function.map(|f| f.args.as_slice()));
+    let bytes = match &arg {
+        Arg::Text(text) => encode_args(text, arg_types)?,
+        Arg::Raw(h) => hex::decode(h.trim())
+            .map_err(|e| CliError::usage(format!("--raw is not valid hex: {e}")))?,
+    };
+    let id = ctx.replica.submit(ctx.sender, canister, method, &bytes)?;
+    let text = request_id_text(id);
+    ctx.out.data(
+        || text.clone(),
+        || json!({ "request_id": text, "canister_id": canister.to_text(), "method": method }),
+    );
+    Ok(())
+}
+
+/// A request number as the CLI shows it.
+pub fn request_id_text(id: u64) -> String {
+    format!("{id:016x}")
+}
+
+/// `request status ID [--wait]`.
+pub fn status(ctx: &mut Ctx, id: &str, wait: bool, output: OutputFormat) -> Result<(), CliError> {
+    let n = u64::from_str_radix(id.trim().trim_start_matches("0x"), 16)
+        .ok()
+        .filter(|n| ctx.replica.knows_request(*n))
+        .ok_or_else(|| {
+            CliError::usage(format!(
+                "unknown request id {id}: `drydock canister call --async` prints the ids of this state directory"
+            ))
+        })?;
+    match ctx.replica.request_status(n, wait)? {
+        None => {
+            ctx.out.data(
+                || "processing".to_string(),
+                || json!({ "request_id": id, "status": "processing" }),
+            );
+            Ok(())
+        }
+        Some(Ok(reply)) => {
+            print_reply(ctx, &reply, None, output);
+            Ok(())
+        }
+        Some(Err(e)) => Err(drydock_replica::CallError::from(e).into()),
+    }
+}
+
 /// The canister's Candid service, if it has one that parses.
 fn service_of(ctx: &Ctx, canister: &Principal) -> Option<Service> {
     let bytes = ctx

@@ -107,6 +107,7 @@ fn dispatch(ctx: &mut Ctx, cmd: CanisterCommand) -> Result<(), CliError> {
             update,
             raw,
             output,
+            async_call,
         } => {
             let id = principal(&canister, "canister id")?;
             let arg = match (args, raw) {
@@ -121,10 +122,13 @@ fn dispatch(ctx: &mut Ctx, cmd: CanisterCommand) -> Result<(), CliError> {
             } else {
                 None
             };
+            if async_call {
+                return call::submit(ctx, id, &method, arg);
+            }
             call::run(ctx, id, &method, arg, kind, output)
         }
         CanisterCommand::Status { canister } => status(ctx, &canister),
-        CanisterCommand::Stop { canister } => simple(ctx, &canister, "stop_canister", "Stopped"),
+        CanisterCommand::Stop { canister, no_wait } => stop(ctx, &canister, no_wait),
         CanisterCommand::Start { canister } => simple(ctx, &canister, "start_canister", "Started"),
         CanisterCommand::Delete { canister } => {
             simple(ctx, &canister, "delete_canister", "Deleted")
@@ -186,6 +190,9 @@ fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
         .collect();
     let m = &s.memory_metrics;
     let d = &s.settings;
+    let (open_contexts, outstanding) = ctx.replica.canister(&canister_id).map_or((0, 0), |r| {
+        (r.calls.open_contexts(), r.calls.callbacks.len())
+    });
     ctx.out.data(
         || {
             let rows = [
@@ -206,6 +213,8 @@ fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
                 ("Compute allocation", dec(&d.compute_allocation)),
                 ("Memory allocation", dec(&d.memory_allocation)),
                 ("Reserved cycles limit", dec(&d.reserved_cycles_limit)),
+                ("Open call contexts", open_contexts.to_string()),
+                ("Outstanding calls", outstanding.to_string()),
             ];
             rows.iter()
                 .map(|(k, v)| format!("{k}: {v}"))
@@ -228,9 +237,41 @@ fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
                 "compute_allocation": nat(&d.compute_allocation),
                 "memory_allocation": nat(&d.memory_allocation),
                 "reserved_cycles_limit": nat(&d.reserved_cycles_limit),
+                "open_call_contexts": open_contexts,
+                "outstanding_calls": outstanding,
             })
         },
     );
+    Ok(())
+}
+
+/// `stop`: the canister becomes stopping, and stopped once no call context is open.
+fn stop(ctx: &mut Ctx, canister: &str, no_wait: bool) -> Result<(), CliError> {
+    let canister_id = principal(canister, "canister id")?;
+    let open = ctx
+        .replica
+        .canister(&canister_id)
+        .map_or(0, |r| r.calls.open_contexts());
+    if no_wait {
+        let status = ctx.replica.stop_without_waiting(ctx.sender, canister_id)?;
+        let word = match status {
+            drydock_replica::CanisterStatus::Stopped => "stopped",
+            drydock_replica::CanisterStatus::Stopping => "stopping",
+            drydock_replica::CanisterStatus::Running => "running",
+        };
+        ctx.out.data(
+            || format!("Canister {canister_id} is {word} ({open} open call contexts)"),
+            || json!({ "canister_id": canister_id.to_text(), "status": word, "open_call_contexts": open }),
+        );
+        return Ok(());
+    }
+    if open > 0 {
+        note(format!(
+            "stopping {canister_id}: waiting for {open} open call context(s) to finish (new calls are rejected meanwhile)"
+        ));
+    }
+    ctx.management::<_, ()>("stop_canister", (CanisterIdRecord { canister_id },))?;
+    note(format!("Stopped {canister_id}"));
     Ok(())
 }
 

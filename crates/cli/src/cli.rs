@@ -140,6 +140,26 @@ pub enum Command {
     /// drydock commands on the same directory are refused until then. drydock is also an icp-cli network launcher: set
     /// ICP_CLI_NETWORK_LAUNCHER_PATH to the drydock binary.
     Start(StartArgs),
+    /// Requests submitted with `canister call --async`.
+    #[command(subcommand)]
+    Request(RequestCommand),
+}
+
+/// `drydock request ...`.
+#[derive(Debug, Subcommand)]
+pub enum RequestCommand {
+    /// Print the reply of a request submitted with `canister call --async`, or that it is
+    /// still processing (exit 0) — with --wait, wait for the reply.
+    Status {
+        /// The request id `canister call --async` printed.
+        id: String,
+        /// Run the replica until the reply is there.
+        #[arg(long)]
+        wait: bool,
+        /// How to print the reply.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Candid)]
+        output: OutputFormat,
+    },
 }
 
 /// `drydock start`.
@@ -259,11 +279,21 @@ pub enum CanisterCommand {
         /// How to print the reply.
         #[arg(long, value_enum, default_value_t = OutputFormat::Candid)]
         output: OutputFormat,
+        /// Submit the update call and print its request id without waiting for the reply;
+        /// `drydock request status ID [--wait]` reads it.
+        #[arg(long = "async", conflicts_with = "query")]
+        async_call: bool,
     },
     /// Print a canister's status, settings and memory use (controllers only).
     Status { canister: String },
-    /// Stop a canister: it rejects calls until started again.
-    Stop { canister: String },
+    /// Stop a canister: it rejects new calls, finishes the calls it is executing, and is
+    /// stopped once none is open. Waits for that unless --no-wait.
+    Stop {
+        canister: String,
+        /// Return while the canister is still stopping.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Start a stopped canister.
     Start { canister: String },
     /// Delete a stopped canister with its state.

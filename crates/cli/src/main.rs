@@ -103,5 +103,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
              commands that talk to one",
         )),
         Command::Start(args) => start::run(&args, &cli.global),
+        Command::Request(cli::RequestCommand::Status { id, wait, output }) => {
+            let mut ctx = context::Ctx::open(&cli.global)?;
+            call::status(&mut ctx, &id, wait, output)
+        }
     }
 }

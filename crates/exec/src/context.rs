@@ -79,6 +79,36 @@ pub struct MessageEnv {
     pub subnet_id: Vec<u8>,
     /// The root key, for `root_key_*`.
     pub root_key: Vec<u8>,
+    /// The call's deadline in nanoseconds, 0 for a guaranteed-response call (`msg_deadline`).
+    pub deadline: u64,
+    /// Whether the call context this message runs in was already replied to (a callback of a
+    /// context that replied before its calls came back may not reply again).
+    pub responded: bool,
+}
+
+/// A table entry and the argument to call it with: a callback of `call_new`/`call_on_cleanup`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Closure {
+    /// An index into the module's function table.
+    pub fun: u64,
+    /// The argument the function is called with.
+    pub env: u64,
+}
+
+/// A call a canister made: `call_new`, then data, cycles and options, then `call_perform`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct OutgoingCall {
+    /// The callee's principal, raw bytes as the canister gave them.
+    pub callee: Vec<u8>,
+    pub method: String,
+    pub payload: Vec<u8>,
+    /// Cycles attached (`call_cycles_add128`), taken from the balance when performed.
+    pub cycles: u128,
+    pub reply: Closure,
+    pub reject: Closure,
+    pub cleanup: Option<Closure>,
+    /// `call_with_best_effort_response`: the timeout in seconds (a bounded-wait call).
+    pub timeout_seconds: Option<u32>,
 }
 
 /// The instruction and memory limits of one execution. [`ExecLimits::ic`] gives the IC's.
@@ -155,6 +185,12 @@ pub struct SystemApiState {
     pub stable_accessed: u64,
     /// The limits in force.
     pub limits: ExecLimits,
+    /// The call being assembled (`call_new` … `call_perform`).
+    pub building: Option<OutgoingCall>,
+    /// The calls performed by this message, in order.
+    pub calls: Vec<OutgoingCall>,
+    /// Cycles attached to performed calls (taken from the balance).
+    pub cycles_sent: u128,
 }
 
 impl SystemApiState {
@@ -178,6 +214,9 @@ impl SystemApiState {
             instruction_limit: limits.instructions,
             stable_accessed: 0,
             limits,
+            building: None,
+            calls: Vec::new(),
+            cycles_sent: 0,
         }
     }
 }

@@ -27,9 +27,6 @@ pub enum HostTrap {
     /// A message read or wrote more stable memory than allowed.
     #[error("Canister exceeded the limit of {limit} bytes of stable memory accessed by a single message.")]
     StableAccessLimit { limit: u64 },
-    /// An inter-canister call function was used; they are not supported yet.
-    #[error("Canister violated contract: ic0.{0} is not supported by drydock yet: inter-canister calls are not implemented")]
-    CallsUnsupported(&'static str),
 }
 
 /// Errors of the execution engine.

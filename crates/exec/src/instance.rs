@@ -13,10 +13,13 @@ use std::sync::Arc;
 
 use wasmtime::{Store, Trap, Val};
 
-use crate::context::{EntryKind, ExecLimits, MessageEnv, Outcome, StoreData, SystemApiState};
+use crate::context::{
+    Closure, EntryKind, ExecLimits, MessageEnv, Outcome, StoreData, SystemApiState,
+};
 use crate::engine::{CanisterModule, Engine, HeapSpec, CREATED_HEAP, PENDING_HEAP};
 use crate::error::{ExecError, HostTrap};
 use crate::memory::{MemoryBacking, PageMemory};
+use crate::module::TABLE_EXPORT;
 use crate::stable::StableMemory;
 
 /// Enforces the heap limits on `memory.grow`: the Wasm32/Wasm64 maximum (growth fails, as on
@@ -140,6 +143,13 @@ pub struct StateDelta {
     pub stable: MemoryDelta,
     /// All mutable globals (by index), whether or not they changed.
     pub globals: Vec<(u32, GlobalValue)>,
+}
+
+/// What an execution calls: an export by name, or a callback through the table.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Export(&'a str),
+    Table(Closure),
 }
 
 /// A live instance of a canister module.
@@ -319,26 +329,51 @@ impl Instance {
         limits: ExecLimits,
     ) -> Execution {
         let api = SystemApiState::new(kind, env, certified_data, global_timer, limits);
+        self.execute(Target::Export(export), api, limits)
+    }
+
+    /// Runs a callback of a call (reply, reject or cleanup): the function at index
+    /// `closure.fun` of the module's table, with `closure.env` as its argument, as the IC runs
+    /// callbacks. A table index that does not exist (the module changed since the call was
+    /// made, say) traps.
+    pub fn run_callback(
+        &mut self,
+        closure: Closure,
+        kind: EntryKind,
+        env: MessageEnv,
+        certified_data: Vec<u8>,
+        global_timer: u64,
+        limits: ExecLimits,
+    ) -> Execution {
+        let api = SystemApiState::new(kind, env, certified_data, global_timer, limits);
+        self.execute(Target::Table(closure), api, limits)
+    }
+
+    fn execute(
+        &mut self,
+        target: Target<'_>,
+        api: SystemApiState,
+        limits: ExecLimits,
+    ) -> Execution {
+        let kind = api.kind;
         let data = self.store.data_mut();
         data.api = Some(api);
         data.limiter.limits = limits;
         data.limiter.peak = self.heap.as_ref().map(|h| h.size() as u64).unwrap_or(0);
         let fuel_ok = self.store.set_fuel(limits.instructions).is_ok();
-        let func = self
-            .instance
-            .get_typed_func::<(), ()>(&mut self.store, export);
-        let result = match (fuel_ok, func) {
-            (true, Ok(f)) => f.call(&mut self.store, ()).map_err(|e| match classify(e) {
-                CanisterTrap::Host(HostTrap::InstructionLimit { .. }) => {
-                    CanisterTrap::Host(HostTrap::InstructionLimit {
-                        limit: limits.instructions,
-                    })
-                }
-                other => other,
-            }),
-            (_, Err(_)) => Err(CanisterTrap::MissingExport(export.to_string())),
-            (false, _) => Err(CanisterTrap::Wasm("fuel could not be set".into())),
+        let result = if fuel_ok {
+            self.call_target(target)
+        } else {
+            Err(CanisterTrap::Wasm("fuel could not be set".into()))
         };
+        let result = result.map_err(|t| match t {
+            CanisterTrap::Host(HostTrap::InstructionLimit { .. }) => {
+                CanisterTrap::Host(HostTrap::InstructionLimit {
+                    limit: limits.instructions,
+                })
+            }
+            other => other,
+        });
         let fuel_left = self.store.get_fuel().unwrap_or(0);
         let instructions = limits.instructions.saturating_sub(fuel_left);
         let data = self.store.data_mut();
@@ -346,12 +381,56 @@ impl Instance {
         let mut api = data.api.take().unwrap_or_else(|| {
             SystemApiState::new(kind, MessageEnv::default(), Vec::new(), 0, limits)
         });
+        // A call assembled but never performed is dropped, as on the IC.
+        api.building = None;
+        if result.is_err() {
+            api.calls.clear();
+            api.cycles_sent = 0;
+        }
         let result = result.map(|()| api.response.take().unwrap_or(Outcome::NoResponse));
         Execution {
             result,
             instructions,
             api,
             peak_heap,
+        }
+    }
+
+    fn call_target(&mut self, target: Target<'_>) -> Result<(), CanisterTrap> {
+        match target {
+            Target::Export(export) => {
+                let f = self
+                    .instance
+                    .get_typed_func::<(), ()>(&mut self.store, export)
+                    .map_err(|_| CanisterTrap::MissingExport(export.to_string()))?;
+                f.call(&mut self.store, ()).map_err(classify)
+            }
+            Target::Table(closure) => {
+                let table = self
+                    .instance
+                    .get_table(&mut self.store, TABLE_EXPORT)
+                    .ok_or_else(|| {
+                        CanisterTrap::Host(HostTrap::ContractViolation("table not found".into()))
+                    })?;
+                let missing = || {
+                    CanisterTrap::Wasm(format!(
+                        "function invocation does not match its signature: table index {} holds no callback",
+                        closure.fun
+                    ))
+                };
+                let func = table
+                    .get(&mut self.store, closure.fun)
+                    .and_then(|r| r.as_func().flatten().copied())
+                    .ok_or_else(missing)?;
+                if self.module.prepared.is_memory64 {
+                    let f = func.typed::<u64, ()>(&self.store).map_err(|_| missing())?;
+                    f.call(&mut self.store, closure.env).map_err(classify)
+                } else {
+                    let env = u32::try_from(closure.env).map_err(|_| missing())?;
+                    let f = func.typed::<u32, ()>(&self.store).map_err(|_| missing())?;
+                    f.call(&mut self.store, env).map_err(classify)
+                }
+            }
         }
     }
 

@@ -17,7 +17,9 @@ pub mod module;
 pub mod stable;
 pub mod system_api;
 
-pub use context::{EntryKind, ExecLimits, MessageEnv, Outcome, SystemApiState};
+pub use context::{
+    Closure, EntryKind, ExecLimits, MessageEnv, Outcome, OutgoingCall, SystemApiState,
+};
 pub use engine::CanisterModule;
 pub use engine::Engine;
 pub use error::{ExecError, HostTrap};

@@ -457,26 +457,51 @@ fn is_controller_checks_the_principal() {
 const CALL: &str = r#"
 (module
   (import "ic0" "call_new" (func $new (param i32 i32 i32 i32 i32 i32 i32 i32)))
+  (import "ic0" "call_data_append" (func $append (param i32 i32)))
+  (import "ic0" "call_cycles_add128" (func $cycles (param i64 i64)))
+  (import "ic0" "call_on_cleanup" (func $cleanup (param i32 i32)))
   (import "ic0" "call_perform" (func $perform (result i32)))
   (memory (export "__drydock_memory") 1)
+  (data (i32.const 0) "\01\02\03pingARG")
   (func (export "run")
-    (call $new (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))
-  (func (export "perform") (drop (call $perform))))
+    (call $new (i32.const 0) (i32.const 3) (i32.const 3) (i32.const 4) (i32.const 7) (i32.const 8) (i32.const 9) (i32.const 10))
+    (call $append (i32.const 7) (i32.const 3))
+    (call $cycles (i64.const 0) (i64.const 500))
+    (call $cleanup (i32.const 11) (i32.const 12))
+    (drop (call $perform)))
+  (func (export "perform") (drop (call $perform)))
+  (func (export "too_many_cycles")
+    (call $new (i32.const 0) (i32.const 3) (i32.const 3) (i32.const 4) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))
+    (call $cycles (i64.const 1) (i64.const 0))))
 "#;
 
+// Interface spec, "Inter-canister method calls": call_new … call_perform assemble one call.
 #[test]
-fn calls_are_not_supported_yet() {
-    let mut r = setup(CALL, EntryKind::Update, MessageEnv::default());
-    let t = host_trap(r.run().unwrap_err());
-    assert_eq!(t, HostTrap::CallsUnsupported("call_new"));
-    assert!(
-        t.to_string().contains("not supported by drydock yet"),
-        "{t}"
-    );
-    assert_eq!(
-        host_trap(r.call("perform").unwrap_err()),
-        HostTrap::CallsUnsupported("call_perform")
-    );
+fn a_canister_assembles_and_performs_a_call() {
+    let env = MessageEnv {
+        cycles_balance: 1_000,
+        ..MessageEnv::default()
+    };
+    let mut r = setup(CALL, EntryKind::Update, env);
+    r.run().unwrap();
+    let api = r.api();
+    assert!(api.building.is_none());
+    assert_eq!(api.calls.len(), 1);
+    let call = &api.calls[0];
+    assert_eq!(call.callee, vec![1, 2, 3]);
+    assert_eq!(call.method, "ping");
+    assert_eq!(call.payload, b"ARG");
+    assert_eq!(call.cycles, 500);
+    assert_eq!((call.reply.fun, call.reply.env), (7, 8));
+    assert_eq!((call.reject.fun, call.reject.env), (9, 10));
+    assert_eq!(call.cleanup.map(|c| (c.fun, c.env)), Some((11, 12)));
+    assert_eq!(api.cycles_sent, 500);
+    // call_perform without call_new traps.
+    let t = host_trap(r.call("perform").unwrap_err());
+    assert!(t.to_string().contains("no call is being assembled"), "{t}");
+    // More cycles than the balance traps.
+    let t = host_trap(r.call("too_many_cycles").unwrap_err());
+    assert!(t.to_string().contains("out of cycles"), "{t}");
     // Availability comes first.
     let mut r = setup(CALL, EntryKind::Query, MessageEnv::default());
     let t = host_trap(r.run().unwrap_err());

@@ -56,6 +56,27 @@ pub fn service(replica: drydock_replica::Replica, state_dir: &Path) -> Result<Sh
     Ok(Arc::new(Service::new(replica, keys)))
 }
 
+/// The interval between background rounds.
+#[cfg(feature = "server")]
+pub const ROUND_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Runs a replica round every [`ROUND_INTERVAL`], off the async executor.
+#[cfg(feature = "server")]
+async fn run_rounds(service: Shared) {
+    let mut tick = tokio::time::interval(ROUND_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = service.clone();
+        let done = tokio::task::spawn_blocking(move || s.with_replica(|r| r.run_round())).await;
+        match done {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!("a background round failed: {e}"),
+            Err(e) => tracing::error!("a background round panicked: {e}"),
+        }
+    }
+}
+
 /// A bound listener, ready to serve.
 #[cfg(feature = "server")]
 pub struct Listener {
@@ -88,9 +109,14 @@ impl Listener {
         let listener = self.inner.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        axum::serve(listener, server::router(service))
+        // Rounds run in the background in real time: timers, heartbeats and the messages
+        // between canisters progress with nobody calling.
+        let rounds = tokio::spawn(run_rounds(service.clone()));
+        let served = axum::serve(listener, server::router(service))
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(HttpError::Serve)
+            .map_err(HttpError::Serve);
+        rounds.abort();
+        served
     }
 }

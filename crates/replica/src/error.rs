@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// The IC's reject codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RejectCode {
     SysFatal = 1,
     SysTransient = 2,
@@ -15,10 +15,11 @@ pub enum RejectCode {
 }
 
 /// The IC's error codes (`IC0xxx`) that drydock produces.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ErrorCode {
     CanisterNotFound = 301,
     CanisterSnapshotNotFound = 305,
+    InsufficientCyclesForCreateCanister = 403,
     CanisterRejectedMessage = 406,
     UnknownManagementMessage = 407,
     InvalidManagementPayload = 408,
@@ -31,10 +32,14 @@ pub enum ErrorCode {
     CanisterStopped = 508,
     CanisterStopping = 509,
     CanisterNotStopped = 510,
+    CanisterStoppingCancelled = 511,
     CanisterInvalidController = 512,
     CanisterNonEmpty = 514,
+    QueryCallGraphLoopDetected = 517,
     CanisterInstructionLimitExceeded = 522,
     CanisterMemoryAccessLimitExceeded = 524,
+    QueryCallGraphTooDeep = 525,
+    CompositeQueryCalledInReplicatedMode = 527,
     CanisterMethodNotFound = 536,
     CanisterWasmModuleNotFound = 537,
     CanisterWasmMemoryLimitExceeded = 539,

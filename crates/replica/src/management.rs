@@ -22,6 +22,8 @@ const MAX_CONTROLLERS: usize = 10;
 const MAX_SNAPSHOT_VIEWERS: usize = 10;
 /// Changes kept for `canister_info`.
 const MAX_HISTORY: usize = 20;
+/// The fee for creating a canister on a 13-node application subnet.
+const CREATION_FEE: u128 = 500_000_000_000;
 /// Cycles a canister created without an amount starts with.
 const DEFAULT_CYCLES: u128 = 100_000_000_000_000;
 
@@ -354,6 +356,7 @@ impl Replica {
             total_num_changes: 0,
             next_snapshot_id: 0,
             chunk_store: Vec::new(),
+            calls: Default::default(),
         };
         let controllers = record.settings.controllers.clone();
         push_change(
@@ -392,8 +395,53 @@ impl Replica {
         if record.status == status {
             return Ok(());
         }
+        let mut out = crate::messaging::queue::Outbox::default();
+        if record.status == CanisterStatus::Stopping {
+            // Interface spec, "IC method start_canister": a stopping canister's pending
+            // stop_canister calls are rejected.
+            self.cancel_stops(&mut record, &mut out);
+        }
         record.status = status;
-        self.commit_record(record, Vec::new())
+        let blobs = out.blobs(&mut self.queue)?;
+        self.commit_record(record, blobs)?;
+        self.outbox_committed(out);
+        Ok(())
+    }
+
+    /// A call to the management canister from a canister, which attached `cycles`. Returns
+    /// the reply and the cycles the call used (the rest are refunded).
+    pub(crate) fn management_from_canister(
+        &mut self,
+        caller: Principal,
+        method: &str,
+        arg: &[u8],
+        cycles: u128,
+    ) -> Result<(Vec<u8>, u128), CallError> {
+        match method {
+            "create_canister" => {
+                // Interface spec, "IC method create_canister": the attached cycles, less the
+                // creation fee, become the new canister's balance.
+                let args: CreateCanisterArgs = decode(method, arg)?;
+                if cycles < CREATION_FEE {
+                    return Err(UserError::new(
+                        ErrorCode::InsufficientCyclesForCreateCanister,
+                        format!("Creating a canister requires a fee of {CREATION_FEE} that is deducted from the canister's initial balance but only {cycles} cycles were received with the create_canister request."),
+                    )
+                    .into());
+                }
+                let id =
+                    self.create_canister(caller, args.settings, Some(cycles - CREATION_FEE))?;
+                Ok((encode(&CanisterIdRecord { canister_id: id })?, cycles))
+            }
+            "deposit_cycles" => {
+                let args: CanisterIdRecord = decode(method, arg)?;
+                let mut record = self.get(&args.canister_id)?.record.clone();
+                record.cycles = record.cycles.saturating_add(cycles);
+                self.commit_record(record, Vec::new())?;
+                Ok((encode(&())?, cycles))
+            }
+            _ => Ok((self.management(caller, method, arg)?, 0)),
+        }
     }
 
     fn canister_status(

@@ -121,6 +121,9 @@ pub struct CanisterRecord {
     /// content store, in upload order.
     #[serde(default)]
     pub chunk_store: Vec<String>,
+    /// Open call contexts, outstanding callbacks and pending stop calls (`messaging`).
+    #[serde(default)]
+    pub calls: crate::messaging::CanisterCalls,
 }
 
 impl CanisterRecord {

@@ -14,13 +14,13 @@ use std::sync::Arc;
 use candid::Principal;
 use drydock_exec::{
     CanisterModule, CanisterTrap, Engine, EntryKind, ExecLimits, Execution, HostTrap, Instance,
-    MemoryBacking, MessageEnv, Outcome, StateDelta,
+    MemoryBacking, MessageEnv, StateDelta,
 };
 use drydock_state::{Batch, MemoryOp, MemoryUpdate, Store};
 
 use crate::error::{CallError, ErrorCode, ReplicaError, UserError};
 use crate::ids::{canister_id_from_index, FIRST_CANISTER_INDEX, MANAGEMENT_CANISTER};
-use crate::record::{CanisterRecord, CanisterStatus};
+use crate::record::CanisterRecord;
 use crate::system::SystemCanister;
 
 /// The IC's instruction and memory limits, which drydock enforces by default.
@@ -86,6 +86,16 @@ pub struct Replica {
     pub(crate) system: Option<crate::system::SystemState>,
     /// The subnet id canisters see and the CMC reports (see [`Replica::set_subnet_id`]).
     pub(crate) subnet_id: Principal,
+    /// Messages between canisters waiting for delivery (durable; see `messaging`).
+    pub(crate) queue: crate::messaging::queue::Queue,
+    /// Responses to ingress messages not yet collected, by ingress number.
+    pub(crate) ingress_results: std::collections::HashMap<u64, crate::messaging::Payload>,
+    pub(crate) next_ingress: u64,
+    /// Blob changes to ride along with the next commit (a queued message consumed by a
+    /// management call that commits on its own).
+    pub(crate) carry: Vec<(String, Option<Vec<u8>>)>,
+    /// Outboxes whose blobs are in a batch being committed by hand (`apply_staged`).
+    pub(crate) staged: Vec<crate::messaging::queue::Outbox>,
 }
 
 const NEXT_INDEX_KEY: &str = "replica/next_canister_index";
@@ -111,11 +121,21 @@ impl Replica {
                 },
             );
         }
+        let next_ingress = store
+            .blob(crate::messaging::NEXT_INGRESS_KEY)
+            .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
+            .unwrap_or(0);
         let next_index = store
             .blob(NEXT_INDEX_KEY)
             .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
             .unwrap_or(FIRST_CANISTER_INDEX);
+        let queue = crate::messaging::queue::Queue::load(&store)?;
         let mut replica = Replica {
+            queue,
+            ingress_results: Default::default(),
+            next_ingress,
+            carry: Vec::new(),
+            staged: Vec::new(),
             store,
             engine,
             canisters,
@@ -360,6 +380,7 @@ impl Replica {
         })?;
         batch.blobs.push((CanisterRecord::key(&id), Some(json)));
         batch.blobs.extend(extra_blobs);
+        batch.blobs.append(&mut self.carry);
         if let Some((d, reset_heap, reset_stable)) = delta {
             batch.memories.push(MemoryUpdate {
                 name: CanisterRecord::heap_name(&id),
@@ -394,6 +415,15 @@ impl Replica {
         Ok(())
     }
 
+    /// After a hand-made commit that carried staged outboxes: applies them if it succeeded.
+    pub(crate) fn apply_staged(&mut self, committed: bool) {
+        for out in std::mem::take(&mut self.staged) {
+            if committed {
+                self.outbox_committed(out);
+            }
+        }
+    }
+
     /// Applies a record-only change (no memories).
     pub(crate) fn commit_record(
         &mut self,
@@ -411,55 +441,79 @@ impl Replica {
         method: &str,
         arg: &[u8],
     ) -> Result<Vec<u8>, CallError> {
-        self.run_timers()?;
+        self.run_round()?;
         if canister == MANAGEMENT_CANISTER {
-            return self.management(sender, method, arg);
+            return self.management_ingress(sender, method, arg);
         }
         if let Some(system) = SystemCanister::of(&canister) {
             return self.system_update(system, sender, method, arg);
         }
+        self.check_ingress(sender, canister, method, arg)?;
+        let id = self.next_ingress_id();
+        self.start_call(
+            crate::messaging::execute::Call {
+                origin: crate::messaging::Origin::Ingress { id, keep: false },
+                caller: sender,
+                callee: canister,
+                method,
+                arg,
+                cycles: 0,
+                deadline: 0,
+            },
+            None,
+        )?;
+        self.await_ingress(id)
+    }
+
+    /// The checks an ingress message passes before it is accepted: the callee takes it as an
+    /// update, and `canister_inspect_message` accepts it.
+    pub(crate) fn check_ingress(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+        method: &str,
+        arg: &[u8],
+    ) -> Result<(), CallError> {
+        self.update_entry(&canister, method)?;
         let record = self.get(&canister)?.record.clone();
-        match record.status {
-            CanisterStatus::Running => {}
-            CanisterStatus::Stopping => {
-                return Err(UserError::new(
-                    ErrorCode::CanisterStopping,
-                    format!("Canister {canister} is stopping"),
-                )
-                .into())
-            }
-            CanisterStatus::Stopped => {
-                return Err(UserError::new(
-                    ErrorCode::CanisterStopped,
-                    format!("Canister {canister} is stopped"),
-                )
-                .into())
-            }
-        }
         let module = self
             .module_of(&record)?
             .ok_or_else(|| no_module(&canister))?;
-        let exports = &module.prepared.exports;
-        let (export, kind) = if exports.updates.contains(method) {
-            (format!("canister_update {method}"), EntryKind::Update)
-        } else if exports.queries.contains(method) {
-            (
-                format!("canister_query {method}"),
-                EntryKind::ReplicatedQuery,
-            )
-        } else {
-            return Err(UserError::new(
-                ErrorCode::CanisterMethodNotFound,
-                format!("Canister {canister} has no update method '{method}'"),
-            )
-            .into());
-        };
-        if exports.inspect_message {
+        if module.prepared.exports.inspect_message {
             self.inspect_message(&record, sender, method, arg)?;
         }
-        let instructions = self.config.limits.update_instructions;
-        let exec = self.run_method(&record, sender, method, arg, &export, kind, instructions)?;
-        self.finish_message(record, exec)
+        Ok(())
+    }
+
+    /// An ingress call to the management canister. `stop_canister` answers once the canister
+    /// has stopped; the others at once. Messages the call caused are delivered before it
+    /// returns.
+    fn management_ingress(
+        &mut self,
+        sender: Principal,
+        method: &str,
+        arg: &[u8],
+    ) -> Result<Vec<u8>, CallError> {
+        if method == "stop_canister" {
+            let args: ic_management_canister_types::CanisterIdRecord = candid::decode_one(arg)
+                .map_err(|e| {
+                    UserError::new(
+                        ErrorCode::InvalidManagementPayload,
+                        format!("Error decoding candid of the management canister method stop_canister: {e}"),
+                    )
+                })?;
+            let id = self.next_ingress_id();
+            self.begin_stop(
+                sender,
+                args.canister_id,
+                crate::messaging::Origin::Ingress { id, keep: false },
+                crate::messaging::queue::Outbox::default(),
+            )?;
+            return self.await_ingress(id);
+        }
+        let result = self.management(sender, method, arg);
+        self.run_until_idle()?;
+        result
     }
 
     fn inspect_message(
@@ -494,188 +548,10 @@ impl Replica {
         }
     }
 
-    /// Runs a canister method on the live instance, logging what it printed. Updates enforce
-    /// the `wasm_memory_limit`; queries are exempt.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the message's parts, as the caller has them"
-    )]
-    fn run_method(
-        &mut self,
-        record: &CanisterRecord,
-        sender: Principal,
-        method: &str,
-        arg: &[u8],
-        export: &str,
-        kind: EntryKind,
-        instructions: u64,
-    ) -> Result<Execution, CallError> {
-        let enforce = kind.is_replicated();
-        let limits = self.exec_limits(instructions, record, enforce);
-        let env = self.env(record, &sender, method, arg);
-        let inst = self.ensure_instance(&record.id)?;
-        let exec = inst.run(
-            export,
-            kind,
-            env,
-            record.certified_data.clone(),
-            record.global_timer,
-            limits,
-        );
-        self.log(record.id, &exec);
-        Ok(exec)
-    }
-
-    /// Commits or rolls back after an update-like message, and turns the outcome into a reply.
-    fn finish_message(
-        &mut self,
-        mut record: CanisterRecord,
-        exec: Execution,
-    ) -> Result<Vec<u8>, CallError> {
-        let id = record.id;
-        match exec.result {
-            Err(trap) => {
-                let c = self.get_mut(&id)?;
-                if let Some(inst) = c.instance.as_mut() {
-                    if inst.rollback().is_err() {
-                        c.instance = None;
-                    }
-                }
-                Err(trap_error(&id, &trap).into())
-            }
-            Ok(outcome) => {
-                let inst = self.ensure_instance(&id)?;
-                let delta = inst.delta()?;
-                record.apply_delta(&delta);
-                record.certified_data = exec.api.certified_data.clone();
-                record.global_timer = exec.api.global_timer;
-                // The System API keeps the balance current (cycles burnt come off it).
-                record.cycles = exec
-                    .api
-                    .env
-                    .cycles_balance
-                    .saturating_add(exec.api.cycles_accepted);
-                self.commit(record, Some((&delta, false, false)), Vec::new())?;
-                reply(&id, outcome)
-            }
-        }
-    }
-
-    /// A query call: runs and is always rolled back.
-    pub fn query(
-        &mut self,
-        sender: Principal,
-        canister: Principal,
-        method: &str,
-        arg: &[u8],
-    ) -> Result<Vec<u8>, CallError> {
-        if canister == MANAGEMENT_CANISTER {
-            return Err(UserError::new(
-                ErrorCode::CanisterMethodNotFound,
-                format!("Management canister has no query method '{method}'"),
-            )
-            .into());
-        }
-        if let Some(system) = SystemCanister::of(&canister) {
-            return self.system_query(system, sender, method, arg);
-        }
-        let record = self.get(&canister)?.record.clone();
-        if record.status == CanisterStatus::Stopped {
-            return Err(UserError::new(
-                ErrorCode::CanisterStopped,
-                format!("Canister {canister} is stopped"),
-            )
-            .into());
-        }
-        let module = self
-            .module_of(&record)?
-            .ok_or_else(|| no_module(&canister))?;
-        let exports = &module.prepared.exports;
-        let (export, kind) = if exports.queries.contains(method) {
-            (format!("canister_query {method}"), EntryKind::Query)
-        } else if exports.composite_queries.contains(method) {
-            (
-                format!("canister_composite_query {method}"),
-                EntryKind::CompositeQuery,
-            )
-        } else {
-            return Err(UserError::new(
-                ErrorCode::CanisterMethodNotFound,
-                format!("Canister {canister} has no query method '{method}'"),
-            )
-            .into());
-        };
-        let instructions = self.config.limits.query_instructions;
-        let exec = self.run_method(&record, sender, method, arg, &export, kind, instructions)?;
-        let rolled = self.ensure_instance(&canister)?.rollback();
-        if rolled.is_err() {
-            self.get_mut(&canister)?.instance = None;
-        }
-        match exec.result {
-            Err(trap) => Err(trap_error(&canister, &trap).into()),
-            Ok(outcome) => reply(&canister, outcome),
-        }
-    }
-
-    /// Runs `canister_global_timer` on every running canister whose timer is due. The timer is
-    /// deactivated before it runs, as on the IC; the handler may set it again.
+    /// Runs one round of messages and tasks (see [`Replica::run_round`]); returns how many
+    /// timers and heartbeats and messages ran.
     pub fn run_timers(&mut self) -> Result<usize, ReplicaError> {
-        let now = self.now();
-        let due: Vec<Principal> = self
-            .canisters
-            .values()
-            .filter(|c| {
-                c.record.status == CanisterStatus::Running
-                    && c.record.global_timer != 0
-                    && c.record.global_timer <= now
-            })
-            .map(|c| c.record.id)
-            .collect();
-        let mut fired = 0;
-        for id in due {
-            let mut record = self.canisters[&id].record.clone();
-            let module = match self.module_of(&record) {
-                Ok(Some(m)) => m,
-                _ => continue,
-            };
-            record.global_timer = 0;
-            if !module.prepared.exports.global_timer {
-                if let Err(CallError::Replica(e)) = self.commit_record(record, Vec::new()) {
-                    return Err(e);
-                }
-                continue;
-            }
-            let limits = self.exec_limits(self.config.limits.update_instructions, &record, true);
-            let env = self.env(&record, &MANAGEMENT_CANISTER, "", &[]);
-            let Ok(inst) = self.ensure_instance(&id) else {
-                continue;
-            };
-            let exec = inst.run(
-                "canister_global_timer",
-                EntryKind::SystemTask,
-                env,
-                record.certified_data.clone(),
-                0,
-                limits,
-            );
-            fired += 1;
-            self.log(id, &exec);
-            if exec.result.is_err() {
-                // The handler trapped: its changes are dropped, the timer stays deactivated.
-                if let Ok(inst) = self.ensure_instance(&id) {
-                    let _ = inst.rollback();
-                }
-                if let Err(CallError::Replica(e)) = self.commit_record(record, Vec::new()) {
-                    return Err(e);
-                }
-                continue;
-            }
-            match self.finish_message(record, exec) {
-                Err(CallError::Replica(e)) => return Err(e),
-                _ => continue,
-            }
-        }
-        Ok(fired)
+        self.run_round()
     }
 
     /// A custom section `icp:public NAME` (for anyone) or `icp:private NAME` (controllers only).
@@ -771,19 +647,6 @@ impl Replica {
     }
 }
 
-/// A completed message's reply, or the IC's rejection for a reject or a missing reply.
-fn reply(id: &Principal, outcome: Outcome) -> Result<Vec<u8>, CallError> {
-    match outcome {
-        Outcome::Reply(bytes) => Ok(bytes),
-        Outcome::Reject(msg) => Err(UserError::new(ErrorCode::CanisterRejectedMessage, msg).into()),
-        Outcome::NoResponse => Err(UserError::new(
-            ErrorCode::CanisterDidNotReply,
-            format!("Canister {id} did not produce a response"),
-        )
-        .into()),
-    }
-}
-
 /// The kind of an exported canister method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MethodKind {
@@ -811,8 +674,7 @@ pub(crate) fn trap_error(id: &Principal, trap: &CanisterTrap) -> UserError {
         CanisterTrap::Host(HostTrap::StableAccessLimit { .. }) => {
             ErrorCode::CanisterMemoryAccessLimitExceeded
         }
-        CanisterTrap::Host(HostTrap::ContractViolation(_))
-        | CanisterTrap::Host(HostTrap::CallsUnsupported(_)) => ErrorCode::CanisterContractViolation,
+        CanisterTrap::Host(HostTrap::ContractViolation(_)) => ErrorCode::CanisterContractViolation,
         CanisterTrap::MissingExport(_) => ErrorCode::CanisterMethodNotFound,
         _ => ErrorCode::CanisterTrapped,
     };

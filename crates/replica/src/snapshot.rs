@@ -409,7 +409,9 @@ impl Replica {
         }
         let record_key = CanisterRecord::key(&id);
         batch.put_blob(record_key.clone(), to_json(&record_key, &record)?);
-        self.store.commit(batch)?;
+        let committed = self.store.commit(batch);
+        self.apply_staged(committed.is_ok());
+        committed?;
         let c = self.get_mut(&id)?;
         c.record = record;
         if uninstall {

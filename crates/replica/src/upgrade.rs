@@ -283,8 +283,16 @@ impl Replica {
             stable_after: delta.stable.size,
             heap_after: delta.heap.size,
         };
+        let mut out = crate::messaging::queue::Outbox::default();
+        if mode == CodeDeploymentMode::Reinstall {
+            crate::messaging::execute::reject_open_contexts(&mut record, &mut out);
+        }
+        let blobs = out.blobs(&mut self.queue)?;
         let old = self.get_mut(&id)?.instance.replace(inst);
-        let result = self.commit(record, Some((&delta, true, true)), Vec::new());
+        let result = self.commit(record, Some((&delta, true, true)), blobs);
+        if result.is_ok() {
+            self.outbox_committed(out);
+        }
         if result.is_err() {
             self.get_mut(&id)?.instance = old;
         } else {
@@ -528,7 +536,9 @@ impl Replica {
             cause: e.to_string(),
         })?;
         batch.blobs.push((CanisterRecord::key(&id), Some(json)));
-        self.store.commit(batch)?;
+        let committed = self.store.commit(batch);
+        self.apply_staged(committed.is_ok());
+        committed?;
         let c = self.get_mut(&id)?;
         c.record = record;
         c.instance = None;
@@ -554,6 +564,12 @@ impl Replica {
         record.stable_size = 0;
         let now = self.now();
         push_change(record, now, sender, ChangeDetails::CodeUninstall);
+        let mut out = crate::messaging::queue::Outbox::default();
+        crate::messaging::execute::reject_open_contexts(record, &mut out);
+        if let Ok(blobs) = out.blobs(&mut self.queue) {
+            batch.blobs.extend(blobs);
+            self.staged.push(out);
+        }
         for name in [
             CanisterRecord::heap_name(&id),
             CanisterRecord::stable_name(&id),

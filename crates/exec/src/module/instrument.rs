@@ -6,7 +6,7 @@ use wasm_encoder::{ExportKind, ExportSection, RawSection};
 use wasmparser::{Parser, Payload};
 
 use super::rules::Facts;
-use super::{global_export_name, ModuleError, MEMORY_EXPORT, START_EXPORT};
+use super::{global_export_name, ModuleError, MEMORY_EXPORT, START_EXPORT, TABLE_EXPORT};
 
 /// Section ids that come after the export section in a module (start, element, code, data,
 /// data count): the export section is inserted before the first of them when the module has
@@ -26,6 +26,9 @@ pub(super) fn instrument(wasm: &[u8], facts: &Facts) -> Result<Vec<u8>, ModuleEr
     }
     for &index in &facts.mutable_globals {
         extra.push((global_export_name(index), ExportKind::Global, index));
+    }
+    if facts.has_table {
+        extra.push((TABLE_EXPORT.to_string(), ExportKind::Table, 0));
     }
     if let Some(func) = facts.start {
         extra.push((START_EXPORT.to_string(), ExportKind::Func, func));

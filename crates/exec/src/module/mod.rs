@@ -53,6 +53,8 @@ pub const MAX_METHOD_NAMES_BYTES: usize = 20_000;
 pub const MEMORY_EXPORT: &str = "__drydock_memory";
 /// The export name of the function that was the start function.
 pub const START_EXPORT: &str = "__drydock_start";
+/// The name under which instrumentation exports table 0, through which callbacks run.
+pub const TABLE_EXPORT: &str = "__drydock_table";
 /// The prefix of the export names of the mutable globals; see [`global_export_name`].
 pub const GLOBAL_EXPORT_PREFIX: &str = "__drydock_global_";
 /// Export names with this prefix are drydock's; a module may not export them itself.

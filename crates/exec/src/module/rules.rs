@@ -27,6 +27,8 @@ pub(super) struct Facts {
     pub memory64: Option<bool>,
     /// The start function's index.
     pub start: Option<u32>,
+    /// The module defines a table (table 0 holds the callbacks of calls).
+    pub has_table: bool,
     pub data_segments_bytes: u64,
 }
 
@@ -126,6 +128,9 @@ pub(super) fn scan(wasm: &[u8]) -> Result<Facts, ModuleError> {
                 for ty in reader {
                     functions.push(ty.map_err(invalid)?);
                 }
+            }
+            Payload::TableSection(reader) => {
+                facts.has_table |= reader.count() > 0;
             }
             Payload::MemorySection(reader) => {
                 for memory in reader {

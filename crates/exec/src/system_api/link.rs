@@ -45,8 +45,7 @@ pub(super) fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
         "ic0",
         MSG_DEADLINE.name,
         |mut c: Caller<'_, StoreData>| -> Res<u64> {
-            // Bounded-wait calls do not exist (yet), so every call has the deadline 0.
-            run(&mut c, &MSG_DEADLINE, 0, |_, _| Ok(0))
+            run(&mut c, &MSG_DEADLINE, 0, |api, _| Ok(api.env.deadline))
         },
     )?;
 
@@ -57,7 +56,7 @@ pub(super) fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
         |mut c: Caller<'_, StoreData>, src: P, size: P| -> Res<()> {
             let (src, size) = (src.get(), size.get());
             run_heap(&mut c, &MSG_REPLY_DATA_APPEND, size.saturating_mul(BYTE_TRANSMISSION_COST), |heap, api, _| {
-                if api.response.is_some() {
+                if api.response.is_some() || api.env.responded {
                     return Err(contract("ic0.msg_reply_data_append: the call is already replied."));
                 }
                 let max = max_reply(api.kind);
@@ -77,7 +76,7 @@ pub(super) fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
         MSG_REPLY.name,
         |mut c: Caller<'_, StoreData>| -> Res<()> {
             run(&mut c, &MSG_REPLY, 0, |api, _| {
-                if api.response.is_some() {
+                if api.response.is_some() || api.env.responded {
                     return Err(contract("ic0.msg_reply: the call is already replied"));
                 }
                 api.response = Some(Outcome::Reply(std::mem::take(&mut api.reply_buf)));
@@ -95,7 +94,7 @@ pub(super) fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
                 &MSG_REJECT,
                 size.saturating_mul(BYTE_TRANSMISSION_COST),
                 |heap, api, _| {
-                    if api.response.is_some() {
+                    if api.response.is_some() || api.env.responded {
                         return Err(contract("ic0.msg_reject: the call is already replied"));
                     }
                     let max = max_reply(api.kind);
@@ -231,58 +230,112 @@ pub(super) fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
         },
     )?;
 
-    // Inter-canister calls: available where the spec says, then unsupported.
+    // Inter-canister calls (spec "Inter-canister method calls"): assembled in the message's
+    // state; the replica routes the performed ones after the message commits.
     linker.func_wrap(
         "ic0",
         CALL_NEW.name,
         |mut c: Caller<'_, StoreData>,
-         _callee_src: P,
+         callee_src: P,
          callee_size: P,
-         _name_src: P,
+         name_src: P,
          name_size: P,
-         _reply_fun: P,
-         _reply_env: P,
-         _reject_fun: P,
-         _reject_env: P|
+         reply_fun: P,
+         reply_env: P,
+         reject_fun: P,
+         reject_env: P|
          -> Res<()> {
             let bytes = callee_size.get().saturating_add(name_size.get());
-            run(&mut c, &CALL_NEW, bytes, |_, _| unsupported("call_new"))
+            run_heap(&mut c, &CALL_NEW, bytes, |heap, api, _| {
+                let callee = read_heap(heap, callee_src.get(), callee_size.get())?.to_vec();
+                if callee.len() > principal::MAX_PRINCIPAL_BYTES {
+                    return Err(contract(format!(
+                        "ic0.call_new: invalid principal id of {} bytes (at most {} are allowed)",
+                        callee.len(),
+                        principal::MAX_PRINCIPAL_BYTES
+                    )));
+                }
+                let method = std::str::from_utf8(read_heap(heap, name_src.get(), name_size.get())?)
+                    .map_err(|_| contract("ic0.call_new: invalid UTF-8 method name"))?
+                    .to_string();
+                // A call still being assembled is abandoned, as on the IC.
+                api.building = Some(OutgoingCall {
+                    callee,
+                    method,
+                    reply: Closure {
+                        fun: reply_fun.get(),
+                        env: reply_env.get(),
+                    },
+                    reject: Closure {
+                        fun: reject_fun.get(),
+                        env: reject_env.get(),
+                    },
+                    ..OutgoingCall::default()
+                });
+                Ok(())
+            })
         },
     )?;
     linker.func_wrap(
         "ic0",
         CALL_ON_CLEANUP.name,
-        |mut c: Caller<'_, StoreData>, _fun: P, _env: P| -> Res<()> {
-            run(&mut c, &CALL_ON_CLEANUP, 0, |_, _| {
-                unsupported("call_on_cleanup")
+        |mut c: Caller<'_, StoreData>, fun: P, env: P| -> Res<()> {
+            run(&mut c, &CALL_ON_CLEANUP, 0, |api, _| {
+                let call = building(api, "call_on_cleanup")?;
+                if call.cleanup.is_some() {
+                    return Err(contract(
+                        "ic0.call_on_cleanup: the cleanup callback is already set",
+                    ));
+                }
+                call.cleanup = Some(Closure {
+                    fun: fun.get(),
+                    env: env.get(),
+                });
+                Ok(())
             })
         },
     )?;
     linker.func_wrap(
         "ic0",
         CALL_DATA_APPEND.name,
-        |mut c: Caller<'_, StoreData>, _src: P, size: P| -> Res<()> {
+        |mut c: Caller<'_, StoreData>, src: P, size: P| -> Res<()> {
             let cost = size.get().saturating_mul(BYTE_TRANSMISSION_COST);
-            run(&mut c, &CALL_DATA_APPEND, cost, |_, _| {
-                unsupported("call_data_append")
+            run_heap(&mut c, &CALL_DATA_APPEND, cost, |heap, api, _| {
+                let data = read_heap(heap, src.get(), size.get())?;
+                let call = building(api, "call_data_append")?;
+                let total = (call.payload.len() as u64).saturating_add(size.get());
+                if total > MAX_REPLY_REPLICATED {
+                    return Err(contract(format!(
+                        "ic0.call_data_append: the payload size ({total}) cannot be larger than {MAX_REPLY_REPLICATED}."
+                    )));
+                }
+                call.payload.extend_from_slice(data);
+                Ok(())
             })
         },
     )?;
     linker.func_wrap(
         "ic0",
         CALL_WITH_BEST_EFFORT_RESPONSE.name,
-        |mut c: Caller<'_, StoreData>, _timeout_seconds: u32| -> Res<()> {
-            run(&mut c, &CALL_WITH_BEST_EFFORT_RESPONSE, 0, |_, _| {
-                unsupported("call_with_best_effort_response")
+        |mut c: Caller<'_, StoreData>, timeout_seconds: u32| -> Res<()> {
+            run(&mut c, &CALL_WITH_BEST_EFFORT_RESPONSE, 0, |api, _| {
+                let call = building(api, "call_with_best_effort_response")?;
+                if call.timeout_seconds.is_some() {
+                    return Err(contract(
+                        "ic0.call_with_best_effort_response: the timeout is already set",
+                    ));
+                }
+                call.timeout_seconds = Some(timeout_seconds.clamp(1, MAX_CALL_TIMEOUT_SECONDS));
+                Ok(())
             })
         },
     )?;
     linker.func_wrap(
         "ic0",
         CALL_CYCLES_ADD128.name,
-        |mut c: Caller<'_, StoreData>, _high: u64, _low: u64| -> Res<()> {
-            run(&mut c, &CALL_CYCLES_ADD128, 0, |_, _| {
-                unsupported("call_cycles_add128")
+        |mut c: Caller<'_, StoreData>, high: u64, low: u64| -> Res<()> {
+            run(&mut c, &CALL_CYCLES_ADD128, 0, |api, _| {
+                add_call_cycles(api, cycles(high, low), "call_cycles_add128")
             })
         },
     )?;
@@ -290,7 +343,15 @@ pub(super) fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
         "ic0",
         CALL_PERFORM.name,
         |mut c: Caller<'_, StoreData>| -> Res<i32> {
-            run(&mut c, &CALL_PERFORM, 0, |_, _| unsupported("call_perform"))
+            run(&mut c, &CALL_PERFORM, 0, |api, _| {
+                let call = api
+                    .building
+                    .take()
+                    .ok_or_else(|| contract("ic0.call_perform: no call is being assembled"))?;
+                api.cycles_sent = api.cycles_sent.saturating_add(call.cycles);
+                api.calls.push(call);
+                Ok(0)
+            })
         },
     )?;
 
@@ -671,9 +732,9 @@ pub(super) fn link_wasm32_only(linker: &mut Linker<StoreData>) -> Res<()> {
     linker.func_wrap(
         "ic0",
         CALL_CYCLES_ADD.name,
-        |mut c: Caller<'_, StoreData>, _amount: u64| -> Res<()> {
-            run(&mut c, &CALL_CYCLES_ADD, 0, |_, _| {
-                unsupported("call_cycles_add")
+        |mut c: Caller<'_, StoreData>, amount: u64| -> Res<()> {
+            run(&mut c, &CALL_CYCLES_ADD, 0, |api, _| {
+                add_call_cycles(api, u128::from(amount), "call_cycles_add")
             })
         },
     )?;

@@ -33,7 +33,7 @@ use std::ops::Range;
 
 use wasmtime::{Caller, Extern, Linker};
 
-use crate::context::{EntryKind, Outcome, StoreData, SystemApiState};
+use crate::context::{Closure, EntryKind, Outcome, OutgoingCall, StoreData, SystemApiState};
 use crate::error::HostTrap;
 use crate::memory::checked_range;
 use crate::stable::StableMemory;
@@ -236,8 +236,30 @@ fn run_heap<R>(
         .map_err(wasmtime::Error::new)
 }
 
-fn unsupported<R>(name: &'static str) -> Result<R, HostTrap> {
-    Err(HostTrap::CallsUnsupported(name))
+/// The longest timeout of a best-effort call, in seconds (the IC caps it at 300).
+const MAX_CALL_TIMEOUT_SECONDS: u32 = 300;
+
+/// The call under assembly, or the IC's trap when there is none.
+fn building<'a>(api: &'a mut SystemApiState, name: &str) -> Result<&'a mut OutgoingCall, HostTrap> {
+    api.building.as_mut().ok_or_else(|| {
+        contract(format!(
+            "ic0.{name}: no call is being assembled (call ic0.call_new first)"
+        ))
+    })
+}
+
+/// Moves `amount` cycles from the balance to the call under assembly.
+fn add_call_cycles(api: &mut SystemApiState, amount: u128, name: &str) -> Result<(), HostTrap> {
+    let have = balance(api);
+    if amount > have {
+        return Err(contract(format!(
+            "ic0.{name}: Canister {} is out of cycles: requested {amount} cycles but the available balance is {have} cycles",
+            principal::to_text(&api.env.canister_id)
+        )));
+    }
+    let call = building(api, name)?;
+    call.cycles = call.cycles.saturating_add(amount);
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -390,9 +412,15 @@ fn accept(api: &mut SystemApiState, max: u128) -> u128 {
     amount
 }
 
-/// The balance as the canister sees it: what it had, plus what it accepted in this message.
+/// The balance as the canister sees it: what it had, plus what it accepted in this message,
+/// less what it attached to calls (performed, or under assembly).
 fn balance(api: &SystemApiState) -> u128 {
-    api.env.cycles_balance.saturating_add(api.cycles_accepted)
+    let attached = api.building.as_ref().map_or(0, |c| c.cycles);
+    api.env
+        .cycles_balance
+        .saturating_add(api.cycles_accepted)
+        .saturating_sub(api.cycles_sent)
+        .saturating_sub(attached)
 }
 
 fn to_u64(amount: u128) -> Result<u64, HostTrap> {

@@ -80,6 +80,52 @@ fn query_that_writes_memory_leaves_nothing_changed() {
     assert_eq!(v, None);
 }
 
+// Interface spec, "Entry points": a `canister_query` method may be called as an update; it
+// then runs in replicated mode and its state changes are discarded (abstract behaviour,
+// "Message execution").
+#[test]
+fn query_method_called_as_an_update_replies_and_keeps_none_of_its_writes() {
+    let mut env = Env::new();
+    let id = env.installed(wasm("kv"));
+    let () = env
+        .update(id, "put", ("a".to_string(), "1".to_string()))
+        .unwrap();
+    let before = env.replica.state_hashes(&id).unwrap();
+    for round in 0..5 {
+        // Writes the heap counter and the stable map, as an update.
+        let (n,): (u64,) = env.update(id, "query_writes_heap", ()).unwrap();
+        assert_eq!(
+            n, 1,
+            "call {round}: each call starts from the committed heap"
+        );
+        assert_eq!(
+            env.replica.state_hashes(&id).unwrap(),
+            before,
+            "call {round}: nothing of the replicated query is committed"
+        );
+        let (v,): (Option<String>,) = env
+            .update(id, "get", ("__query_write".to_string(),))
+            .unwrap();
+        assert_eq!(
+            v, None,
+            "call {round}: the stable-memory write was discarded"
+        );
+    }
+    let (_,): (u64,) = env.update(id, "grow_heap_query", (8u64,)).unwrap();
+    assert_eq!(env.replica.state_hashes(&id).unwrap(), before);
+    let (n,): (u64,) = env.update(id, "heap_counter", ()).unwrap();
+    assert_eq!(n, 0);
+    // The canister's own updates still commit.
+    let () = env
+        .update(id, "put", ("b".to_string(), "2".to_string()))
+        .unwrap();
+    let (n,): (u64,) = env.update(id, "len", ()).unwrap();
+    assert_eq!(n, 2);
+    env.reopen();
+    assert_eq!(env.query::<_, (u64,)>(id, "len", ()).unwrap().0, 2);
+    assert_eq!(env.query::<_, (u64,)>(id, "heap_counter", ()).unwrap().0, 0);
+}
+
 #[test]
 fn unknown_method_is_rejected_and_the_canister_keeps_serving() {
     let mut env = Env::new();

@@ -12,6 +12,51 @@ fn inc3(env: &mut Env, id: candid::Principal) {
     }
 }
 
+// Interface spec, "Entry points": a query method called as an update runs in replicated
+// mode and keeps none of its changes. Motoko's runtime marks its state on entry to a query;
+// committing that mark bricked the canister ("unexpected state entering InQuery/InUpdate").
+#[test]
+fn motoko_query_methods_called_as_updates_many_times_leave_the_canister_healthy() {
+    let mut env = Env::new();
+    let id = env.installed(wasm("counter_eop"));
+    inc3(&mut env, id);
+    let before = env.replica.state_hashes(&id).unwrap();
+    for round in 0..10 {
+        let (n,): (Nat,) = env.update(id, "get", ()).unwrap();
+        assert_eq!(n, Nat::from(3u64), "get as an update, call {round}");
+        let (t,): (Nat,) = env.update(id, "transient_get", ()).unwrap();
+        assert_eq!(
+            t,
+            Nat::from(3u64),
+            "transient_get as an update, call {round}"
+        );
+        let (v,): (String,) = env.query(id, "version", ()).unwrap();
+        assert_eq!(v, "v1");
+    }
+    assert_eq!(env.replica.state_hashes(&id).unwrap(), before);
+    for i in 4..=6u64 {
+        let (n,): (Nat,) = env.update(id, "inc", ()).unwrap();
+        assert_eq!(n, Nat::from(i));
+        let (n,): (Nat,) = env.update(id, "get", ()).unwrap();
+        assert_eq!(n, Nat::from(i));
+    }
+    env.reopen();
+    let (n,): (Nat,) = env.update(id, "get", ()).unwrap();
+    assert_eq!(n, Nat::from(6u64));
+    let (n,): (Nat,) = env.update(id, "inc", ()).unwrap();
+    assert_eq!(n, Nat::from(7u64));
+    // An upgrade still works afterwards.
+    env.upgrade(
+        id,
+        wasm("counter_eop_v2"),
+        false,
+        Some(WasmMemoryPersistence::Keep),
+    )
+    .unwrap();
+    let (n,): (Nat,) = env.update(id, "get", ()).unwrap();
+    assert_eq!(n, Nat::from(7u64));
+}
+
 #[test]
 fn motoko_eop_upgrade_without_persistence_option_is_rejected() {
     let mut env = Env::new();

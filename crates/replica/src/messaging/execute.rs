@@ -1,0 +1,577 @@
+//! Executing messages on canisters: a call (ingress, from a canister, or a timer/heartbeat
+//! task) opens a call context and runs a method; a response runs a callback in the caller;
+//! either way [`Replica::conclude`] turns what the execution did into one commit.
+
+use candid::Principal;
+use drydock_exec::{EntryKind, Execution, MessageEnv, Outcome};
+
+use super::queue::Outbox;
+use super::{CallContext, Callback, Message, Origin, Payload, SavedClosure};
+use crate::error::{CallError, ErrorCode, RejectCode, ReplicaError, UserError};
+use crate::ids::MANAGEMENT_CANISTER;
+use crate::record::{CanisterRecord, CanisterStatus};
+use crate::replica::{no_module, trap_error, Replica};
+use crate::system::SystemCanister;
+
+/// Nanoseconds in a second, for best-effort call deadlines.
+const NANOS: u64 = 1_000_000_000;
+
+/// A call to start on a canister.
+pub(crate) struct Call<'a> {
+    pub origin: Origin,
+    pub caller: Principal,
+    pub callee: Principal,
+    pub method: &'a str,
+    pub arg: &'a [u8],
+    pub cycles: u128,
+    pub deadline: u64,
+}
+
+/// A replica failure aborts the loop; a user error becomes the call's reject.
+fn split(e: CallError) -> Result<UserError, ReplicaError> {
+    match e {
+        CallError::User(u) => Ok(u),
+        CallError::Replica(r) => Err(r),
+    }
+}
+
+impl Replica {
+    /// Commits an outbox alone (no canister changed), then applies it.
+    pub(crate) fn commit_outbox(&mut self, mut out: Outbox) -> Result<(), ReplicaError> {
+        if out.is_empty() && out.ingress.is_empty() {
+            return Ok(());
+        }
+        let mut batch = drydock_state::Batch::default();
+        batch.blobs = out.blobs(&mut self.queue)?;
+        batch.blobs.append(&mut self.carry);
+        if !batch.blobs.is_empty() {
+            self.store.commit(batch)?;
+        }
+        self.outbox_committed(out);
+        Ok(())
+    }
+
+    pub(crate) fn outbox_committed(&mut self, out: Outbox) {
+        for (id, keep, payload) in out.committed(&mut self.queue) {
+            if !keep {
+                self.ingress_results.insert(id, payload);
+            }
+        }
+    }
+
+    /// Checks that `callee` can take the call `method` as an update, and returns the export
+    /// and entry kind to run.
+    pub(crate) fn update_entry(
+        &self,
+        callee: &Principal,
+        method: &str,
+    ) -> Result<(String, EntryKind), CallError> {
+        let record = &self.get(callee)?.record;
+        match record.status {
+            CanisterStatus::Running => {}
+            CanisterStatus::Stopping => {
+                return Err(UserError::new(
+                    ErrorCode::CanisterStopping,
+                    format!("Canister {callee} is stopping"),
+                )
+                .into())
+            }
+            CanisterStatus::Stopped => {
+                return Err(UserError::new(
+                    ErrorCode::CanisterStopped,
+                    format!("Canister {callee} is stopped"),
+                )
+                .into())
+            }
+        }
+        let module = self.module_of(record)?.ok_or_else(|| no_module(callee))?;
+        let exports = &module.prepared.exports;
+        if exports.updates.contains(method) {
+            Ok((format!("canister_update {method}"), EntryKind::Update))
+        } else if exports.queries.contains(method) {
+            Ok((
+                format!("canister_query {method}"),
+                EntryKind::ReplicatedQuery,
+            ))
+        } else if exports.composite_queries.contains(method) {
+            // Interface spec, "Composite query methods": not callable in replicated mode.
+            Err(UserError::new(
+                ErrorCode::CompositeQueryCalledInReplicatedMode,
+                format!("Error from Canister {callee}: Composite query cannot be called in replicated mode"),
+            )
+            .into())
+        } else {
+            Err(UserError::new(
+                ErrorCode::CanisterMethodNotFound,
+                format!("Error from Canister {callee}: Canister has no update method '{method}'"),
+            )
+            .into())
+        }
+    }
+
+    /// Starts `call` on its callee: opens a call context and runs the method, consuming the
+    /// queued message `seq`. A call that cannot start is rejected to its origin, refunding its
+    /// cycles.
+    pub(crate) fn start_call(
+        &mut self,
+        call: Call<'_>,
+        seq: Option<u64>,
+    ) -> Result<(), ReplicaError> {
+        let mut out = Outbox::consuming(seq);
+        if call.callee == MANAGEMENT_CANISTER || SystemCanister::of(&call.callee).is_some() {
+            return self.call_native(call, out);
+        }
+        let (export, kind) = match self.update_entry(&call.callee, call.method) {
+            Ok(e) => e,
+            Err(e) => {
+                let e = split(e)?;
+                out.respond(&call.origin, Payload::from_user_error(&e), call.cycles);
+                return self.commit_outbox(out);
+            }
+        };
+        let mut record = match self.get(&call.callee) {
+            Ok(c) => c.record.clone(),
+            Err(e) => {
+                out.respond(&call.origin, Payload::from_user_error(&e), call.cycles);
+                return self.commit_outbox(out);
+            }
+        };
+        let ctx_id = record.calls.next_context;
+        record.calls.next_context += 1;
+        record.calls.contexts.insert(
+            ctx_id,
+            CallContext {
+                origin: call.origin,
+                caller: call.caller,
+                responded: false,
+                available_cycles: call.cycles,
+                outstanding: 0,
+                deadline: call.deadline,
+            },
+        );
+        let mut env = self.env(&record, &call.caller, call.method, call.arg);
+        env.cycles_available = call.cycles;
+        env.deadline = call.deadline;
+        let instructions = self.config.limits.update_instructions;
+        let exec = match self.run_on(&record, &export, None, kind, env, instructions) {
+            Ok(exec) => exec,
+            Err(e) => {
+                let e = split(e)?;
+                let ctx = record.calls.contexts.remove(&ctx_id);
+                if let Some(ctx) = ctx {
+                    out.respond(&ctx.origin, Payload::from_user_error(&e), call.cycles);
+                }
+                return self.commit_outbox(out);
+            }
+        };
+        if kind == EntryKind::ReplicatedQuery {
+            // Interface spec, "Entry points": a query method called as an update keeps none
+            // of its changes; only the response goes out.
+            self.discard(&call.callee)?;
+            let ctx = record.calls.contexts.remove(&ctx_id);
+            let origin = ctx.map_or(Origin::System, |c| c.origin);
+            let payload = match exec.result {
+                Ok(outcome) => outcome_payload(&call.callee, outcome),
+                Err(trap) => Payload::from_user_error(&trap_error(&call.callee, &trap)),
+            };
+            out.respond(&origin, payload, call.cycles);
+            return self.commit_outbox(out);
+        }
+        self.conclude(record, ctx_id, exec, out, None)
+    }
+
+    /// Runs a timer or heartbeat task (`canister_global_timer`, `canister_heartbeat`) in a
+    /// call context nobody waits for.
+    pub(crate) fn run_task(&mut self, id: Principal, export: &str) -> Result<(), ReplicaError> {
+        let Ok(c) = self.get(&id) else {
+            return Ok(());
+        };
+        let mut record = c.record.clone();
+        if export == "canister_global_timer" {
+            // Deactivated before it runs, as on the IC; the handler may set it again.
+            record.global_timer = 0;
+        }
+        let ctx_id = record.calls.next_context;
+        record.calls.next_context += 1;
+        record.calls.contexts.insert(
+            ctx_id,
+            CallContext {
+                origin: Origin::System,
+                caller: MANAGEMENT_CANISTER,
+                responded: true,
+                available_cycles: 0,
+                outstanding: 0,
+                deadline: 0,
+            },
+        );
+        let env = self.env(&record, &MANAGEMENT_CANISTER, "", &[]);
+        let instructions = self.config.limits.update_instructions;
+        match self.run_on(
+            &record,
+            export,
+            None,
+            EntryKind::SystemTask,
+            env,
+            instructions,
+        ) {
+            Ok(exec) => self.conclude(record, ctx_id, exec, Outbox::default(), None),
+            Err(e) => {
+                split(e)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Delivers a response to the canister that made the call: runs its reply or reject
+    /// callback (and the cleanup callback if that traps).
+    pub(crate) fn deliver_response(
+        &mut self,
+        seq: u64,
+        caller: Principal,
+        callback_id: u64,
+        payload: Payload,
+        refund: u128,
+    ) -> Result<(), ReplicaError> {
+        let out = Outbox::consuming(Some(seq));
+        let Ok(c) = self.get(&caller) else {
+            // The caller was deleted: the response is dropped.
+            return self.commit_outbox(out);
+        };
+        let mut record = c.record.clone();
+        let Some(cb) = record.calls.callbacks.remove(&callback_id) else {
+            // A callback dropped by an uninstall or a timeout: the late response is dropped.
+            return self.commit_outbox(out);
+        };
+        record.cycles = record.cycles.saturating_add(refund);
+        let Some(ctx) = record.calls.contexts.get_mut(&cb.context) else {
+            return self.commit_record_out(record, out);
+        };
+        ctx.outstanding = ctx.outstanding.saturating_sub(1);
+        let ctx = ctx.clone();
+        if record.module_hash.is_none() {
+            return self.commit_record_out(record, out);
+        }
+        let (closure, kind, reject) = match &payload {
+            Payload::Reply(_) => (cb.reply, EntryKind::ReplyCallback, None),
+            Payload::Reject { code, message, .. } => (
+                cb.reject,
+                EntryKind::RejectCallback,
+                Some((*code as u32, message.clone())),
+            ),
+        };
+        let arg = match payload {
+            Payload::Reply(bytes) => bytes,
+            Payload::Reject { .. } => Vec::new(),
+        };
+        let mut env = self.env(&record, &ctx.caller, "", &arg);
+        env.cycles_available = ctx.available_cycles;
+        env.cycles_refunded = refund;
+        env.reject = reject;
+        env.responded = ctx.responded;
+        env.deadline = cb.deadline;
+        let instructions = self.config.limits.update_instructions;
+        match self.run_on(
+            &record,
+            "",
+            Some(closure.to_exec()),
+            kind,
+            env.clone(),
+            instructions,
+        ) {
+            Ok(exec) => self.conclude(record, cb.context, exec, out, cb.cleanup.map(|c| (c, env))),
+            Err(e) => {
+                split(e)?;
+                self.commit_record_out(record, out)
+            }
+        }
+    }
+
+    fn commit_record_out(
+        &mut self,
+        mut record: CanisterRecord,
+        mut out: Outbox,
+    ) -> Result<(), ReplicaError> {
+        close_finished(&mut record);
+        let blobs = out.blobs(&mut self.queue)?;
+        match self.commit(record, None, blobs) {
+            Ok(()) => {}
+            Err(CallError::Replica(e)) => return Err(e),
+            Err(CallError::User(_)) => {}
+        }
+        self.outbox_committed(out);
+        Ok(())
+    }
+
+    /// Runs an export (or, with `closure`, a callback) on the canister's live instance.
+    pub(crate) fn run_on(
+        &mut self,
+        record: &CanisterRecord,
+        export: &str,
+        closure: Option<drydock_exec::Closure>,
+        kind: EntryKind,
+        env: MessageEnv,
+        instructions: u64,
+    ) -> Result<Execution, CallError> {
+        let enforce = matches!(kind, EntryKind::Update);
+        let limits = self.exec_limits(instructions, record, enforce);
+        let certified = record.certified_data.clone();
+        let timer = record.global_timer;
+        let inst = self.ensure_instance(&record.id)?;
+        let exec = match closure {
+            Some(c) => inst.run_callback(c, kind, env, certified, timer, limits),
+            None => inst.run(export, kind, env, certified, timer, limits),
+        };
+        self.log(record.id, &exec);
+        Ok(exec)
+    }
+
+    /// Rolls the live instance back to the committed state (dropping it when it cannot be).
+    pub(crate) fn discard(&mut self, id: &Principal) -> Result<(), ReplicaError> {
+        let Ok(c) = self.get_mut(id) else {
+            return Ok(());
+        };
+        if let Some(inst) = c.instance.as_mut() {
+            if inst.rollback().is_err() {
+                c.instance = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits what an execution in call context `ctx_id` did: its memories and system state,
+    /// the calls it made, its response, and the context's closing — or, if it trapped, only
+    /// the cleanup callback's changes and the context's bookkeeping.
+    pub(crate) fn conclude(
+        &mut self,
+        mut record: CanisterRecord,
+        ctx_id: u64,
+        exec: Execution,
+        mut out: Outbox,
+        cleanup: Option<(SavedClosure, MessageEnv)>,
+    ) -> Result<(), ReplicaError> {
+        let id = record.id;
+        let now = self.now();
+        match exec.result {
+            Err(trap) => {
+                self.discard(&id)?;
+                let error = trap_error(&id, &trap);
+                let mut delta = None;
+                if let Some((closure, env)) = cleanup {
+                    // Interface spec, "Callback invocation": a trapping callback's changes are
+                    // dropped, then the cleanup callback runs; its changes are kept.
+                    let limits = self.config.limits.update_instructions;
+                    if let Ok(cexec) = self.run_on(
+                        &record,
+                        "",
+                        Some(closure.to_exec()),
+                        EntryKind::Cleanup,
+                        env,
+                        limits,
+                    ) {
+                        if cexec.result.is_ok() {
+                            let d = self
+                                .ensure_instance(&id)
+                                .map_err(|e| split(e).err())
+                                .ok()
+                                .map(|inst| inst.delta());
+                            if let Some(Ok(d)) = d {
+                                record.apply_delta(&d);
+                                record.certified_data = cexec.api.certified_data.clone();
+                                record.global_timer = cexec.api.global_timer;
+                                delta = Some(d);
+                            }
+                        } else {
+                            self.discard(&id)?;
+                        }
+                    }
+                }
+                if let Some(ctx) = record.calls.contexts.get_mut(&ctx_id) {
+                    if !ctx.responded && ctx.outstanding == 0 {
+                        ctx.responded = true;
+                        let refund = std::mem::take(&mut ctx.available_cycles);
+                        let origin = ctx.origin.clone();
+                        out.respond(&origin, Payload::from_user_error(&error), refund);
+                    }
+                }
+                close_finished(&mut record);
+                let blobs = out.blobs(&mut self.queue)?;
+                let r = self.commit(record, delta.as_ref().map(|d| (d, false, false)), blobs);
+                if let Err(CallError::Replica(e)) = r {
+                    return Err(e);
+                }
+                self.outbox_committed(out);
+                Ok(())
+            }
+            Ok(outcome) => {
+                let inst = self.ensure_instance(&id).map_err(|e| match e {
+                    CallError::Replica(r) => r,
+                    CallError::User(u) => ReplicaError::CorruptRecord {
+                        key: CanisterRecord::key(&id),
+                        cause: u.to_string(),
+                    },
+                })?;
+                let delta = inst.delta()?;
+                record.apply_delta(&delta);
+                record.certified_data = exec.api.certified_data.clone();
+                record.global_timer = exec.api.global_timer;
+                record.cycles = exec
+                    .api
+                    .env
+                    .cycles_balance
+                    .saturating_add(exec.api.cycles_accepted)
+                    .saturating_sub(exec.api.cycles_sent);
+                let mut calls = Vec::new();
+                for call in exec.api.calls {
+                    let cb_id = record.calls.next_callback;
+                    record.calls.next_callback += 1;
+                    let deadline = call.timeout_seconds.map_or(0, |s| {
+                        now.saturating_add(u64::from(s).saturating_mul(NANOS))
+                    });
+                    let callee = Principal::try_from_slice(&call.callee).ok();
+                    record.calls.callbacks.insert(
+                        cb_id,
+                        Callback {
+                            context: ctx_id,
+                            callee: callee.unwrap_or(MANAGEMENT_CANISTER),
+                            reply: SavedClosure::from_exec(call.reply),
+                            reject: SavedClosure::from_exec(call.reject),
+                            cleanup: call.cleanup.map(SavedClosure::from_exec),
+                            cycles_sent: call.cycles,
+                            deadline,
+                        },
+                    );
+                    calls.push((cb_id, callee, call, deadline));
+                }
+                let Some(ctx) = record.calls.contexts.get_mut(&ctx_id) else {
+                    return Err(ReplicaError::CorruptRecord {
+                        key: CanisterRecord::key(&id),
+                        cause: format!("call context {ctx_id} vanished"),
+                    });
+                };
+                ctx.available_cycles = ctx
+                    .available_cycles
+                    .saturating_sub(exec.api.cycles_accepted);
+                ctx.outstanding = ctx.outstanding.saturating_add(calls.len() as u32);
+                for (cb_id, callee, call, deadline) in calls {
+                    match callee {
+                        Some(callee) => out.sent.push(Message::Request {
+                            caller: id,
+                            callee,
+                            method: call.method,
+                            arg: call.payload,
+                            cycles: call.cycles,
+                            callback: cb_id,
+                            deadline,
+                        }),
+                        None => out.sent.push(Message::Response {
+                            caller: id,
+                            callback: cb_id,
+                            payload: Payload::Reject {
+                                code: RejectCode::DestinationInvalid,
+                                message: "the callee is not a valid principal".into(),
+                                error: None,
+                            },
+                            refund: call.cycles,
+                        }),
+                    }
+                }
+                if !matches!(outcome, Outcome::NoResponse) && !ctx.responded {
+                    ctx.responded = true;
+                    let refund = std::mem::take(&mut ctx.available_cycles);
+                    let origin = ctx.origin.clone();
+                    out.respond(&origin, outcome_payload(&id, outcome), refund);
+                } else if !ctx.responded && ctx.outstanding == 0 {
+                    // Interface spec, "Call context": a context with no outstanding calls
+                    // that never replied is rejected for the canister.
+                    ctx.responded = true;
+                    let refund = std::mem::take(&mut ctx.available_cycles);
+                    let origin = ctx.origin.clone();
+                    let e = UserError::new(
+                        ErrorCode::CanisterDidNotReply,
+                        format!("Error from Canister {id}: Canister did not reply to the call"),
+                    );
+                    out.respond(&origin, Payload::from_user_error(&e), refund);
+                }
+                close_finished(&mut record);
+                let blobs = out.blobs(&mut self.queue)?;
+                match self.commit(record, Some((&delta, false, false)), blobs) {
+                    Ok(()) => {}
+                    Err(CallError::Replica(e)) => return Err(e),
+                    Err(CallError::User(_)) => {}
+                }
+                self.outbox_committed(out);
+                Ok(())
+            }
+        }
+    }
+
+    /// A call to the management canister or a native system canister from a canister: runs
+    /// it now as the calling canister, and sends the response back.
+    fn call_native(&mut self, call: Call<'_>, mut out: Outbox) -> Result<(), ReplicaError> {
+        let result = if call.callee == MANAGEMENT_CANISTER {
+            if call.method == "stop_canister" {
+                return self.stop_from(call, out);
+            }
+            self.management_from_canister(call.caller, call.method, call.arg, call.cycles)
+        } else if let Some(system) = SystemCanister::of(&call.callee) {
+            self.system_update(system, call.caller, call.method, call.arg)
+                .map(|r| (r, 0))
+        } else {
+            unreachable_native()
+        };
+        let (payload, refund) = match result {
+            Ok((bytes, used)) => (Payload::Reply(bytes), call.cycles.saturating_sub(used)),
+            Err(e) => (Payload::from_user_error(&split(e)?), call.cycles),
+        };
+        out.respond(&call.origin, payload, refund);
+        self.commit_outbox(out)
+    }
+}
+
+fn unreachable_native() -> Result<(Vec<u8>, u128), CallError> {
+    Err(UserError::new(ErrorCode::CanisterNotFound, "no such native canister").into())
+}
+
+/// Removes the call contexts that are responded to and wait for no call.
+pub(crate) fn close_finished(record: &mut CanisterRecord) {
+    record
+        .calls
+        .contexts
+        .retain(|_, c| !(c.responded && c.outstanding == 0));
+}
+
+/// The response a finished method produced.
+pub(crate) fn outcome_payload(id: &Principal, outcome: Outcome) -> Payload {
+    match outcome {
+        Outcome::Reply(bytes) => Payload::Reply(bytes),
+        Outcome::Reject(message) => Payload::Reject {
+            code: RejectCode::CanisterReject,
+            message,
+            error: Some(ErrorCode::CanisterRejectedMessage),
+        },
+        Outcome::NoResponse => Payload::from_user_error(&UserError::new(
+            ErrorCode::CanisterDidNotReply,
+            format!("Error from Canister {id}: Canister did not reply to the call"),
+        )),
+    }
+}
+
+/// Interface spec, "IC method uninstall_code" (and reinstall): every open call context is
+/// rejected with "Canister has been uninstalled." and the outstanding callbacks are dropped,
+/// so their responses are discarded when they arrive.
+pub(crate) fn reject_open_contexts(record: &mut CanisterRecord, out: &mut Outbox) {
+    for (_, ctx) in std::mem::take(&mut record.calls.contexts) {
+        if !ctx.responded {
+            out.respond(
+                &ctx.origin,
+                Payload::Reject {
+                    code: RejectCode::CanisterReject,
+                    message: "Canister has been uninstalled.".into(),
+                    error: Some(ErrorCode::CanisterRejectedMessage),
+                },
+                ctx.available_cycles,
+            );
+        }
+    }
+    record.calls.callbacks.clear();
+}

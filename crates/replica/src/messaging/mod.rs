@@ -1,0 +1,189 @@
+//! Inter-canister messaging: call contexts, callbacks and the durable message queue, as the
+//! interface spec's abstract behaviour describes them ("Call contexts", "Message execution",
+//! "Call reply", "Callback invocation").
+//!
+//! # Shape
+//! - [`CallContext`]s live in the callee's record: one per call a canister is executing (an
+//!   ingress message, a call from a canister, or a timer/heartbeat task), open until it is
+//!   responded to *and* none of the calls it made is outstanding.
+//! - [`Callback`]s live in the caller's record: one per call made with `call_perform`, until
+//!   the response runs it.
+//! - [`Message`]s between canisters wait in the durable [`queue::Queue`], blobs
+//!   `queue/<seq>` in the state store, FIFO overall (so FIFO per caller–callee pair).
+//!
+//! # Invariants
+//! - Executing a message and every effect it has — the canister's memories and record (its
+//!   contexts and callbacks included), the removal of the message it consumed from the queue,
+//!   the messages it sends — is one `Store::commit`. After a crash each message is either
+//!   fully executed or still queued: nothing runs twice and nothing acknowledged is lost.
+//! - Every request gets exactly one response: a reply, a reject by the callee, or the
+//!   system's reject (unknown or stopped callee, a trap, no reply, a best-effort timeout).
+//! - A callback runs in whatever module the canister has when the response arrives (an
+//!   upgrade in between makes it run in the new module's table, as on the IC).
+
+pub(crate) mod execute;
+mod query;
+pub(crate) mod queue;
+mod rounds;
+
+pub(crate) use rounds::NEXT_INGRESS_KEY;
+
+use candid::Principal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ErrorCode, RejectCode, UserError};
+
+/// A closure in the canister's function table (see `drydock_exec::Closure`), persisted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedClosure {
+    pub fun: u64,
+    pub env: u64,
+}
+
+impl SavedClosure {
+    pub(crate) fn from_exec(c: drydock_exec::Closure) -> Self {
+        SavedClosure {
+            fun: c.fun,
+            env: c.env,
+        }
+    }
+    pub(crate) fn to_exec(self) -> drydock_exec::Closure {
+        drydock_exec::Closure {
+            fun: self.fun,
+            env: self.env,
+        }
+    }
+}
+
+/// Who is waiting for a call context's response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Origin {
+    /// An ingress message, by the replica's ingress number; with `keep` its response is
+    /// stored durably as the blob `ingress/<id>` (`--async` submissions), else handed to the
+    /// waiting caller in memory.
+    Ingress {
+        id: u64,
+        #[serde(default)]
+        keep: bool,
+    },
+    /// Another canister (or the same one), through its callback `callback`.
+    Canister { caller: Principal, callback: u64 },
+    /// A timer or heartbeat: nobody waits for a response.
+    System,
+}
+
+/// A call the canister is executing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallContext {
+    pub origin: Origin,
+    /// The caller, as `msg_caller` reports it in callbacks too.
+    pub caller: Principal,
+    pub responded: bool,
+    /// Cycles the caller attached that were neither accepted nor refunded yet.
+    pub available_cycles: u128,
+    /// Calls made from this context still waiting for their response.
+    pub outstanding: u32,
+    /// The deadline of the call (best-effort calls), 0 for guaranteed-response ones.
+    pub deadline: u64,
+}
+
+/// A call the canister made and whose response it waits for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Callback {
+    /// The call context it belongs to.
+    pub context: u64,
+    pub callee: Principal,
+    pub reply: SavedClosure,
+    pub reject: SavedClosure,
+    pub cleanup: Option<SavedClosure>,
+    pub cycles_sent: u128,
+    /// Nanoseconds; 0 for a guaranteed-response call.
+    pub deadline: u64,
+}
+
+/// What a response carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Payload {
+    Reply(Vec<u8>),
+    Reject {
+        code: RejectCode,
+        message: String,
+        /// The IC's error code behind a system reject (for ingress callers).
+        error: Option<ErrorCode>,
+    },
+}
+
+impl Payload {
+    pub(crate) fn from_user_error(e: &UserError) -> Self {
+        Payload::Reject {
+            code: e.reject_code(),
+            message: e.message.clone(),
+            error: Some(e.code),
+        }
+    }
+
+    /// The reply, or the rejection as an ingress caller sees it.
+    pub(crate) fn into_result(self) -> Result<Vec<u8>, UserError> {
+        match self {
+            Payload::Reply(bytes) => Ok(bytes),
+            Payload::Reject {
+                code,
+                message,
+                error,
+            } => Err(UserError::new(
+                error.unwrap_or(match code {
+                    RejectCode::CanisterReject => ErrorCode::CanisterRejectedMessage,
+                    RejectCode::DestinationInvalid => ErrorCode::CanisterNotFound,
+                    _ => ErrorCode::CanisterTrapped,
+                }),
+                message,
+            )),
+        }
+    }
+}
+
+/// A message between canisters (or from the management canister to one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    Request {
+        caller: Principal,
+        callee: Principal,
+        method: String,
+        arg: Vec<u8>,
+        cycles: u128,
+        /// The caller's callback for the response.
+        callback: u64,
+        deadline: u64,
+    },
+    Response {
+        /// The canister that made the call.
+        caller: Principal,
+        callback: u64,
+        payload: Payload,
+        /// Cycles returned to the caller.
+        refund: u128,
+    },
+}
+
+/// The messaging part of a canister's record.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanisterCalls {
+    #[serde(default)]
+    pub contexts: std::collections::BTreeMap<u64, CallContext>,
+    #[serde(default)]
+    pub callbacks: std::collections::BTreeMap<u64, Callback>,
+    #[serde(default)]
+    pub next_context: u64,
+    #[serde(default)]
+    pub next_callback: u64,
+    /// Who waits for `stop_canister` to complete.
+    #[serde(default)]
+    pub stop_waiters: Vec<Origin>,
+}
+
+impl CanisterCalls {
+    /// Call contexts still open (responded to or not).
+    pub fn open_contexts(&self) -> usize {
+        self.contexts.len()
+    }
+}

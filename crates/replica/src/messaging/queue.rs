@@ -1,0 +1,155 @@
+//! The durable message queue: every [`Message`] waiting for delivery, as the blob
+//! `queue/<seq>` (JSON, `seq` a zero-padded decimal so keys sort in order), mirrored in
+//! memory. A message is added and removed only inside the commit of the execution that sent
+//! or consumed it ([`Outbox`]).
+
+use std::collections::VecDeque;
+
+use drydock_state::Store;
+
+use super::{Message, Origin, Payload};
+use crate::error::ReplicaError;
+
+const PREFIX: &str = "queue/";
+
+fn key(seq: u64) -> String {
+    format!("{PREFIX}{seq:020}")
+}
+
+/// The blob holding the response to a kept ingress message.
+pub(crate) fn ingress_key(id: u64) -> String {
+    format!("ingress/{id:016x}")
+}
+
+/// The queued messages, oldest first.
+#[derive(Default)]
+pub(crate) struct Queue {
+    items: VecDeque<(u64, Message)>,
+    next_seq: u64,
+}
+
+impl Queue {
+    /// Reads the queue from the store.
+    pub(crate) fn load(store: &Store) -> Result<Self, ReplicaError> {
+        let mut items = Vec::new();
+        for k in store.blob_keys(PREFIX) {
+            let Some(seq) = k.strip_prefix(PREFIX).and_then(|s| s.parse::<u64>().ok()) else {
+                continue;
+            };
+            let bytes = store.blob(&k).unwrap_or_default();
+            let msg: Message =
+                serde_json::from_slice(bytes).map_err(|e| ReplicaError::CorruptRecord {
+                    key: k.clone(),
+                    cause: e.to_string(),
+                })?;
+            items.push((seq, msg));
+        }
+        items.sort_by_key(|(seq, _)| *seq);
+        let next_seq = items.last().map_or(0, |(s, _)| s + 1);
+        Ok(Queue {
+            items: items.into(),
+            next_seq,
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The oldest message, taken out of the in-memory queue (its blob stays until the commit of
+    /// its execution removes it; on failure the caller puts it back with [`Self::restore`]).
+    pub(crate) fn pop(&mut self) -> Option<(u64, Message)> {
+        self.items.pop_front()
+    }
+
+    /// Puts a popped message back at the front.
+    pub(crate) fn restore(&mut self, seq: u64, msg: Message) {
+        self.items.push_front((seq, msg));
+    }
+}
+
+/// What one execution consumes and sends: turned into blobs of its commit, then applied to the
+/// in-memory queue once the commit is durable.
+#[derive(Default, Debug)]
+pub(crate) struct Outbox {
+    /// The queued message this execution consumed.
+    pub consumed: Option<u64>,
+    pub sent: Vec<Message>,
+    /// Responses to ingress messages (number, kept durably, response).
+    pub ingress: Vec<(u64, bool, Payload)>,
+    /// Numbers given to `sent`, set by [`Outbox::blobs`].
+    seqs: Vec<u64>,
+}
+
+impl Outbox {
+    pub(crate) fn consuming(seq: Option<u64>) -> Self {
+        Outbox {
+            consumed: seq,
+            ..Outbox::default()
+        }
+    }
+
+    /// Sends `payload` to whoever waits on `origin`.
+    pub(crate) fn respond(&mut self, origin: &Origin, payload: Payload, refund: u128) {
+        match origin {
+            Origin::Ingress { id, keep } => self.ingress.push((*id, *keep, payload)),
+            Origin::Canister { caller, callback } => self.sent.push(Message::Response {
+                caller: *caller,
+                callback: *callback,
+                payload,
+                refund,
+            }),
+            Origin::System => {}
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.consumed.is_none() && self.sent.is_empty()
+    }
+
+    /// The blob changes of this outbox, numbering the sent messages from `queue`'s counter.
+    pub(crate) fn blobs(
+        &mut self,
+        queue: &mut Queue,
+    ) -> Result<Vec<(String, Option<Vec<u8>>)>, ReplicaError> {
+        let mut blobs = Vec::new();
+        if let Some(seq) = self.consumed {
+            blobs.push((key(seq), None));
+        }
+        for (id, keep, payload) in &self.ingress {
+            if *keep {
+                let k = ingress_key(*id);
+                let json =
+                    serde_json::to_vec(payload).map_err(|e| ReplicaError::CorruptRecord {
+                        key: k.clone(),
+                        cause: e.to_string(),
+                    })?;
+                blobs.push((k, Some(json)));
+            }
+        }
+        self.seqs.clear();
+        for msg in &self.sent {
+            let seq = queue.next_seq;
+            queue.next_seq += 1;
+            let json = serde_json::to_vec(msg).map_err(|e| ReplicaError::CorruptRecord {
+                key: key(seq),
+                cause: e.to_string(),
+            })?;
+            blobs.push((key(seq), Some(json)));
+            self.seqs.push(seq);
+        }
+        Ok(blobs)
+    }
+
+    /// After the commit: the sent messages join the in-memory queue.
+    pub(crate) fn committed(self, queue: &mut Queue) -> Vec<(u64, bool, Payload)> {
+        for (seq, msg) in self.seqs.into_iter().zip(self.sent) {
+            queue.items.push_back((seq, msg));
+        }
+        self.ingress
+    }
+}
