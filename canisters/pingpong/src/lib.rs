@@ -234,6 +234,21 @@ async fn slow(ns: u64) -> u64 {
     calls
 }
 
+/// Calls `callee.slow(ns)` and returns its reply: this canister's call context stays open
+/// while the callee works (for stopping tests).
+#[ic_cdk::update]
+async fn wait_on(callee: Principal, ns: u64) -> u64 {
+    let reply = Call::unbounded_wait(callee, "slow")
+        .with_arg(ns)
+        .await
+        .unwrap_or_else(|e| trap(format!("pingpong wait_on: {e}")));
+    let n: u64 = reply
+        .candid()
+        .unwrap_or_else(|e| trap(format!("pingpong wait_on: decoding the reply: {e}")));
+    COMPLETED.with(|c| c.set(c.get() + 1));
+    n
+}
+
 // ---------------------------------------------------------------- management canister
 
 /// `create_canister` (ic-cdk-management-canister's

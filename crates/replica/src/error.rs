@@ -17,6 +17,7 @@ pub enum RejectCode {
 /// The IC's error codes (`IC0xxx`) that drydock produces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ErrorCode {
+    IngressMessageTimeout = 202,
     CanisterNotFound = 301,
     CanisterSnapshotNotFound = 305,
     InsufficientCyclesForCreateCanister = 403,

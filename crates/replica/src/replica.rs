@@ -511,9 +511,7 @@ impl Replica {
             )?;
             return self.await_ingress(id);
         }
-        let result = self.management(sender, method, arg);
-        self.run_until_idle()?;
-        result
+        self.management(sender, method, arg)
     }
 
     fn inspect_message(

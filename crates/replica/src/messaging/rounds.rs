@@ -15,6 +15,13 @@ use crate::replica::Replica;
 /// The blob holding the last ingress number given out.
 pub(crate) const NEXT_INGRESS_KEY: &str = "replica/next_ingress";
 
+/// The most rounds [`Replica::run_until_idle`] runs.
+pub const IDLE_ROUNDS: usize = 10_000;
+
+/// How long an ingress message waits for its response before the caller is told it has none
+/// yet: the IC's ingress expiry (the call goes on; its effects stay).
+const INGRESS_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Rounds an ingress message may wait before drydock gives up on it (a canister that calls
 /// itself forever): about the IC's ingress expiry of 5 minutes at one message per round.
 const MAX_ROUNDS: u64 = 10_000_000;
@@ -66,10 +73,10 @@ impl Replica {
         Ok(ran)
     }
 
-    /// Runs rounds until the queue is empty and no task ran (heartbeats keep a replica busy
-    /// forever, so this stops after the queue has drained once they are the only work).
+    /// Runs rounds until the queue is empty, at most [`IDLE_ROUNDS`] of them (a canister
+    /// whose heartbeat or timer sends messages keeps the queue busy for ever).
     pub fn run_until_idle(&mut self) -> Result<(), ReplicaError> {
-        for _ in 0..MAX_ROUNDS {
+        for _ in 0..IDLE_ROUNDS {
             self.run_round()?;
             if self.queue.is_empty() {
                 return Ok(());
@@ -85,7 +92,15 @@ impl Replica {
 
     /// Runs rounds until ingress message `id` has its response, and returns it.
     pub(crate) fn await_ingress(&mut self, id: u64) -> Result<Vec<u8>, CallError> {
+        let start = std::time::Instant::now();
         for _ in 0..MAX_ROUNDS {
+            if start.elapsed() > INGRESS_WAIT {
+                return Err(UserError::new(
+                    ErrorCode::IngressMessageTimeout,
+                    format!("the call got no response within {} s (the IC's ingress expiry); it goes on running, and its effects stay", INGRESS_WAIT.as_secs()),
+                )
+                .into());
+            }
             if let Some(p) = self.ingress_results.remove(&id) {
                 return p.into_result().map_err(CallError::from);
             }

@@ -9,6 +9,7 @@ mod chunks;
 mod controllers;
 mod eop;
 mod limits;
+mod messaging;
 mod scale;
 mod snapshot_model;
 mod snapshot_transfer;

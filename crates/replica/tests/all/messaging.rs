@@ -1,0 +1,344 @@
+//! Inter-canister calls between real canisters (the Rust `pingpong`, built with ic-cdk 0.20,
+//! and the Motoko `pingpong_mo`): call contexts, callbacks, rejects, cleanup, cycles, timers,
+//! heartbeats, composite queries, stopping, and durability across a reopen.
+
+use crate::support::*;
+use candid::{CandidType, Deserialize, Nat, Principal};
+use drydock_replica::{CanisterStatus, ErrorCode};
+use ic_management_canister_types::CanisterIdRecord;
+
+#[derive(CandidType, Deserialize, Debug, PartialEq, Eq)]
+struct Counters {
+    completed: u64,
+    cleanups: u64,
+    timer_ticks: u64,
+    heartbeats: u64,
+}
+
+fn counters(env: &mut Env, id: Principal) -> Counters {
+    let (c,): (Counters,) = env.query(id, "counters", ()).unwrap();
+    c
+}
+
+fn three(env: &mut Env, name: &str) -> (Principal, Principal, Principal) {
+    (
+        env.installed(wasm(name)),
+        env.installed(wasm(name)),
+        env.installed(wasm(name)),
+    )
+}
+
+// Interface spec, "Inter-canister method calls" and abstract behaviour "Call contexts":
+// A calls B calls C; each reply runs the caller's reply callback, whose changes are kept.
+#[test]
+fn rust_canisters_call_each_other_in_a_chain_and_keep_state_after_await() {
+    let mut env = Env::new();
+    let (a, b, c) = three(&mut env, "pingpong");
+    for round in 1..=3u64 {
+        let (text,): (String,) = env.update(a, "chain", (vec![b, c],)).unwrap();
+        assert_eq!(text, format!("{a} > {b} > end"), "call {round}");
+        assert_eq!(counters(&mut env, a).completed, round);
+        assert_eq!(counters(&mut env, b).completed, round);
+        assert_eq!(counters(&mut env, c).completed, 0, "C made no call");
+    }
+    // Nothing is left open.
+    for id in [a, b, c] {
+        assert_eq!(env.replica.canister(&id).unwrap().calls.open_contexts(), 0);
+        assert!(env.replica.canister(&id).unwrap().calls.callbacks.is_empty());
+    }
+    assert!(!env.replica.has_pending_messages());
+    env.reopen();
+    assert_eq!(counters(&mut env, a).completed, 3);
+}
+
+#[test]
+fn motoko_canisters_call_each_other_in_a_chain() {
+    let mut env = Env::new();
+    let (a, b, c) = three(&mut env, "pingpong_mo");
+    for _ in 0..2 {
+        let (text,): (String,) = env.update(a, "chain", (vec![b, c],)).unwrap();
+        assert!(text.ends_with("end"), "{text}");
+        assert!(text.contains(&b.to_text()), "{text}");
+    }
+    // A Rust canister in the middle of a Motoko chain.
+    let r = env.installed(wasm("pingpong"));
+    let (text,): (String,) = env.update(a, "chain", (vec![r, c],)).unwrap();
+    assert!(text.contains(&r.to_text()) && text.ends_with("end"), "{text}");
+}
+
+// Interface spec, "Reject codes": a trap in the callee reaches the caller as CANISTER_ERROR
+// (5); an explicit reject as CANISTER_REJECT (4); an unknown canister as DESTINATION_INVALID
+// (3); an unknown method as CANISTER_ERROR with IC0536.
+#[test]
+fn reject_codes_and_traps_propagate_to_the_caller() {
+    let mut env = Env::new();
+    let a = env.installed(wasm("pingpong"));
+    let b = env.installed(wasm("pingpong"));
+    for _ in 0..2 {
+        let (code, msg): (u32, String) = env
+            .update(a, "call_and_report", (b, "trap_now".to_string()))
+            .unwrap();
+        assert_eq!(code, 5, "{msg}");
+        assert!(msg.contains("pingpong: trap_now"), "{msg}");
+        assert!(msg.contains(&b.to_text()), "{msg}");
+    }
+    let (code, msg): (u32, String) = env
+        .update(a, "call_and_report", (b, "no_such_method".to_string()))
+        .unwrap();
+    assert_eq!(code, 5, "{msg}");
+    assert!(msg.contains("no_such_method"), "{msg}");
+    let missing = drydock_replica::canister_id_from_index(4000);
+    let (code, msg): (u32, String) = env
+        .update(a, "call_and_report", (missing, "noop".to_string()))
+        .unwrap();
+    assert_eq!(code, 3, "{msg}");
+    // A chain reports the inner reject as text.
+    let (text,): (String,) = env.update(a, "chain", (vec![missing],)).unwrap();
+    assert!(text.contains("reject 3"), "{text}");
+    // The caller's state after each await was committed (call_and_report 4 times, chain once).
+    assert_eq!(counters(&mut env, a).completed, 5);
+}
+
+// Interface spec, "Callback invocation": a trapping callback is rolled back, then its
+// cleanup callback runs and keeps its changes; ic-cdk drops the awaiting future there.
+#[test]
+fn a_trap_after_await_rolls_back_the_callback_and_runs_on_cleanup() {
+    let mut env = Env::new();
+    let a = env.installed(wasm("pingpong"));
+    let b = env.installed(wasm("pingpong"));
+    for n in 1..=2u64 {
+        let err = env.update::<_, ()>(a, "trap_after_await", (b,)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::CanisterCalledTrap, "{err}");
+        assert!(err.message.contains("trap after await"), "{err}");
+        assert_eq!(counters(&mut env, a).cleanups, n);
+    }
+    assert_eq!(env.replica.canister(&a).unwrap().calls.open_contexts(), 0);
+}
+
+#[test]
+fn a_fan_out_of_one_hundred_parallel_calls_all_come_back() {
+    let mut env = Env::new();
+    let a = env.installed(wasm("pingpong"));
+    let b = env.installed(wasm("pingpong"));
+    for _ in 0..2 {
+        let (n,): (u32,) = env.update(a, "fan_out", (b, 100u32)).unwrap();
+        assert_eq!(n, 100);
+    }
+    // Self-calls too.
+    let (n,): (u32,) = env.update(a, "fan_out", (a, 50u32)).unwrap();
+    assert_eq!(n, 50);
+    assert!(!env.replica.has_pending_messages());
+}
+
+// Interface spec, "Cycles": cycles attached to a call move to the callee as far as it
+// accepts them; the rest come back with the response.
+#[test]
+fn cycles_sent_and_refunded_add_up_exactly() {
+    let mut env = Env::new();
+    let a = env.installed(wasm("pingpong"));
+    let b = env.installed(wasm("pingpong"));
+    let total = |env: &mut Env| {
+        let (x,): (Nat,) = env.query(a, "balance", ()).unwrap();
+        let (y,): (Nat,) = env.query(b, "balance", ()).unwrap();
+        (x, y)
+    };
+    let (a0, b0) = total(&mut env);
+    let (accepted, refunded): (Nat, Nat) = env
+        .update(
+            a,
+            "send_cycles",
+            (b, Nat::from(1_000_000u64), Nat::from(300_000u64)),
+        )
+        .unwrap();
+    assert_eq!(accepted, Nat::from(300_000u64));
+    assert_eq!(refunded, Nat::from(700_000u64));
+    let (a1, b1) = total(&mut env);
+    assert_eq!(b1.clone() - b0.clone(), Nat::from(300_000u64));
+    assert_eq!(a0.clone() - a1.clone(), Nat::from(300_000u64));
+    assert_eq!(a0 + b0, a1 + b1, "no cycle is created or lost");
+}
+
+// Interface spec, "Global timer": ic-cdk-timers runs every timer through a self-call.
+#[test]
+fn ic_cdk_timers_fire_with_nobody_calling() {
+    let mut env = Env::new();
+    let a = env.installed(wasm("pingpong"));
+    let () = env.update(a, "start_timer", (1u64,)).unwrap();
+    let () = env.update(a, "start_once", (1u64,)).unwrap();
+    let start = std::time::Instant::now();
+    while counters(&mut env, a).timer_ticks < 3 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "timers did not fire: {:?}",
+            counters(&mut env, a)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        env.replica.run_round().unwrap();
+    }
+}
+
+#[test]
+fn a_heartbeat_runs_every_round() {
+    let mut env = Env::new();
+    let a = env.installed(wasm("pingpong_heartbeat"));
+    let h = env.installed(wasm("heartbeat"));
+    for _ in 0..5 {
+        env.replica.run_round().unwrap();
+    }
+    assert!(counters(&mut env, a).heartbeats >= 5);
+    let (beats,): (Nat,) = env.query(h, "beats", ()).unwrap();
+    assert!(beats >= Nat::from(5u64), "{beats}");
+}
+
+#[test]
+fn a_motoko_recurring_timer_fires() {
+    let mut env = Env::new();
+    let a = env.installed(wasm("pingpong_mo"));
+    let () = env.update(a, "startTimer", (Nat::from(1u64),)).unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let (ticks,): (Nat,) = env.query(a, "ticks", ()).unwrap();
+        if ticks >= Nat::from(2u64) {
+            break;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "{ticks}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        env.replica.run_round().unwrap();
+    }
+}
+
+// Interface spec, "Composite query methods".
+#[test]
+fn a_motoko_composite_query_reads_another_canisters_query() {
+    let mut env = Env::new();
+    let a = env.installed(wasm("pingpong_mo"));
+    let b = env.installed(wasm("pingpong_mo"));
+    for _ in 0..3 {
+        let (_,): (Nat,) = env.update(b, "inc", ()).unwrap();
+    }
+    for _ in 0..2 {
+        let (n,): (Nat,) = env.query(a, "peek", (b,)).unwrap();
+        assert_eq!(n, Nat::from(3u64));
+    }
+    // As an update it is refused with IC0527.
+    let err = env.update::<_, (Nat,)>(a, "peek", (b,)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::CompositeQueryCalledInReplicatedMode, "{err}");
+}
+
+// Interface spec, "IC method create_canister" called by a canister, paying with cycles.
+#[test]
+fn a_canister_creates_and_installs_a_canister() {
+    let mut env = Env::new();
+    let a = env.installed(wasm("pingpong"));
+    let kv = wasm("kv");
+    let (child,): (Principal,) = env
+        .update(
+            a,
+            "create_and_install",
+            (serde_bytes::ByteBuf::from(kv), Nat::from(1_000_000_000_000u64)),
+        )
+        .unwrap();
+    let () = env
+        .update(child, "put", ("k".to_string(), "v".to_string()))
+        .unwrap();
+    let (v,): (Option<String>,) = env.query(child, "get", ("k".to_string(),)).unwrap();
+    assert_eq!(v.as_deref(), Some("v"));
+    let rec = env.replica.canister(&child).unwrap();
+    assert_eq!(rec.settings.controllers, vec![a]);
+    assert_eq!(rec.cycles, 1_000_000_000_000);
+    let (bytes,): (serde_bytes::ByteBuf,) = env.update(a, "raw_rand", ()).unwrap();
+    assert_eq!(bytes.len(), 32);
+}
+
+// Interface spec, "IC method stop_canister": A waits on B (which self-calls for a while);
+// A is stopping meanwhile and rejects new calls, its callback still runs, and then it stops.
+// Requests to a stopping canister are rejected, its own self-calls included, as on the IC.
+#[test]
+fn a_canister_waiting_on_a_slow_callee_is_stopping_until_the_reply() {
+    let mut env = Env::new();
+    let a = env.installed(wasm("pingpong"));
+    let b = env.installed(wasm("pingpong"));
+    for _ in 0..2 {
+        let arg = candid::encode_args((b, 500_000_000u64)).unwrap();
+        let req = env.replica.submit(user(), a, "wait_on", &arg).unwrap();
+        let status = env.replica.stop_without_waiting(user(), a).unwrap();
+        assert_eq!(status, CanisterStatus::Stopping);
+        assert_eq!(env.replica.canister(&a).unwrap().calls.open_contexts(), 1);
+        let err = env.update::<_, ()>(a, "noop", ()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::CanisterStopping, "{err}");
+        // B keeps working; its reply reaches A's callback, then A stops.
+        let reply = env.replica.request_status(req, true).unwrap();
+        let (n,): (u64,) = candid::decode_args(&reply.unwrap().unwrap()).unwrap();
+        assert!(n >= 1, "{n}");
+        env.replica.run_round().unwrap();
+        assert_eq!(
+            env.replica.canister(&a).unwrap().status,
+            CanisterStatus::Stopped
+        );
+        let err = env.update::<_, ()>(a, "noop", ()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::CanisterStopped, "{err}");
+        env.mgmt::<_, ()>(user(), "start_canister", &CanisterIdRecord { canister_id: a })
+            .unwrap();
+        let () = env.update(a, "noop", ()).unwrap();
+    }
+    // A canister stopping with a self-call outstanding: the self-call is rejected (IC0509).
+    let arg = candid::encode_args((1_000_000_000u64,)).unwrap();
+    let req = env.replica.submit(user(), b, "slow", &arg).unwrap();
+    env.replica.stop_without_waiting(user(), b).unwrap();
+    let err = env.replica.request_status(req, true).unwrap().unwrap().unwrap_err();
+    assert!(err.message.contains("is stopping"), "{err}");
+}
+
+#[test]
+fn stop_canister_called_by_a_user_waits_for_the_open_call_context() {
+    let mut env = Env::new();
+    let a = env.installed(wasm("pingpong"));
+    let b = env.installed(wasm("pingpong"));
+    let arg = candid::encode_args((b, 300_000_000u64)).unwrap();
+    let req = env.replica.submit(user(), a, "wait_on", &arg).unwrap();
+    env.mgmt::<_, ()>(user(), "stop_canister", &CanisterIdRecord { canister_id: a })
+        .unwrap();
+    assert_eq!(
+        env.replica.canister(&a).unwrap().status,
+        CanisterStatus::Stopped
+    );
+    // The call was answered before the stop completed.
+    assert!(env.replica.request_status(req, false).unwrap().unwrap().is_ok());
+    env.mgmt::<_, ()>(user(), "start_canister", &CanisterIdRecord { canister_id: a })
+        .unwrap();
+}
+
+// Durability: queued messages and open call contexts survive a reopen (a new process).
+#[test]
+fn a_call_chain_interrupted_by_a_reopen_completes_exactly_once() {
+    let mut env = Env::new();
+    let (a, b, c) = three(&mut env, "pingpong");
+    let arg = candid::encode_args((vec![b, c],)).unwrap();
+    let req = env.replica.submit(user(), a, "chain", &arg).unwrap();
+    assert!(env.replica.has_pending_messages());
+    env.reopen();
+    let reply = env.replica.request_status(req, true).unwrap().unwrap().unwrap();
+    let (text,): (String,) = candid::decode_args(&reply).unwrap();
+    assert_eq!(text, format!("{a} > {b} > end"));
+    assert_eq!(counters(&mut env, a).completed, 1);
+    assert_eq!(counters(&mut env, b).completed, 1);
+    env.reopen();
+    assert_eq!(counters(&mut env, a).completed, 1);
+    assert!(!env.replica.has_pending_messages());
+}
+
+// Interface spec, "IC method uninstall_code": open call contexts are rejected.
+#[test]
+fn uninstalling_a_canister_rejects_its_open_call_contexts() {
+    let mut env = Env::new();
+    let a = env.installed(wasm("pingpong"));
+    let arg = candid::encode_args((2_000_000_000u64,)).unwrap();
+    let req = env.replica.submit(user(), a, "slow", &arg).unwrap();
+    env.mgmt::<_, ()>(user(), "uninstall_code", &CanisterIdRecord { canister_id: a })
+        .unwrap();
+    let err = env.replica.request_status(req, true).unwrap().unwrap().unwrap_err();
+    assert_eq!(err.code, ErrorCode::CanisterRejectedMessage, "{err}");
+    assert!(err.message.contains("uninstalled"), "{err}");
+    env.replica.run_until_idle().unwrap();
+    assert!(!env.replica.has_pending_messages());
+}
