@@ -70,7 +70,11 @@ fn main() {
     let ping = candid::encode_args((b, "noop")).expect("encoding");
     let (code, text): (u32, String) =
         candid::decode_args(&a.update("call_and_report", &ping)).expect("decoding");
-    assert_eq!((code, text.as_str()), (0, "replied"), "A's call to B must reply");
+    assert_eq!(
+        (code, text.as_str()),
+        (0, "replied"),
+        "A's call to B must reply"
+    );
     let mut g = c.benchmark_group("messaging");
     g.bench_function("noop", |bench| bench.iter(|| a.update("noop", &noop)));
     g.bench_function("ping", |bench| {

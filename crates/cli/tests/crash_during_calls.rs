@@ -24,7 +24,12 @@ struct Counters {
 
 fn completed(replica: &mut Replica, id: Principal) -> u64 {
     let reply = replica
-        .query(Principal::anonymous(), id, "counters", &candid::encode_args(()).unwrap())
+        .query(
+            Principal::anonymous(),
+            id,
+            "counters",
+            &candid::encode_args(()).unwrap(),
+        )
         .unwrap();
     let (c,): (Counters,) = candid::decode_args(&reply).unwrap();
     c.completed
@@ -39,7 +44,10 @@ fn sigkill_during_call_chains_under_load_leaves_every_chain_completed_exactly_on
     let ids: Vec<String> = (0..3)
         .map(|_| {
             let id = drydock(&state, &["canister", "create"]);
-            drydock(&state, &["canister", "install", &id, wasm.to_str().unwrap()]);
+            drydock(
+                &state,
+                &["canister", "install", &id, wasm.to_str().unwrap()],
+            );
             id
         })
         .collect();
@@ -69,13 +77,18 @@ fn sigkill_during_call_chains_under_load_leaves_every_chain_completed_exactly_on
             let reply = replica
                 .request_status(id, true)
                 .unwrap()
-                .unwrap_or_else(|| panic!("trial {trial}: acknowledged request {id} has no response"))
+                .unwrap_or_else(|| {
+                    panic!("trial {trial}: acknowledged request {id} has no response")
+                })
                 .unwrap_or_else(|e| panic!("trial {trial}: request {id} failed: {e}"));
             let (text,): (String,) = candid::decode_args(&reply).unwrap();
             assert_eq!(text, want, "trial {trial}");
         }
         replica.run_until_idle().unwrap();
-        assert!(!replica.has_pending_messages(), "trial {trial}: messages left");
+        assert!(
+            !replica.has_pending_messages(),
+            "trial {trial}: messages left"
+        );
         acked_total += acked.len() as u64;
         let done_a = completed(&mut replica, a);
         let done_b = completed(&mut replica, b);

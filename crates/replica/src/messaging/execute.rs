@@ -41,8 +41,10 @@ impl Replica {
         if out.is_empty() && out.ingress.is_empty() {
             return Ok(());
         }
-        let mut batch = drydock_state::Batch::default();
-        batch.blobs = out.blobs(&mut self.queue)?;
+        let mut batch = drydock_state::Batch {
+            blobs: out.blobs(&mut self.queue)?,
+            ..Default::default()
+        };
         batch.blobs.append(&mut self.carry);
         if !batch.blobs.is_empty() {
             self.store.commit(batch)?;

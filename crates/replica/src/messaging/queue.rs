@@ -12,6 +12,9 @@ use crate::error::ReplicaError;
 
 const PREFIX: &str = "queue/";
 
+/// A blob put (`Some`) or deleted (`None`), as a `Batch` carries it.
+pub(crate) type BlobChange = (String, Option<Vec<u8>>);
+
 fn key(seq: u64) -> String {
     format!("{PREFIX}{seq:020}")
 }
@@ -112,10 +115,7 @@ impl Outbox {
     }
 
     /// The blob changes of this outbox, numbering the sent messages from `queue`'s counter.
-    pub(crate) fn blobs(
-        &mut self,
-        queue: &mut Queue,
-    ) -> Result<Vec<(String, Option<Vec<u8>>)>, ReplicaError> {
+    pub(crate) fn blobs(&mut self, queue: &mut Queue) -> Result<Vec<BlobChange>, ReplicaError> {
         let mut blobs = Vec::new();
         if let Some(seq) = self.consumed {
             blobs.push((key(seq), None));

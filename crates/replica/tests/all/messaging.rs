@@ -44,7 +44,13 @@ fn rust_canisters_call_each_other_in_a_chain_and_keep_state_after_await() {
     // Nothing is left open.
     for id in [a, b, c] {
         assert_eq!(env.replica.canister(&id).unwrap().calls.open_contexts(), 0);
-        assert!(env.replica.canister(&id).unwrap().calls.callbacks.is_empty());
+        assert!(env
+            .replica
+            .canister(&id)
+            .unwrap()
+            .calls
+            .callbacks
+            .is_empty());
     }
     assert!(!env.replica.has_pending_messages());
     env.reopen();
@@ -63,7 +69,10 @@ fn motoko_canisters_call_each_other_in_a_chain() {
     // A Rust canister in the middle of a Motoko chain.
     let r = env.installed(wasm("pingpong"));
     let (text,): (String,) = env.update(a, "chain", (vec![r, c],)).unwrap();
-    assert!(text.contains(&r.to_text()) && text.ends_with("end"), "{text}");
+    assert!(
+        text.contains(&r.to_text()) && text.ends_with("end"),
+        "{text}"
+    );
 }
 
 // Interface spec, "Reject codes": a trap in the callee reaches the caller as CANISTER_ERROR
@@ -107,7 +116,9 @@ fn a_trap_after_await_rolls_back_the_callback_and_runs_on_cleanup() {
     let a = env.installed(wasm("pingpong"));
     let b = env.installed(wasm("pingpong"));
     for n in 1..=2u64 {
-        let err = env.update::<_, ()>(a, "trap_after_await", (b,)).unwrap_err();
+        let err = env
+            .update::<_, ()>(a, "trap_after_await", (b,))
+            .unwrap_err();
         assert_eq!(err.code, ErrorCode::CanisterCalledTrap, "{err}");
         assert!(err.message.contains("trap after await"), "{err}");
         assert_eq!(counters(&mut env, a).cleanups, n);
@@ -187,7 +198,7 @@ fn a_heartbeat_runs_every_round() {
     }
     assert!(counters(&mut env, a).heartbeats >= 5);
     let (beats,): (Nat,) = env.query(h, "beats", ()).unwrap();
-    assert!(beats >= Nat::from(5u64), "{beats}");
+    assert!(beats >= 5u64, "{beats}");
 }
 
 #[test]
@@ -198,10 +209,13 @@ fn a_motoko_recurring_timer_fires() {
     let start = std::time::Instant::now();
     loop {
         let (ticks,): (Nat,) = env.query(a, "ticks", ()).unwrap();
-        if ticks >= Nat::from(2u64) {
+        if ticks >= 2u64 {
             break;
         }
-        assert!(start.elapsed() < std::time::Duration::from_secs(20), "{ticks}");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "{ticks}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
         env.replica.run_round().unwrap();
     }
@@ -222,7 +236,11 @@ fn a_motoko_composite_query_reads_another_canisters_query() {
     }
     // As an update it is refused with IC0527.
     let err = env.update::<_, (Nat,)>(a, "peek", (b,)).unwrap_err();
-    assert_eq!(err.code, ErrorCode::CompositeQueryCalledInReplicatedMode, "{err}");
+    assert_eq!(
+        err.code,
+        ErrorCode::CompositeQueryCalledInReplicatedMode,
+        "{err}"
+    );
 }
 
 // Interface spec, "IC method create_canister" called by a canister, paying with cycles.
@@ -235,7 +253,10 @@ fn a_canister_creates_and_installs_a_canister() {
         .update(
             a,
             "create_and_install",
-            (serde_bytes::ByteBuf::from(kv), Nat::from(1_000_000_000_000u64)),
+            (
+                serde_bytes::ByteBuf::from(kv),
+                Nat::from(1_000_000_000_000u64),
+            ),
         )
         .unwrap();
     let () = env
@@ -277,15 +298,24 @@ fn a_canister_waiting_on_a_slow_callee_is_stopping_until_the_reply() {
         );
         let err = env.update::<_, ()>(a, "noop", ()).unwrap_err();
         assert_eq!(err.code, ErrorCode::CanisterStopped, "{err}");
-        env.mgmt::<_, ()>(user(), "start_canister", &CanisterIdRecord { canister_id: a })
-            .unwrap();
+        env.mgmt::<_, ()>(
+            user(),
+            "start_canister",
+            &CanisterIdRecord { canister_id: a },
+        )
+        .unwrap();
         let () = env.update(a, "noop", ()).unwrap();
     }
     // A canister stopping with a self-call outstanding: the self-call is rejected (IC0509).
     let arg = candid::encode_args((1_000_000_000u64,)).unwrap();
     let req = env.replica.submit(user(), b, "slow", &arg).unwrap();
     env.replica.stop_without_waiting(user(), b).unwrap();
-    let err = env.replica.request_status(req, true).unwrap().unwrap().unwrap_err();
+    let err = env
+        .replica
+        .request_status(req, true)
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
     assert!(err.message.contains("is stopping"), "{err}");
 }
 
@@ -296,16 +326,29 @@ fn stop_canister_called_by_a_user_waits_for_the_open_call_context() {
     let b = env.installed(wasm("pingpong"));
     let arg = candid::encode_args((b, 300_000_000u64)).unwrap();
     let req = env.replica.submit(user(), a, "wait_on", &arg).unwrap();
-    env.mgmt::<_, ()>(user(), "stop_canister", &CanisterIdRecord { canister_id: a })
-        .unwrap();
+    env.mgmt::<_, ()>(
+        user(),
+        "stop_canister",
+        &CanisterIdRecord { canister_id: a },
+    )
+    .unwrap();
     assert_eq!(
         env.replica.canister(&a).unwrap().status,
         CanisterStatus::Stopped
     );
     // The call was answered before the stop completed.
-    assert!(env.replica.request_status(req, false).unwrap().unwrap().is_ok());
-    env.mgmt::<_, ()>(user(), "start_canister", &CanisterIdRecord { canister_id: a })
-        .unwrap();
+    assert!(env
+        .replica
+        .request_status(req, false)
+        .unwrap()
+        .unwrap()
+        .is_ok());
+    env.mgmt::<_, ()>(
+        user(),
+        "start_canister",
+        &CanisterIdRecord { canister_id: a },
+    )
+    .unwrap();
 }
 
 // Durability: queued messages and open call contexts survive a reopen (a new process).
@@ -317,7 +360,12 @@ fn a_call_chain_interrupted_by_a_reopen_completes_exactly_once() {
     let req = env.replica.submit(user(), a, "chain", &arg).unwrap();
     assert!(env.replica.has_pending_messages());
     env.reopen();
-    let reply = env.replica.request_status(req, true).unwrap().unwrap().unwrap();
+    let reply = env
+        .replica
+        .request_status(req, true)
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let (text,): (String,) = candid::decode_args(&reply).unwrap();
     assert_eq!(text, format!("{a} > {b} > end"));
     assert_eq!(counters(&mut env, a).completed, 1);
@@ -334,9 +382,18 @@ fn uninstalling_a_canister_rejects_its_open_call_contexts() {
     let a = env.installed(wasm("pingpong"));
     let arg = candid::encode_args((2_000_000_000u64,)).unwrap();
     let req = env.replica.submit(user(), a, "slow", &arg).unwrap();
-    env.mgmt::<_, ()>(user(), "uninstall_code", &CanisterIdRecord { canister_id: a })
-        .unwrap();
-    let err = env.replica.request_status(req, true).unwrap().unwrap().unwrap_err();
+    env.mgmt::<_, ()>(
+        user(),
+        "uninstall_code",
+        &CanisterIdRecord { canister_id: a },
+    )
+    .unwrap();
+    let err = env
+        .replica
+        .request_status(req, true)
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::CanisterRejectedMessage, "{err}");
     assert!(err.message.contains("uninstalled"), "{err}");
     env.replica.run_until_idle().unwrap();
