@@ -118,6 +118,22 @@ async fn call_and_report(callee: Principal, method: String) -> (u32, String) {
     }
 }
 
+/// Calls `callee.slow(ns)` as a bounded-wait (best-effort) call with the given timeout and
+/// reports (0, "replied") or (reject code, message): SYS_UNKNOWN (6) when the deadline passes
+/// before the reply.
+#[ic_cdk::update]
+async fn wait_on_bounded(callee: Principal, ns: u64, timeout_seconds: u32) -> (u32, String) {
+    let res = Call::bounded_wait(callee, "slow")
+        .change_timeout(timeout_seconds)
+        .with_arg(ns)
+        .await;
+    bump(&COMPLETED);
+    match res {
+        Ok(_) => (0, "replied".to_string()),
+        Err(e) => failure(&e),
+    }
+}
+
 /// Counts in CLEANUPS when dropped. `trap_after_await` never returns
 /// normally, so the only drop is ic-cdk cancelling the task in the cleanup
 /// callback (`ic0.call_on_cleanup`) after the reply callback trapped.

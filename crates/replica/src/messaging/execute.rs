@@ -440,6 +440,7 @@ impl Replica {
                             cleanup: call.cleanup.map(SavedClosure::from_exec),
                             cycles_sent: call.cycles,
                             deadline,
+                            timed_out: false,
                         },
                     );
                     calls.push((cb_id, callee, call, deadline));

@@ -99,6 +99,10 @@ pub struct Callback {
     pub cycles_sent: u128,
     /// Nanoseconds; 0 for a guaranteed-response call.
     pub deadline: u64,
+    /// The deadline passed and the SYS_UNKNOWN timeout response is on its way; whichever
+    /// response arrives first runs the callback, the other is dropped.
+    #[serde(default)]
+    pub timed_out: bool,
 }
 
 /// What a response carries.

@@ -30,6 +30,7 @@ impl Replica {
     /// Runs one round; returns how many executions it ran.
     pub fn run_round(&mut self) -> Result<usize, ReplicaError> {
         let mut ran = self.run_tasks()?;
+        self.expire_deadlines()?;
         let n = self.queue.len();
         for _ in 0..n {
             let Some((seq, msg)) = self.queue.pop() else {
@@ -251,6 +252,52 @@ impl Replica {
             }
         }
         Ok(ran)
+    }
+
+    /// Interface spec, "Best-effort responses": a bounded-wait call whose deadline has passed
+    /// gets a SYS_UNKNOWN reject ("Request timed out"); a late real response is dropped.
+    fn expire_deadlines(&mut self) -> Result<(), ReplicaError> {
+        let now = self.now();
+        let due: Vec<(Principal, Vec<u64>)> = self
+            .canisters
+            .values()
+            .filter_map(|c| {
+                let ids: Vec<u64> = c
+                    .record
+                    .calls
+                    .callbacks
+                    .iter()
+                    .filter(|(_, cb)| cb.deadline != 0 && cb.deadline <= now && !cb.timed_out)
+                    .map(|(id, _)| *id)
+                    .collect();
+                (!ids.is_empty()).then_some((c.record.id, ids))
+            })
+            .collect();
+        for (id, callbacks) in due {
+            let mut record = self.canisters[&id].record.clone();
+            let mut out = super::queue::Outbox::default();
+            for cb in callbacks {
+                if let Some(c) = record.calls.callbacks.get_mut(&cb) {
+                    c.timed_out = true;
+                }
+                out.sent.push(Message::Response {
+                    caller: id,
+                    callback: cb,
+                    payload: Payload::Reject {
+                        code: crate::error::RejectCode::SysUnknown,
+                        message: "Request timed out.".into(),
+                        error: None,
+                    },
+                    refund: 0,
+                });
+            }
+            let blobs = out.blobs(&mut self.queue)?;
+            if let Err(CallError::Replica(e)) = self.commit(record, None, blobs) {
+                return Err(e);
+            }
+            self.outbox_committed(out);
+        }
+        Ok(())
     }
 
     /// `stop_canister`: the canister becomes `stopping`; the call is answered once no call

@@ -399,3 +399,30 @@ fn uninstalling_a_canister_rejects_its_open_call_contexts() {
     env.replica.run_until_idle().unwrap();
     assert!(!env.replica.has_pending_messages());
 }
+
+// Interface spec, "Best-effort responses": a bounded-wait call whose deadline passes before the
+// callee replies is rejected with SYS_UNKNOWN (6); the late reply is dropped.
+#[test]
+fn a_best_effort_call_times_out_with_sys_unknown() {
+    let mut env = Env::new();
+    let a = env.installed(wasm("pingpong"));
+    let b = env.installed(wasm("pingpong"));
+    // B works for 2.5 s; A waits at most 1 s.
+    let (code, msg): (u32, String) = env
+        .update(a, "wait_on_bounded", (b, 2_500_000_000u64, 1u32))
+        .unwrap();
+    assert_eq!(code, 6, "{msg}");
+    // A call that finishes in time replies.
+    let (code, msg): (u32, String) = env
+        .update(a, "wait_on_bounded", (b, 1_000_000u64, 30u32))
+        .unwrap();
+    assert_eq!((code, msg.as_str()), (0, "replied"));
+    // B's late reply to the first call is dropped and nothing stays open.
+    let start = std::time::Instant::now();
+    while env.replica.has_pending_messages() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(20));
+        env.replica.run_round().unwrap();
+    }
+    assert_eq!(env.replica.canister(&a).unwrap().calls.open_contexts(), 0);
+    assert!(env.replica.canister(&a).unwrap().calls.callbacks.is_empty());
+}
