@@ -15,6 +15,9 @@ use ic_transport_types::{EnvelopeContent, NodeSignature, QueryResponse, ReplyRes
 
 use crate::service::{cbor, now_ns, outcome_of, CallOutcome, HttpReject, Service, Shared};
 
+/// How long an update may wait for the calls it made: the IC's ingress expiry.
+const INGRESS_WAIT: Duration = Duration::from_secs(300);
+
 /// How long a synchronous call waits for its reply before answering 202.
 pub const SYNC_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -115,7 +118,29 @@ fn start_call(s: &Shared, id: &str, body: &[u8]) -> Result<Started, HttpReject> 
     let (tx, rx) = tokio::sync::oneshot::channel();
     let service = s.clone();
     tokio::task::spawn_blocking(move || {
-        let result = service.with_replica(|r| r.update(sender, canister_id, &method_name, &arg));
+        // The replica is held for one step at a time, so other requests are served while this
+        // call waits for the calls it made.
+        let started = service.with_replica(|r| r.start_update(sender, canister_id, &method_name, &arg));
+        let result = match started {
+            Err(e) => Err(e),
+            Ok(drydock_replica::Started::Done(result)) => result,
+            Ok(drydock_replica::Started::Pending(id)) => {
+                let start = std::time::Instant::now();
+                loop {
+                    if let Some(result) = service.with_replica(|r| r.poll_update(id)) {
+                        break result;
+                    }
+                    if start.elapsed() > INGRESS_WAIT {
+                        break Err(drydock_replica::UserError::new(
+                            ErrorCode::IngressMessageTimeout,
+                            "the call got no response within 300 s (the IC's ingress expiry); it goes on running, and its effects stay",
+                        )
+                        .into());
+                    }
+                    std::thread::yield_now();
+                }
+            }
+        };
         let outcome = outcome_of(result);
         service.finish_call(rid, outcome.clone());
         let _ = tx.send(outcome);
@@ -197,7 +222,12 @@ async fn query(State(s): State<Shared>, Path(id): Path<String>, body: Bytes) -> 
             ));
         };
         s2.check_effective(effective, canister_id, &method_name, &arg)?;
-        let result = s2.with_replica(|r| r.query(authed.sender, canister_id, &method_name, &arg));
+        // Interface spec, "Certified data": a query runs with a certificate of the canister's
+        // certified data (`ic0.data_certificate_*`).
+        let certificate = s2.data_certificate(canister_id).ok();
+        let result = s2.with_replica(|r| {
+            r.query_with_certificate(authed.sender, canister_id, &method_name, &arg, certificate)
+        });
         let response = match outcome_of(result) {
             CallOutcome::Replied(arg) => QueryResponse::Replied {
                 reply: ReplyResponse { arg },

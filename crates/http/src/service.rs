@@ -224,6 +224,17 @@ impl Service {
         Ok(cbor(&cert))
     }
 
+    /// The certificate a non-replicated query of `canister` sees through
+    /// `ic0.data_certificate_copy`: `time` and `canister/<id>/certified_data`.
+    pub fn data_certificate(&self, canister: Principal) -> Result<Vec<u8>, HttpReject> {
+        let path = vec![
+            b"canister".to_vec(),
+            canister.as_slice().to_vec(),
+            b"certified_data".to_vec(),
+        ];
+        self.certificate(&[path], Principal::anonymous())
+    }
+
     /// The certificate answering a synchronous call: `time` and the request's status.
     pub fn call_certificate(
         &self,
@@ -379,6 +390,12 @@ impl Service {
                 t.insert(
                     &[b"canister", cid, b"controllers"],
                     cbor(&c.settings.controllers),
+                );
+                // Interface spec, "Canister information": every canister's certified data
+                // (empty until it sets some).
+                t.insert(
+                    &[b"canister", cid, b"certified_data"],
+                    c.certified_data.clone(),
                 );
                 if wanted.contains(&cid) {
                     if let Ok(names) = r.metadata_names(&sender, &id) {

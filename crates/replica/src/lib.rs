@@ -25,7 +25,7 @@ pub use error::{CallError, ErrorCode, RejectCode, ReplicaError, UserError};
 pub use ids::{canister_id_from_index, MANAGEMENT_CANISTER};
 pub use messaging::{CallContext, Callback, CanisterCalls, Origin};
 pub use record::{CanisterRecord, CanisterStatus};
-pub use replica::{Limits, MethodKind, Replica, ReplicaConfig, StateHashes};
+pub use replica::{Limits, MethodKind, Replica, ReplicaConfig, Started, StateHashes};
 pub use snapshot::{SnapshotInfo, MAX_SNAPSHOTS_PER_CANISTER};
 pub use snapshot_transfer::MAX_SLICE_BYTES;
 pub use upgrade::{HookModule, HookStats, InstallStats};

@@ -96,6 +96,8 @@ pub struct Replica {
     pub(crate) carry: Vec<(String, Option<Vec<u8>>)>,
     /// Outboxes whose blobs are in a batch being committed by hand (`apply_staged`).
     pub(crate) staged: Vec<crate::messaging::queue::Outbox>,
+    /// The certificate the query being run sees (`query_with_certificate`).
+    pub(crate) data_certificate: Option<Vec<u8>>,
 }
 
 const NEXT_INDEX_KEY: &str = "replica/next_canister_index";
@@ -136,6 +138,7 @@ impl Replica {
             next_ingress,
             carry: Vec::new(),
             staged: Vec::new(),
+            data_certificate: None,
             store,
             engine,
             canisters,
@@ -441,12 +444,28 @@ impl Replica {
         method: &str,
         arg: &[u8],
     ) -> Result<Vec<u8>, CallError> {
+        match self.start_update(sender, canister, method, arg)? {
+            Started::Done(result) => result,
+            Started::Pending(id) => self.await_ingress(id),
+        }
+    }
+
+    /// Starts an ingress update: answers it when it completes at once (most calls that make
+    /// no inter-canister call), else returns its number for [`Replica::poll_update`]. The
+    /// HTTP interface uses this to wait without holding the replica.
+    pub fn start_update(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+        method: &str,
+        arg: &[u8],
+    ) -> Result<Started, CallError> {
         self.run_round()?;
         if canister == MANAGEMENT_CANISTER {
             return self.management_ingress(sender, method, arg);
         }
         if let Some(system) = SystemCanister::of(&canister) {
-            return self.system_update(system, sender, method, arg);
+            return Ok(Started::Done(self.system_update(system, sender, method, arg)));
         }
         self.check_ingress(sender, canister, method, arg)?;
         let id = self.next_ingress_id();
@@ -462,7 +481,22 @@ impl Replica {
             },
             None,
         )?;
-        self.await_ingress(id)
+        Ok(match self.ingress_results.remove(&id) {
+            Some(p) => Started::Done(p.into_result().map_err(CallError::from)),
+            None => Started::Pending(id),
+        })
+    }
+
+    /// The answer to a pending ingress update, after running one round if it has none yet.
+    pub fn poll_update(&mut self, id: u64) -> Option<Result<Vec<u8>, CallError>> {
+        if !self.ingress_results.contains_key(&id) {
+            if let Err(e) = self.run_round() {
+                return Some(Err(e.into()));
+            }
+        }
+        self.ingress_results
+            .remove(&id)
+            .map(|p| p.into_result().map_err(CallError::from))
     }
 
     /// The checks an ingress message passes before it is accepted: the callee takes it as an
@@ -493,7 +527,7 @@ impl Replica {
         sender: Principal,
         method: &str,
         arg: &[u8],
-    ) -> Result<Vec<u8>, CallError> {
+    ) -> Result<Started, CallError> {
         if method == "stop_canister" {
             let args: ic_management_canister_types::CanisterIdRecord = candid::decode_one(arg)
                 .map_err(|e| {
@@ -509,9 +543,12 @@ impl Replica {
                 crate::messaging::Origin::Ingress { id, keep: false },
                 crate::messaging::queue::Outbox::default(),
             )?;
-            return self.await_ingress(id);
+            return Ok(match self.ingress_results.remove(&id) {
+                Some(p) => Started::Done(p.into_result().map_err(CallError::from)),
+                None => Started::Pending(id),
+            });
         }
-        self.management(sender, method, arg)
+        Ok(Started::Done(self.management(sender, method, arg)))
     }
 
     fn inspect_message(
@@ -643,6 +680,15 @@ impl Replica {
             None
         })
     }
+}
+
+/// How [`Replica::start_update`] left an ingress update.
+#[derive(Debug)]
+pub enum Started {
+    /// It completed: its reply or rejection.
+    Done(Result<Vec<u8>, CallError>),
+    /// It waits for calls it made; [`Replica::poll_update`] with this number.
+    Pending(u64),
 }
 
 /// The kind of an exported canister method.

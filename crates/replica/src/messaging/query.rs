@@ -37,8 +37,35 @@ impl Replica {
         if let Some(system) = SystemCanister::of(&canister) {
             return self.system_query(system, sender, method, arg);
         }
+        self.query_with_certificate(sender, canister, method, arg, None)
+    }
+
+    /// A query call whose method sees `certificate` through `ic0.data_certificate_*` (the HTTP
+    /// interface passes a certificate of the canister's certified data). Calls a composite
+    /// query makes see none, as on the IC.
+    pub fn query_with_certificate(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+        method: &str,
+        arg: &[u8],
+        certificate: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, CallError> {
+        if canister == MANAGEMENT_CANISTER {
+            return Err(UserError::new(
+                ErrorCode::CanisterMethodNotFound,
+                format!("Management canister has no query method '{method}'"),
+            )
+            .into());
+        }
+        if let Some(system) = SystemCanister::of(&canister) {
+            return self.system_query(system, sender, method, arg);
+        }
+        self.data_certificate = certificate;
         let mut stack = Vec::new();
-        self.query_call(sender, canister, method, arg, &mut stack)
+        let result = self.query_call(sender, canister, method, arg, &mut stack);
+        self.data_certificate = None;
+        result
     }
 
     fn query_call(
@@ -112,7 +139,10 @@ impl Replica {
     ) -> Result<Vec<u8>, CallError> {
         let canister = record.id;
         let instructions = self.config.limits.query_instructions;
-        let env = self.env(record, &sender, method, arg);
+        let mut env = self.env(record, &sender, method, arg);
+        if stack.len() == 1 {
+            env.data_certificate = self.data_certificate.take();
+        }
         let mut exec = self.run_on(record, export, None, kind, env, instructions)?;
         let mut response: Option<Outcome> = None;
         let mut pending: VecDeque<OutgoingCall> = VecDeque::new();
