@@ -259,7 +259,10 @@ fn canister_call_async_and_request_status_wait_return_the_reply() {
             id.len() == 16 && id.chars().all(|ch| ch.is_ascii_hexdigit()),
             "--async should print a 16-hex-digit request id, got {id:?}"
         );
-        assert!(!seen.contains(&id), "request ids must differ: {seen:?} {id}");
+        assert!(
+            !seen.contains(&id),
+            "request ids must differ: {seen:?} {id}"
+        );
         seen.push(id.clone());
 
         // Not waiting: either still processing or already the reply.
@@ -347,7 +350,10 @@ fn canister_stop_no_wait_leaves_a_canister_stopping_while_it_waits() {
 
         // New calls are refused while it stops; the callee B is not affected.
         let err = d.run(&["canister", "call", &a, "noop", "()"]).fails(1);
-        assert!(err.contains("IC0509"), "call {i} to a stopping canister: {err}");
+        assert!(
+            err.contains("IC0509"),
+            "call {i} to a stopping canister: {err}"
+        );
         call(&d, &b, "noop", "()", &[]);
     }
     // A second stop --no-wait is fine and still reports stopping.
@@ -370,7 +376,11 @@ fn canister_stop_no_wait_leaves_a_canister_stopping_while_it_waits() {
     // Stopping a stopped canister returns at once.
     let run = d.run(&["canister", "stop", &a]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("Stopped {a}")), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("Stopped {a}")),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("waiting for"), "{}", run.stderr);
 
     // Started again, the completed call ran its code after the await.
@@ -387,7 +397,11 @@ fn canister_stop_no_wait_leaves_a_canister_stopping_while_it_waits() {
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains(&format!("Stopped {a}")), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("Stopped {a}")),
+        "{}",
+        run.stderr
+    );
     assert!(
         started.elapsed() < Duration::from_secs(120),
         "stop took {:?}",
@@ -427,7 +441,10 @@ fn timers_fire_in_embedded_mode_as_later_commands_run() {
     );
     std::thread::sleep(Duration::from_millis(1200));
     let second = ticks(&d);
-    assert!(second > first, "ticks after another 1.2 s: {second} (were {first})");
+    assert!(
+        second > first,
+        "ticks after another 1.2 s: {second} (were {first})"
+    );
     // Idle for 5.5 s: at least 5 ticks are due. One command's round runs the global timer,
     // then delivers the queued messages: the timer's self-calls and the responses to the
     // previous command's self-calls, which ic-cdk-timers therefore still counts against its
@@ -448,11 +465,17 @@ fn timers_fire_in_embedded_mode_as_later_commands_run() {
     let s = status_json(&d, &a);
     assert_eq!(s["status"], "stopped", "{s}");
     let err = d.run(&["canister", "call", &a, "counters", "()"]).fails(1);
-    assert!(err.contains("IC0508"), "a query to a stopped canister: {err}");
+    assert!(
+        err.contains("IC0508"),
+        "a query to a stopped canister: {err}"
+    );
     d.run(&["canister", "start", &a]).ok();
     std::thread::sleep(Duration::from_millis(1200));
     let resumed = ticks(&d);
-    assert!(resumed > third, "ticks after the restart: {resumed} (were {third})");
+    assert!(
+        resumed > third,
+        "ticks after the restart: {resumed} (were {third})"
+    );
 
     // Motoko: a recurring timer. Its global timer makes a self-call that runs the job, which
     // is itself an `async` call, so the tick lands a command or two after the timer ran.
@@ -501,5 +524,9 @@ fn timers_fire_in_embedded_mode_as_later_commands_run() {
     assert_eq!(beats(&d), b3 + 1, "beats after an idle second");
     // An update runs two rounds: the one at open and the one before its message.
     call(&d, &m, "inc", "()", &[]);
-    assert_eq!(beats(&d), b3 + 4, "beats after an update to another canister");
+    assert_eq!(
+        beats(&d),
+        b3 + 4,
+        "beats after an update to another canister"
+    );
 }
