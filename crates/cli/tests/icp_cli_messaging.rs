@@ -372,13 +372,9 @@ fn icp_cli_calls_a_canister_that_calls_other_canisters() {
 
 // Interface spec, "IC method stop_canister": a stopping canister rejects new calls, finishes
 // the call contexts it has open, and is stopped (and the stop call answered) once none is.
-//
-// Fails today: `drydock start` runs each update call under the replica's lock until its reply
-// (`drydock_http::server::start_call` → `Replica::update` → `await_ingress`, which runs rounds
-// until the reply), so while A.wait_on waits on B no other request is served — the stop, the
-// status polls, queries — and A is never seen Stopping (statuses seen: Running, Stopped).
+// `drydock start` holds the replica for one step at a time, so the stop, the status polls
+// and the queries are served while A waits.
 #[test]
-#[ignore = "drydock start serves nothing else while an update waits on inter-canister calls"]
 fn icp_cli_stop_waits_while_a_canister_waits_on_a_slow_callee() {
     let (_dir, server, icp) = setup();
     let a = icp.install("pingpong.wasm");

@@ -120,7 +120,8 @@ fn start_call(s: &Shared, id: &str, body: &[u8]) -> Result<Started, HttpReject> 
     tokio::task::spawn_blocking(move || {
         // The replica is held for one step at a time, so other requests are served while this
         // call waits for the calls it made.
-        let started = service.with_replica(|r| r.start_update(sender, canister_id, &method_name, &arg));
+        let started =
+            service.with_replica(|r| r.start_update(sender, canister_id, &method_name, &arg));
         let result = match started {
             Err(e) => Err(e),
             Ok(drydock_replica::Started::Done(result)) => result,

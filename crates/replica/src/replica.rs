@@ -465,7 +465,9 @@ impl Replica {
             return self.management_ingress(sender, method, arg);
         }
         if let Some(system) = SystemCanister::of(&canister) {
-            return Ok(Started::Done(self.system_update(system, sender, method, arg)));
+            return Ok(Started::Done(
+                self.system_update(system, sender, method, arg),
+            ));
         }
         self.check_ingress(sender, canister, method, arg)?;
         let id = self.next_ingress_id();
