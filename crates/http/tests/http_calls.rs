@@ -419,3 +419,53 @@ async fn bad_requests_get_the_ics_status_codes_and_the_server_keeps_serving() {
     let status = agent.status().await.unwrap();
     assert_eq!(status.replica_health_status.as_deref(), Some("healthy"));
 }
+
+// Interface spec, "Certified data" and "Canister information": a canister's certified data is
+// in the state tree (`canister/<id>/certified_data`, read through read_state), and a query
+// sees it in `ic0.data_certificate_copy` as a certificate the agent verifies against the root
+// key.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_verifies_certified_data_from_a_query_and_read_state() {
+    let server = start().await;
+    let agent = agent(&server, ed25519(9)).await;
+    let id = kv_canister(&agent).await;
+    for value in [[7u8; 32], [42u8; 32]] {
+        agent
+            .update(&id, "certify")
+            .with_arg(Encode!(&serde_bytes::ByteBuf::from(value.to_vec())).unwrap())
+            .call_and_wait()
+            .await
+            .unwrap();
+        // read_state: certified by the root key.
+        let data = agent
+            .read_state_canister_info(id, "certified_data")
+            .await
+            .unwrap();
+        assert_eq!(data, value.to_vec());
+        // A query: the canister hands out the certificate it saw.
+        let reply = agent
+            .query(&id, "get_certificate")
+            .with_arg(Encode!().unwrap())
+            .call()
+            .await
+            .unwrap();
+        let cert = Decode!(&reply, Option<serde_bytes::ByteBuf>)
+            .unwrap()
+            .expect("a query sees a data certificate");
+        let cert: ic_certification::Certificate = serde_cbor::from_slice(&cert).unwrap();
+        agent.verify(&cert, id).unwrap();
+        let path: [&[u8]; 3] = [b"canister", id.as_slice(), b"certified_data"];
+        match cert.tree.lookup_path(&path) {
+            ic_certification::LookupResult::Found(bytes) => assert_eq!(bytes, value),
+            other => panic!("certified_data not in the certificate: {other:?}"),
+        }
+    }
+    // An update (replicated) sees no certificate.
+    let reply = agent
+        .update(&id, "get_certificate")
+        .with_arg(Encode!().unwrap())
+        .call_and_wait()
+        .await
+        .unwrap();
+    assert_eq!(Decode!(&reply, Option<serde_bytes::ByteBuf>).unwrap(), None);
+}
