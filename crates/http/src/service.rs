@@ -48,7 +48,13 @@ pub struct Service {
     pub(crate) replica: Mutex<Replica>,
     pub(crate) keys: Keys,
     requests: Mutex<HashMap<RequestId, RequestEntry>>,
+    /// Data certificates by canister: when made and for which certified data, reused for
+    /// [`DATA_CERTIFICATE_REUSE`] (the IC hands queries the certificate of the latest block).
+    data_certificates: Mutex<HashMap<Principal, (std::time::Instant, Vec<u8>, Vec<u8>)>>,
 }
+
+/// How long a query's data certificate is reused while the certified data is unchanged.
+const DATA_CERTIFICATE_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -97,6 +103,7 @@ impl Service {
             replica: Mutex::new(replica),
             keys,
             requests: Mutex::new(HashMap::new()),
+            data_certificates: Mutex::new(HashMap::new()),
         }
     }
 
@@ -227,12 +234,23 @@ impl Service {
     /// The certificate a non-replicated query of `canister` sees through
     /// `ic0.data_certificate_copy`: `time` and `canister/<id>/certified_data`.
     pub fn data_certificate(&self, canister: Principal) -> Result<Vec<u8>, HttpReject> {
+        let data = self
+            .with_replica(|r| r.canister(&canister).map(|c| c.certified_data.clone()))
+            .unwrap_or_default();
+        if let Some((at, d, cert)) = lock(&self.data_certificates).get(&canister) {
+            if *d == data && at.elapsed() < DATA_CERTIFICATE_REUSE {
+                return Ok(cert.clone());
+            }
+        }
         let path = vec![
             b"canister".to_vec(),
             canister.as_slice().to_vec(),
             b"certified_data".to_vec(),
         ];
-        self.certificate(&[path], Principal::anonymous())
+        let cert = self.certificate(&[path], Principal::anonymous())?;
+        lock(&self.data_certificates)
+            .insert(canister, (std::time::Instant::now(), data, cert.clone()));
+        Ok(cert)
     }
 
     /// The certificate answering a synchronous call: `time` and the request's status.
