@@ -128,6 +128,7 @@ fn dispatch(ctx: &mut Ctx, cmd: CanisterCommand) -> Result<(), CliError> {
             call::run(ctx, id, &method, arg, kind, output)
         }
         CanisterCommand::Status { canister } => status(ctx, &canister),
+        CanisterCommand::Logs { canister, follow } => logs(ctx, &canister, follow),
         CanisterCommand::Stop { canister, no_wait } => stop(ctx, &canister, no_wait),
         CanisterCommand::Start { canister } => simple(ctx, &canister, "start_canister", "Started"),
         CanisterCommand::Delete { canister } => {
@@ -243,6 +244,45 @@ fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
         },
     );
     Ok(())
+}
+
+/// `logs`: the canister's log records (`fetch_canister_logs`, a query to the management
+/// canister); with `--follow`, runs rounds and prints new records every second.
+fn logs(ctx: &mut Ctx, canister: &str, follow: bool) -> Result<(), CliError> {
+    use ic_management_canister_types::{FetchCanisterLogsArgs, FetchCanisterLogsResult};
+    let canister_id = principal(canister, "canister id")?;
+    let arg = candid::encode_one(FetchCanisterLogsArgs {
+        canister_id,
+        filter: None,
+    })
+    .map_err(|e| CliError::internal(format!("encoding: {e}")))?;
+    let mut next = 0u64;
+    loop {
+        let reply = ctx.replica.query(
+            ctx.sender,
+            drydock_replica::MANAGEMENT_CANISTER,
+            "fetch_canister_logs",
+            &arg,
+        )?;
+        let result: FetchCanisterLogsResult = candid::decode_one(&reply)
+            .map_err(|e| CliError::internal(format!("decoding fetch_canister_logs: {e}")))?;
+        let from = next;
+        for r in result.canister_log_records.iter().filter(|r| r.idx >= from) {
+            let text = String::from_utf8_lossy(&r.content).into_owned();
+            ctx.out.data(
+                || format!("[{}. {}]: {text}", r.idx, r.timestamp_nanos),
+                || json!({ "idx": r.idx, "timestamp_nanos": r.timestamp_nanos, "content": text }),
+            );
+            next = r.idx + 1;
+        }
+        if !follow {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        ctx.replica
+            .run_round()
+            .map_err(|e| CliError::from(drydock_replica::CallError::from(e)))?;
+    }
 }
 
 /// `stop`: the canister becomes stopping, and stopped once no call context is open.

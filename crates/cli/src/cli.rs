@@ -286,6 +286,15 @@ pub enum CanisterCommand {
     },
     /// Print a canister's status, settings and memory use (controllers only).
     Status { canister: String },
+    /// Print a canister's log: what it printed with `debug_print` and its traps, as the
+    /// management canister's `fetch_canister_logs` returns them (controllers only, unless the
+    /// log is public).
+    Logs {
+        canister: String,
+        /// Keep running (timers and heartbeats included) and print new records as they come.
+        #[arg(long)]
+        follow: bool,
+    },
     /// Stop a canister: it rejects new calls, finishes the calls it is executing, and is
     /// stopped once none is open. Waits for that unless --no-wait.
     Stop {

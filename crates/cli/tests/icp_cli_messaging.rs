@@ -506,3 +506,22 @@ fn timers_fire_in_drydock_start_with_nobody_calling() {
     }
     assert_no_panic(&server);
 }
+
+// Interface spec, "IC method fetch_canister_logs": a query to the management canister, which
+// icp-cli's `canister logs` makes; a trap's message is in the log.
+#[test]
+fn icp_canister_logs_shows_a_trap_message() {
+    let (_dir, server, icp) = setup();
+    let a = icp.install("pingpong.wasm");
+    for _ in 0..2 {
+        let failed = icp.run(&["canister", "call", &a, "trap_now", "()"]).fails();
+        assert!(failed.contains("pingpong: trap_now"), "{failed}");
+    }
+    let logs = icp.ok(&["canister", "logs", &a]);
+    let traps = logs
+        .lines()
+        .filter(|l| l.contains("[TRAP]") && l.contains("pingpong: trap_now"))
+        .count();
+    assert_eq!(traps, 2, "two trap records expected in:\n{logs}");
+    assert_no_panic(&server);
+}

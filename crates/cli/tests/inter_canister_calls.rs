@@ -530,3 +530,27 @@ fn timers_fire_in_embedded_mode_as_later_commands_run() {
         "beats after an update to another canister"
     );
 }
+
+// Interface spec, "IC method fetch_canister_logs": `drydock canister logs` prints the trap
+// messages a canister's log keeps, in later processes too.
+#[test]
+fn drydock_canister_logs_prints_trap_messages() {
+    let d = Drydock::new();
+    let a = install(&d, "pingpong.wasm");
+    for _ in 0..2 {
+        let err = d.run(&["canister", "call", &a, "trap_now"]).fails(1);
+        assert!(err.contains("pingpong: trap_now"), "{err}");
+    }
+    let out = d.run(&["canister", "logs", &a]).ok();
+    let traps: Vec<&str> = out.lines().filter(|l| l.contains("[TRAP]")).collect();
+    assert_eq!(traps.len(), 2, "{out}");
+    assert!(
+        traps[0].starts_with("[0. ") && traps[1].starts_with("[1. "),
+        "{out}"
+    );
+    let json = d.run(&["--json", "canister", "logs", &a]).ok();
+    assert!(
+        json.contains("\"idx\":1") || json.contains("\"idx\": 1"),
+        "{json}"
+    );
+}

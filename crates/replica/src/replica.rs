@@ -98,6 +98,8 @@ pub struct Replica {
     pub(crate) staged: Vec<crate::messaging::queue::Outbox>,
     /// The certificate the query being run sees (`query_with_certificate`).
     pub(crate) data_certificate: Option<Vec<u8>>,
+    /// Canister logs read or changed in this process (`logs.rs`).
+    pub(crate) log_cache: std::collections::HashMap<Principal, crate::logs::CanisterLog>,
 }
 
 const NEXT_INDEX_KEY: &str = "replica/next_canister_index";
@@ -139,6 +141,7 @@ impl Replica {
             carry: Vec::new(),
             staged: Vec::new(),
             data_certificate: None,
+            log_cache: Default::default(),
             store,
             engine,
             canisters,
@@ -174,6 +177,7 @@ impl Replica {
 
     pub(crate) fn log(&mut self, id: Principal, exec: &Execution) {
         const MAX_LINES: usize = 10_000;
+        self.keep_log(id, exec);
         self.logs
             .extend(exec.api.debug_log.iter().map(|l| (id, l.clone())));
         if let Err(trap) = &exec.result {

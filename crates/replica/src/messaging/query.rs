@@ -27,16 +27,6 @@ impl Replica {
         method: &str,
         arg: &[u8],
     ) -> Result<Vec<u8>, CallError> {
-        if canister == MANAGEMENT_CANISTER {
-            return Err(UserError::new(
-                ErrorCode::CanisterMethodNotFound,
-                format!("Management canister has no query method '{method}'"),
-            )
-            .into());
-        }
-        if let Some(system) = SystemCanister::of(&canister) {
-            return self.system_query(system, sender, method, arg);
-        }
         self.query_with_certificate(sender, canister, method, arg, None)
     }
 
@@ -51,6 +41,10 @@ impl Replica {
         arg: &[u8],
         certificate: Option<Vec<u8>>,
     ) -> Result<Vec<u8>, CallError> {
+        if canister == MANAGEMENT_CANISTER && method == "fetch_canister_logs" {
+            // Interface spec, "IC method fetch_canister_logs": a query call.
+            return self.fetch_canister_logs(sender, arg);
+        }
         if canister == MANAGEMENT_CANISTER {
             return Err(UserError::new(
                 ErrorCode::CanisterMethodNotFound,

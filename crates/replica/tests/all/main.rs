@@ -9,6 +9,7 @@ mod chunks;
 mod controllers;
 mod eop;
 mod limits;
+mod logs;
 mod messaging;
 mod scale;
 mod snapshot_model;
