@@ -222,6 +222,17 @@ impl Replica {
                 self.install_chunked_code(sender, args)?;
                 encode(&())
             }
+            "provisional_top_up_canister" => {
+                // Interface spec, "IC method provisional_top_up_canister": available on
+                // development instances, as on a local IC network; anyone may call it.
+                let args: ic_management_canister_types::ProvisionalTopUpCanisterArgs =
+                    decode(method, arg)?;
+                let amount = nat_u128(&args.amount, "amount")?;
+                let mut record = self.get(&args.canister_id)?.record.clone();
+                record.cycles = record.cycles.saturating_add(amount);
+                self.commit_record(record, Vec::new())?;
+                encode(&())
+            }
             "uninstall_code" => {
                 let args: UninstallCodeArgs = decode(method, arg)?;
                 self.uninstall_code(sender, args.canister_id)?;

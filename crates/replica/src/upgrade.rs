@@ -564,6 +564,8 @@ impl Replica {
         record.stable_size = 0;
         let now = self.now();
         push_change(record, now, sender, ChangeDetails::CodeUninstall);
+        // Interface spec, "IC method uninstall_code": the chunk store is cleared too.
+        record.chunk_store.clear();
         let mut out = crate::messaging::queue::Outbox::default();
         crate::messaging::execute::reject_open_contexts(record, &mut out);
         if let Ok(blobs) = out.blobs(&mut self.queue) {

@@ -191,3 +191,34 @@ fn a_snapshot_keeps_the_chunk_store() {
         .unwrap();
     assert_eq!(stored, vec![hash]);
 }
+
+// Interface spec, "IC method uninstall_code": the chunk store is cleared with the code.
+#[test]
+fn uninstall_code_clears_the_chunk_store() {
+    let mut env = Env::new();
+    let id = env.installed(wasm("kv"));
+    upload(&mut env, user(), id, b"one chunk").unwrap();
+    upload(&mut env, user(), id, b"another").unwrap();
+    let stored: Vec<ChunkHash> = env
+        .mgmt(
+            user(),
+            "stored_chunks",
+            &CanisterIdRecord { canister_id: id },
+        )
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+    env.mgmt::<_, ()>(
+        user(),
+        "uninstall_code",
+        &CanisterIdRecord { canister_id: id },
+    )
+    .unwrap();
+    let stored: Vec<ChunkHash> = env
+        .mgmt(
+            user(),
+            "stored_chunks",
+            &CanisterIdRecord { canister_id: id },
+        )
+        .unwrap();
+    assert!(stored.is_empty(), "{stored:?}");
+}

@@ -426,3 +426,24 @@ fn a_best_effort_call_times_out_with_sys_unknown() {
     assert_eq!(env.replica.canister(&a).unwrap().calls.open_contexts(), 0);
     assert!(env.replica.canister(&a).unwrap().calls.callbacks.is_empty());
 }
+
+// Interface spec, "IC method provisional_top_up_canister".
+#[test]
+fn provisional_top_up_adds_cycles_to_a_canister() {
+    let mut env = Env::new();
+    let a = env.installed(wasm("pingpong"));
+    let (before,): (Nat,) = env.query(a, "balance", ()).unwrap();
+    for _ in 0..2 {
+        env.mgmt::<_, ()>(
+            eve(),
+            "provisional_top_up_canister",
+            &ic_management_canister_types::ProvisionalTopUpCanisterArgs {
+                canister_id: a,
+                amount: Nat::from(1_000u64),
+            },
+        )
+        .unwrap();
+    }
+    let (after,): (Nat,) = env.query(a, "balance", ()).unwrap();
+    assert_eq!(after - before, Nat::from(2_000u64));
+}
