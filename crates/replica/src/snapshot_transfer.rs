@@ -540,12 +540,18 @@ impl Replica {
         ensure_controller(&self.get(&id)?.record, &sender)?;
         let mut meta = self.owned_snapshot(&id, &args.snapshot_id)?;
         let Some(mut upload) = meta.upload.take() else {
-            return Err(rejected(format!(
-                "Snapshot {} was taken from canister {id}, not created by \
+            // Interface spec, "IC method upload_canister_snapshot_data": only a snapshot made
+            // by a metadata upload takes data; the IC refuses with IC0409.
+            return Err(UserError::new(
+                ErrorCode::CanisterSnapshotImmutable,
+                format!(
+                    "Snapshot {} was taken from canister {id}, not created by \
                  upload_canister_snapshot_metadata: data can only be uploaded into a snapshot \
                  created by a metadata upload.",
-                show(&args.snapshot_id)
-            )));
+                    show(&args.snapshot_id)
+                ),
+            )
+            .into());
         };
         let chunk = &args.chunk;
         let (region, offset) = match args.kind {

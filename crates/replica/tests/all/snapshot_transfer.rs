@@ -433,9 +433,10 @@ fn bad_reads_and_uploads_are_refused_with_their_cause_and_change_nothing() {
         b"x",
     )
     .unwrap_err();
+    // Interface spec, "IC method upload_canister_snapshot_data": IC0409 for a taken snapshot.
     assert_refused(
         e,
-        ErrorCode::CanisterRejectedMessage,
+        ErrorCode::CanisterSnapshotImmutable,
         &["taken from canister"],
     );
     let id = upload_meta(&mut env, user(), other, &meta, None).unwrap();
