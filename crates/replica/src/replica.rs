@@ -473,20 +473,7 @@ impl Replica {
                 self.system_update(system, sender, method, arg),
             ));
         }
-        self.check_ingress(sender, canister, method, arg)?;
-        let id = self.next_ingress_id();
-        self.start_call(
-            crate::messaging::execute::Call {
-                origin: crate::messaging::Origin::Ingress { id, keep: false },
-                caller: sender,
-                callee: canister,
-                method,
-                arg,
-                cycles: 0,
-                deadline: 0,
-            },
-            None,
-        )?;
+        let id = self.start_ingress(sender, canister, method, arg, false)?;
         Ok(match self.ingress_results.remove(&id) {
             Some(p) => Started::Done(p.into_result().map_err(CallError::from)),
             None => Started::Pending(id),

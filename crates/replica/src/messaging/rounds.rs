@@ -153,11 +153,24 @@ impl Replica {
         arg: &[u8],
     ) -> Result<u64, CallError> {
         self.run_round()?;
+        self.start_ingress(sender, canister, method, arg, true)
+    }
+
+    /// Checks an ingress update to a canister and starts it; returns its number. With `keep`
+    /// its answer is stored durably, else handed over in memory.
+    pub(crate) fn start_ingress(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+        method: &str,
+        arg: &[u8],
+        keep: bool,
+    ) -> Result<u64, CallError> {
         self.check_ingress(sender, canister, method, arg)?;
         let id = self.next_ingress_id();
         self.start_call(
             Call {
-                origin: Origin::Ingress { id, keep: true },
+                origin: Origin::Ingress { id, keep },
                 caller: sender,
                 callee: canister,
                 method,
