@@ -50,8 +50,11 @@ pub struct Service {
     requests: Mutex<HashMap<RequestId, RequestEntry>>,
     /// Data certificates by canister: when made and for which certified data, reused for
     /// [`DATA_CERTIFICATE_REUSE`] (the IC hands queries the certificate of the latest block).
-    data_certificates: Mutex<HashMap<Principal, (std::time::Instant, Vec<u8>, Vec<u8>)>>,
+    data_certificates: Mutex<HashMap<Principal, DataCertificate>>,
 }
+
+/// A data certificate made at a time, for certified data, and its CBOR bytes.
+type DataCertificate = (std::time::Instant, Vec<u8>, Vec<u8>);
 
 /// How long a query's data certificate is reused while the certified data is unchanged.
 const DATA_CERTIFICATE_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
