@@ -134,6 +134,12 @@ async fn wait_on_bounded(callee: Principal, ns: u64, timeout_seconds: u32) -> (u
     }
 }
 
+/// `ic0.root_key_copy`: the root key of the network the canister runs on (DER).
+#[ic_cdk::query]
+fn root_key() -> ByteBuf {
+    ByteBuf::from(ic_cdk::api::root_key())
+}
+
 /// Counts in CLEANUPS when dropped. `trap_after_await` never returns
 /// normally, so the only drop is ic-cdk cancelling the task in the cleanup
 /// callback (`ic0.call_on_cleanup`) after the reply callback trapped.

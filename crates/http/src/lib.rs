@@ -53,6 +53,8 @@ pub fn service(replica: drydock_replica::Replica, state_dir: &Path) -> Result<Sh
     let mut replica = replica;
     // The CMC, the cycles ledger and `ic0.subnet_self` name the subnet the certificates name.
     replica.set_subnet_id(keys.subnet_id());
+    // Interface spec, "Root key": `ic0.root_key_copy` gives the key certificates verify with.
+    replica.set_root_key(keys.root_key_der().to_vec());
     Ok(Arc::new(Service::new(replica, keys)))
 }
 

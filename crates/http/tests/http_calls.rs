@@ -69,6 +69,12 @@ fn wasm(name: &str) -> Vec<u8> {
 
 /// Creates a canister controlled by the agent's identity and installs `kv` in it.
 async fn kv_canister(agent: &Agent) -> Principal {
+    canister_with(agent, "kv").await
+}
+
+/// Creates a canister controlled by the agent's identity and installs the test canister
+/// `name` in it.
+async fn canister_with(agent: &Agent, name: &str) -> Principal {
     let arg = ProvisionalCreateCanisterWithCyclesArgs {
         amount: None,
         settings: None,
@@ -89,7 +95,7 @@ async fn kv_canister(agent: &Agent) -> Principal {
     let install = InstallCodeArgs {
         mode: CanisterInstallMode::Install,
         canister_id: id,
-        wasm_module: wasm("kv"),
+        wasm_module: wasm(name),
         arg: Encode!().unwrap(),
         sender_canister_version: None,
     };
@@ -468,4 +474,38 @@ async fn an_agent_verifies_certified_data_from_a_query_and_read_state() {
         .await
         .unwrap();
     assert_eq!(Decode!(&reply, Option<serde_bytes::ByteBuf>).unwrap(), None);
+}
+
+// Interface spec, "Root key" (`ic0.root_key_size`/`ic0.root_key_copy`, available in
+// replicated executions only): a canister reads the root key its network's certificates
+// verify with — the one `/api/v2/status` gives agents.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canister_reads_the_root_key_agents_verify_with() {
+    let server = start().await;
+    let agent = agent(&server, ed25519(10)).await;
+    let id = canister_with(&agent, "pingpong").await;
+    for _ in 0..2 {
+        // As an update: the query method runs in replicated mode.
+        let reply = agent
+            .update(&id, "root_key")
+            .with_arg(Encode!().unwrap())
+            .call_and_wait()
+            .await
+            .unwrap();
+        let key = Decode!(&reply, serde_bytes::ByteBuf).unwrap();
+        assert!(!key.is_empty());
+        assert_eq!(key.into_vec(), agent.read_root_key());
+    }
+    // As a query it is not available, as on the IC.
+    let err = agent
+        .query(&id, "root_key")
+        .with_arg(Encode!().unwrap())
+        .call()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cannot be executed in non replicated query mode"),
+        "{err}"
+    );
 }

@@ -100,6 +100,8 @@ pub struct Replica {
     pub(crate) data_certificate: Option<Vec<u8>>,
     /// Canister logs read or changed in this process (`logs.rs`).
     pub(crate) log_cache: std::collections::HashMap<Principal, crate::logs::CanisterLog>,
+    /// The root key (DER) canisters read with `ic0.root_key_*` (see [`Replica::set_root_key`]).
+    root_key: Vec<u8>,
 }
 
 const NEXT_INDEX_KEY: &str = "replica/next_canister_index";
@@ -142,6 +144,7 @@ impl Replica {
             staged: Vec::new(),
             data_certificate: None,
             log_cache: Default::default(),
+            root_key: Vec::new(),
             store,
             engine,
             canisters,
@@ -187,6 +190,12 @@ impl Replica {
             let extra = self.logs.len() - MAX_LINES;
             self.logs.drain(..extra);
         }
+    }
+
+    /// Sets the root key (DER) that `ic0.root_key_copy` gives canisters: the key the HTTP
+    /// interface's certificates verify against. Without it canisters see an empty key.
+    pub fn set_root_key(&mut self, der: Vec<u8>) {
+        self.root_key = der;
     }
 
     /// The limits in force.
@@ -367,6 +376,7 @@ impl Replica {
             canister_version: record.version,
             canister_status: record.status.code(),
             subnet_id: self.subnet_id.as_slice().to_vec(),
+            root_key: self.root_key.clone(),
             ..MessageEnv::default()
         }
     }
