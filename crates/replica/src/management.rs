@@ -413,10 +413,7 @@ impl Replica {
             self.cancel_stops(&mut record, &mut out);
         }
         record.status = status;
-        let blobs = out.blobs(&mut self.queue)?;
-        self.commit_record(record, blobs)?;
-        self.outbox_committed(out);
-        Ok(())
+        Ok(self.commit_with(record, None, out)?)
     }
 
     /// A call to the management canister from a canister, which attached `cycles`. Returns

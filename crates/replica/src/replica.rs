@@ -484,10 +484,15 @@ impl Replica {
             ));
         }
         let id = self.start_ingress(sender, canister, method, arg, false)?;
-        Ok(match self.ingress_results.remove(&id) {
+        Ok(self.started(id))
+    }
+
+    /// An ingress message's answer if it has one, else the number to poll it by.
+    fn started(&mut self, id: u64) -> Started {
+        match self.ingress_results.remove(&id) {
             Some(p) => Started::Done(p.into_result().map_err(CallError::from)),
             None => Started::Pending(id),
-        })
+        }
     }
 
     /// The answer to a pending ingress update, after running one round if it has none yet.
@@ -523,35 +528,30 @@ impl Replica {
     }
 
     /// An ingress call to the management canister. `stop_canister` answers once the canister
-    /// has stopped; the others at once. Messages the call caused are delivered before it
-    /// returns.
+    /// has stopped; the others at once.
     fn management_ingress(
         &mut self,
         sender: Principal,
         method: &str,
         arg: &[u8],
     ) -> Result<Started, CallError> {
-        if method == "stop_canister" {
-            let args: ic_management_canister_types::CanisterIdRecord = candid::decode_one(arg)
-                .map_err(|e| {
-                    UserError::new(
-                        ErrorCode::InvalidManagementPayload,
-                        format!("Error decoding candid of the management canister method stop_canister: {e}"),
-                    )
-                })?;
-            let id = self.next_ingress_id();
-            self.begin_stop(
-                sender,
-                args.canister_id,
-                crate::messaging::Origin::Ingress { id, keep: false },
-                crate::messaging::queue::Outbox::default(),
-            )?;
-            return Ok(match self.ingress_results.remove(&id) {
-                Some(p) => Started::Done(p.into_result().map_err(CallError::from)),
-                None => Started::Pending(id),
-            });
+        if method != "stop_canister" {
+            return Ok(Started::Done(self.management(sender, method, arg)));
         }
-        Ok(Started::Done(self.management(sender, method, arg)))
+        let id = self.next_ingress_id();
+        self.stop_from(
+            crate::messaging::execute::Call {
+                origin: crate::messaging::Origin::Ingress { id, keep: false },
+                caller: sender,
+                callee: MANAGEMENT_CANISTER,
+                method,
+                arg,
+                cycles: 0,
+                deadline: 0,
+            },
+            crate::messaging::queue::Outbox::default(),
+        )?;
+        Ok(self.started(id))
     }
 
     fn inspect_message(

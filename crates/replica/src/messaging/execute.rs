@@ -3,7 +3,7 @@
 //! either way [`Replica::conclude`] turns what the execution did into one commit.
 
 use candid::Principal;
-use drydock_exec::{EntryKind, Execution, MessageEnv, Outcome};
+use drydock_exec::{EntryKind, Execution, MessageEnv, Outcome, StateDelta};
 
 use super::queue::Outbox;
 use super::{CallContext, Callback, Message, Origin, Payload, SavedClosure};
@@ -246,12 +246,12 @@ impl Replica {
         };
         record.cycles = record.cycles.saturating_add(refund);
         let Some(ctx) = record.calls.contexts.get_mut(&cb.context) else {
-            return self.commit_record_out(record, out);
+            return self.commit_with(record, None, out);
         };
         ctx.outstanding = ctx.outstanding.saturating_sub(1);
         let ctx = ctx.clone();
         if record.module_hash.is_none() {
-            return self.commit_record_out(record, out);
+            return self.commit_with(record, None, out);
         }
         let (closure, kind, reject) = match &payload {
             Payload::Reply(_) => (cb.reply, EntryKind::ReplyCallback, None),
@@ -283,25 +283,39 @@ impl Replica {
             Ok(exec) => self.conclude(record, cb.context, exec, out, cb.cleanup.map(|c| (c, env))),
             Err(e) => {
                 split(e)?;
-                self.commit_record_out(record, out)
+                self.commit_with(record, None, out)
             }
         }
     }
 
-    fn commit_record_out(
+    /// Commits a canister's record — with a delta of its live instance, when given — and
+    /// an outbox, closing the call contexts that are finished, then applies the outbox.
+    pub(crate) fn commit_with(
         &mut self,
         mut record: CanisterRecord,
+        delta: Option<&StateDelta>,
         mut out: Outbox,
     ) -> Result<(), ReplicaError> {
         close_finished(&mut record);
         let blobs = out.blobs(&mut self.queue)?;
-        match self.commit(record, None, blobs) {
-            Ok(()) => {}
+        match self.commit(record, delta.map(|d| (d, false, false)), blobs) {
+            Ok(()) | Err(CallError::User(_)) => {}
             Err(CallError::Replica(e)) => return Err(e),
-            Err(CallError::User(_)) => {}
         }
         self.outbox_committed(out);
         Ok(())
+    }
+
+    /// What the live instance of `id` changed since its last commit.
+    fn live_delta(&mut self, id: &Principal) -> Result<StateDelta, ReplicaError> {
+        match self.ensure_instance(id) {
+            Ok(inst) => Ok(inst.delta()?),
+            Err(CallError::Replica(e)) => Err(e),
+            Err(CallError::User(u)) => Err(ReplicaError::CorruptRecord {
+                key: CanisterRecord::key(id),
+                cause: u.to_string(),
+            }),
+        }
     }
 
     /// Runs an export (or, with `closure`, a callback) on the canister's live instance.
@@ -371,17 +385,11 @@ impl Replica {
                         limits,
                     ) {
                         if cexec.result.is_ok() {
-                            let d = self
-                                .ensure_instance(&id)
-                                .map_err(|e| split(e).err())
-                                .ok()
-                                .map(|inst| inst.delta());
-                            if let Some(Ok(d)) = d {
-                                record.apply_delta(&d);
-                                record.certified_data = cexec.api.certified_data.clone();
-                                record.global_timer = cexec.api.global_timer;
-                                delta = Some(d);
-                            }
+                            let d = self.live_delta(&id)?;
+                            record.apply_delta(&d);
+                            record.certified_data = cexec.api.certified_data;
+                            record.global_timer = cexec.api.global_timer;
+                            delta = Some(d);
                         } else {
                             self.discard(&id)?;
                         }
@@ -389,30 +397,13 @@ impl Replica {
                 }
                 if let Some(ctx) = record.calls.contexts.get_mut(&ctx_id) {
                     if !ctx.responded && ctx.outstanding == 0 {
-                        ctx.responded = true;
-                        let refund = std::mem::take(&mut ctx.available_cycles);
-                        let origin = ctx.origin.clone();
-                        out.respond(&origin, Payload::from_user_error(&error), refund);
+                        answer(ctx, &mut out, Payload::from_user_error(&error));
                     }
                 }
-                close_finished(&mut record);
-                let blobs = out.blobs(&mut self.queue)?;
-                let r = self.commit(record, delta.as_ref().map(|d| (d, false, false)), blobs);
-                if let Err(CallError::Replica(e)) = r {
-                    return Err(e);
-                }
-                self.outbox_committed(out);
-                Ok(())
+                self.commit_with(record, delta.as_ref(), out)
             }
             Ok(outcome) => {
-                let inst = self.ensure_instance(&id).map_err(|e| match e {
-                    CallError::Replica(r) => r,
-                    CallError::User(u) => ReplicaError::CorruptRecord {
-                        key: CanisterRecord::key(&id),
-                        cause: u.to_string(),
-                    },
-                })?;
-                let delta = inst.delta()?;
+                let delta = self.live_delta(&id)?;
                 record.apply_delta(&delta);
                 record.certified_data = exec.api.certified_data.clone();
                 record.global_timer = exec.api.global_timer;
@@ -478,32 +469,13 @@ impl Replica {
                         }),
                     }
                 }
-                if !matches!(outcome, Outcome::NoResponse) && !ctx.responded {
-                    ctx.responded = true;
-                    let refund = std::mem::take(&mut ctx.available_cycles);
-                    let origin = ctx.origin.clone();
-                    out.respond(&origin, outcome_payload(&id, outcome), refund);
-                } else if !ctx.responded && ctx.outstanding == 0 {
-                    // Interface spec, "Call context": a context with no outstanding calls
-                    // that never replied is rejected for the canister.
-                    ctx.responded = true;
-                    let refund = std::mem::take(&mut ctx.available_cycles);
-                    let origin = ctx.origin.clone();
-                    let e = UserError::new(
-                        ErrorCode::CanisterDidNotReply,
-                        format!("Error from Canister {id}: Canister did not reply to the call"),
-                    );
-                    out.respond(&origin, Payload::from_user_error(&e), refund);
+                // Interface spec, "Call context": a context with no outstanding calls that
+                // never replied is rejected for the canister ("did not reply").
+                let replied = !matches!(outcome, Outcome::NoResponse);
+                if !ctx.responded && (replied || ctx.outstanding == 0) {
+                    answer(ctx, &mut out, outcome_payload(&id, outcome));
                 }
-                close_finished(&mut record);
-                let blobs = out.blobs(&mut self.queue)?;
-                match self.commit(record, Some((&delta, false, false)), blobs) {
-                    Ok(()) => {}
-                    Err(CallError::Replica(e)) => return Err(e),
-                    Err(CallError::User(_)) => {}
-                }
-                self.outbox_committed(out);
-                Ok(())
+                self.commit_with(record, Some(&delta), out)
             }
         }
     }
@@ -511,16 +483,12 @@ impl Replica {
     /// A call to the management canister or a native system canister from a canister: runs
     /// it now as the calling canister, and sends the response back.
     fn call_native(&mut self, call: Call<'_>, mut out: Outbox) -> Result<(), ReplicaError> {
-        let result = if call.callee == MANAGEMENT_CANISTER {
-            if call.method == "stop_canister" {
-                return self.stop_from(call, out);
-            }
-            self.management_from_canister(call.caller, call.method, call.arg, call.cycles)
-        } else if let Some(system) = SystemCanister::of(&call.callee) {
-            self.system_update(system, call.caller, call.method, call.arg)
-                .map(|r| (r, 0))
-        } else {
-            unreachable_native()
+        let result = match SystemCanister::of(&call.callee) {
+            Some(system) => self
+                .system_update(system, call.caller, call.method, call.arg)
+                .map(|r| (r, 0)),
+            None if call.method == "stop_canister" => return self.stop_from(call, out),
+            None => self.management_from_canister(call.caller, call.method, call.arg, call.cycles),
         };
         let (payload, refund) = match result {
             Ok((bytes, used)) => (Payload::Reply(bytes), call.cycles.saturating_sub(used)),
@@ -531,8 +499,11 @@ impl Replica {
     }
 }
 
-fn unreachable_native() -> Result<(Vec<u8>, u128), CallError> {
-    Err(UserError::new(ErrorCode::CanisterNotFound, "no such native canister").into())
+/// Answers a call context: its origin gets `payload` and the cycles still available.
+pub(crate) fn answer(ctx: &mut CallContext, out: &mut Outbox, payload: Payload) {
+    ctx.responded = true;
+    let refund = std::mem::take(&mut ctx.available_cycles);
+    out.respond(&ctx.origin, payload, refund);
 }
 
 /// Removes the call contexts that are responded to and wait for no call.

@@ -6,6 +6,7 @@
 use candid::Principal;
 
 use super::execute::Call;
+use super::queue::Outbox;
 use super::{Message, Origin, Payload};
 use crate::error::{CallError, ErrorCode, ReplicaError, UserError};
 use crate::management::ensure_controller;
@@ -216,7 +217,8 @@ impl Replica {
     /// Global timers that are due and heartbeats, on running canisters with a module.
     fn run_tasks(&mut self) -> Result<usize, ReplicaError> {
         let now = self.now();
-        let mut tasks: Vec<(Principal, &'static str)> = Vec::new();
+        // (canister, export, whether the module exports it)
+        let mut tasks: Vec<(Principal, &'static str, bool)> = Vec::new();
         for c in self.canisters.values() {
             let r = &c.record;
             if r.status != CanisterStatus::Running || r.module_hash.is_none() {
@@ -227,41 +229,22 @@ impl Replica {
             };
             let e = &module.prepared.exports;
             if r.global_timer != 0 && r.global_timer <= now {
-                tasks.push((r.id, "canister_global_timer"));
+                tasks.push((r.id, "canister_global_timer", e.global_timer));
             }
             if e.heartbeat {
-                tasks.push((r.id, "canister_heartbeat"));
+                tasks.push((r.id, "canister_heartbeat", true));
             }
         }
         let mut ran = 0;
-        for (id, export) in tasks {
-            let has = self
-                .get(&id)
-                .ok()
-                .and_then(|c| self.module_of(&c.record).ok().flatten())
-                .map(|m| {
-                    if export == "canister_global_timer" {
-                        m.prepared.exports.global_timer
-                    } else {
-                        m.prepared.exports.heartbeat
-                    }
-                });
-            match has {
-                Some(true) => {
-                    self.run_task(id, export)?;
-                    ran += 1;
-                }
-                Some(false) => {
-                    // A timer set by a module without the hook: deactivated.
-                    if let Ok(c) = self.get(&id) {
-                        let mut record = c.record.clone();
-                        record.global_timer = 0;
-                        if let Err(CallError::Replica(e)) = self.commit_record(record, Vec::new()) {
-                            return Err(e);
-                        }
-                    }
-                }
-                None => {}
+        for (id, export, exported) in tasks {
+            if exported {
+                self.run_task(id, export)?;
+                ran += 1;
+            } else if let Ok(c) = self.get(&id) {
+                // A timer set by a module without the hook: deactivated.
+                let mut record = c.record.clone();
+                record.global_timer = 0;
+                self.commit_with(record, None, Outbox::default())?;
             }
         }
         Ok(ran)
@@ -288,7 +271,7 @@ impl Replica {
             .collect();
         for (id, callbacks) in due {
             let mut record = self.canisters[&id].record.clone();
-            let mut out = super::queue::Outbox::default();
+            let mut out = Outbox::default();
             for cb in callbacks {
                 if let Some(c) = record.calls.callbacks.get_mut(&cb) {
                     c.timed_out = true;
@@ -304,46 +287,39 @@ impl Replica {
                     refund: 0,
                 });
             }
-            let blobs = out.blobs(&mut self.queue)?;
-            if let Err(CallError::Replica(e)) = self.commit(record, None, blobs) {
-                return Err(e);
-            }
-            self.outbox_committed(out);
+            self.commit_with(record, None, out)?;
         }
         Ok(())
     }
 
     /// `stop_canister`: the canister becomes `stopping`; the call is answered once no call
     /// context of the canister is open (see [`Self::complete_stops`]).
-    pub(crate) fn begin_stop(
+    fn begin_stop(
         &mut self,
         sender: Principal,
         id: Principal,
         waiter: Origin,
-        mut out: super::queue::Outbox,
-    ) -> Result<(), CallError> {
-        let mut record = match self.get(&id) {
-            Ok(c) => c.record.clone(),
+        mut out: Outbox,
+    ) -> Result<(), ReplicaError> {
+        let checked = self.get(&id).and_then(|c| {
+            ensure_controller(&c.record, &sender)?;
+            Ok(c.record.clone())
+        });
+        let mut record = match checked {
+            Ok(record) if record.status != CanisterStatus::Stopped => record,
+            Ok(_) => {
+                out.respond(&waiter, Payload::Reply(candid_unit()), 0);
+                return self.commit_outbox(out);
+            }
             Err(e) => {
                 out.respond(&waiter, Payload::from_user_error(&e), 0);
-                return Ok(self.commit_outbox(out)?);
+                return self.commit_outbox(out);
             }
         };
-        if let Err(e) = ensure_controller(&record, &sender) {
-            out.respond(&waiter, Payload::from_user_error(&e), 0);
-            return Ok(self.commit_outbox(out)?);
-        }
-        if record.status == CanisterStatus::Stopped {
-            out.respond(&waiter, Payload::Reply(candid_unit()), 0);
-            return Ok(self.commit_outbox(out)?);
-        }
         record.status = CanisterStatus::Stopping;
         record.calls.stop_waiters.push(waiter);
-        let blobs = out.blobs(&mut self.queue)?;
-        self.commit(record, None, blobs)?;
-        self.outbox_committed(out);
-        self.complete_stops()?;
-        Ok(())
+        self.commit_with(record, None, out)?;
+        self.complete_stops()
     }
 
     /// `stop_canister` without waiting (`drydock canister stop --no-wait`): the canister is
@@ -355,33 +331,26 @@ impl Replica {
     ) -> Result<CanisterStatus, CallError> {
         let record = self.get(&id)?.record.clone();
         ensure_controller(&record, &sender)?;
-        self.begin_stop(sender, id, Origin::System, super::queue::Outbox::default())?;
+        self.begin_stop(sender, id, Origin::System, Outbox::default())?;
         Ok(self.get(&id)?.record.status)
     }
 
+    /// `stop_canister` called by `call.origin` (a canister, or an ingress message).
     pub(crate) fn stop_from(
         &mut self,
         call: Call<'_>,
-        out: super::queue::Outbox,
+        mut out: Outbox,
     ) -> Result<(), ReplicaError> {
-        let id = match candid::decode_one::<ic_management_canister_types::CanisterIdRecord>(
-            call.arg,
-        ) {
-            Ok(a) => a.canister_id,
+        match candid::decode_one::<ic_management_canister_types::CanisterIdRecord>(call.arg) {
+            Ok(a) => self.begin_stop(call.caller, a.canister_id, call.origin, out),
             Err(e) => {
-                let mut out = out;
                 let err = UserError::new(
                     ErrorCode::InvalidManagementPayload,
                     format!("Error decoding candid of the management canister method stop_canister: {e}"),
                 );
                 out.respond(&call.origin, Payload::from_user_error(&err), call.cycles);
-                return self.commit_outbox(out);
+                self.commit_outbox(out)
             }
-        };
-        match self.begin_stop(call.caller, id, call.origin, out) {
-            Ok(()) => Ok(()),
-            Err(CallError::Replica(e)) => Err(e),
-            Err(CallError::User(_)) => Ok(()),
         }
     }
 
@@ -398,15 +367,11 @@ impl Replica {
         for id in ready {
             let mut record = self.canisters[&id].record.clone();
             record.status = CanisterStatus::Stopped;
-            let mut out = super::queue::Outbox::default();
+            let mut out = Outbox::default();
             for w in std::mem::take(&mut record.calls.stop_waiters) {
                 out.respond(&w, Payload::Reply(candid_unit()), 0);
             }
-            let blobs = out.blobs(&mut self.queue)?;
-            if let Err(CallError::Replica(e)) = self.commit(record, None, blobs) {
-                return Err(e);
-            }
-            self.outbox_committed(out);
+            self.commit_with(record, None, out)?;
         }
         Ok(())
     }
@@ -415,7 +380,7 @@ impl Replica {
     pub(crate) fn cancel_stops(
         &mut self,
         record: &mut crate::record::CanisterRecord,
-        out: &mut super::queue::Outbox,
+        out: &mut Outbox,
     ) {
         for w in std::mem::take(&mut record.calls.stop_waiters) {
             let e = UserError::new(
