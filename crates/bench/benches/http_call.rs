@@ -13,12 +13,19 @@
 //! The same for a `len` query (`in_process_query`, `http_raw_query`: the server signs the
 //! reply with the node key).
 //!
+//! Then two timed runs (not criterion: they need many clients at once):
+//!
+//! - `concurrency`: the throughput of 64 clients, each on its own kept-alive connection,
+//!   doing `noop` updates at the same time, vs one client doing them one after the other.
+//! - `long_execution`: the latency of a `len` query and a `noop` update to canister B while
+//!   canister A runs a `compute` update of ≈ 20 B instructions, vs the same with A idle.
+//!
 //! Run: `cargo bench -p drydock-bench --bench http_call` (needs the test canisters).
 
 use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use candid::Principal;
 use criterion::{BatchSize, Criterion};
@@ -228,6 +235,9 @@ fn main() {
     g.finish();
     c.final_summary();
 
+    concurrency(addr, canister);
+    long_execution(&service, addr, canister);
+
     report.print_ratios(
         "http_call: over HTTP / in process (same replica, same process)",
         &[
@@ -247,5 +257,164 @@ fn main() {
                 "http_call/in_process_query",
             ),
         ],
+    );
+}
+
+/// Calls per second of `clients` clients doing `per_client` `noop` updates each, at once.
+fn throughput(addr: SocketAddr, canister: Principal, clients: usize, per_client: usize) -> f64 {
+    static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 40);
+    let noop = candid::encode_args(()).expect("encoding");
+    let path = format!("/api/v4/canister/{canister}/call");
+    let bodies: Vec<Vec<Vec<u8>>> = (0..clients)
+        .map(|_| {
+            (0..per_client)
+                .map(|_| {
+                    let n = NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    envelope("call", canister, "noop", &noop, n)
+                })
+                .collect()
+        })
+        .collect();
+    let mut conns: Vec<Conn> = (0..clients).map(|_| Conn::new(addr)).collect();
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for (conn, bodies) in conns.iter_mut().zip(&bodies) {
+            let path = &path;
+            s.spawn(move || {
+                for body in bodies {
+                    let (status, reply) = conn.post(path, body);
+                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+                }
+            });
+        }
+    });
+    (clients * per_client) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// 64 concurrent clients vs one sequential client, alternating, 5 times each.
+#[allow(clippy::print_stdout, reason = "a bench binary's report is its output")]
+fn concurrency(addr: SocketAddr, canister: Principal) {
+    let (mut one, mut many) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        one.push(throughput(addr, canister, 1, 200));
+        many.push(throughput(addr, canister, 64, 20));
+    }
+    let (one, many) = (median(one), median(many));
+    println!(
+        "\n== concurrency: noop updates over HTTP, 64 concurrent clients / 1 sequential client"
+    );
+    println!(
+        "64 clients: {many:.0} calls/s; 1 client: {one:.0} calls/s; ratio {:.1}x (medians of 5 runs each)",
+        many / one
+    );
+}
+
+/// One raw HTTP round trip, timed.
+fn timed(conn: &mut Conn, path: &str, body: &[u8]) -> Duration {
+    let start = Instant::now();
+    let (status, reply) = conn.post(path, body);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+    start.elapsed()
+}
+
+/// B's query and update latency, medians of 20 each.
+fn latencies(addr: SocketAddr, b: Principal, nonce: &mut u64) -> (Duration, Duration) {
+    let noop = candid::encode_args(()).expect("encoding");
+    let mut conn = Conn::new(addr);
+    let (mut q, mut u) = (Vec::new(), Vec::new());
+    for _ in 0..20 {
+        *nonce += 1;
+        let path = format!("/api/v3/canister/{b}/query");
+        q.push(timed(
+            &mut conn,
+            &path,
+            &envelope("query", b, "len", &noop, *nonce),
+        ));
+        *nonce += 1;
+        let path = format!("/api/v4/canister/{b}/call");
+        u.push(timed(
+            &mut conn,
+            &path,
+            &envelope("call", b, "noop", &noop, *nonce),
+        ));
+    }
+    q.sort();
+    u.sort();
+    (q[10], u[10])
+}
+
+/// B's latency while A runs a ≈ 20 B-instruction update, vs while A is idle.
+#[allow(clippy::print_stdout, reason = "a bench binary's report is its output")]
+fn long_execution(service: &drydock_http::Shared, addr: SocketAddr, a: Principal) {
+    let b = service.with_replica(|r| drydock_bench::another_canister(r, test_canister("kv")));
+    // Calibrate: instructions per iteration of `compute`.
+    let probe = 10_000_000u32;
+    service
+        .with_replica(|r| {
+            r.update(
+                Principal::anonymous(),
+                a,
+                "compute",
+                &candid::encode_one(probe).expect("encoding"),
+            )
+        })
+        .expect("compute");
+    let per_iter = service
+        .with_replica(|r| r.last_instructions(&a))
+        .expect("the compute call's instructions") as f64
+        / f64::from(probe);
+    let n = ((20e9 / per_iter) as u64).min(u64::from(u32::MAX)) as u32;
+    let mut nonce = 1u64 << 50;
+    let (idle_q, idle_u) = latencies(addr, b, &mut nonce);
+    // Start A's long update without waiting for it (v2 call: 202 Accepted).
+    let mut conn = Conn::new(addr);
+    let body = envelope(
+        "call",
+        a,
+        "compute",
+        &candid::encode_one(n).expect("encoding"),
+        7,
+    );
+    let started = Instant::now();
+    let (status, _) = conn.post(&format!("/api/v2/canister/{a}/call"), &body);
+    assert_eq!(status, 202);
+    while !service.with_replica(|r| r.is_busy(&a)) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "A's long update did not start"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (busy_q, busy_u) = latencies(addr, b, &mut nonce);
+    let still_busy = service.with_replica(|r| r.is_busy(&a));
+    while service.with_replica(|r| r.is_busy(&a)) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = started.elapsed();
+    let used = service
+        .with_replica(|r| r.last_instructions(&a))
+        .unwrap_or(0);
+    assert!(
+        still_busy,
+        "A finished before B's calls were measured: nothing was measured"
+    );
+    println!("\n== long_execution: canister B's latency while canister A runs a long update");
+    println!(
+        "A: compute({n}) used {:.1} B instructions in {:.1} s",
+        used as f64 / 1e9,
+        took.as_secs_f64()
+    );
+    println!(
+        "B len query: {busy_q:?} while A runs / {idle_q:?} with A idle = {:.1}x",
+        busy_q.as_secs_f64() / idle_q.as_secs_f64()
+    );
+    println!(
+        "B noop update: {busy_u:?} while A runs / {idle_u:?} with A idle = {:.1}x",
+        busy_u.as_secs_f64() / idle_u.as_secs_f64()
     );
 }

@@ -129,6 +129,42 @@ impl KvReplica {
     }
 }
 
+/// Creates another canister in `replica` and installs `wasm` in it (empty Candid argument).
+///
+/// # Panics
+/// When creating or installing fails: there is nothing to measure.
+pub fn another_canister(replica: &mut Replica, wasm: Vec<u8>) -> Principal {
+    let create =
+        candid::encode_one(ProvisionalCreateCanisterWithCyclesArgs::default()).expect("encoding");
+    let reply = replica
+        .update(
+            user(),
+            MANAGEMENT_CANISTER,
+            "provisional_create_canister_with_cycles",
+            &create,
+        )
+        .unwrap_or_else(|e| panic!("creating a canister: {}", describe(&e)));
+    let id = candid::decode_one::<CanisterIdRecord>(&reply)
+        .expect("decoding")
+        .canister_id;
+    let install = InstallCodeArgs {
+        mode: CanisterInstallMode::Install,
+        canister_id: id,
+        wasm_module: wasm,
+        arg: candid::encode_args(()).expect("encoding"),
+        sender_canister_version: None,
+    };
+    replica
+        .update(
+            user(),
+            MANAGEMENT_CANISTER,
+            "install_code",
+            &candid::encode_one(install).expect("encoding"),
+        )
+        .unwrap_or_else(|e| panic!("installing a canister: {}", describe(&e)));
+    id
+}
+
 fn describe(e: &CallError) -> String {
     match e {
         CallError::User(u) => format!("{u:?}"),

@@ -62,20 +62,67 @@ pub fn service(replica: drydock_replica::Replica, state_dir: &Path) -> Result<Sh
 #[cfg(feature = "server")]
 pub const ROUND_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// Runs a replica round every [`ROUND_INTERVAL`], off the async executor.
+/// How many messages of one canister a job runs in a row before the scheduler looks again.
 #[cfg(feature = "server")]
-async fn run_rounds(service: Shared) {
-    let mut tick = tokio::time::interval(ROUND_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let s = service.clone();
-        let done = tokio::task::spawn_blocking(move || s.with_replica(|r| r.run_round())).await;
-        match done {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!("a background round failed: {e}"),
-            Err(e) => tracing::error!("a background round panicked: {e}"),
+const MESSAGES_PER_JOB: usize = 64;
+
+/// The scheduler, on its own thread: every [`ROUND_INTERVAL`] a round starts (due timers and
+/// heartbeats, passed deadlines); whenever messages or ingress wait, it hands each canister
+/// that is not busy a job, run on a thread of its own without the replica's lock (so a long
+/// execution holds up only its canister); and it makes finished executions durable with one
+/// `fdatasync` for all of them (group commit), without the lock, before their callers get
+/// their responses.
+#[cfg(feature = "server")]
+fn run_scheduler(service: Shared) {
+    use std::sync::atomic::Ordering;
+    let cutoff = drydock_replica::Cutoff::running(MESSAGES_PER_JOB);
+    let mut last_round: Option<std::time::Instant> = None;
+    while !service.stopping.load(Ordering::Relaxed) {
+        let seen = service.events();
+        let round_due = last_round.is_none_or(|t| t.elapsed() >= ROUND_INTERVAL);
+        if round_due {
+            last_round = Some(std::time::Instant::now());
         }
+        let jobs = service.with_replica(|r| {
+            let mut jobs = if round_due {
+                r.round_start()?
+            } else {
+                r.complete_stops_now()?;
+                Vec::new()
+            };
+            jobs.extend(r.take_work(None, cutoff)?);
+            Ok::<_, drydock_replica::ReplicaError>(jobs)
+        });
+        match jobs {
+            Ok(jobs) => {
+                for job in jobs {
+                    let s = service.clone();
+                    std::thread::spawn(move || {
+                        let with = |f: &mut dyn FnMut(&mut drydock_replica::Replica)| {
+                            s.with_replica(|r| f(r));
+                            s.notify();
+                        };
+                        if let Err(e) = drydock_replica::drain(&with, job, cutoff) {
+                            tracing::error!("an execution failed: {e}");
+                        }
+                        s.notify();
+                    });
+                }
+            }
+            Err(e) => tracing::error!("the scheduler failed: {e}"),
+        }
+        match service.with_replica(|r| r.begin_sync()) {
+            Ok(Some(sync)) => match sync.run() {
+                Ok(()) => {
+                    service.with_replica(|r| r.published(sync));
+                    service.notify();
+                }
+                Err(e) => tracing::error!("making executions durable failed: {e}"),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::error!("making executions durable failed: {e}"),
+        }
+        service.wait_event(seen, ROUND_INTERVAL);
     }
 }
 
@@ -113,12 +160,19 @@ impl Listener {
         });
         // Rounds run in the background in real time: timers, heartbeats and the messages
         // between canisters progress with nobody calling.
-        let rounds = tokio::spawn(run_rounds(service.clone()));
-        let served = axum::serve(listener, server::router(service))
+        let scheduler = {
+            let s = service.clone();
+            std::thread::spawn(move || run_scheduler(s))
+        };
+        let served = axum::serve(listener, server::router(service.clone()))
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(HttpError::Serve);
-        rounds.abort();
+        service
+            .stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        service.notify();
+        let _ = tokio::task::spawn_blocking(move || scheduler.join()).await;
         served
     }
 }

@@ -120,25 +120,21 @@ fn start_call(s: &Shared, id: &str, body: &[u8]) -> Result<Started, HttpReject> 
     tokio::task::spawn_blocking(move || {
         // The replica is held for one step at a time, so other requests are served while this
         // call waits for the calls it made.
-        let started =
-            service.with_replica(|r| r.start_update(sender, canister_id, &method_name, &arg));
-        let result = match started {
-            Err(e) => Err(e),
-            Ok(drydock_replica::Started::Done(result)) => result,
-            Ok(drydock_replica::Started::Pending(id)) => {
-                let start = std::time::Instant::now();
-                loop {
-                    if let Some(result) = service.with_replica(|r| r.poll_update(id)) {
-                        break result;
-                    }
-                    if start.elapsed() > INGRESS_WAIT {
-                        break Err(drydock_replica::UserError::new(
-                            ErrorCode::IngressMessageTimeout,
-                            "the call got no response within 300 s (the IC's ingress expiry); it goes on running, and its effects stay",
-                        )
-                        .into());
-                    }
-                    std::thread::yield_now();
+        let start = std::time::Instant::now();
+        let result = loop {
+            let seen = service.events();
+            let started =
+                service.with_replica(|r| r.start_update(sender, canister_id, &method_name, &arg));
+            match started {
+                Err(e) => break Err(e),
+                Ok(drydock_replica::Started::Done(result)) => break result,
+                Ok(drydock_replica::Started::Pending(id)) => {
+                    service.notify();
+                    break wait_for(&service, id, start);
+                }
+                // A canister it would change is executing: wait for that job to finish.
+                Ok(drydock_replica::Started::Busy) => {
+                    service.wait_event(seen, std::time::Duration::from_millis(50));
                 }
             }
         };
@@ -151,6 +147,28 @@ fn start_call(s: &Shared, id: &str, body: &[u8]) -> Result<Started, HttpReject> 
         sender,
         done: Some(rx),
     })
+}
+
+/// Waits for the response to accepted ingress message `id` (the scheduler runs it).
+fn wait_for(
+    service: &Shared,
+    id: u64,
+    start: std::time::Instant,
+) -> Result<Vec<u8>, drydock_replica::CallError> {
+    loop {
+        let seen = service.events();
+        if let Some(result) = service.with_replica(|r| r.poll_update(id)) {
+            return result;
+        }
+        if start.elapsed() > INGRESS_WAIT {
+            return Err(drydock_replica::UserError::new(
+                ErrorCode::IngressMessageTimeout,
+                "the call got no response within 300 s (the IC's ingress expiry); it goes on running, and its effects stay",
+            )
+            .into());
+        }
+        service.wait_event(seen, std::time::Duration::from_millis(100));
+    }
 }
 
 /// Whether the IC would have refused this outcome before inducting the message (an unknown

@@ -51,6 +51,12 @@ pub struct Service {
     /// Data certificates by canister: when made and for which certified data, reused for
     /// [`DATA_CERTIFICATE_REUSE`] (the IC hands queries the certificate of the latest block).
     data_certificates: Mutex<HashMap<Principal, DataCertificate>>,
+    /// Counts events — an ingress accepted, an execution finished, responses handed out —
+    /// that the scheduler and the callers waiting for responses wake up on.
+    events: Mutex<u64>,
+    wake: std::sync::Condvar,
+    /// Set when the server stops: the scheduler thread ends.
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
 }
 
 /// A data certificate made at a time, for certified data, and its CBOR bytes.
@@ -107,7 +113,27 @@ impl Service {
             keys,
             requests: Mutex::new(HashMap::new()),
             data_certificates: Mutex::new(HashMap::new()),
+            events: Mutex::new(0),
+            wake: std::sync::Condvar::new(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Wakes whoever waits for an event (see [`Service::wait_event`]).
+    pub fn notify(&self) {
+        *lock(&self.events) += 1;
+        self.wake.notify_all();
+    }
+
+    /// The number of events so far.
+    pub fn events(&self) -> u64 {
+        *lock(&self.events)
+    }
+
+    /// Waits until an event after `seen` happened, or `timeout` passed.
+    pub fn wait_event(&self, seen: u64, timeout: std::time::Duration) {
+        let guard = lock(&self.events);
+        let _ = self.wake.wait_timeout_while(guard, timeout, |n| *n == seen);
     }
 
     pub fn keys(&self) -> &Keys {
@@ -164,7 +190,7 @@ impl Service {
         if method.starts_with("provisional_create_canister") || method == "create_canister" {
             return Ok(());
         }
-        match management_target(arg) {
+        match drydock_replica::management_target(arg) {
             Some(target) if target != effective => Err(HttpReject::bad_request(format!(
                 "Effective canister id {effective} in the URL does not match canister_id {target} of the {method} argument"
             ))),
@@ -499,19 +525,6 @@ impl Service {
             CallOutcome::Replied(_) => Vec::new(),
         }
     }
-}
-
-/// The `canister_id` field of a management call's argument, if it has one. Decoded as a
-/// record of that one field, so the other fields (a 2 MB snapshot slice, a Wasm module) are
-/// skipped rather than decoded.
-fn management_target(arg: &[u8]) -> Option<Principal> {
-    #[derive(candid::CandidType, serde::Deserialize)]
-    struct Target {
-        canister_id: Principal,
-    }
-    let mut decoder = candid::de::IDLDeserialize::new(arg).ok()?;
-    let target: Target = decoder.get_value().ok()?;
-    Some(target.canister_id)
 }
 
 /// Shared between the server's handlers.

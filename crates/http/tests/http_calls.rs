@@ -509,3 +509,43 @@ async fn a_canister_reads_the_root_key_agents_verify_with() {
         "{err}"
     );
 }
+
+/// Interface spec, "Overview of canister lifecycle" / the IC's scheduler: canisters execute
+/// in parallel, so a long message on one canister does not hold up calls to another.
+#[tokio::test(flavor = "multi_thread")]
+async fn while_one_canister_runs_a_long_update_other_canisters_are_answered() {
+    let server = start().await;
+    let agent = agent(&server, ed25519(9)).await;
+    let a = kv_canister(&agent).await;
+    let b = kv_canister(&agent).await;
+    // About 20 B instructions: seconds of work for A.
+    let long = {
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            agent
+                .update(&a, "compute")
+                .with_arg(Encode!(&1_000_000_000u32).unwrap())
+                .call_and_wait()
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..3 {
+        put(&agent, b, "k", &format!("v{i}")).await.unwrap();
+        assert_eq!(get(&agent, b, "k").await.unwrap(), Some(format!("v{i}")));
+        // A query to the busy canister is answered too, from its state before the message.
+        let len = agent
+            .query(&a, "len")
+            .with_arg(Encode!().unwrap())
+            .call()
+            .await
+            .unwrap();
+        assert_eq!(Decode!(&len, u64).unwrap(), 0);
+    }
+    assert!(
+        !long.is_finished(),
+        "A's long update finished before B's calls: nothing was shown"
+    );
+    let reply = long.await.unwrap().unwrap();
+    Decode!(&reply, u64).unwrap();
+}

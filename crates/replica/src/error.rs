@@ -105,6 +105,8 @@ pub enum ReplicaError {
     Exec(#[from] drydock_exec::ExecError),
     #[error("the state directory holds a corrupt record `{key}`: {cause}")]
     CorruptRecord { key: String, cause: String },
+    #[error("drydock failed: {0}")]
+    Internal(String),
 }
 
 /// What a request may fail with: the canister's or request's fault ([`UserError`]) or

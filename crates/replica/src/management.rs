@@ -601,3 +601,16 @@ impl Replica {
         })
     }
 }
+
+/// The `canister_id` field of a management call's argument, if it has one. Decoded as a
+/// record of that one field, so the other fields (a 2 MB snapshot slice, a Wasm module) are
+/// skipped rather than decoded.
+pub fn management_target(arg: &[u8]) -> Option<Principal> {
+    #[derive(candid::CandidType, serde::Deserialize)]
+    struct Target {
+        canister_id: Principal,
+    }
+    let mut decoder = candid::de::IDLDeserialize::new(arg).ok()?;
+    let target: Target = decoder.get_value().ok()?;
+    Some(target.canister_id)
+}

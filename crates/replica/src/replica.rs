@@ -88,8 +88,19 @@ pub struct Replica {
     pub(crate) subnet_id: Principal,
     /// Messages between canisters waiting for delivery (durable; see `messaging`).
     pub(crate) queue: crate::messaging::queue::Queue,
-    /// Responses to ingress messages not yet collected, by ingress number.
+    /// Responses to ingress messages not yet collected, by ingress number: durable.
     pub(crate) ingress_results: std::collections::HashMap<u64, crate::messaging::Payload>,
+    /// Responses to ingress messages committed but not yet synced (group commit), oldest
+    /// first: handed out by [`Replica::sync`].
+    pub(crate) unpublished: Vec<(u64, crate::messaging::Payload)>,
+    /// Ingress messages accepted and waiting for a round, oldest first.
+    pub(crate) ingress_pool: std::collections::VecDeque<crate::messaging::schedule::Ingress>,
+    /// Canisters whose instance is checked out into a job (`messaging::job`).
+    pub(crate) busy: std::collections::HashSet<Principal>,
+    /// Commits are deferred to the next sync (`Replica::grouped`).
+    pub(crate) group: bool,
+    /// Instructions of each canister's last job (see [`Replica::last_instructions`]).
+    pub(crate) last_instructions: std::collections::HashMap<Principal, u64>,
     pub(crate) next_ingress: u64,
     /// Blob changes to ride along with the next commit (a queued message consumed by a
     /// management call that commits on its own).
@@ -139,6 +150,11 @@ impl Replica {
         let mut replica = Replica {
             queue,
             ingress_results: Default::default(),
+            unpublished: Vec::new(),
+            ingress_pool: Default::default(),
+            busy: Default::default(),
+            group: false,
+            last_instructions: Default::default(),
             next_ingress,
             carry: Vec::new(),
             staged: Vec::new(),
@@ -416,7 +432,7 @@ impl Replica {
                 },
             });
         }
-        self.store.commit(batch)?;
+        self.store_commit(batch)?;
         let heap = self.backing(&CanisterRecord::heap_name(&id), record.heap_size);
         let stable = self.backing(&CanisterRecord::stable_name(&id), record.stable_size);
         let c = self.get_mut(&id)?;
@@ -428,6 +444,17 @@ impl Replica {
                 c.instance = None;
                 tracing::warn!("dropping instance of {id} after commit: {e}");
             }
+        }
+        Ok(())
+    }
+
+    /// Commits a batch, durably at once unless commits are grouped (see
+    /// [`Replica::grouped`]).
+    pub(crate) fn store_commit(&mut self, batch: Batch) -> Result<(), ReplicaError> {
+        if self.group {
+            self.store.commit_unsynced(batch)?;
+        } else {
+            self.store.commit(batch)?;
         }
         Ok(())
     }
@@ -458,15 +485,22 @@ impl Replica {
         method: &str,
         arg: &[u8],
     ) -> Result<Vec<u8>, CallError> {
+        // The call runs in the next round, after the timers and heartbeats due.
         match self.start_update(sender, canister, method, arg)? {
             Started::Done(result) => result,
             Started::Pending(id) => self.await_ingress(id),
+            Started::Busy => Err(ReplicaError::Internal(
+                "the canister is busy with a job outside a scheduler".into(),
+            )
+            .into()),
         }
     }
 
-    /// Starts an ingress update: answers it when it completes at once (most calls that make
-    /// no inter-canister call), else returns its number for [`Replica::poll_update`]. The
-    /// HTTP interface uses this to wait without holding the replica.
+    /// Starts an ingress update. A management call or a native canister's method runs now
+    /// ([`Started::Done`]), unless a canister it would change is executing a job
+    /// ([`Started::Busy`]: try again shortly). A call to a canister is checked (including
+    /// `canister_inspect_message`) and accepted for the next round ([`Started::Pending`]);
+    /// [`Replica::poll_update`] gives its answer once a round ran it and it is durable.
     pub fn start_update(
         &mut self,
         sender: Principal,
@@ -474,37 +508,38 @@ impl Replica {
         method: &str,
         arg: &[u8],
     ) -> Result<Started, CallError> {
-        self.run_round()?;
         if canister == MANAGEMENT_CANISTER {
+            if crate::management_target(arg).is_some_and(|t| self.busy.contains(&t)) {
+                return Ok(Started::Busy);
+            }
             return self.management_ingress(sender, method, arg);
         }
         if let Some(system) = SystemCanister::of(&canister) {
+            // A native canister may change any canister's balance.
+            if !self.busy.is_empty() {
+                return Ok(Started::Busy);
+            }
             return Ok(Started::Done(
                 self.system_update(system, sender, method, arg),
             ));
         }
-        let id = self.start_ingress(sender, canister, method, arg, false)?;
-        Ok(self.started(id))
+        let id = self.accept_ingress(sender, canister, method, arg, false)?;
+        Ok(Started::Pending(id))
     }
 
     /// An ingress message's answer if it has one, else the number to poll it by.
-    fn started(&mut self, id: u64) -> Started {
-        match self.ingress_results.remove(&id) {
-            Some(p) => Started::Done(p.into_result().map_err(CallError::from)),
+    fn started(&mut self, id: u64) -> Result<Started, CallError> {
+        self.sync()?;
+        Ok(match self.take_result(id) {
+            Some(result) => Started::Done(result),
             None => Started::Pending(id),
-        }
+        })
     }
 
-    /// The answer to a pending ingress update, after running one round if it has none yet.
+    /// The answer to a pending ingress update once a round ran it and it is durable. Runs
+    /// nothing itself: a scheduler runs the rounds.
     pub fn poll_update(&mut self, id: u64) -> Option<Result<Vec<u8>, CallError>> {
-        if !self.ingress_results.contains_key(&id) {
-            if let Err(e) = self.run_round() {
-                return Some(Err(e.into()));
-            }
-        }
-        self.ingress_results
-            .remove(&id)
-            .map(|p| p.into_result().map_err(CallError::from))
+        self.take_result(id)
     }
 
     /// The checks an ingress message passes before it is accepted: the callee takes it as an
@@ -551,7 +586,7 @@ impl Replica {
             },
             crate::messaging::queue::Outbox::default(),
         )?;
-        Ok(self.started(id))
+        self.started(id)
     }
 
     fn inspect_message(
@@ -690,8 +725,11 @@ impl Replica {
 pub enum Started {
     /// It completed: its reply or rejection.
     Done(Result<Vec<u8>, CallError>),
-    /// It waits for calls it made; [`Replica::poll_update`] with this number.
+    /// It was accepted and waits for a round, or for calls it made;
+    /// [`Replica::poll_update`] with this number.
     Pending(u64),
+    /// A canister it would change is executing a job; start it again shortly.
+    Busy,
 }
 
 /// The kind of an exported canister method.

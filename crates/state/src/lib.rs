@@ -92,6 +92,7 @@ mod fault;
 mod manifest;
 mod store;
 mod wal;
+mod wal_sync;
 
 use std::fs::File;
 use std::sync::Arc;
@@ -100,6 +101,7 @@ pub use backend::{Backend, FsBackend, OpenMode};
 pub use error::StateError;
 pub use fault::{CrashMode, FaultBackend};
 pub use store::{Options, Store, MAX_MEMORY_BYTES};
+pub use wal_sync::WalSync;
 
 /// Size of a memory page in bytes.
 pub const PAGE_SIZE: u64 = 4096;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::backend::{Backend, FsBackend, OpenMode};
 use crate::manifest::Manifest;
 use crate::wal::{self, Resolution};
+use crate::wal_sync::WalSync;
 use crate::{Batch, MemoryFile, MemoryOp, StateError, PAGE_SIZE};
 use snapshots::{load_snapshots, snapshot_entry, Layer, Loc, RestorePlan, Snap};
 
@@ -84,6 +85,8 @@ pub struct Store {
     pending_punch: Vec<(u64, u64)>,
     /// Set when a commit or checkpoint failed part-way.
     poisoned: Option<String>,
+    /// Records were appended to the WAL without `fdatasync` ([`Store::commit_unsynced`]).
+    unsynced: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -262,6 +265,7 @@ impl Store {
             next_layer: manifest.next_layer.max(1),
             pending_punch: Vec::new(),
             poisoned: None,
+            unsynced: false,
         };
         store.replay()?;
         store.checkpoint()?;
@@ -335,6 +339,76 @@ impl Store {
     /// poisons the store (see the crate documentation); the batch may or may
     /// not be durable then.
     pub fn commit(&mut self, batch: Batch) -> Result<(), StateError> {
+        self.commit_inner(batch, true)
+    }
+
+    /// Like [`Store::commit`], but the WAL record is not `fdatasync`ed: the batch is visible
+    /// at once and durable after the next [`Store::sync`] (or a [`WalSync`] taken after it).
+    /// The write is in the kernel's page cache, so a crash of the process loses nothing; a
+    /// crash of the machine may lose it. Callers acknowledge such batches only after a sync:
+    /// many commits share one durable write (group commit).
+    ///
+    /// # Errors
+    /// As [`Store::commit`].
+    pub fn commit_unsynced(&mut self, batch: Batch) -> Result<(), StateError> {
+        self.commit_inner(batch, false)
+    }
+
+    /// Makes every batch committed so far durable.
+    ///
+    /// # Errors
+    /// `Io` (and the store is poisoned) when `fdatasync` fails.
+    pub fn sync(&mut self) -> Result<(), StateError> {
+        self.check_poisoned()?;
+        if !self.unsynced {
+            return Ok(());
+        }
+        let path = self.dir.join(WAL_FILE);
+        let result = self
+            .backend
+            .sync(&self.wal)
+            .map_err(|e| StateError::io("fsync", &path, e));
+        let result = self.poison_on_error(result);
+        if result.is_ok() {
+            self.unsynced = false;
+        }
+        result
+    }
+
+    /// Whether batches committed with [`Store::commit_unsynced`] wait for a sync.
+    pub fn needs_sync(&self) -> bool {
+        self.unsynced
+    }
+
+    /// A handle that makes every batch committed so far durable without borrowing the store,
+    /// so the `fdatasync` can run while other batches are committed (group commit).
+    ///
+    /// # Errors
+    /// `Io` when the WAL's descriptor cannot be duplicated.
+    pub fn wal_sync(&self) -> Result<WalSync, StateError> {
+        self.check_poisoned()?;
+        let path = self.dir.join(WAL_FILE);
+        let file = self
+            .wal
+            .try_clone()
+            .map_err(|e| StateError::io("duplicate the descriptor of", &path, e))?;
+        Ok(WalSync {
+            file,
+            path,
+            backend: self.backend.clone(),
+            seq: self.next_seq,
+        })
+    }
+
+    /// After `handle` synced: nothing waits for a sync any more unless batches were committed
+    /// since it was taken.
+    pub fn synced(&mut self, handle: &WalSync) {
+        if handle.seq == self.next_seq {
+            self.unsynced = false;
+        }
+    }
+
+    fn commit_inner(&mut self, batch: Batch, sync: bool) -> Result<(), StateError> {
         self.check_poisoned()?;
         let pending = self.resolve(&batch)?;
         if batch.is_empty() {
@@ -343,7 +417,7 @@ impl Store {
         if self.wal_len >= self.options.checkpoint_wal_bytes {
             self.checkpoint()?;
         }
-        let result = self.prepare_and_append(&batch, pending);
+        let result = self.prepare_and_append(&batch, pending, sync);
         self.poison_on_error(result)
     }
 
@@ -353,6 +427,7 @@ impl Store {
         &mut self,
         batch: &Batch,
         pending: Vec<Pending>,
+        sync: bool,
     ) -> Result<(), StateError> {
         let mut resolutions = Vec::with_capacity(pending.len());
         for (update, p) in batch.memories.iter().zip(pending) {
@@ -387,7 +462,7 @@ impl Store {
             });
         }
         let record = wal::encode(self.next_seq, batch, &resolutions)?;
-        self.append_and_apply(&record, batch, &resolutions)
+        self.append_and_apply(&record, batch, &resolutions, sync)
     }
 
     fn append_and_apply(
@@ -395,13 +470,19 @@ impl Store {
         record: &[u8],
         batch: &Batch,
         resolutions: &[Resolution],
+        sync: bool,
     ) -> Result<(), StateError> {
         let wal_path = self.dir.join(WAL_FILE);
         let b = &*self.backend;
         b.write_at(&self.wal, record, self.wal_len)
             .map_err(|e| StateError::io("append to", &wal_path, e))?;
-        b.sync(&self.wal)
-            .map_err(|e| StateError::io("fsync", &wal_path, e))?;
+        if sync {
+            b.sync(&self.wal)
+                .map_err(|e| StateError::io("fsync", &wal_path, e))?;
+            self.unsynced = false;
+        } else {
+            self.unsynced = true;
+        }
         self.wal_len += record.len() as u64;
         self.next_seq += 1;
         self.manifest_stale = true;
@@ -492,6 +573,7 @@ impl Store {
         }
 
         self.wal_len = 0;
+        self.unsynced = false;
         self.dirty.clear();
         self.memories_dir_dirty = false;
         self.garbage.clear();

@@ -5,6 +5,7 @@
 use candid::Principal;
 use drydock_exec::{EntryKind, Execution, MessageEnv, Outcome, StateDelta};
 
+use super::job::{Entry, Step, Then};
 use super::queue::Outbox;
 use super::{CallContext, Callback, Message, Origin, Payload, SavedClosure};
 use crate::error::{CallError, ErrorCode, RejectCode, ReplicaError, UserError};
@@ -28,7 +29,7 @@ pub(crate) struct Call<'a> {
 }
 
 /// A replica failure aborts the loop; a user error becomes the call's reject.
-fn split(e: CallError) -> Result<UserError, ReplicaError> {
+pub(crate) fn split(e: CallError) -> Result<UserError, ReplicaError> {
     match e {
         CallError::User(u) => Ok(u),
         CallError::Replica(r) => Err(r),
@@ -47,7 +48,7 @@ impl Replica {
         };
         batch.blobs.append(&mut self.carry);
         if !batch.blobs.is_empty() {
-            self.store.commit(batch)?;
+            self.store_commit(batch)?;
         }
         self.outbox_committed(out);
         Ok(())
@@ -56,7 +57,8 @@ impl Replica {
     pub(crate) fn outbox_committed(&mut self, out: Outbox) {
         for (id, keep, payload) in out.committed(&mut self.queue) {
             if !keep {
-                self.ingress_results.insert(id, payload);
+                // Handed out after the next sync (group commit).
+                self.unpublished.push((id, payload));
             }
         }
     }
@@ -111,31 +113,35 @@ impl Replica {
         }
     }
 
-    /// Starts `call` on its callee: opens a call context and runs the method, consuming the
-    /// queued message `seq`. A call that cannot start is rejected to its origin, refunding its
-    /// cycles.
-    pub(crate) fn start_call(
+    /// Prepares `call` on its callee: opens a call context and checks out the method's
+    /// execution, consuming the queued message `seq`. A call that cannot start is rejected to
+    /// its origin at once, refunding its cycles; a call to the management canister or a native
+    /// canister runs at once.
+    pub(crate) fn prepare_call(
         &mut self,
         call: Call<'_>,
         seq: Option<u64>,
-    ) -> Result<(), ReplicaError> {
+    ) -> Result<Step, ReplicaError> {
         let mut out = Outbox::consuming(seq);
         if call.callee == MANAGEMENT_CANISTER || SystemCanister::of(&call.callee).is_some() {
-            return self.call_native(call, out);
+            self.call_native(call, out)?;
+            return Ok(Step::Done);
         }
         let (export, kind) = match self.update_entry(&call.callee, call.method) {
             Ok(e) => e,
             Err(e) => {
                 let e = split(e)?;
                 out.respond(&call.origin, Payload::from_user_error(&e), call.cycles);
-                return self.commit_outbox(out);
+                self.commit_outbox(out)?;
+                return Ok(Step::Done);
             }
         };
         let mut record = match self.get(&call.callee) {
             Ok(c) => c.record.clone(),
             Err(e) => {
                 out.respond(&call.origin, Payload::from_user_error(&e), call.cycles);
-                return self.commit_outbox(out);
+                self.commit_outbox(out)?;
+                return Ok(Step::Done);
             }
         };
         let ctx_id = record.calls.next_context;
@@ -155,38 +161,64 @@ impl Replica {
         env.cycles_available = call.cycles;
         env.deadline = call.deadline;
         let instructions = self.config.limits.update_instructions;
-        let exec = match self.run_on(&record, &export, None, kind, env, instructions) {
-            Ok(exec) => exec,
-            Err(e) => {
-                let e = split(e)?;
-                let ctx = record.calls.contexts.remove(&ctx_id);
-                if let Some(ctx) = ctx {
-                    out.respond(&ctx.origin, Payload::from_user_error(&e), call.cycles);
-                }
-                return self.commit_outbox(out);
-            }
+        let then = Then {
+            record,
+            ctx_id,
+            out,
+            cleanup: None,
+            replicated_query: (kind == EntryKind::ReplicatedQuery).then_some(call.cycles),
         };
-        if kind == EntryKind::ReplicatedQuery {
-            // Interface spec, "Entry points": a query method called as an update keeps none
-            // of its changes; only the response goes out.
-            self.discard(&call.callee)?;
-            let ctx = record.calls.contexts.remove(&ctx_id);
-            let origin = ctx.map_or(Origin::System, |c| c.origin);
-            let payload = match exec.result {
-                Ok(outcome) => outcome_payload(&call.callee, outcome),
-                Err(trap) => Payload::from_user_error(&trap_error(&call.callee, &trap)),
-            };
-            out.respond(&origin, payload, call.cycles);
-            return self.commit_outbox(out);
-        }
-        self.conclude(record, ctx_id, exec, out, None)
+        self.prepared(
+            Entry::Export(export),
+            kind,
+            env,
+            instructions,
+            then,
+            true,
+            call.cycles,
+        )
     }
 
-    /// Runs a timer or heartbeat task (`canister_global_timer`, `canister_heartbeat`) in a
-    /// call context nobody waits for.
-    pub(crate) fn run_task(&mut self, id: Principal, export: &str) -> Result<(), ReplicaError> {
+    /// Checks a prepared execution out, or handles the failure to.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of one prepared execution"
+    )]
+    fn prepared(
+        &mut self,
+        entry: Entry,
+        kind: EntryKind,
+        env: MessageEnv,
+        instructions: u64,
+        then: Then,
+        fresh: bool,
+        cycles: u128,
+    ) -> Result<Step, ReplicaError> {
+        // The failure path needs `then` back; check the instance first.
+        let id = then.record.id;
+        if let Err(e) = self.ensure_instance(&id) {
+            return self.checkout_failed(e, then, fresh, cycles);
+        }
+        match self.checkout(entry, kind, env, instructions, then) {
+            Ok(job) => Ok(Step::Run(Box::new(job))),
+            Err(e) => Err(match split(e) {
+                Ok(u) => ReplicaError::CorruptRecord {
+                    key: CanisterRecord::key(&id),
+                    cause: u.to_string(),
+                },
+                Err(r) => r,
+            }),
+        }
+    }
+
+    /// Prepares a timer or heartbeat task in a call context nobody waits for.
+    pub(crate) fn prepare_task(
+        &mut self,
+        id: Principal,
+        export: &str,
+    ) -> Result<Step, ReplicaError> {
         let Ok(c) = self.get(&id) else {
-            return Ok(());
+            return Ok(Step::Done);
         };
         let mut record = c.record.clone();
         if export == "canister_global_timer" {
@@ -208,50 +240,56 @@ impl Replica {
         );
         let env = self.env(&record, &MANAGEMENT_CANISTER, "", &[]);
         let instructions = self.config.limits.update_instructions;
-        match self.run_on(
-            &record,
-            export,
-            None,
+        let then = Then {
+            record,
+            ctx_id,
+            out: Outbox::default(),
+            cleanup: None,
+            replicated_query: None,
+        };
+        self.prepared(
+            Entry::Export(export.to_string()),
             EntryKind::SystemTask,
             env,
             instructions,
-        ) {
-            Ok(exec) => self.conclude(record, ctx_id, exec, Outbox::default(), None),
-            Err(e) => {
-                split(e)?;
-                Ok(())
-            }
-        }
+            then,
+            true,
+            0,
+        )
     }
 
-    /// Delivers a response to the canister that made the call: runs its reply or reject
-    /// callback (and the cleanup callback if that traps).
-    pub(crate) fn deliver_response(
+    /// Prepares the delivery of a response to the canister that made the call: its reply or
+    /// reject callback (and the cleanup callback if that traps).
+    pub(crate) fn prepare_response(
         &mut self,
         seq: u64,
         caller: Principal,
         callback_id: u64,
         payload: Payload,
         refund: u128,
-    ) -> Result<(), ReplicaError> {
+    ) -> Result<Step, ReplicaError> {
         let out = Outbox::consuming(Some(seq));
         let Ok(c) = self.get(&caller) else {
             // The caller was deleted: the response is dropped.
-            return self.commit_outbox(out);
+            self.commit_outbox(out)?;
+            return Ok(Step::Done);
         };
         let mut record = c.record.clone();
         let Some(cb) = record.calls.callbacks.remove(&callback_id) else {
             // A callback dropped by an uninstall or a timeout: the late response is dropped.
-            return self.commit_outbox(out);
+            self.commit_outbox(out)?;
+            return Ok(Step::Done);
         };
         record.cycles = record.cycles.saturating_add(refund);
         let Some(ctx) = record.calls.contexts.get_mut(&cb.context) else {
-            return self.commit_with(record, None, out);
+            self.commit_with(record, None, out)?;
+            return Ok(Step::Done);
         };
         ctx.outstanding = ctx.outstanding.saturating_sub(1);
         let ctx = ctx.clone();
         if record.module_hash.is_none() {
-            return self.commit_with(record, None, out);
+            self.commit_with(record, None, out)?;
+            return Ok(Step::Done);
         }
         let (closure, kind, reject) = match &payload {
             Payload::Reply(_) => (cb.reply, EntryKind::ReplyCallback, None),
@@ -272,20 +310,22 @@ impl Replica {
         env.responded = ctx.responded;
         env.deadline = cb.deadline;
         let instructions = self.config.limits.update_instructions;
-        match self.run_on(
-            &record,
-            "",
-            Some(closure.to_exec()),
+        let then = Then {
+            record,
+            ctx_id: cb.context,
+            out,
+            cleanup: cb.cleanup.map(|c| (c, env.clone())),
+            replicated_query: None,
+        };
+        self.prepared(
+            Entry::Callback(closure.to_exec()),
             kind,
-            env.clone(),
+            env,
             instructions,
-        ) {
-            Ok(exec) => self.conclude(record, cb.context, exec, out, cb.cleanup.map(|c| (c, env))),
-            Err(e) => {
-                split(e)?;
-                self.commit_with(record, None, out)
-            }
-        }
+            then,
+            false,
+            0,
+        )
     }
 
     /// Commits a canister's record — with a delta of its live instance, when given — and

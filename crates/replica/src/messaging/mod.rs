@@ -22,9 +22,11 @@
 //!   upgrade in between makes it run in the new module's table, as on the IC).
 
 pub(crate) mod execute;
+pub mod job;
 mod query;
 pub(crate) mod queue;
 mod rounds;
+pub mod schedule;
 
 pub(crate) use rounds::NEXT_INGRESS_KEY;
 

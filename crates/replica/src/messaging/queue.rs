@@ -55,23 +55,29 @@ impl Queue {
         })
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.items.len()
-    }
-
     pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
-    /// The oldest message, taken out of the in-memory queue (its blob stays until the commit of
-    /// its execution removes it; on failure the caller puts it back with [`Self::restore`]).
-    pub(crate) fn pop(&mut self) -> Option<(u64, Message)> {
-        self.items.pop_front()
+    /// The message at `index` (0 is the oldest).
+    pub(crate) fn get(&self, index: usize) -> Option<&(u64, Message)> {
+        self.items.get(index)
     }
 
-    /// Puts a popped message back at the front.
-    pub(crate) fn restore(&mut self, seq: u64, msg: Message) {
-        self.items.push_front((seq, msg));
+    /// Takes the message at `index` out of the in-memory queue (its blob stays until the
+    /// commit of its execution removes it; on failure the caller puts it back).
+    pub(crate) fn take(&mut self, index: usize) -> Option<(u64, Message)> {
+        self.items.remove(index)
+    }
+
+    /// Puts a message taken at `index` back there.
+    pub(crate) fn put_back(&mut self, index: usize, seq: u64, msg: Message) {
+        self.items.insert(index.min(self.items.len()), (seq, msg));
+    }
+
+    /// The number the next message sent gets.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
     }
 }
 

@@ -6,6 +6,7 @@
 use candid::Principal;
 
 use super::execute::Call;
+use super::job::Step;
 use super::queue::Outbox;
 use super::{Message, Origin, Payload};
 use crate::error::{CallError, ErrorCode, ReplicaError, UserError};
@@ -28,91 +29,95 @@ const INGRESS_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 const MAX_ROUNDS: u64 = 10_000_000;
 
 impl Replica {
-    /// Runs one round; returns how many executions it ran.
+    /// Runs one round and makes it durable; returns how many executions it ran.
     pub fn run_round(&mut self) -> Result<usize, ReplicaError> {
-        let mut ran = self.run_tasks()?;
-        self.expire_deadlines()?;
-        let n = self.queue.len();
-        for _ in 0..n {
-            let Some((seq, msg)) = self.queue.pop() else {
-                break;
-            };
-            let r = match msg.clone() {
-                Message::Request {
-                    caller,
-                    callee,
-                    method,
-                    arg,
-                    cycles,
-                    callback,
-                    deadline,
-                } => self.start_call(
-                    Call {
-                        origin: Origin::Canister { caller, callback },
-                        caller,
-                        callee,
-                        method: &method,
-                        arg: &arg,
-                        cycles,
-                        deadline,
-                    },
-                    Some(seq),
-                ),
-                Message::Response {
-                    caller,
-                    callback,
-                    payload,
-                    refund,
-                } => self.deliver_response(seq, caller, callback, payload, refund),
-            };
-            if let Err(e) = r {
-                self.queue.restore(seq, msg);
-                return Err(e);
-            }
-            ran += 1;
-        }
-        self.complete_stops()?;
+        let ran = self.round()?;
+        self.sync()?;
         Ok(ran)
     }
 
-    /// Runs rounds until the queue is empty, at most [`IDLE_ROUNDS`] of them (a canister
+    /// One round, its commits grouped: the due timers and heartbeats, the deadlines passed,
+    /// the messages (and ingress) that were waiting when it began, canisters in parallel; then
+    /// the stops that can complete.
+    fn round(&mut self) -> Result<usize, ReplicaError> {
+        // Tasks run alone (cutoff: nothing queued); the messages they send are delivered in
+        // this round, as on the IC.
+        let none = crate::Cutoff::running(1);
+        let timers = self.take_tasks(true, false)?;
+        let mut ran = self.run_jobs(timers, none)?;
+        let heartbeats = self.take_tasks(false, true)?;
+        ran += self.run_jobs(heartbeats, none)?;
+        let cutoff = self.round_cutoff();
+        self.grouped(|r| r.expire_deadlines())?;
+        loop {
+            let jobs = self.take_work(None, cutoff)?;
+            if jobs.is_empty() {
+                break;
+            }
+            ran += self.run_jobs(jobs, cutoff)?;
+        }
+        self.grouped(|r| r.complete_stops())?;
+        Ok(ran)
+    }
+
+    /// What a scheduler does at the start of a round besides taking messages: the deadlines
+    /// passed and the stops that can complete are handled, and the due timers and heartbeats
+    /// of canisters that are not busy are returned as jobs.
+    pub fn round_start(&mut self) -> Result<Vec<crate::Job>, ReplicaError> {
+        self.grouped(|r| {
+            r.expire_deadlines()?;
+            r.complete_stops()?;
+            r.take_tasks(true, true)
+        })
+    }
+
+    /// Between rounds: the stops that can complete.
+    pub fn complete_stops_now(&mut self) -> Result<(), ReplicaError> {
+        self.grouped(|r| r.complete_stops())
+    }
+
+    /// Runs rounds until no message waits, at most [`IDLE_ROUNDS`] of them (a canister
     /// whose heartbeat or timer sends messages keeps the queue busy for ever).
     pub fn run_until_idle(&mut self) -> Result<(), ReplicaError> {
         for _ in 0..IDLE_ROUNDS {
-            self.run_round()?;
-            if self.queue.is_empty() {
-                return Ok(());
+            self.round()?;
+            if !self.has_pending_messages() {
+                break;
             }
         }
-        Ok(())
+        self.sync()
     }
 
-    /// Whether messages wait for delivery.
-    pub fn has_pending_messages(&self) -> bool {
-        !self.queue.is_empty()
-    }
-
-    /// Runs rounds until ingress message `id` has its response, and returns it.
+    /// Runs rounds until ingress message `id` has its response, and returns it once durable.
     pub(crate) fn await_ingress(&mut self, id: u64) -> Result<Vec<u8>, CallError> {
         let start = std::time::Instant::now();
         for _ in 0..MAX_ROUNDS {
+            if self.has_result(id) {
+                break;
+            }
             if start.elapsed() > INGRESS_WAIT {
+                self.sync()?;
                 return Err(UserError::new(
                     ErrorCode::IngressMessageTimeout,
                     format!("the call got no response within {} s (the IC's ingress expiry); it goes on running, and its effects stay", INGRESS_WAIT.as_secs()),
                 )
                 .into());
             }
-            if let Some(p) = self.ingress_results.remove(&id) {
-                return p.into_result().map_err(CallError::from);
-            }
-            if self.queue.is_empty() && !self.waits_for_stop(id) {
+            if !self.has_pending_messages() && !self.waits_for_stop(id) {
                 break;
             }
-            self.run_round()?;
+            if self.round()? == 0 && !self.busy.is_empty() {
+                // A scheduler's job holds a canister this call needs, and it cannot finish
+                // while this waits holding the replica.
+                return Err(ReplicaError::Internal(
+                    "an in-process call waited for a canister that a scheduler's job holds; send it through the scheduler".into(),
+                )
+                .into());
+            }
         }
-        match self.ingress_results.remove(&id) {
-            Some(p) => p.into_result().map_err(CallError::from),
+        self.sync()?;
+        match self.take_result(id) {
+            Some(r) => r,
             None => Err(UserError::new(
                 ErrorCode::CanisterDidNotReply,
                 "the message got no response: every call it made has completed, but no call context answered it",
@@ -143,9 +148,10 @@ impl Replica {
         self.next_ingress
     }
 
-    /// Submits an update call without waiting for it (`--async`): starts it and returns its
-    /// request number, whose response [`Self::request_status`] reads once it is there. The
-    /// response is kept durably until read.
+    /// Submits an update call without waiting for it (`--async`): accepts it, runs a round
+    /// (which runs the timers due, then starts it), and returns its request number, whose response
+    /// [`Self::request_status`] reads once it is there. The response is kept durably until
+    /// read.
     pub fn submit(
         &mut self,
         sender: Principal,
@@ -153,13 +159,14 @@ impl Replica {
         method: &str,
         arg: &[u8],
     ) -> Result<u64, CallError> {
+        let id = self.accept_ingress(sender, canister, method, arg, true)?;
         self.run_round()?;
-        self.start_ingress(sender, canister, method, arg, true)
+        Ok(id)
     }
 
-    /// Checks an ingress update to a canister and starts it; returns its number. With `keep`
-    /// its answer is stored durably, else handed over in memory.
-    pub(crate) fn start_ingress(
+    /// Checks an ingress update to a canister and accepts it for the next round; returns its
+    /// number. With `keep` its answer is stored durably, else handed over in memory.
+    pub(crate) fn accept_ingress(
         &mut self,
         sender: Principal,
         canister: Principal,
@@ -169,18 +176,23 @@ impl Replica {
     ) -> Result<u64, CallError> {
         self.check_ingress(sender, canister, method, arg)?;
         let id = self.next_ingress_id();
-        self.start_call(
-            Call {
-                origin: Origin::Ingress { id, keep },
-                caller: sender,
-                callee: canister,
-                method,
-                arg,
-                cycles: 0,
-                deadline: 0,
-            },
-            None,
-        )?;
+        // The counter rides along with the next commit. A kept answer is found by its number
+        // later, by another process: make the number durable now so it is never given twice.
+        if keep && !self.carry.is_empty() {
+            let blobs = std::mem::take(&mut self.carry);
+            self.store_commit(drydock_state::Batch {
+                blobs,
+                ..Default::default()
+            })?;
+        }
+        self.enqueue_ingress(super::schedule::Ingress {
+            id,
+            keep,
+            sender,
+            canister,
+            method: method.to_string(),
+            arg: arg.to_vec(),
+        });
         Ok(id)
     }
 
@@ -199,13 +211,15 @@ impl Replica {
                         key: key.clone(),
                         cause: e.to_string(),
                     })?;
+                self.sync()?;
                 return Ok(Some(payload.into_result()));
             }
-            if !wait || self.queue.is_empty() {
+            if !wait || !self.has_pending_messages() {
                 break;
             }
-            self.run_round()?;
+            self.round()?;
         }
+        self.sync()?;
         Ok(None)
     }
 
@@ -214,40 +228,62 @@ impl Replica {
         id >= 1 && id <= self.next_ingress
     }
 
-    /// Global timers that are due and heartbeats, on running canisters with a module.
-    fn run_tasks(&mut self) -> Result<usize, ReplicaError> {
+    /// Jobs for the global timers that are due and the heartbeats, on running canisters with
+    /// a module that are not busy.
+    /// With `heartbeats_too`, a canister whose timer is due gets only its timer job (its
+    /// heartbeat waits for the next round); without, the heartbeats are left out (taken by a
+    /// second call after the timers ran).
+    fn take_tasks(
+        &mut self,
+        timers: bool,
+        heartbeats: bool,
+    ) -> Result<Vec<crate::Job>, ReplicaError> {
+        self.grouped(|r| r.take_tasks_inner(timers, heartbeats))
+    }
+
+    fn take_tasks_inner(
+        &mut self,
+        timers: bool,
+        heartbeats: bool,
+    ) -> Result<Vec<crate::Job>, ReplicaError> {
         let now = self.now();
         // (canister, export, whether the module exports it)
         let mut tasks: Vec<(Principal, &'static str, bool)> = Vec::new();
         for c in self.canisters.values() {
             let r = &c.record;
-            if r.status != CanisterStatus::Running || r.module_hash.is_none() {
+            if r.status != CanisterStatus::Running
+                || r.module_hash.is_none()
+                || self.busy.contains(&r.id)
+            {
                 continue;
             }
             let Ok(Some(module)) = self.module_of(r) else {
                 continue;
             };
             let e = &module.prepared.exports;
-            if r.global_timer != 0 && r.global_timer <= now {
+            if timers && r.global_timer != 0 && r.global_timer <= now {
                 tasks.push((r.id, "canister_global_timer", e.global_timer));
             }
-            if e.heartbeat {
+            if heartbeats && e.heartbeat {
                 tasks.push((r.id, "canister_heartbeat", true));
             }
         }
-        let mut ran = 0;
+        let mut jobs = Vec::new();
         for (id, export, exported) in tasks {
-            if exported {
-                self.run_task(id, export)?;
-                ran += 1;
-            } else if let Ok(c) = self.get(&id) {
-                // A timer set by a module without the hook: deactivated.
-                let mut record = c.record.clone();
-                record.global_timer = 0;
-                self.commit_with(record, None, Outbox::default())?;
+            if !exported {
+                if let Ok(c) = self.get(&id) {
+                    // A timer set by a module without the hook: deactivated.
+                    let mut record = c.record.clone();
+                    record.global_timer = 0;
+                    self.commit_with(record, None, Outbox::default())?;
+                }
+            } else if jobs.iter().any(|j: &crate::Job| j.canister() == id) {
+                // One job per canister at a time: its heartbeat waits for the next round.
+            } else if let Step::Run(job) = self.prepare_task(id, export)? {
+                jobs.push(*job);
             }
         }
-        Ok(ran)
+        Ok(jobs)
     }
 
     /// Interface spec, "Best-effort responses": a bounded-wait call whose deadline has passed
@@ -257,6 +293,7 @@ impl Replica {
         let due: Vec<(Principal, Vec<u64>)> = self
             .canisters
             .values()
+            .filter(|c| !self.busy.contains(&c.record.id))
             .filter_map(|c| {
                 let ids: Vec<u64> = c
                     .record
@@ -360,7 +397,9 @@ impl Replica {
             .canisters
             .values()
             .filter(|c| {
-                c.record.status == CanisterStatus::Stopping && c.record.calls.contexts.is_empty()
+                c.record.status == CanisterStatus::Stopping
+                    && c.record.calls.contexts.is_empty()
+                    && !self.busy.contains(&c.record.id)
             })
             .map(|c| c.record.id)
             .collect();

@@ -196,7 +196,8 @@ fn a_heartbeat_runs_every_round() {
     for _ in 0..5 {
         env.replica.run_round().unwrap();
     }
-    assert!(counters(&mut env, a).heartbeats >= 5);
+    let c = counters(&mut env, a);
+    assert!(c.heartbeats >= 5, "{c:?}");
     let (beats,): (Nat,) = env.query(h, "beats", ()).unwrap();
     assert!(beats >= 5u64, "{beats}");
 }

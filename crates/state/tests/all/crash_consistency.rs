@@ -290,3 +290,46 @@ fn failed_commit_poisons_the_store_until_it_is_reopened() {
     assert_eq!(store.blob("kept"), Some(&b"1"[..]));
     assert_eq!(store.blob("lost"), None);
 }
+
+#[test]
+fn unsynced_commits_survive_a_process_kill_and_synced_ones_a_power_loss() {
+    // Group commit: `commit_unsynced` is visible at once and safe from a killed process;
+    // only a sync (on the store, or through a `WalSync` taken off it) makes it survive a
+    // power loss.
+    for (mode, via_handle) in [
+        (CrashMode::ProcessKill, false),
+        (CrashMode::PowerLoss, false),
+        (CrashMode::PowerLoss, true),
+    ] {
+        let dir = fast_tempdir();
+        let backend = Arc::new(FaultBackend::new(mode));
+        let mut store = Store::open_with_backend(dir.path(), Arc::clone(&backend) as _).unwrap();
+        let mut batch = Batch::new();
+        batch.put_blob("synced", b"1".to_vec());
+        store.commit_unsynced(batch).unwrap();
+        assert!(store.needs_sync());
+        if via_handle {
+            let handle = store.wal_sync().unwrap();
+            handle.sync().unwrap();
+            store.synced(&handle);
+        } else {
+            store.sync().unwrap();
+        }
+        assert!(!store.needs_sync());
+        let mut batch = Batch::new();
+        batch.put_blob("unsynced", b"2".to_vec());
+        store.commit_unsynced(batch).unwrap();
+        assert_eq!(
+            store.blob("unsynced"),
+            Some(&b"2"[..]),
+            "visible before the sync"
+        );
+        backend.crash_now();
+        drop(store);
+
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.blob("synced"), Some(&b"1"[..]), "{mode:?}");
+        let kept = store.blob("unsynced").is_some();
+        assert_eq!(kept, matches!(mode, CrashMode::ProcessKill), "{mode:?}");
+    }
+}

@@ -1,0 +1,222 @@
+//! [`Job`]: one execution taken off the replica so it can run without it — on another
+//! thread, in parallel with other canisters' jobs, while the replica serves other requests.
+//!
+//! # Protocol
+//! 1. Under the replica, a message is *prepared* ([`Step::Run`]): its call context is opened
+//!    in a copy of the canister's record, and the canister's live instance is checked out
+//!    into the job. The canister is *busy* from then on.
+//! 2. [`Job::run`] executes it, touching nothing but the job (the instance maps the
+//!    canister's own committed memory files privately).
+//! 3. Under the replica again, [`Replica::finish`] puts the instance back and commits what the
+//!    execution did, as one batch.
+//!
+//! # Invariants
+//! - While a canister is busy nothing else changes its record or its memories: schedulers
+//!   hold back its messages, the management calls that target it, and its timers. Queries to
+//!   it run on a second instance over its committed state, which is exactly the state before
+//!   the job.
+//! - A job is finished exactly once; until then its message is still in the durable queue
+//!   (a crash re-runs it from the committed state).
+
+use candid::Principal;
+use drydock_exec::{Closure, EntryKind, ExecLimits, Execution, Instance, MessageEnv};
+
+use super::execute::{outcome_payload, split};
+use super::queue::Outbox;
+use super::{Origin, Payload, SavedClosure};
+use crate::error::{CallError, ReplicaError};
+use crate::record::CanisterRecord;
+use crate::replica::{trap_error, Replica};
+
+/// What a job runs: an exported method, or a callback through the function table.
+pub(crate) enum Entry {
+    Export(String),
+    Callback(Closure),
+}
+
+/// How a job's execution is concluded.
+pub(crate) struct Then {
+    /// The canister's record with the job's call context in it.
+    pub record: CanisterRecord,
+    pub ctx_id: u64,
+    pub out: Outbox,
+    /// The cleanup callback to run if a callback traps, with its environment.
+    pub cleanup: Option<(SavedClosure, MessageEnv)>,
+    /// A query method called as an update: its changes are discarded; the cycles the call
+    /// carried are refunded with the response.
+    pub replicated_query: Option<u128>,
+}
+
+/// One execution, prepared on the replica, run off it (see the module documentation).
+pub struct Job {
+    instance: Instance,
+    entry: Entry,
+    kind: EntryKind,
+    env: MessageEnv,
+    limits: ExecLimits,
+    certified: Vec<u8>,
+    timer: u64,
+    then: Then,
+}
+
+/// A job that ran, waiting for [`Replica::finish`].
+pub struct Done {
+    job: Job,
+    exec: Execution,
+}
+
+/// What preparing a message led to.
+pub(crate) enum Step {
+    /// It was handled at once (a reject, a management call) and committed.
+    Done,
+    /// An execution to run.
+    Run(Box<Job>),
+}
+
+impl Job {
+    /// The canister the job runs on.
+    pub fn canister(&self) -> Principal {
+        self.then.record.id
+    }
+
+    /// Executes the job. Touches nothing outside it, so it runs without the replica.
+    pub fn run(mut self) -> Done {
+        let env = self.env.clone();
+        let certified = self.certified.clone();
+        let exec = match &self.entry {
+            Entry::Export(export) => {
+                self.instance
+                    .run(export, self.kind, env, certified, self.timer, self.limits)
+            }
+            Entry::Callback(closure) => self.instance.run_callback(
+                *closure,
+                self.kind,
+                env,
+                certified,
+                self.timer,
+                self.limits,
+            ),
+        };
+        Done { job: self, exec }
+    }
+}
+
+impl Replica {
+    /// Checks out the canister's live instance into a job that runs `entry`: the canister is
+    /// busy until [`Replica::finish`].
+    pub(crate) fn checkout(
+        &mut self,
+        entry: Entry,
+        kind: EntryKind,
+        env: MessageEnv,
+        instructions: u64,
+        then: Then,
+    ) -> Result<Job, CallError> {
+        let record = &then.record;
+        let enforce = matches!(kind, EntryKind::Update);
+        let limits = self.exec_limits(instructions, record, enforce);
+        let id = record.id;
+        self.ensure_instance(&id)?;
+        let instance = self
+            .get_mut(&id)?
+            .instance
+            .take()
+            .ok_or_else(|| CallError::User(crate::replica::no_module(&id)))?;
+        self.busy.insert(id);
+        Ok(Job {
+            instance,
+            entry,
+            kind,
+            env,
+            limits,
+            certified: then.record.certified_data.clone(),
+            timer: then.record.global_timer,
+            then,
+        })
+    }
+
+    /// The instructions the last update, callback, timer or heartbeat executed on the canister
+    /// used (in this process).
+    pub fn last_instructions(&self, id: &Principal) -> Option<u64> {
+        self.last_instructions.get(id).copied()
+    }
+
+    /// Whether a job of the canister is out (see [`Job`]).
+    pub fn is_busy(&self, id: &Principal) -> bool {
+        self.busy.contains(id)
+    }
+
+    /// Puts a job's instance back and commits what its execution did.
+    ///
+    /// # Errors
+    /// Only drydock's own failures (a commit that failed); the canister's are its response.
+    pub fn finish(&mut self, done: Done) -> Result<(), ReplicaError> {
+        self.grouped(|r| r.finish_inner(done))
+    }
+
+    fn finish_inner(&mut self, done: Done) -> Result<(), ReplicaError> {
+        let Done { job, exec } = done;
+        let Job { instance, then, .. } = job;
+        let id = then.record.id;
+        self.busy.remove(&id);
+        match self.get_mut(&id) {
+            // A query may have made a second instance meanwhile; the job's is the current one.
+            Ok(c) => c.instance = Some(instance),
+            Err(_) => return Ok(()),
+        }
+        self.log(id, &exec);
+        self.last_instructions.insert(id, exec.instructions);
+        let Then {
+            mut record,
+            ctx_id,
+            mut out,
+            cleanup,
+            replicated_query,
+        } = then;
+        if let Some(cycles) = replicated_query {
+            // Interface spec, "Entry points": a query method called as an update keeps none
+            // of its changes; only the response goes out.
+            self.discard(&id)?;
+            let ctx = record.calls.contexts.remove(&ctx_id);
+            let origin = ctx.map_or(Origin::System, |c| c.origin);
+            let payload = match exec.result {
+                Ok(outcome) => outcome_payload(&id, outcome),
+                Err(trap) => Payload::from_user_error(&trap_error(&id, &trap)),
+            };
+            out.respond(&origin, payload, cycles);
+            return self.commit_outbox(out);
+        }
+        self.conclude(record, ctx_id, exec, out, cleanup)
+    }
+
+    /// A failure to check an instance out: a user error becomes the response of a context
+    /// the job opened (`fresh`), a replica error is returned.
+    pub(crate) fn checkout_failed(
+        &mut self,
+        e: CallError,
+        mut then: Then,
+        fresh: bool,
+        cycles: u128,
+    ) -> Result<Step, ReplicaError> {
+        let e = split(e)?;
+        if fresh {
+            if let Some(ctx) = then.record.calls.contexts.remove(&then.ctx_id) {
+                then.out
+                    .respond(&ctx.origin, Payload::from_user_error(&e), cycles);
+            }
+            self.commit_outbox(then.out)?;
+        } else {
+            self.commit_with(then.record, None, then.out)?;
+        }
+        Ok(Step::Done)
+    }
+
+    /// Runs `f` with commits deferred to the next sync (group commit; see
+    /// [`Replica::sync`]).
+    pub(crate) fn grouped<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        let previous = std::mem::replace(&mut self.group, true);
+        let r = f(self);
+        self.group = previous;
+        r
+    }
+}
