@@ -37,6 +37,7 @@ mod safe;
 mod snapshot;
 mod snapshot_transfer;
 mod start;
+mod units;
 
 use std::process::ExitCode;
 

@@ -30,7 +30,7 @@ use crate::context::{principal, state_dir, Ctx};
 use crate::error::CliError;
 use crate::install::{install_code_args, read_wasm, Flags};
 use crate::output::{note, warn};
-use crate::snapshot::size;
+use crate::units::size;
 
 /// The start of the label of every snapshot drydock takes itself.
 pub const AUTO_LABEL: &str = "drydock auto";

@@ -368,7 +368,7 @@ pub fn download(
     let total: u64 = REGIONS.iter().map(|r| r.size(&meta)).sum();
     note(format!(
         "Downloading snapshot {snapshot_hex} of canister {canister} ({}) into {}",
-        crate::snapshot::size(total),
+        crate::units::size(total),
         dir.display()
     ));
     let bar = progress_bar(total, "Download");
@@ -711,7 +711,7 @@ pub fn upload(
     note(format!(
         "Uploading {} ({}) into snapshot {} of canister {canister}",
         dir.display(),
-        crate::snapshot::size(total),
+        crate::units::size(total),
         progress.snapshot_id
     ));
     let bar = progress_bar(total, "Upload");

@@ -2,6 +2,7 @@
 //! ([`MessageEnv`]), what the message may change ([`SystemApiState`]) and the limits in force
 //! ([`ExecLimits`]). Owned here so that the System API and the instance agree on one shape.
 
+use crate::error::HostTrap;
 use crate::stable::StableMemory;
 
 /// Which kind of entry point runs. It decides which `ic0` functions are available
@@ -228,7 +229,7 @@ pub struct StoreData {
     /// The canister's stable memory.
     pub stable: StableMemory,
     /// Enforces heap limits on `memory.grow`.
-    pub limiter: crate::instance::HeapLimiter,
+    pub limiter: HeapLimiter,
 }
 
 impl StoreData {
@@ -238,7 +239,7 @@ impl StoreData {
             api: None,
             stable: StableMemory::new(&crate::memory::MemoryBacking::default(), 0)
                 .unwrap_or_else(|_| unreachable_stable()),
-            limiter: crate::instance::HeapLimiter {
+            limiter: HeapLimiter {
                 limits: ExecLimits::ic(0),
                 is_memory64: false,
                 peak: 0,
@@ -251,4 +252,55 @@ impl StoreData {
 fn unreachable_stable() -> StableMemory {
     // Reserving one page of address space only fails when the process is out of address space.
     std::process::abort()
+}
+
+/// Enforces the heap limits on `memory.grow`: the Wasm32/Wasm64 maximum (growth fails, as on
+/// the IC) and the `wasm_memory_limit` setting (the message traps, for the entry points that
+/// enforce it).
+#[derive(Debug, Clone)]
+pub struct HeapLimiter {
+    pub limits: ExecLimits,
+    pub is_memory64: bool,
+    /// The largest heap size seen in this message.
+    pub peak: u64,
+}
+
+impl wasmtime::ResourceLimiter for HeapLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let desired = desired as u64;
+        let max = if self.is_memory64 {
+            self.limits.heap64_max
+        } else {
+            self.limits.heap32_max
+        };
+        if desired > max {
+            return Ok(false);
+        }
+        if self.limits.enforce_wasm_memory_limit {
+            if let Some(limit) = self.limits.wasm_memory_limit {
+                if limit > 0 && desired > limit {
+                    return Err(wasmtime::Error::new(HostTrap::WasmMemoryLimit {
+                        limit,
+                        peak: desired,
+                    }));
+                }
+            }
+        }
+        self.peak = self.peak.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use wasmtime::{Store, Trap, Val};
 
+use crate::context::HeapLimiter;
 use crate::context::{
     Closure, EntryKind, ExecLimits, MessageEnv, Outcome, StoreData, SystemApiState,
 };
@@ -21,57 +22,6 @@ use crate::error::{ExecError, HostTrap};
 use crate::memory::{MemoryBacking, PageMemory};
 use crate::module::TABLE_EXPORT;
 use crate::stable::StableMemory;
-
-/// Enforces the heap limits on `memory.grow`: the Wasm32/Wasm64 maximum (growth fails, as on
-/// the IC) and the `wasm_memory_limit` setting (the message traps, for the entry points that
-/// enforce it).
-#[derive(Debug, Clone)]
-pub struct HeapLimiter {
-    pub limits: ExecLimits,
-    pub is_memory64: bool,
-    /// The largest heap size seen in this message.
-    pub peak: u64,
-}
-
-impl wasmtime::ResourceLimiter for HeapLimiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let desired = desired as u64;
-        let max = if self.is_memory64 {
-            self.limits.heap64_max
-        } else {
-            self.limits.heap32_max
-        };
-        if desired > max {
-            return Ok(false);
-        }
-        if self.limits.enforce_wasm_memory_limit {
-            if let Some(limit) = self.limits.wasm_memory_limit {
-                if limit > 0 && desired > limit {
-                    return Err(wasmtime::Error::new(HostTrap::WasmMemoryLimit {
-                        limit,
-                        peak: desired,
-                    }));
-                }
-            }
-        }
-        self.peak = self.peak.max(desired);
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1 << 20)
-    }
-}
 
 /// The value of a mutable global, as saved between processes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,9 +14,13 @@ pub mod auth;
 pub mod envelope;
 pub mod keys;
 #[cfg(feature = "server")]
+mod scheduler;
+#[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]
 pub mod service;
+#[cfg(feature = "server")]
+pub mod signal;
 pub mod tree;
 
 use std::net::SocketAddr;
@@ -62,70 +66,6 @@ pub fn service(replica: drydock_replica::Replica, state_dir: &Path) -> Result<Sh
 #[cfg(feature = "server")]
 pub const ROUND_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// How many messages of one canister a job runs in a row before the scheduler looks again.
-#[cfg(feature = "server")]
-const MESSAGES_PER_JOB: usize = 64;
-
-/// The scheduler, on its own thread: every [`ROUND_INTERVAL`] a round starts (due timers and
-/// heartbeats, passed deadlines); whenever messages or ingress wait, it hands each canister
-/// that is not busy a job, run on a thread of its own without the replica's lock (so a long
-/// execution holds up only its canister); and it makes finished executions durable with one
-/// `fdatasync` for all of them (group commit), without the lock, before their callers get
-/// their responses.
-#[cfg(feature = "server")]
-fn run_scheduler(service: Shared) {
-    use std::sync::atomic::Ordering;
-    let cutoff = drydock_replica::Cutoff::running(MESSAGES_PER_JOB);
-    let mut last_round: Option<std::time::Instant> = None;
-    while !service.stopping.load(Ordering::Relaxed) {
-        let seen = service.events();
-        let round_due = last_round.is_none_or(|t| t.elapsed() >= ROUND_INTERVAL);
-        if round_due {
-            last_round = Some(std::time::Instant::now());
-        }
-        let jobs = service.with_replica(|r| {
-            let mut jobs = if round_due {
-                r.round_start()?
-            } else {
-                r.complete_stops_now()?;
-                Vec::new()
-            };
-            jobs.extend(r.take_work(None, cutoff)?);
-            Ok::<_, drydock_replica::ReplicaError>(jobs)
-        });
-        match jobs {
-            Ok(jobs) => {
-                for job in jobs {
-                    let s = service.clone();
-                    std::thread::spawn(move || {
-                        let with = |f: &mut dyn FnMut(&mut drydock_replica::Replica)| {
-                            s.with_replica(|r| f(r));
-                            s.notify();
-                        };
-                        if let Err(e) = drydock_replica::drain(&with, job, cutoff) {
-                            tracing::error!("an execution failed: {e}");
-                        }
-                        s.notify();
-                    });
-                }
-            }
-            Err(e) => tracing::error!("the scheduler failed: {e}"),
-        }
-        match service.with_replica(|r| r.begin_sync()) {
-            Ok(Some(sync)) => match sync.run() {
-                Ok(()) => {
-                    service.with_replica(|r| r.published(sync));
-                    service.notify();
-                }
-                Err(e) => tracing::error!("making executions durable failed: {e}"),
-            },
-            Ok(None) => {}
-            Err(e) => tracing::error!("making executions durable failed: {e}"),
-        }
-        service.wait_event(seen, ROUND_INTERVAL);
-    }
-}
-
 /// A bound listener, ready to serve.
 #[cfg(feature = "server")]
 pub struct Listener {
@@ -162,7 +102,7 @@ impl Listener {
         // between canisters progress with nobody calling.
         let scheduler = {
             let s = service.clone();
-            std::thread::spawn(move || run_scheduler(s))
+            std::thread::spawn(move || scheduler::run(s))
         };
         let served = axum::serve(listener, server::router(service.clone()))
             .with_graceful_shutdown(shutdown)
@@ -171,7 +111,7 @@ impl Listener {
         service
             .stopping
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        service.notify();
+        service.work.notify();
         let _ = tokio::task::spawn_blocking(move || scheduler.join()).await;
         served
     }

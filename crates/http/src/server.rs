@@ -122,19 +122,21 @@ fn start_call(s: &Shared, id: &str, body: &[u8]) -> Result<Started, HttpReject> 
         // call waits for the calls it made.
         let start = std::time::Instant::now();
         let result = loop {
-            let seen = service.events();
+            let seen = service.answers.count();
             let started =
                 service.with_replica(|r| r.start_update(sender, canister_id, &method_name, &arg));
             match started {
                 Err(e) => break Err(e),
                 Ok(drydock_replica::Started::Done(result)) => break result,
                 Ok(drydock_replica::Started::Pending(id)) => {
-                    service.notify();
+                    service.work.notify();
                     break wait_for(&service, id, start);
                 }
                 // A canister it would change is executing: wait for that job to finish.
                 Ok(drydock_replica::Started::Busy) => {
-                    service.wait_event(seen, std::time::Duration::from_millis(50));
+                    service
+                        .answers
+                        .wait(seen, std::time::Duration::from_millis(50));
                 }
             }
         };
@@ -156,7 +158,7 @@ fn wait_for(
     start: std::time::Instant,
 ) -> Result<Vec<u8>, drydock_replica::CallError> {
     loop {
-        let seen = service.events();
+        let seen = service.answers.count();
         if let Some(result) = service.with_replica(|r| r.poll_update(id)) {
             return result;
         }
@@ -167,7 +169,9 @@ fn wait_for(
             )
             .into());
         }
-        service.wait_event(seen, std::time::Duration::from_millis(100));
+        service
+            .answers
+            .wait(seen, std::time::Duration::from_millis(100));
     }
 }
 

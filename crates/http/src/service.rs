@@ -41,7 +41,22 @@ struct RequestEntry {
     effective: Principal,
     expiry: u64,
     status: Status,
+    /// When the call finished (for the batch certificates of [`Service::call_certificate`]).
+    finished: Option<std::time::Instant>,
 }
+
+/// One certificate for a batch of finished calls: the state tree with all their statuses and
+/// its signature. Each call's certificate is a witness of this tree (same root hash) with the
+/// same signature, as the IC certifies once per block.
+struct CallCertificates {
+    made: std::time::Instant,
+    tree: crate::tree::Node,
+    signature: Vec<u8>,
+    requests: std::collections::HashSet<RequestId>,
+}
+
+/// How long a batch certificate is used for calls it covers.
+const CALL_CERTIFICATE_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The server's state: the replica, the keys, and the statuses of recent update calls.
 pub struct Service {
@@ -51,10 +66,12 @@ pub struct Service {
     /// Data certificates by canister: when made and for which certified data, reused for
     /// [`DATA_CERTIFICATE_REUSE`] (the IC hands queries the certificate of the latest block).
     data_certificates: Mutex<HashMap<Principal, DataCertificate>>,
-    /// Counts events — an ingress accepted, an execution finished, responses handed out —
-    /// that the scheduler and the callers waiting for responses wake up on.
-    events: Mutex<u64>,
-    wake: std::sync::Condvar,
+    /// The batch certificate of recently finished calls.
+    call_certificates: Mutex<Option<CallCertificates>>,
+    /// Wakes the scheduler: an ingress message accepted, an execution finished.
+    pub work: crate::signal::Signal,
+    /// Wakes the callers waiting for answers: answers handed out after a sync.
+    pub answers: crate::signal::Signal,
     /// Set when the server stops: the scheduler thread ends.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
 }
@@ -113,27 +130,11 @@ impl Service {
             keys,
             requests: Mutex::new(HashMap::new()),
             data_certificates: Mutex::new(HashMap::new()),
-            events: Mutex::new(0),
-            wake: std::sync::Condvar::new(),
+            call_certificates: Mutex::new(None),
+            work: Default::default(),
+            answers: Default::default(),
             stopping: std::sync::atomic::AtomicBool::new(false),
         }
-    }
-
-    /// Wakes whoever waits for an event (see [`Service::wait_event`]).
-    pub fn notify(&self) {
-        *lock(&self.events) += 1;
-        self.wake.notify_all();
-    }
-
-    /// The number of events so far.
-    pub fn events(&self) -> u64 {
-        *lock(&self.events)
-    }
-
-    /// Waits until an event after `seen` happened, or `timeout` passed.
-    pub fn wait_event(&self, seen: u64, timeout: std::time::Duration) {
-        let guard = lock(&self.events);
-        let _ = self.wake.wait_timeout_while(guard, timeout, |n| *n == seen);
     }
 
     pub fn keys(&self) -> &Keys {
@@ -220,6 +221,7 @@ impl Service {
                 effective,
                 expiry,
                 status: Status::Processing,
+                finished: None,
             },
         );
         true
@@ -229,6 +231,7 @@ impl Service {
     pub fn finish_call(&self, rid: RequestId, outcome: CallOutcome) {
         if let Some(r) = lock(&self.requests).get_mut(&rid) {
             r.status = Status::Done(outcome);
+            r.finished = Some(std::time::Instant::now());
         }
     }
 
@@ -292,7 +295,45 @@ impl Service {
             vec![b"time".to_vec()],
             vec![b"request_status".to_vec(), rid.as_slice().to_vec()],
         ];
-        self.certificate(&paths, sender)
+        let mut batch = lock(&self.call_certificates);
+        let covered = batch
+            .as_ref()
+            .is_some_and(|b| b.made.elapsed() < CALL_CERTIFICATE_REUSE && b.requests.contains(rid));
+        if !covered {
+            // One tree and one signature for every call that finished lately: the calls
+            // answered by the same group commit share it.
+            let requests: std::collections::HashSet<RequestId> = lock(&self.requests)
+                .iter()
+                .filter(|(_, r)| {
+                    r.finished
+                        .is_some_and(|t| t.elapsed() < CALL_CERTIFICATE_REUSE)
+                })
+                .map(|(k, _)| *k)
+                .chain(std::iter::once(*rid))
+                .collect();
+            let all: Vec<Vec<Vec<u8>>> = requests
+                .iter()
+                .map(|r| vec![b"request_status".to_vec(), r.as_slice().to_vec()])
+                .collect();
+            let tree = self.state_tree(&all, sender)?;
+            let signature = self.keys.sign_root(&tree.digest());
+            *batch = Some(CallCertificates {
+                made: std::time::Instant::now(),
+                tree,
+                signature,
+                requests,
+            });
+        }
+        let Some(b) = batch.as_ref() else {
+            return Err(HttpReject::internal("no call certificate was made"));
+        };
+        // A witness has the tree's root hash, so the batch's signature covers it.
+        let cert = ic_certification::Certificate {
+            tree: b.tree.witness(&paths),
+            signature: b.signature.clone(),
+            delegation: None,
+        };
+        Ok(cbor(&cert))
     }
 
     /// `read_state`: checks that `sender` may read each path with this effective id, then

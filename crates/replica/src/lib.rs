@@ -8,14 +8,20 @@
 
 mod chunks;
 mod clone;
+mod destination;
 mod error;
 pub mod ids;
+mod install_stats;
+mod log_buffer;
 mod logs;
 mod management;
 mod messaging;
+mod method;
 mod record;
 mod replica;
+mod router;
 mod snapshot;
+mod snapshot_meta;
 mod snapshot_transfer;
 pub mod system;
 mod upgrade;
@@ -24,16 +30,17 @@ pub use candid::Principal;
 pub use chunks::{MAX_CHUNKS, MAX_CHUNK_BYTES};
 pub use error::{CallError, ErrorCode, RejectCode, ReplicaError, UserError};
 pub use ids::{canister_id_from_index, MANAGEMENT_CANISTER};
+pub use install_stats::{HookModule, HookStats, InstallStats};
 pub use logs::LOG_MEMORY_LIMIT;
 pub use management::management_target;
 pub use messaging::job::{Done, Job};
 pub use messaging::schedule::{drain, Cutoff, PendingSync, WithReplica};
 pub use messaging::{CallContext, Callback, CanisterCalls, Origin};
+pub use method::MethodKind;
 pub use record::{CanisterRecord, CanisterStatus};
-pub use replica::{Limits, MethodKind, Replica, ReplicaConfig, Started, StateHashes};
-pub use snapshot::{SnapshotInfo, MAX_SNAPSHOTS_PER_CANISTER};
+pub use replica::{Limits, Replica, ReplicaConfig, Started, StateHashes};
+pub use snapshot_meta::{SnapshotInfo, MAX_SNAPSHOTS_PER_CANISTER};
 pub use snapshot_transfer::MAX_SLICE_BYTES;
-pub use upgrade::{HookModule, HookStats, InstallStats};
 
 /// Whether drydock provides the import `module.name` to canisters: the System API (`ic0`).
 pub fn provides_import(module: &str, name: &str) -> bool {

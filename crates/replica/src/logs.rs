@@ -11,37 +11,26 @@ use drydock_exec::Execution;
 use ic_management_canister_types::{
     CanisterLogFilter, CanisterLogRecord, FetchCanisterLogsArgs, FetchCanisterLogsResult,
 };
-use serde::{Deserialize, Serialize};
 
 use crate::error::{CallError, ErrorCode, UserError};
+pub use crate::log_buffer::LOG_MEMORY_LIMIT;
+use crate::log_buffer::{key, CanisterLog};
 use crate::replica::Replica;
 
-/// The bytes of log content a canister keeps: the IC's default `log_memory_limit`.
-pub const LOG_MEMORY_LIMIT: usize = 4096;
-
-/// A canister's log, as stored.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub(crate) struct CanisterLog {
-    next_idx: u64,
-    records: Vec<(u64, u64, Vec<u8>)>,
-}
-
-fn key(id: &Principal) -> String {
-    format!("logs/{id}")
-}
-
-impl CanisterLog {
-    fn push(&mut self, time: u64, content: Vec<u8>) {
-        self.records.push((self.next_idx, time, content));
-        self.next_idx += 1;
-        let mut total: usize = self.records.iter().map(|r| r.2.len()).sum();
-        while total > LOG_MEMORY_LIMIT && !self.records.is_empty() {
-            total -= self.records.remove(0).2.len();
+impl Replica {
+    pub(crate) fn log(&mut self, id: Principal, exec: &Execution) {
+        const MAX_LINES: usize = 10_000;
+        self.keep_log(id, exec);
+        self.logs
+            .extend(exec.api.debug_log.iter().map(|l| (id, l.clone())));
+        if let Err(trap) = &exec.result {
+            self.logs.push((id, format!("[TRAP]: {trap}")));
+        }
+        if self.logs.len() > MAX_LINES {
+            let extra = self.logs.len() - MAX_LINES;
+            self.logs.drain(..extra);
         }
     }
-}
-
-impl Replica {
     /// Keeps what an execution printed (and its trap) in the canister's log, for replicated
     /// executions; the change is committed with the next commit.
     pub(crate) fn keep_log(&mut self, id: Principal, exec: &Execution) {

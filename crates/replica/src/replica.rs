@@ -13,15 +13,15 @@ use std::sync::Arc;
 
 use candid::Principal;
 use drydock_exec::{
-    CanisterModule, CanisterTrap, Engine, EntryKind, ExecLimits, Execution, HostTrap, Instance,
-    MemoryBacking, MessageEnv, StateDelta,
+    CanisterModule, CanisterTrap, Engine, ExecLimits, HostTrap, Instance, MemoryBacking,
+    MessageEnv, StateDelta,
 };
 use drydock_state::{Batch, MemoryOp, MemoryUpdate, Store};
 
 use crate::error::{CallError, ErrorCode, ReplicaError, UserError};
-use crate::ids::{canister_id_from_index, FIRST_CANISTER_INDEX, MANAGEMENT_CANISTER};
+use crate::ids::{canister_id_from_index, FIRST_CANISTER_INDEX};
 use crate::record::CanisterRecord;
-use crate::system::SystemCanister;
+use crate::system::canisters::SystemCanister;
 
 /// The IC's instruction and memory limits, which drydock enforces by default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,15 +75,15 @@ pub struct Replica {
     pub(crate) config: ReplicaConfig,
     next_index: u64,
     last_time: u64,
-    logs: Vec<(Principal, String)>,
+    pub(crate) logs: Vec<(Principal, String)>,
     /// Compiled modules by module hash (hex), so a message does not read the module again.
     modules: std::sync::Mutex<std::collections::HashMap<String, Arc<CanisterModule>>>,
     /// The figures of the last successful `install_code` (see [`crate::InstallStats`]).
-    pub(crate) last_install: Option<crate::upgrade::InstallStats>,
+    pub(crate) last_install: Option<crate::install_stats::InstallStats>,
     /// The hooks of the `install_code` running now.
-    pub(crate) hook_stats: Vec<crate::upgrade::HookStats>,
+    pub(crate) hook_stats: Vec<crate::install_stats::HookStats>,
     /// The ledgers' balances (`system/`), loaded at open.
-    pub(crate) system: Option<crate::system::SystemState>,
+    pub(crate) system: Option<crate::system::ledger::SystemState>,
     /// The subnet id canisters see and the CMC reports (see [`Replica::set_subnet_id`]).
     pub(crate) subnet_id: Principal,
     /// Messages between canisters waiting for delivery (durable; see `messaging`).
@@ -94,7 +94,7 @@ pub struct Replica {
     /// first: handed out by [`Replica::sync`].
     pub(crate) unpublished: Vec<(u64, crate::messaging::Payload)>,
     /// Ingress messages accepted and waiting for a round, oldest first.
-    pub(crate) ingress_pool: std::collections::VecDeque<crate::messaging::schedule::Ingress>,
+    pub(crate) ingress_pool: std::collections::VecDeque<crate::messaging::queue::Ingress>,
     /// Canisters whose instance is checked out into a job (`messaging::job`).
     pub(crate) busy: std::collections::HashSet<Principal>,
     /// Commits are deferred to the next sync (`Replica::grouped`).
@@ -110,7 +110,7 @@ pub struct Replica {
     /// The certificate the query being run sees (`query_with_certificate`).
     pub(crate) data_certificate: Option<Vec<u8>>,
     /// Canister logs read or changed in this process (`logs.rs`).
-    pub(crate) log_cache: std::collections::HashMap<Principal, crate::logs::CanisterLog>,
+    pub(crate) log_cache: std::collections::HashMap<Principal, crate::log_buffer::CanisterLog>,
     /// The root key (DER) canisters read with `ic0.root_key_*` (see [`Replica::set_root_key`]).
     root_key: Vec<u8>,
 }
@@ -192,20 +192,6 @@ impl Replica {
     /// executions) since the last call, oldest first.
     pub fn take_logs(&mut self) -> Vec<(Principal, String)> {
         std::mem::take(&mut self.logs)
-    }
-
-    pub(crate) fn log(&mut self, id: Principal, exec: &Execution) {
-        const MAX_LINES: usize = 10_000;
-        self.keep_log(id, exec);
-        self.logs
-            .extend(exec.api.debug_log.iter().map(|l| (id, l.clone())));
-        if let Err(trap) = &exec.result {
-            self.logs.push((id, format!("[TRAP]: {trap}")));
-        }
-        if self.logs.len() > MAX_LINES {
-            let extra = self.logs.len() - MAX_LINES;
-            self.logs.drain(..extra);
-        }
     }
 
     /// Sets the root key (DER) that `ic0.root_key_copy` gives canisters: the key the HTTP
@@ -477,156 +463,6 @@ impl Replica {
         self.commit(record, None, extra_blobs)
     }
 
-    /// An ingress update call from `sender` to `canister`.
-    pub fn update(
-        &mut self,
-        sender: Principal,
-        canister: Principal,
-        method: &str,
-        arg: &[u8],
-    ) -> Result<Vec<u8>, CallError> {
-        // The call runs in the next round, after the timers and heartbeats due.
-        match self.start_update(sender, canister, method, arg)? {
-            Started::Done(result) => result,
-            Started::Pending(id) => self.await_ingress(id),
-            Started::Busy => Err(ReplicaError::Internal(
-                "the canister is busy with a job outside a scheduler".into(),
-            )
-            .into()),
-        }
-    }
-
-    /// Starts an ingress update. A management call or a native canister's method runs now
-    /// ([`Started::Done`]), unless a canister it would change is executing a job
-    /// ([`Started::Busy`]: try again shortly). A call to a canister is checked (including
-    /// `canister_inspect_message`) and accepted for the next round ([`Started::Pending`]);
-    /// [`Replica::poll_update`] gives its answer once a round ran it and it is durable.
-    pub fn start_update(
-        &mut self,
-        sender: Principal,
-        canister: Principal,
-        method: &str,
-        arg: &[u8],
-    ) -> Result<Started, CallError> {
-        if canister == MANAGEMENT_CANISTER {
-            if crate::management_target(arg).is_some_and(|t| self.busy.contains(&t)) {
-                return Ok(Started::Busy);
-            }
-            return self.management_ingress(sender, method, arg);
-        }
-        if let Some(system) = SystemCanister::of(&canister) {
-            // A native canister may change any canister's balance.
-            if !self.busy.is_empty() {
-                return Ok(Started::Busy);
-            }
-            return Ok(Started::Done(
-                self.system_update(system, sender, method, arg),
-            ));
-        }
-        let id = self.accept_ingress(sender, canister, method, arg, false)?;
-        Ok(Started::Pending(id))
-    }
-
-    /// An ingress message's answer if it has one, else the number to poll it by.
-    fn started(&mut self, id: u64) -> Result<Started, CallError> {
-        self.sync()?;
-        Ok(match self.take_result(id) {
-            Some(result) => Started::Done(result),
-            None => Started::Pending(id),
-        })
-    }
-
-    /// The answer to a pending ingress update once a round ran it and it is durable. Runs
-    /// nothing itself: a scheduler runs the rounds.
-    pub fn poll_update(&mut self, id: u64) -> Option<Result<Vec<u8>, CallError>> {
-        self.take_result(id)
-    }
-
-    /// The checks an ingress message passes before it is accepted: the callee takes it as an
-    /// update, and `canister_inspect_message` accepts it.
-    pub(crate) fn check_ingress(
-        &mut self,
-        sender: Principal,
-        canister: Principal,
-        method: &str,
-        arg: &[u8],
-    ) -> Result<(), CallError> {
-        self.update_entry(&canister, method)?;
-        let record = self.get(&canister)?.record.clone();
-        let module = self
-            .module_of(&record)?
-            .ok_or_else(|| no_module(&canister))?;
-        if module.prepared.exports.inspect_message {
-            self.inspect_message(&record, sender, method, arg)?;
-        }
-        Ok(())
-    }
-
-    /// An ingress call to the management canister. `stop_canister` answers once the canister
-    /// has stopped; the others at once.
-    fn management_ingress(
-        &mut self,
-        sender: Principal,
-        method: &str,
-        arg: &[u8],
-    ) -> Result<Started, CallError> {
-        if method != "stop_canister" {
-            return Ok(Started::Done(self.management(sender, method, arg)));
-        }
-        let id = self.next_ingress_id();
-        self.stop_from(
-            crate::messaging::execute::Call {
-                origin: crate::messaging::Origin::Ingress { id, keep: false },
-                caller: sender,
-                callee: MANAGEMENT_CANISTER,
-                method,
-                arg,
-                cycles: 0,
-                deadline: 0,
-            },
-            crate::messaging::queue::Outbox::default(),
-        )?;
-        self.started(id)
-    }
-
-    fn inspect_message(
-        &mut self,
-        record: &CanisterRecord,
-        sender: Principal,
-        method: &str,
-        arg: &[u8],
-    ) -> Result<(), CallError> {
-        let id = record.id;
-        let limits = self.exec_limits(self.config.limits.inspect_instructions, record, false);
-        let env = self.env(record, &sender, method, arg);
-        let inst = self.ensure_instance(&id)?;
-        let exec = inst.run(
-            "canister_inspect_message",
-            EntryKind::InspectMessage,
-            env,
-            record.certified_data.clone(),
-            record.global_timer,
-            limits,
-        );
-        inst.rollback()?;
-        self.log(id, &exec);
-        match exec.result {
-            Err(t) => Err(trap_error(&id, &t).into()),
-            Ok(_) if !exec.api.accepted => Err(UserError::new(
-                ErrorCode::CanisterRejectedMessage,
-                format!("Canister {id} rejected the message in canister_inspect_message"),
-            )
-            .into()),
-            Ok(_) => Ok(()),
-        }
-    }
-
-    /// Runs one round of messages and tasks (see [`Replica::run_round`]); returns how many
-    /// timers and heartbeats and messages ran.
-    pub fn run_timers(&mut self) -> Result<usize, ReplicaError> {
-        self.run_round()
-    }
-
     /// A custom section `icp:public NAME` (for anyone) or `icp:private NAME` (controllers only).
     pub fn metadata(
         &self,
@@ -693,31 +529,6 @@ impl Replica {
             .filter(|(_, public)| *public || controller)
             .collect())
     }
-
-    /// Whether `method` is an update, query or composite query export of the canister.
-    pub fn method_kind(
-        &self,
-        canister: &Principal,
-        method: &str,
-    ) -> Result<Option<MethodKind>, CallError> {
-        if let Some(system) = SystemCanister::of(canister) {
-            return Ok(system.method_kind(method));
-        }
-        let c = self.get(canister)?;
-        let Some(module) = self.module_of(&c.record)? else {
-            return Ok(None);
-        };
-        let e = &module.prepared.exports;
-        Ok(if e.updates.contains(method) {
-            Some(MethodKind::Update)
-        } else if e.queries.contains(method) {
-            Some(MethodKind::Query)
-        } else if e.composite_queries.contains(method) {
-            Some(MethodKind::CompositeQuery)
-        } else {
-            None
-        })
-    }
 }
 
 /// How [`Replica::start_update`] left an ingress update.
@@ -730,14 +541,6 @@ pub enum Started {
     Pending(u64),
     /// A canister it would change is executing a job; start it again shortly.
     Busy,
-}
-
-/// The kind of an exported canister method.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MethodKind {
-    Update,
-    Query,
-    CompositeQuery,
 }
 
 pub(crate) fn no_module(id: &Principal) -> UserError {

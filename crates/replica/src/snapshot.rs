@@ -31,186 +31,14 @@ use ic_management_canister_types::{
     OnLowWasmMemoryHookStatus, Snapshot, SnapshotSource, SnapshotVisibility,
     TakeCanisterSnapshotArgs,
 };
-use serde::{Deserialize, Serialize};
 
 use crate::error::{CallError, ErrorCode, ReplicaError, UserError};
 use crate::management::{ensure_controller, push_change};
-use crate::record::{CanisterRecord, SavedGlobal};
+use crate::record::CanisterRecord;
 use crate::replica::{Replica, StateHashes};
 
-/// The most snapshots a canister may have (the IC's limit).
-pub const MAX_SNAPSHOTS_PER_CANISTER: usize = 10;
-
-/// Bytes of the local id at the start of a snapshot id.
-const LOCAL_ID_LEN: usize = 8;
-/// The longest principal.
-const MAX_PRINCIPAL_LEN: usize = 29;
-
-/// A snapshot as `list_canister_snapshots` shows it, plus what drydock keeps of its own.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct SnapshotInfo {
-    pub id: Vec<u8>,
-    pub taken_at_timestamp: u64,
-    pub total_size: u64,
-    /// Hex sha256 of the module in the snapshot.
-    pub module_hash: String,
-    /// Set by drydock for the snapshots it takes itself (automatic snapshots before an
-    /// upgrade or hotfix); `None` for a user's.
-    pub label: Option<String>,
-}
-
-/// How a snapshot came to be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum Source {
-    TakenFromCanister,
-    /// Made by `upload_canister_snapshot_metadata` (see `snapshot_transfer.rs`).
-    MetadataUpload,
-}
-
-/// Everything of a snapshot but its memories and module bytes, as JSON in the blob
-/// `snapshot/<canister id>/<local id>`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct SnapshotMeta {
-    pub canister_id: Principal,
-    pub local_id: u64,
-    pub source: Source,
-    /// Nanoseconds since the epoch, replica time.
-    pub taken_at_timestamp: u64,
-    /// The canister's version when the snapshot was taken.
-    pub canister_version: u64,
-    /// Hex sha256 of the module, its key in the content store.
-    pub module_hash: String,
-    /// Bytes of the (decompressed, instrumented) module, as `canister_status` counts it.
-    pub module_size: u64,
-    pub globals: Vec<(u32, SavedGlobal)>,
-    pub certified_data: Vec<u8>,
-    /// The global timer at take time (nanoseconds; 0 when inactive).
-    pub global_timer: u64,
-    pub on_low_wasm_memory_hook_status: OnLowWasmMemoryHookStatus,
-    pub heap_size: u64,
-    pub stable_size: u64,
-    /// Hex sha256 hashes of the chunks in the canister's Wasm chunk store, whose bytes live in
-    /// the content store.
-    #[serde(default)]
-    pub wasm_chunk_store: Vec<String>,
-    /// Heap + stable memory + module + certified data + globals + chunk store, in bytes.
-    pub total_size: u64,
-    /// drydock's own note on the snapshot (the IC has none), e.g. the automatic snapshot
-    /// before an upgrade. `None` for snapshots a user took.
-    #[serde(default)]
-    pub label: Option<String>,
-    /// For a snapshot made by a metadata upload: what has been uploaded so far and what the
-    /// metadata said (see `snapshot_transfer.rs`). `None` for a snapshot taken from a canister.
-    #[serde(default)]
-    pub upload: Option<crate::snapshot_transfer::Upload>,
-}
-
-impl SnapshotMeta {
-    pub(crate) fn id(&self) -> Vec<u8> {
-        snapshot_id(&self.canister_id, self.local_id)
-    }
-
-    pub(crate) fn to_candid(&self) -> Snapshot {
-        Snapshot {
-            id: self.id(),
-            taken_at_timestamp: self.taken_at_timestamp,
-            total_size: self.total_size,
-        }
-    }
-}
-
-/// The id of snapshot `local` of `canister`.
-pub(crate) fn snapshot_id(canister: &Principal, local: u64) -> Vec<u8> {
-    let mut id = local.to_be_bytes().to_vec();
-    id.extend_from_slice(canister.as_slice());
-    id
-}
-
-pub(crate) fn meta_key(canister: &Principal, local: u64) -> String {
-    format!("snapshot/{canister}/{local:016x}")
-}
-
-pub(crate) fn heap_name(canister: &Principal, local: u64) -> String {
-    format!("{}/heap", meta_key(canister, local))
-}
-
-pub(crate) fn stable_name(canister: &Principal, local: u64) -> String {
-    format!("{}/stable", meta_key(canister, local))
-}
-
-/// A snapshot id taken apart.
-#[derive(Clone, Copy, Debug)]
-struct ParsedId {
-    owner: Principal,
-    local: u64,
-}
-
-/// How a snapshot id appears in messages: hex, as IC tools print and accept it.
-pub(crate) fn show(id: &[u8]) -> String {
-    hex::encode(id)
-}
-
-fn parse_id(id: &[u8]) -> Result<ParsedId, UserError> {
-    let malformed = |why: &str| {
-        UserError::new(
-            ErrorCode::InvalidManagementPayload,
-            format!(
-                "Invalid snapshot ID {}: {why}; a snapshot ID is the 8-byte local ID followed by the canister ID.",
-                show(id)
-            ),
-        )
-    };
-    if id.len() < LOCAL_ID_LEN {
-        return Err(malformed(&format!(
-            "it is {} bytes long, at least {LOCAL_ID_LEN} are expected",
-            id.len()
-        )));
-    }
-    if id.len() > LOCAL_ID_LEN + MAX_PRINCIPAL_LEN {
-        return Err(malformed(&format!(
-            "it is {} bytes long, at most {} are expected",
-            id.len(),
-            LOCAL_ID_LEN + MAX_PRINCIPAL_LEN
-        )));
-    }
-    let (local, owner) = id.split_at(LOCAL_ID_LEN);
-    let owner = Principal::try_from_slice(owner)
-        .map_err(|e| malformed(&format!("its canister ID is not valid ({e})")))?;
-    let mut be = [0u8; LOCAL_ID_LEN];
-    be.copy_from_slice(local);
-    Ok(ParsedId {
-        owner,
-        local: u64::from_be_bytes(be),
-    })
-}
-
-pub(crate) fn not_found(id: &[u8], canister: &Principal) -> UserError {
-    UserError::new(
-        ErrorCode::CanisterSnapshotNotFound,
-        format!(
-            "Could not find the snapshot ID {} for canister {canister}.",
-            show(id)
-        ),
-    )
-}
-
-fn not_owned(id: &[u8], canister: &Principal) -> UserError {
-    UserError::new(
-        ErrorCode::CanisterRejectedMessage,
-        format!(
-            "The snapshot {} does not belong to canister {canister}.",
-            show(id)
-        ),
-    )
-}
-
-pub(crate) fn to_json<T: Serialize>(key: &str, value: &T) -> Result<Vec<u8>, ReplicaError> {
-    serde_json::to_vec(value).map_err(|e| ReplicaError::CorruptRecord {
-        key: key.to_string(),
-        cause: e.to_string(),
-    })
-}
+use crate::snapshot_meta::*;
+pub use crate::snapshot_meta::{SnapshotInfo, MAX_SNAPSHOTS_PER_CANISTER};
 
 impl Replica {
     /// The metadata of snapshot `local` of `canister`, if it exists.
@@ -272,7 +100,7 @@ impl Replica {
     pub(crate) fn delete_snapshot_into(meta: &SnapshotMeta, batch: &mut Batch) {
         batch.delete_memory(heap_name(&meta.canister_id, meta.local_id));
         batch.delete_memory(stable_name(&meta.canister_id, meta.local_id));
-        batch.delete_memory(crate::snapshot_transfer::module_name(
+        batch.delete_memory(crate::snapshot_meta::module_name(
             &meta.canister_id,
             meta.local_id,
         ));

@@ -48,7 +48,6 @@ use ic_management_canister_types::{
     UploadCanisterSnapshotDataArgs, UploadCanisterSnapshotMetadataArgs,
     UploadCanisterSnapshotMetadataResult,
 };
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::chunks::{MAX_CHUNKS, MAX_CHUNK_BYTES};
@@ -56,8 +55,8 @@ use crate::error::{CallError, ErrorCode, ReplicaError, UserError};
 use crate::management::ensure_controller;
 use crate::record::{CanisterRecord, SavedGlobal};
 use crate::replica::Replica;
-use crate::snapshot::{
-    heap_name, meta_key, show, stable_name, to_json, SnapshotMeta, Source,
+use crate::snapshot_meta::{
+    heap_name, meta_key, module_name, show, stable_name, to_json, SnapshotMeta, Source, Upload,
     MAX_SNAPSHOTS_PER_CANISTER,
 };
 
@@ -70,75 +69,6 @@ const MAX_UPLOAD_HEAP_BYTES: u64 = 6 << 30;
 const MAX_UPLOAD_STABLE_BYTES: u64 = 500 << 30;
 /// Heap and stable memory sizes are whole Wasm pages.
 const WASM_PAGE_BYTES: u64 = 65_536;
-
-/// The name of the module buffer of an uploaded snapshot.
-pub(crate) fn module_name(canister: &Principal, local: u64) -> String {
-    format!("{}/module", meta_key(canister, local))
-}
-
-/// Disjoint, sorted, non-adjacent half-open byte ranges.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Ranges(Vec<(u64, u64)>);
-
-impl Ranges {
-    /// Adds `[start, end)`, merging with overlapping or adjacent ranges.
-    fn add(&mut self, start: u64, end: u64) {
-        if start >= end {
-            return;
-        }
-        let (mut s, mut e) = (start, end);
-        let mut out = Vec::with_capacity(self.0.len() + 1);
-        for &(a, b) in &self.0 {
-            if b < s || a > e {
-                out.push((a, b));
-            } else {
-                s = s.min(a);
-                e = e.max(b);
-            }
-        }
-        out.push((s, e));
-        out.sort_unstable();
-        self.0 = out;
-    }
-
-    /// The first byte range of `[0, size)` not covered, if any.
-    fn first_gap(&self, size: u64) -> Option<(u64, u64)> {
-        let mut at = 0;
-        for &(a, b) in &self.0 {
-            if a > at {
-                return Some((at, a.min(size)));
-            }
-            at = at.max(b);
-        }
-        (at < size).then_some((at, size))
-    }
-
-    /// Bytes of `[0, size)` not covered.
-    fn missing(&self, size: u64) -> u64 {
-        let covered: u64 = self
-            .0
-            .iter()
-            .map(|(a, b)| b.min(&size).saturating_sub(*a))
-            .sum();
-        size.saturating_sub(covered)
-    }
-}
-
-/// What an uploaded snapshot's metadata said that a taken one keeps elsewhere, and what has
-/// been uploaded so far. Stored in [`SnapshotMeta::upload`].
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub(crate) struct Upload {
-    pub module: Ranges,
-    pub heap: Ranges,
-    pub stable: Ranges,
-    /// The uploaded globals, in order, without indices (see the module documentation).
-    pub globals: Vec<SavedGlobal>,
-    /// The global timer to restore on load (nanoseconds, 0 inactive); `None` when the
-    /// metadata gave none, and the timer is then left as it is.
-    pub global_timer: Option<u64>,
-    /// Whether the metadata gave the low-memory hook status.
-    pub hook_status_given: bool,
-}
 
 fn payload_error(msg: String) -> CallError {
     UserError::new(ErrorCode::InvalidManagementPayload, msg).into()
@@ -664,25 +594,6 @@ impl Replica {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ranges_merge_and_report_the_first_gap() {
-        let mut r = Ranges::default();
-        assert_eq!(r.first_gap(10), Some((0, 10)));
-        r.add(4, 6);
-        r.add(0, 2);
-        assert_eq!(r.first_gap(10), Some((2, 4)));
-        assert_eq!(r.missing(10), 6);
-        r.add(2, 4);
-        assert_eq!(r.0, vec![(0, 6)]);
-        r.add(8, 10);
-        r.add(5, 9);
-        assert_eq!(r.0, vec![(0, 10)]);
-        assert_eq!(r.first_gap(10), None);
-        assert_eq!(r.missing(10), 0);
-        r.add(3, 3);
-        assert_eq!(r.0, vec![(0, 10)]);
-    }
 
     #[test]
     fn globals_survive_the_candid_round_trip() {

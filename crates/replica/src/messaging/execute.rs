@@ -7,12 +7,14 @@ use drydock_exec::{EntryKind, Execution, MessageEnv, Outcome, StateDelta};
 
 use super::job::{Entry, Step, Then};
 use super::queue::Outbox;
-use super::{CallContext, Callback, Message, Origin, Payload, SavedClosure};
+use super::{
+    outcome_payload, split, CallContext, Callback, Message, Origin, Payload, SavedClosure,
+};
+use crate::destination::{route, Destination};
 use crate::error::{CallError, ErrorCode, RejectCode, ReplicaError, UserError};
 use crate::ids::MANAGEMENT_CANISTER;
 use crate::record::{CanisterRecord, CanisterStatus};
 use crate::replica::{no_module, trap_error, Replica};
-use crate::system::SystemCanister;
 
 /// Nanoseconds in a second, for best-effort call deadlines.
 const NANOS: u64 = 1_000_000_000;
@@ -26,14 +28,6 @@ pub(crate) struct Call<'a> {
     pub arg: &'a [u8],
     pub cycles: u128,
     pub deadline: u64,
-}
-
-/// A replica failure aborts the loop; a user error becomes the call's reject.
-pub(crate) fn split(e: CallError) -> Result<UserError, ReplicaError> {
-    match e {
-        CallError::User(u) => Ok(u),
-        CallError::Replica(r) => Err(r),
-    }
 }
 
 impl Replica {
@@ -123,7 +117,7 @@ impl Replica {
         seq: Option<u64>,
     ) -> Result<Step, ReplicaError> {
         let mut out = Outbox::consuming(seq);
-        if call.callee == MANAGEMENT_CANISTER || SystemCanister::of(&call.callee).is_some() {
+        if !matches!(route(&call.callee), Destination::Canister(_)) {
             self.call_native(call, out)?;
             return Ok(Step::Done);
         }
@@ -523,12 +517,20 @@ impl Replica {
     /// A call to the management canister or a native system canister from a canister: runs
     /// it now as the calling canister, and sends the response back.
     fn call_native(&mut self, call: Call<'_>, mut out: Outbox) -> Result<(), ReplicaError> {
-        let result = match SystemCanister::of(&call.callee) {
-            Some(system) => self
+        let result = match route(&call.callee) {
+            Destination::System(system) => self
                 .system_update(system, call.caller, call.method, call.arg)
                 .map(|r| (r, 0)),
-            None if call.method == "stop_canister" => return self.stop_from(call, out),
-            None => self.management_from_canister(call.caller, call.method, call.arg, call.cycles),
+            Destination::Management if call.method == "stop_canister" => {
+                return self.stop_from(call, out)
+            }
+            Destination::Management => {
+                self.management_from_canister(call.caller, call.method, call.arg, call.cycles)
+            }
+            Destination::Canister(_) => Err(crate::error::ReplicaError::Internal(
+                "a canister call routed as a native one".into(),
+            )
+            .into()),
         };
         let (payload, refund) = match result {
             Ok((bytes, used)) => (Payload::Reply(bytes), call.cycles.saturating_sub(used)),
@@ -552,22 +554,6 @@ pub(crate) fn close_finished(record: &mut CanisterRecord) {
         .calls
         .contexts
         .retain(|_, c| !(c.responded && c.outstanding == 0));
-}
-
-/// The response a finished method produced.
-pub(crate) fn outcome_payload(id: &Principal, outcome: Outcome) -> Payload {
-    match outcome {
-        Outcome::Reply(bytes) => Payload::Reply(bytes),
-        Outcome::Reject(message) => Payload::Reject {
-            code: RejectCode::CanisterReject,
-            message,
-            error: Some(ErrorCode::CanisterRejectedMessage),
-        },
-        Outcome::NoResponse => Payload::from_user_error(&UserError::new(
-            ErrorCode::CanisterDidNotReply,
-            format!("Error from Canister {id}: Canister did not reply to the call"),
-        )),
-    }
 }
 
 /// Interface spec, "IC method uninstall_code" (and reinstall): every open call context is

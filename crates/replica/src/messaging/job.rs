@@ -21,9 +21,8 @@
 use candid::Principal;
 use drydock_exec::{Closure, EntryKind, ExecLimits, Execution, Instance, MessageEnv};
 
-use super::execute::{outcome_payload, split};
 use super::queue::Outbox;
-use super::{Origin, Payload, SavedClosure};
+use super::{outcome_payload, split, Origin, Payload, SavedClosure};
 use crate::error::{CallError, ReplicaError};
 use crate::record::CanisterRecord;
 use crate::replica::{trap_error, Replica};

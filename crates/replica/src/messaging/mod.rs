@@ -31,9 +31,10 @@ pub mod schedule;
 pub(crate) use rounds::NEXT_INGRESS_KEY;
 
 use candid::Principal;
+use drydock_exec::Outcome;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ErrorCode, RejectCode, UserError};
+use crate::error::{CallError, ErrorCode, RejectCode, ReplicaError, UserError};
 
 /// A closure in the canister's function table (see `drydock_exec::Closure`), persisted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,5 +192,29 @@ impl CanisterCalls {
     /// Call contexts still open (responded to or not).
     pub fn open_contexts(&self) -> usize {
         self.contexts.len()
+    }
+}
+
+/// A replica failure aborts the loop; a user error becomes the call's reject.
+pub(crate) fn split(e: CallError) -> Result<UserError, ReplicaError> {
+    match e {
+        CallError::User(u) => Ok(u),
+        CallError::Replica(r) => Err(r),
+    }
+}
+
+/// The response a finished method produced.
+pub(crate) fn outcome_payload(id: &Principal, outcome: Outcome) -> Payload {
+    match outcome {
+        Outcome::Reply(bytes) => Payload::Reply(bytes),
+        Outcome::Reject(message) => Payload::Reject {
+            code: RejectCode::CanisterReject,
+            message,
+            error: Some(ErrorCode::CanisterRejectedMessage),
+        },
+        Outcome::NoResponse => Payload::from_user_error(&UserError::new(
+            ErrorCode::CanisterDidNotReply,
+            format!("Error from Canister {id}: Canister did not reply to the call"),
+        )),
     }
 }

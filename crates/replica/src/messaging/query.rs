@@ -7,13 +7,12 @@ use std::collections::VecDeque;
 use candid::Principal;
 use drydock_exec::{EntryKind, Outcome, OutgoingCall};
 
-use super::execute::outcome_payload;
+use super::outcome_payload;
 use super::Payload;
+use crate::destination::{route, Destination};
 use crate::error::{CallError, ErrorCode, UserError};
-use crate::ids::MANAGEMENT_CANISTER;
 use crate::record::CanisterStatus;
 use crate::replica::{no_module, trap_error, Replica};
-use crate::system::SystemCanister;
 
 /// The deepest chain of composite query calls the IC allows.
 const MAX_QUERY_DEPTH: usize = 6;
@@ -41,19 +40,22 @@ impl Replica {
         arg: &[u8],
         certificate: Option<Vec<u8>>,
     ) -> Result<Vec<u8>, CallError> {
-        if canister == MANAGEMENT_CANISTER && method == "fetch_canister_logs" {
+        match route(&canister) {
             // Interface spec, "IC method fetch_canister_logs": a query call.
-            return self.fetch_canister_logs(sender, arg);
-        }
-        if canister == MANAGEMENT_CANISTER {
-            return Err(UserError::new(
-                ErrorCode::CanisterMethodNotFound,
-                format!("Management canister has no query method '{method}'"),
-            )
-            .into());
-        }
-        if let Some(system) = SystemCanister::of(&canister) {
-            return self.system_query(system, sender, method, arg);
+            Destination::Management if method == "fetch_canister_logs" => {
+                return self.fetch_canister_logs(sender, arg);
+            }
+            Destination::Management => {
+                return Err(UserError::new(
+                    ErrorCode::CanisterMethodNotFound,
+                    format!("Management canister has no query method '{method}'"),
+                )
+                .into());
+            }
+            Destination::System(system) => {
+                return self.system_query(system, sender, method, arg);
+            }
+            Destination::Canister(_) => {}
         }
         self.data_certificate = certificate;
         let mut stack = Vec::new();

@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 
+use candid::Principal;
 use drydock_state::Store;
 
 use super::{Message, Origin, Payload};
@@ -22,6 +23,17 @@ fn key(seq: u64) -> String {
 /// The blob holding the response to a kept ingress message.
 pub(crate) fn ingress_key(id: u64) -> String {
     format!("ingress/{id:016x}")
+}
+
+/// An ingress message accepted and waiting for a round.
+#[derive(Clone, Debug)]
+pub(crate) struct Ingress {
+    pub id: u64,
+    pub keep: bool,
+    pub sender: Principal,
+    pub canister: Principal,
+    pub method: String,
+    pub arg: Vec<u8>,
 }
 
 /// The queued messages, oldest first.

@@ -185,7 +185,7 @@ impl Replica {
                 ..Default::default()
             })?;
         }
-        self.enqueue_ingress(super::schedule::Ingress {
+        self.enqueue_ingress(super::queue::Ingress {
             id,
             keep,
             sender,

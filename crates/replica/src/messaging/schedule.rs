@@ -22,23 +22,13 @@ use candid::Principal;
 
 use super::execute::Call;
 use super::job::{Job, Step};
+use super::queue::Ingress;
 use super::{Message, Origin};
+use crate::destination::{route, Destination};
 use crate::error::{CallError, ReplicaError};
 use crate::ids::MANAGEMENT_CANISTER;
 use crate::management::management_target;
 use crate::replica::Replica;
-use crate::system::SystemCanister;
-
-/// An ingress message accepted and waiting for a round.
-#[derive(Clone, Debug)]
-pub(crate) struct Ingress {
-    pub id: u64,
-    pub keep: bool,
-    pub sender: Principal,
-    pub canister: Principal,
-    pub method: String,
-    pub arg: Vec<u8>,
-}
 
 /// Which messages a round may take: those queued, or ingress accepted, before it began (so a
 /// canister that calls itself for ever does not hold the round), and at most `per_job`
@@ -80,25 +70,25 @@ fn destination(msg: &Message) -> (Principal, Dest) {
             arg,
             ..
         } => {
-            let dest = if *callee == MANAGEMENT_CANISTER {
-                let target = if method.starts_with("provisional_create_canister")
-                    || method == "create_canister"
-                {
-                    None
-                } else {
-                    management_target(arg)
-                };
-                Dest::Native {
-                    target,
-                    system: false,
+            let dest = match route(callee) {
+                Destination::Management => {
+                    let target = if method.starts_with("provisional_create_canister")
+                        || method == "create_canister"
+                    {
+                        None
+                    } else {
+                        management_target(arg)
+                    };
+                    Dest::Native {
+                        target,
+                        system: false,
+                    }
                 }
-            } else if SystemCanister::of(callee).is_some() {
-                Dest::Native {
+                Destination::System(_) => Dest::Native {
                     target: None,
                     system: true,
-                }
-            } else {
-                Dest::Canister(*callee)
+                },
+                Destination::Canister(c) => Dest::Canister(c),
             };
             (*caller, dest)
         }

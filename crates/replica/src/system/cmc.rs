@@ -10,17 +10,14 @@ use candid::{CandidType, Nat, Principal};
 use ic_management_canister_types::CanisterSettings;
 use serde::{Deserialize, Serialize};
 
+use super::canisters::{decode, encode, SystemCanister, CYCLES_MINTING_CANISTER};
 use super::cycles_ledger::SubnetSelection;
 use super::ledger::{
     account_identifier, cycles_key, icp_key, principal_subaccount, subaccount, CmcBlock,
     MEMO_CREATE_CANISTER, MEMO_MINT_CYCLES,
 };
-use super::{decode, encode, SystemCanister, CYCLES_MINTING_CANISTER};
 use crate::error::{CallError, ReplicaError};
 use crate::replica::Replica;
-
-pub(super) const QUERIES: &[&str] = &["get_default_subnets", "get_icp_xdr_conversion_rate"];
-pub(super) const UPDATES: &[&str] = &["notify_mint_cycles", "notify_create_canister"];
 
 /// The ICP/XDR rate drydock reports, in XDR per ten thousand ICP: 1 ICP = 3.5 XDR, so one e8
 /// of ICP buys 35 000 cycles (1 XDR = 10¹² cycles).
@@ -138,7 +135,7 @@ impl Replica {
                     },
                 )
             }
-            _ => Err(super::no_method(canister, method, "query").into()),
+            _ => Err(super::canisters::no_method(canister, method, "query").into()),
         }
     }
 
@@ -160,7 +157,7 @@ impl Replica {
                 let result = self.notify_create_canister(sender, args)?;
                 encode(canister, &result)
             }
-            _ => Err(super::no_method(canister, method, "update").into()),
+            _ => Err(super::canisters::no_method(canister, method, "update").into()),
         }
     }
 

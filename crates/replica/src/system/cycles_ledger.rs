@@ -6,8 +6,8 @@ use candid::{CandidType, Nat, Principal};
 use ic_management_canister_types::CanisterSettings;
 use serde::Deserialize;
 
+use super::canisters::{decode, encode, nat_u128, SystemCanister};
 use super::ledger::{cycles_key, subaccount};
-use super::{decode, encode, nat_u128, SystemCanister};
 use crate::error::CallError;
 use crate::replica::Replica;
 

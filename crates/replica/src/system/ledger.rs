@@ -10,22 +10,13 @@ use candid::{CandidType, Nat, Principal};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha224};
 
-use super::{decode, encode, nat_u128, Balances, SystemCanister};
-use crate::error::{CallError, ErrorCode, ReplicaError, UserError};
-use crate::replica::Replica;
+use super::canisters::{Balances, SystemCanister, GENESIS_CYCLES, GENESIS_ICP_E8S};
+use crate::error::{ErrorCode, ReplicaError, UserError};
 
 /// The ICP ledger's transfer fee: 0.0001 ICP.
 pub const ICP_FEE_E8S: u64 = 10_000;
 /// The cycles ledger's transfer fee: 100 M cycles.
 pub const CYCLES_FEE: u128 = 100_000_000;
-
-/// The ledgers' query methods.
-pub(super) const QUERIES: &[&str] = &[
-    "icrc1_balance_of",
-    "icrc1_fee",
-    "icrc1_decimals",
-    "icrc1_symbol",
-];
 
 /// The legacy-transfer memo of an ICP deposit the CMC turns into cycles (`MINT`).
 pub(crate) const MEMO_MINT_CYCLES: u64 = 0x544e_494d;
@@ -338,7 +329,10 @@ pub(crate) fn subaccount(
 }
 
 /// The balance key of an ICRC-1 account on `canister`'s ledger.
-fn account_key(canister: SystemCanister, account: &Account) -> Result<String, UserError> {
+pub(crate) fn account_key(
+    canister: SystemCanister,
+    account: &Account,
+) -> Result<String, UserError> {
     let sub = subaccount(canister, &account.subaccount)?;
     Ok(match canister {
         SystemCanister::IcpLedger => icp_key(&account_identifier(&account.owner, &sub)),
@@ -346,178 +340,35 @@ fn account_key(canister: SystemCanister, account: &Account) -> Result<String, Us
     })
 }
 
-impl Replica {
-    /// The ledger of `canister` (the ICP or the cycles ledger).
-    pub(crate) fn ledger(&self, canister: SystemCanister) -> Result<&Ledger, ReplicaError> {
-        let s = self.system_state()?;
-        Ok(match canister {
-            SystemCanister::IcpLedger => &s.icp,
-            _ => &s.cycles,
-        })
-    }
+/// The ledgers' balances, as committed.
+pub(crate) struct SystemState {
+    pub icp: Ledger,
+    pub cycles: Ledger,
+}
 
-    pub(crate) fn ledger_mut(
-        &mut self,
-        canister: SystemCanister,
-    ) -> Result<&mut Ledger, ReplicaError> {
-        let s = self.system_state_mut()?;
-        Ok(match canister {
-            SystemCanister::IcpLedger => &mut s.icp,
-            _ => &mut s.cycles,
-        })
-    }
-
-    /// Commits a delta of one ledger (with whatever else it carries) and takes it in.
-    pub(crate) fn commit_ledger(
-        &mut self,
-        canister: SystemCanister,
-        delta: Delta,
-    ) -> Result<(), CallError> {
-        let blobs = self.ledger(canister)?.blobs(&delta);
-        self.commit_system(blobs)?;
-        self.ledger_mut(canister)?.apply(delta);
-        Ok(())
-    }
-
-    pub(super) fn ledger_query(
-        &self,
-        canister: SystemCanister,
-        _sender: Principal,
-        method: &str,
-        arg: &[u8],
-    ) -> Result<Vec<u8>, CallError> {
-        let ledger = self.ledger(canister)?;
-        let icp = canister == SystemCanister::IcpLedger;
-        match method {
-            "icrc1_balance_of" => {
-                let account: Account = decode(canister, method, arg)?;
-                let key = account_key(canister, &account)?;
-                encode(canister, &Nat::from(ledger.balance(&key)))
-            }
-            "icrc1_fee" => encode(canister, &Nat::from(ledger.fee())),
-            "icrc1_decimals" => encode(canister, &if icp { 8u8 } else { 12u8 }),
-            "icrc1_symbol" => encode(canister, &if icp { "ICP" } else { "TCYCLES" }),
-            _ => Err(super::no_method(canister, method, "query").into()),
-        }
-    }
-
-    pub(super) fn ledger_update(
-        &mut self,
-        canister: SystemCanister,
-        sender: Principal,
-        method: &str,
-        arg: &[u8],
-    ) -> Result<Vec<u8>, CallError> {
-        match method {
-            "icrc1_transfer" => {
-                let args: TransferArg = decode(canister, method, arg)?;
-                let result = self.icrc1_transfer(canister, sender, &args)?;
-                encode(canister, &result)
-            }
-            "transfer" if canister == SystemCanister::IcpLedger => {
-                let args: LegacyTransferArgs = decode(canister, method, arg)?;
-                let result = self.legacy_transfer(sender, &args)?;
-                encode(canister, &result)
-            }
-            "create_canister" if canister == SystemCanister::CyclesLedger => {
-                self.cycles_ledger_create_canister(sender, arg)
-            }
-            "withdraw" if canister == SystemCanister::CyclesLedger => {
-                self.cycles_ledger_withdraw(sender, arg)
-            }
-            _ => Err(super::no_method(canister, method, "update").into()),
-        }
-    }
-
-    fn icrc1_transfer(
-        &mut self,
-        canister: SystemCanister,
-        sender: Principal,
-        args: &TransferArg,
-    ) -> Result<Result<Nat, TransferError>, CallError> {
-        let ledger = self.ledger(canister)?;
-        if let Some(fee) = &args.fee {
-            if nat_u128(fee) != Some(ledger.fee()) {
-                return Ok(Err(TransferError::BadFee {
-                    expected_fee: Nat::from(ledger.fee()),
-                }));
-            }
-        }
-        let from = account_key(
-            canister,
-            &Account {
-                owner: sender,
-                subaccount: args.from_subaccount.clone(),
-            },
-        )?;
-        let to = account_key(canister, &args.to)?;
-        let balance = ledger.balance(&from);
-        let Some(amount) = nat_u128(&args.amount) else {
-            return Ok(Err(TransferError::InsufficientFunds {
-                balance: Nat::from(balance),
-            }));
-        };
-        let (delta, block) = match ledger.transfer(&from, &to, amount) {
-            Ok(x) => x,
-            Err(balance) => {
-                return Ok(Err(TransferError::InsufficientFunds {
-                    balance: Nat::from(balance),
-                }))
-            }
-        };
-        self.commit_ledger(canister, delta)?;
-        Ok(Ok(Nat::from(block)))
-    }
-
-    fn legacy_transfer(
-        &mut self,
-        sender: Principal,
-        args: &LegacyTransferArgs,
-    ) -> Result<Result<u64, LegacyTransferError>, CallError> {
-        let canister = SystemCanister::IcpLedger;
-        let ledger = self.ledger(canister)?;
-        if args.fee.e8s as u128 != ledger.fee() {
-            return Ok(Err(LegacyTransferError::BadFee {
-                expected_fee: Tokens { e8s: ICP_FEE_E8S },
-            }));
-        }
-        let to: [u8; 32] = <[u8; 32]>::try_from(args.to.as_slice()).map_err(|_| {
-            UserError::new(
-                ErrorCode::CanisterCalledTrap,
-                format!(
-                    "Canister {} trapped: an account identifier must be 32 bytes, not {}",
-                    canister.id(),
-                    args.to.len()
-                ),
-            )
-        })?;
-        let from_sub = subaccount(canister, &args.from_subaccount)?;
-        let from = icp_key(&account_identifier(&sender, &from_sub));
-        let (mut delta, block) =
-            match ledger.transfer(&from, &icp_key(&to), args.amount.e8s as u128) {
-                Ok(x) => x,
-                Err(balance) => {
-                    return Ok(Err(LegacyTransferError::InsufficientFunds {
-                        balance: Tokens {
-                            e8s: u64::try_from(balance).unwrap_or(u64::MAX),
-                        },
-                    }))
-                }
-            };
-        if args.memo == MEMO_MINT_CYCLES || args.memo == MEMO_CREATE_CANISTER {
-            let record = CmcBlock {
-                to: icp_key(&to),
-                amount: args.amount.e8s,
-                memo: args.memo,
-            };
-            let json = serde_json::to_vec(&record).map_err(|e| ReplicaError::CorruptRecord {
-                key: format!("system/icp/block/{block}"),
-                cause: e.to_string(),
-            })?;
-            delta.also(format!("system/icp/block/{block}"), Some(json));
-        }
-        self.commit_ledger(canister, delta)?;
-        Ok(Ok(block))
+impl SystemState {
+    /// The ledgers' balances from the store, and the genesis batch to commit when the ledgers
+    /// have never been opened.
+    pub(crate) fn load(
+        store: &drydock_state::Store,
+    ) -> Result<(SystemState, Option<Delta>, Option<Delta>), ReplicaError> {
+        let icp = Ledger::load(store, "system/icp", ICP_FEE_E8S as u128)?;
+        let cycles = Ledger::load(store, "system/cycles", CYCLES_FEE)?;
+        let anonymous = Principal::anonymous();
+        let icp_genesis = (!icp.exists()).then(|| {
+            let mut d = icp.delta();
+            let key = icp_key(&account_identifier(&anonymous, &[0; 32]));
+            // Cannot overflow: the ledger is empty.
+            let _ = d.credit(&icp, &key, GENESIS_ICP_E8S as u128);
+            d
+        });
+        let cycles_genesis = (!cycles.exists()).then(|| {
+            let mut d = cycles.delta();
+            let key = cycles_key(&anonymous, &[0; 32]);
+            let _ = d.credit(&cycles, &key, GENESIS_CYCLES);
+            d
+        });
+        Ok((SystemState { icp, cycles }, icp_genesis, cycles_genesis))
     }
 }
 

@@ -34,161 +34,25 @@
 //! Each message's changes go in one `Store::commit`, with the new canister's record when a
 //! canister is created or topped up.
 
+pub(crate) mod canisters;
 mod cmc;
 mod cycles_ledger;
-mod ledger;
+pub(crate) mod ledger;
+mod ledger_calls;
 
-use std::collections::BTreeMap;
-
-use candid::{CandidType, Principal};
+use candid::Principal;
 use drydock_state::Batch;
-use serde::de::DeserializeOwned;
 
-use crate::error::{CallError, ErrorCode, ReplicaError, UserError};
-use crate::replica::{MethodKind, Replica};
-
+use crate::error::{CallError, ReplicaError};
+use crate::method::MethodKind;
+use crate::replica::Replica;
+pub(crate) use canisters::no_method;
+pub use canisters::{
+    SystemCanister, CYCLES_LEDGER, CYCLES_MINTING_CANISTER, GENESIS_CYCLES, GENESIS_ICP_E8S,
+    ICP_LEDGER,
+};
 pub use ledger::account_identifier;
-pub(crate) use ledger::Ledger;
-
-/// The ICP ledger, `ryjl3-tyaaa-aaaaa-aaaba-cai`.
-pub const ICP_LEDGER: Principal = Principal::from_slice(&[0, 0, 0, 0, 0, 0, 0, 2, 1, 1]);
-/// The cycles ledger, `um5iw-rqaaa-aaaaq-qaaba-cai`.
-pub const CYCLES_LEDGER: Principal = Principal::from_slice(&[0, 0, 0, 0, 2, 16, 0, 2, 1, 1]);
-/// The cycles minting canister, `rkp4c-7iaaa-aaaaa-aaaca-cai`.
-pub const CYCLES_MINTING_CANISTER: Principal =
-    Principal::from_slice(&[0, 0, 0, 0, 0, 0, 0, 4, 1, 1]);
-
-/// The ICP the anonymous principal holds at genesis: 10⁹ ICP, in e8s.
-pub const GENESIS_ICP_E8S: u64 = 100_000_000_000_000_000;
-/// The cycles the anonymous principal holds at genesis: `i128::MAX`, as PocketIC gives it.
-pub const GENESIS_CYCLES: u128 = i128::MAX as u128;
-
-/// One of the system canisters drydock serves natively.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SystemCanister {
-    IcpLedger,
-    CyclesLedger,
-    CyclesMinting,
-}
-
-impl SystemCanister {
-    /// The system canister with this id, if it is one.
-    pub fn of(id: &Principal) -> Option<Self> {
-        if *id == ICP_LEDGER {
-            Some(SystemCanister::IcpLedger)
-        } else if *id == CYCLES_LEDGER {
-            Some(SystemCanister::CyclesLedger)
-        } else if *id == CYCLES_MINTING_CANISTER {
-            Some(SystemCanister::CyclesMinting)
-        } else {
-            None
-        }
-    }
-
-    /// Its canister id.
-    pub fn id(self) -> Principal {
-        match self {
-            SystemCanister::IcpLedger => ICP_LEDGER,
-            SystemCanister::CyclesLedger => CYCLES_LEDGER,
-            SystemCanister::CyclesMinting => CYCLES_MINTING_CANISTER,
-        }
-    }
-
-    /// Whether `method` is one of its methods, and of which kind.
-    pub fn method_kind(self, method: &str) -> Option<MethodKind> {
-        let (queries, updates): (&[&str], &[&str]) = match self {
-            SystemCanister::IcpLedger => (ledger::QUERIES, &["icrc1_transfer", "transfer"]),
-            SystemCanister::CyclesLedger => (
-                ledger::QUERIES,
-                &["icrc1_transfer", "create_canister", "withdraw"],
-            ),
-            SystemCanister::CyclesMinting => (cmc::QUERIES, cmc::UPDATES),
-        };
-        if queries.contains(&method) {
-            Some(MethodKind::Query)
-        } else if updates.contains(&method) {
-            Some(MethodKind::Update)
-        } else {
-            None
-        }
-    }
-}
-
-/// The ledgers' balances, as committed.
-pub(crate) struct SystemState {
-    pub icp: Ledger,
-    pub cycles: Ledger,
-}
-
-impl SystemState {
-    /// The ledgers' balances from the store, and the genesis batch to commit when the ledgers
-    /// have never been opened.
-    pub(crate) fn load(
-        store: &drydock_state::Store,
-    ) -> Result<(SystemState, Option<ledger::Delta>, Option<ledger::Delta>), ReplicaError> {
-        let icp = Ledger::load(store, "system/icp", ledger::ICP_FEE_E8S as u128)?;
-        let cycles = Ledger::load(store, "system/cycles", ledger::CYCLES_FEE)?;
-        let anonymous = Principal::anonymous();
-        let icp_genesis = (!icp.exists()).then(|| {
-            let mut d = icp.delta();
-            let key = ledger::icp_key(&account_identifier(&anonymous, &[0; 32]));
-            // Cannot overflow: the ledger is empty.
-            let _ = d.credit(&icp, &key, GENESIS_ICP_E8S as u128);
-            d
-        });
-        let cycles_genesis = (!cycles.exists()).then(|| {
-            let mut d = cycles.delta();
-            let key = ledger::cycles_key(&anonymous, &[0; 32]);
-            let _ = d.credit(&cycles, &key, GENESIS_CYCLES);
-            d
-        });
-        Ok((SystemState { icp, cycles }, icp_genesis, cycles_genesis))
-    }
-}
-
-/// Decodes a system canister method's argument; a bad one is the caller's fault, reported as
-/// the real canister would (its Candid decoding traps).
-pub(crate) fn decode<T: DeserializeOwned + CandidType>(
-    canister: SystemCanister,
-    method: &str,
-    arg: &[u8],
-) -> Result<T, UserError> {
-    candid::decode_one(arg).map_err(|e| {
-        UserError::new(
-            ErrorCode::CanisterCalledTrap,
-            format!(
-                "Canister {} trapped: cannot decode the argument of {method} as {}: {e}",
-                canister.id(),
-                std::any::type_name::<T>()
-                    .rsplit("::")
-                    .next()
-                    .unwrap_or("its type"),
-            ),
-        )
-    })
-}
-
-/// Encodes a reply.
-pub(crate) fn encode<T: CandidType>(
-    canister: SystemCanister,
-    value: &T,
-) -> Result<Vec<u8>, CallError> {
-    candid::encode_one(value).map_err(|e| {
-        UserError::new(
-            ErrorCode::CanisterCalledTrap,
-            format!(
-                "Canister {} trapped: encoding its reply: {e}",
-                canister.id()
-            ),
-        )
-        .into()
-    })
-}
-
-/// A `nat` as `u128`, or `None` when it is larger.
-pub(crate) fn nat_u128(n: &candid::Nat) -> Option<u128> {
-    u128::try_from(&n.0).ok()
-}
+pub(crate) use ledger::SystemState;
 
 impl Replica {
     /// Loads the system canisters' state; at the first open, commits the genesis balances.
@@ -282,45 +146,5 @@ impl Replica {
             }
             SystemCanister::CyclesMinting => self.cmc_query(method, arg),
         }
-    }
-}
-
-fn no_method(canister: SystemCanister, method: &str, kind: &str) -> UserError {
-    UserError::new(
-        ErrorCode::CanisterMethodNotFound,
-        format!(
-            "Canister {} has no {kind} method '{method}' (drydock serves this system canister natively, with the methods icp-cli uses)",
-            canister.id()
-        ),
-    )
-}
-
-/// The balances of a ledger, by account key.
-pub(crate) type Balances = BTreeMap<String, u128>;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ids::{canister_id_from_index, FIRST_CANISTER_INDEX};
-
-    #[test]
-    fn the_ids_are_the_ics() {
-        assert_eq!(ICP_LEDGER.to_text(), "ryjl3-tyaaa-aaaaa-aaaba-cai");
-        assert_eq!(CYCLES_LEDGER.to_text(), "um5iw-rqaaa-aaaaq-qaaba-cai");
-        assert_eq!(
-            CYCLES_MINTING_CANISTER.to_text(),
-            "rkp4c-7iaaa-aaaaa-aaaca-cai"
-        );
-    }
-
-    #[test]
-    fn the_cycles_ledger_id_lies_in_drydocks_allocation_range() {
-        // Which is why the allocator skips system canister ids.
-        let index = 0x0210_0002;
-        assert!(index >= FIRST_CANISTER_INDEX);
-        assert_eq!(
-            SystemCanister::of(&canister_id_from_index(index)),
-            Some(SystemCanister::CyclesLedger)
-        );
     }
 }

@@ -1,0 +1,136 @@
+//! The scheduler of `drydock start`, on its own thread: every [`ROUND_INTERVAL`] a round
+//! starts (due timers and heartbeats, passed deadlines); whenever messages or ingress wait, it
+//! hands each canister that is not busy a job, run by a worker without the replica's lock (so
+//! a long execution holds up only its canister); and it makes finished executions durable with
+//! one `fdatasync` for all of them (group commit), without the lock, before their callers get
+//! their answers.
+//!
+//! Workers are threads kept for a while after their last job, and made when none is idle: a
+//! long execution never waits for a worker.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use drydock_replica::{Cutoff, Job, Replica, ReplicaError};
+
+use crate::service::Shared;
+use crate::ROUND_INTERVAL;
+
+/// How many messages of one canister a job runs in a row before the scheduler looks again.
+const MESSAGES_PER_JOB: usize = 64;
+
+/// How long an idle worker waits for a job before it ends.
+const WORKER_IDLE: Duration = Duration::from_secs(30);
+
+/// Runs until the service stops.
+pub(crate) fn run(service: Shared) {
+    let cutoff = Cutoff::running(MESSAGES_PER_JOB);
+    let pool = Pool::new(service.clone(), cutoff);
+    let mut last_round: Option<std::time::Instant> = None;
+    while !service.stopping.load(Ordering::Relaxed) {
+        let seen = service.work.count();
+        let round_due = last_round.is_none_or(|t| t.elapsed() >= ROUND_INTERVAL);
+        if round_due {
+            last_round = Some(std::time::Instant::now());
+        }
+        let jobs = service.with_replica(|r| {
+            let mut jobs = if round_due {
+                r.round_start()?
+            } else {
+                r.complete_stops_now()?;
+                Vec::new()
+            };
+            jobs.extend(r.take_work(None, cutoff)?);
+            Ok::<_, ReplicaError>(jobs)
+        });
+        match jobs {
+            Ok(jobs) => jobs.into_iter().for_each(|job| pool.run(job)),
+            Err(e) => tracing::error!("the scheduler failed: {e}"),
+        }
+        match service.with_replica(|r| r.begin_sync()) {
+            Ok(Some(sync)) => match sync.run() {
+                Ok(()) => {
+                    service.with_replica(|r| r.published(sync));
+                    service.answers.notify();
+                }
+                Err(e) => tracing::error!("making executions durable failed: {e}"),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::error!("making executions durable failed: {e}"),
+        }
+        service.work.wait(seen, ROUND_INTERVAL);
+    }
+}
+
+/// Worker threads that drain jobs.
+struct Pool {
+    service: Shared,
+    cutoff: Cutoff,
+    jobs: Sender<Job>,
+    queue: Arc<Mutex<Receiver<Job>>>,
+    idle: Arc<AtomicUsize>,
+}
+
+impl Pool {
+    fn new(service: Shared, cutoff: Cutoff) -> Self {
+        let (jobs, queue) = channel();
+        Pool {
+            service,
+            cutoff,
+            jobs,
+            queue: Arc::new(Mutex::new(queue)),
+            idle: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Hands `job` to an idle worker, or to a new one.
+    fn run(&self, job: Job) {
+        let claimed = self
+            .idle
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok();
+        if !claimed {
+            self.spawn();
+        }
+        if self.jobs.send(job).is_err() {
+            tracing::error!("no worker took a job");
+        }
+    }
+
+    fn spawn(&self) {
+        let (service, cutoff) = (self.service.clone(), self.cutoff);
+        let (queue, idle) = (self.queue.clone(), self.idle.clone());
+        std::thread::spawn(move || loop {
+            let next = queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .recv_timeout(WORKER_IDLE);
+            let job = match next {
+                Ok(job) => job,
+                // The scheduler ended.
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                // Idle too long: this worker ends, unless a job was promised to it meanwhile.
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if idle
+                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                        .is_ok()
+                    {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let with = |f: &mut dyn FnMut(&mut Replica)| {
+                service.with_replica(|r| f(r));
+                service.work.notify();
+            };
+            if let Err(e) = drydock_replica::drain(&with, job, cutoff) {
+                tracing::error!("an execution failed: {e}");
+            }
+            idle.fetch_add(1, Ordering::AcqRel);
+            service.work.notify();
+        });
+    }
+}
