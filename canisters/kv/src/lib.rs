@@ -268,6 +268,25 @@ fn whoami() -> Principal {
     ic_cdk::api::msg_caller()
 }
 
+/// The canister's environment variables (`ic0.env_var_*`), in the order the System API gives
+/// them.
+#[ic_cdk::query]
+fn env_vars() -> Vec<(String, String)> {
+    (0..ic_cdk::api::env_var_count())
+        .map(|i| {
+            let name = ic_cdk::api::env_var_name(i);
+            let value = ic_cdk::api::env_var_value(&name);
+            (name, value)
+        })
+        .collect()
+}
+
+/// One environment variable, if it is set.
+#[ic_cdk::query]
+fn env_var(name: String) -> Option<String> {
+    ic_cdk::api::env_var_name_exists(&name).then(|| ic_cdk::api::env_var_value(&name))
+}
+
 #[ic_cdk::update]
 fn certify(data: ByteBuf) {
     ic_cdk::api::certified_data_set(&data);

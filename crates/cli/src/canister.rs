@@ -191,6 +191,26 @@ fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
         .collect();
     let m = &s.memory_metrics;
     let d = &s.settings;
+    let env_vars: Vec<String> = d
+        .environment_variables
+        .iter()
+        .map(|v| format!("{}={}", v.name, v.value))
+        .collect();
+    use ic_management_canister_types::{LogVisibility, StatusVisibility};
+    let viewers = |v: &[Principal]| {
+        let names: Vec<String> = v.iter().map(Principal::to_text).collect();
+        format!("allowed viewers: {}", names.join(" "))
+    };
+    let log_visibility = match &d.log_visibility {
+        LogVisibility::Controllers => "controllers".to_string(),
+        LogVisibility::Public => "public".to_string(),
+        LogVisibility::AllowedViewers(v) => viewers(v),
+    };
+    let status_visibility = match &d.status_visibility {
+        StatusVisibility::Controllers => "controllers".to_string(),
+        StatusVisibility::Public => "public".to_string(),
+        StatusVisibility::AllowedViewers(v) => viewers(v),
+    };
     let (open_contexts, outstanding) = ctx.replica.canister(&canister_id).map_or((0, 0), |r| {
         (r.calls.open_contexts(), r.calls.callbacks.len())
     });
@@ -214,6 +234,15 @@ fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
                 ("Compute allocation", dec(&d.compute_allocation)),
                 ("Memory allocation", dec(&d.memory_allocation)),
                 ("Reserved cycles limit", dec(&d.reserved_cycles_limit)),
+                ("Wasm memory threshold", dec(&d.wasm_memory_threshold)),
+                ("Log visibility", log_visibility.clone()),
+                ("Log memory limit", dec(&d.log_memory_limit)),
+                ("Status visibility", status_visibility.clone()),
+                (
+                    "Minimum incoming call cycles",
+                    dec(&d.minimum_incoming_canister_call_cycles),
+                ),
+                ("Environment variables", env_vars.join(" ")),
                 ("Open call contexts", open_contexts.to_string()),
                 ("Outstanding calls", outstanding.to_string()),
             ];
@@ -238,6 +267,12 @@ fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
                 "compute_allocation": nat(&d.compute_allocation),
                 "memory_allocation": nat(&d.memory_allocation),
                 "reserved_cycles_limit": nat(&d.reserved_cycles_limit),
+                "wasm_memory_threshold": nat(&d.wasm_memory_threshold),
+                "log_visibility": log_visibility,
+                "log_memory_limit": nat(&d.log_memory_limit),
+                "status_visibility": status_visibility,
+                "minimum_incoming_canister_call_cycles": nat(&d.minimum_incoming_canister_call_cycles),
+                "environment_variables": d.environment_variables.iter().map(|v| (v.name.clone(), v.value.clone())).collect::<std::collections::BTreeMap<_, _>>(),
                 "open_call_contexts": open_contexts,
                 "outstanding_calls": outstanding,
             })

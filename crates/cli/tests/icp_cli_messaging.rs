@@ -525,3 +525,43 @@ fn icp_canister_logs_shows_a_trap_message() {
     assert_eq!(traps, 2, "two trap records expected in:\n{logs}");
     assert_no_panic(&server);
 }
+
+// Interface spec, "IC method update_settings" and the System API's environment variables:
+// icp-cli sets them with `update_settings`, the canister reads them with `ic0.env_var_*`, and
+// `canister status` shows the settings.
+#[test]
+fn icp_cli_sets_environment_variables_and_log_settings_a_canister_sees() {
+    let (_dir, server, icp) = setup();
+    let a = icp.install("kv.wasm");
+    for (i, value) in ["local", "staging"].iter().enumerate() {
+        let var = format!("NETWORK={value}");
+        icp.ok(&[
+            "canister",
+            "settings",
+            "update",
+            &a,
+            "--add-environment-variable",
+            &var,
+            "--log-memory-limit",
+            &format!("{}", 8192 * (i + 1)),
+        ]);
+        let out = icp.query(&a, "env_var", "(\"NETWORK\")");
+        assert!(out.contains(value), "env_var NETWORK: {out}");
+        let status = icp.ok(&["canister", "status", &a]);
+        assert!(
+            status.contains("NETWORK"),
+            "status shows the variable: {status}"
+        );
+    }
+    icp.ok(&[
+        "canister",
+        "settings",
+        "update",
+        &a,
+        "--remove-environment-variable",
+        "NETWORK",
+    ]);
+    let out = icp.query(&a, "env_vars", "()");
+    assert!(!out.contains("NETWORK"), "removed: {out}");
+    assert_no_panic(&server);
+}

@@ -80,6 +80,8 @@ pub struct MessageEnv {
     pub subnet_id: Vec<u8>,
     /// The root key, for `root_key_*`.
     pub root_key: Vec<u8>,
+    /// The canister's environment variables, sorted by name (`env_var_*`).
+    pub env_vars: Vec<(String, String)>,
     /// The call's deadline in nanoseconds, 0 for a guaranteed-response call (`msg_deadline`).
     pub deadline: u64,
     /// Whether the call context this message runs in was already replied to (a callback of a

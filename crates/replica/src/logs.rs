@@ -10,6 +10,7 @@ use candid::Principal;
 use drydock_exec::Execution;
 use ic_management_canister_types::{
     CanisterLogFilter, CanisterLogRecord, FetchCanisterLogsArgs, FetchCanisterLogsResult,
+    LogVisibility,
 };
 
 use crate::error::{CallError, ErrorCode, UserError};
@@ -49,10 +50,13 @@ impl Replica {
         if lines.is_empty() {
             return;
         }
+        let limit = self
+            .canister(&id)
+            .map_or(LOG_MEMORY_LIMIT as u64, |r| r.settings.log_memory_limit);
         let mut log = self.canister_log(&id);
         let time = self.now();
         for line in lines {
-            log.push(time, line);
+            log.push(time, line, limit);
         }
         let k = key(&id);
         if let Ok(json) = serde_json::to_vec(&log) {
@@ -73,7 +77,7 @@ impl Replica {
     }
 
     /// `fetch_canister_logs` (a query to the management canister): the canister's log
-    /// records, for its controllers, or anyone when its log visibility is public.
+    /// records, for its controllers and whom its `log_visibility` names.
     pub(crate) fn fetch_canister_logs(
         &self,
         sender: Principal,
@@ -87,8 +91,13 @@ impl Replica {
         })?;
         let id = args.canister_id;
         let record = &self.get(&id)?.record;
-        if !record.settings.log_visibility_public && !record.settings.controllers.contains(&sender)
-        {
+        let allowed = record.settings.controllers.contains(&sender)
+            || match &record.settings.log_visibility {
+                LogVisibility::Controllers => false,
+                LogVisibility::Public => true,
+                LogVisibility::AllowedViewers(viewers) => viewers.contains(&sender),
+            };
+        if !allowed {
             return Err(UserError::new(
                 ErrorCode::CanisterRejectedMessage,
                 format!("Caller {sender} is not allowed to query ic00 method fetch_canister_logs"),

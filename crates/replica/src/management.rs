@@ -107,6 +107,58 @@ pub(crate) fn push_change(
     record.total_num_changes += 1;
 }
 
+/// The most environment variables a canister may have, and the longest name and value (bytes).
+const MAX_ENV_VARS: usize = 20;
+const MAX_ENV_VAR_BYTES: usize = 128;
+
+/// Checks environment variables against the IC's limits; returns them sorted by name.
+fn environment_variables(
+    vars: &[ic_management_canister_types::EnvironmentVariable],
+) -> Result<Vec<(String, String)>, UserError> {
+    let invalid = |msg: String| {
+        UserError::new(
+            ErrorCode::InvalidManagementPayload,
+            format!("Invalid settings: {msg}"),
+        )
+    };
+    if vars.len() > MAX_ENV_VARS {
+        return Err(invalid(format!(
+            "{} environment variables given, at most {MAX_ENV_VARS} are allowed",
+            vars.len()
+        )));
+    }
+    let mut out: Vec<(String, String)> = Vec::with_capacity(vars.len());
+    for v in vars {
+        if v.name.len() > MAX_ENV_VAR_BYTES || v.value.len() > MAX_ENV_VAR_BYTES {
+            return Err(invalid(format!(
+                "environment variable `{}`: names and values are at most {MAX_ENV_VAR_BYTES} bytes",
+                v.name.chars().take(40).collect::<String>()
+            )));
+        }
+        out.push((v.name.clone(), v.value.clone()));
+    }
+    out.sort();
+    if let Some(w) = out.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(invalid(format!(
+            "environment variable `{}` is given twice",
+            w[0].0
+        )));
+    }
+    Ok(out)
+}
+
+fn check_viewers(n: usize, what: &str) -> Result<(), UserError> {
+    if n > MAX_SNAPSHOT_VIEWERS {
+        return Err(UserError::new(
+            ErrorCode::InvalidManagementPayload,
+            format!(
+                "Invalid settings: {n} {what} viewers given, at most {MAX_SNAPSHOT_VIEWERS} are allowed"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn apply_settings(settings: &mut Settings, new: &CanisterSettings) -> Result<bool, UserError> {
     let mut controllers_changed = false;
     if let Some(c) = &new.controllers {
@@ -155,7 +207,36 @@ fn apply_settings(settings: &mut Settings, new: &CanisterSettings) -> Result<boo
         settings.wasm_memory_threshold = nat_u64(n, "wasm_memory_threshold")?;
     }
     if let Some(v) = &new.log_visibility {
-        settings.log_visibility_public = matches!(v, LogVisibility::Public);
+        if let LogVisibility::AllowedViewers(viewers) = v {
+            check_viewers(viewers.len(), "log")?;
+        }
+        settings.log_visibility = v.clone();
+    }
+    if let Some(n) = &new.log_memory_limit {
+        let v = nat_u64(n, "log_memory_limit")?;
+        if v > crate::log_buffer::MAX_LOG_MEMORY_LIMIT {
+            return Err(UserError::new(
+                ErrorCode::InvalidManagementPayload,
+                format!(
+                    "Invalid settings: log_memory_limit {v} exceeds the maximum of {} bytes",
+                    crate::log_buffer::MAX_LOG_MEMORY_LIMIT
+                ),
+            ));
+        }
+        settings.log_memory_limit = v;
+    }
+    if let Some(v) = &new.status_visibility {
+        if let StatusVisibility::AllowedViewers(viewers) = v {
+            check_viewers(viewers.len(), "status")?;
+        }
+        settings.status_visibility = v.clone();
+    }
+    if let Some(n) = &new.minimum_incoming_canister_call_cycles {
+        settings.minimum_incoming_canister_call_cycles =
+            nat_u128(n, "minimum_incoming_canister_call_cycles")?;
+    }
+    if let Some(vars) = &new.environment_variables {
+        settings.environment_variables = environment_variables(vars)?;
     }
     if let Some(v) = &new.snapshot_visibility {
         if let SnapshotVisibility::AllowedViewers(viewers) = v {
@@ -458,7 +539,16 @@ impl Replica {
         id: Principal,
     ) -> Result<CanisterStatusResult, CallError> {
         let record = self.get(&id)?.record.clone();
-        ensure_controller(&record, &sender)?;
+        // Interface spec, "IC method canister_status": controllers, and whom the canister's
+        // `status_visibility` names.
+        let visible = match &record.settings.status_visibility {
+            StatusVisibility::Controllers => false,
+            StatusVisibility::Public => true,
+            StatusVisibility::AllowedViewers(viewers) => viewers.contains(&sender),
+        };
+        if !visible {
+            ensure_controller(&record, &sender)?;
+        }
         let module = self.module_of(&record)?;
         let (binary, custom) = module
             .as_ref()
@@ -492,20 +582,25 @@ impl Replica {
                 memory_allocation: Nat::from(s.memory_allocation),
                 freezing_threshold: Nat::from(s.freezing_threshold),
                 reserved_cycles_limit: Nat::from(s.reserved_cycles_limit),
-                log_visibility: if s.log_visibility_public {
-                    LogVisibility::Public
-                } else {
-                    LogVisibility::Controllers
-                },
-                log_memory_limit: Nat::from(4096u64),
+                log_visibility: s.log_visibility.clone(),
+                log_memory_limit: Nat::from(s.log_memory_limit),
                 wasm_memory_limit: Nat::from(s.wasm_memory_limit),
                 wasm_memory_threshold: Nat::from(s.wasm_memory_threshold),
-                environment_variables: Vec::new(),
+                environment_variables: s
+                    .environment_variables
+                    .iter()
+                    .map(
+                        |(name, value)| ic_management_canister_types::EnvironmentVariable {
+                            name: name.clone(),
+                            value: value.clone(),
+                        },
+                    )
+                    .collect(),
                 snapshot_visibility: s.snapshot_visibility.clone(),
-                // Not kept by drydock yet: the IC's defaults. Clients built on
-                // ic-management-canister-types >= 0.9 (icp-cli 1.5) require both fields.
-                minimum_incoming_canister_call_cycles: Nat::from(0u64),
-                status_visibility: StatusVisibility::Controllers,
+                minimum_incoming_canister_call_cycles: Nat::from(
+                    s.minimum_incoming_canister_call_cycles,
+                ),
+                status_visibility: s.status_visibility.clone(),
             },
             module_hash: record
                 .module_hash

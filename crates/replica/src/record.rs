@@ -4,7 +4,7 @@
 
 use candid::Principal;
 use drydock_exec::GlobalValue;
-use ic_management_canister_types::{Change, SnapshotVisibility};
+use ic_management_canister_types::{Change, LogVisibility, SnapshotVisibility, StatusVisibility};
 use serde::{Deserialize, Serialize};
 
 /// Running, stopping or stopped.
@@ -71,10 +71,32 @@ pub struct Settings {
     /// 0 means no limit.
     pub wasm_memory_limit: u64,
     pub wasm_memory_threshold: u64,
+    /// Written by drydock before `log_visibility` was kept whole; read once by
+    /// [`Settings::upgrade_format`].
+    #[serde(default, skip_serializing)]
     pub log_visibility_public: bool,
+    /// Who may fetch the canister's logs.
+    #[serde(default)]
+    pub log_visibility: LogVisibility,
+    /// Bytes of log content kept (the IC's default 4096; 0 keeps none).
+    #[serde(default = "default_log_memory_limit")]
+    pub log_memory_limit: u64,
     /// Who may list the canister's snapshots (controllers by default).
     #[serde(default)]
     pub snapshot_visibility: SnapshotVisibility,
+    /// Who may call `canister_status` (controllers by default).
+    #[serde(default)]
+    pub status_visibility: StatusVisibility,
+    /// Stored and reported; calls are not refused below it yet (see "Fidelity").
+    #[serde(default)]
+    pub minimum_incoming_canister_call_cycles: u128,
+    /// The environment variables, sorted by name (`ic0.env_var_*`).
+    #[serde(default)]
+    pub environment_variables: Vec<(String, String)>,
+}
+
+fn default_log_memory_limit() -> u64 {
+    crate::log_buffer::LOG_MEMORY_LIMIT as u64
 }
 
 impl Settings {
@@ -89,7 +111,20 @@ impl Settings {
             wasm_memory_limit: 3 << 30,
             wasm_memory_threshold: 0,
             log_visibility_public: false,
+            log_visibility: LogVisibility::Controllers,
+            log_memory_limit: default_log_memory_limit(),
             snapshot_visibility: SnapshotVisibility::Controllers,
+            status_visibility: StatusVisibility::Controllers,
+            minimum_incoming_canister_call_cycles: 0,
+            environment_variables: Vec::new(),
+        }
+    }
+
+    /// Settings read from an older state directory: `log_visibility_public` becomes
+    /// `log_visibility`.
+    pub fn upgrade_format(&mut self) {
+        if std::mem::take(&mut self.log_visibility_public) {
+            self.log_visibility = LogVisibility::Public;
         }
     }
 }

@@ -125,11 +125,12 @@ impl Replica {
         let mut canisters = BTreeMap::new();
         for key in store.blob_keys("canister/") {
             let bytes = store.blob(&key).unwrap_or_default();
-            let record: CanisterRecord =
+            let mut record: CanisterRecord =
                 serde_json::from_slice(bytes).map_err(|e| ReplicaError::CorruptRecord {
                     key: key.clone(),
                     cause: e.to_string(),
                 })?;
+            record.settings.upgrade_format();
             canisters.insert(
                 record.id,
                 Canister {
@@ -379,6 +380,7 @@ impl Replica {
             canister_status: record.status.code(),
             subnet_id: self.subnet_id.as_slice().to_vec(),
             root_key: self.root_key.clone(),
+            env_vars: record.settings.environment_variables.clone(),
             ..MessageEnv::default()
         }
     }

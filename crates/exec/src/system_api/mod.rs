@@ -508,10 +508,10 @@ fn check_stable32(stable: &StableMemory) -> Result<u64, HostTrap> {
 // ---------------------------------------------------------------------------------------------
 // Environment variables.
 
-/// The canister's environment variables, sorted by name. `MessageEnv` does not carry them
-/// yet, so a canister sees none.
-fn env_vars(_api: &SystemApiState) -> &[(String, String)] {
-    &[]
+/// The canister's environment variables, sorted by name (the settings'
+/// `environment_variables`).
+fn env_vars(api: &SystemApiState) -> &[(String, String)] {
+    &api.env.env_vars
 }
 
 fn env_var_index<'a>(

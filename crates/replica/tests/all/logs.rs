@@ -69,3 +69,47 @@ fn the_log_keeps_the_newest_records_within_the_log_memory() {
     assert!(logs.len() < 60 && !logs.is_empty());
     assert_eq!(logs.last().unwrap().idx, 59, "the newest record is kept");
 }
+
+// Interface spec, "IC method fetch_canister_logs" and the settings `log_visibility` and
+// `log_memory_limit`.
+#[test]
+fn allowed_viewers_read_the_log_and_a_zero_log_memory_keeps_nothing() {
+    use ic_management_canister_types::{CanisterSettings, LogVisibility, UpdateSettingsArgs};
+    let mut env = Env::new();
+    let a = env.installed(wasm("pingpong"));
+    let set = |env: &mut Env, settings: CanisterSettings| {
+        env.mgmt::<_, ()>(
+            user(),
+            "update_settings",
+            &UpdateSettingsArgs {
+                canister_id: a,
+                settings,
+                sender_canister_version: None,
+            },
+        )
+        .unwrap()
+    };
+    let _ = env.update::<_, ()>(a, "trap_now", ());
+    assert!(fetch(&mut env, eve(), a).is_err(), "eve is no viewer yet");
+    set(
+        &mut env,
+        CanisterSettings {
+            log_visibility: Some(LogVisibility::AllowedViewers(vec![eve()])),
+            ..Default::default()
+        },
+    );
+    for _ in 0..2 {
+        let logs = fetch(&mut env, eve(), a).unwrap().canister_log_records;
+        assert_eq!(logs.len(), 1, "{logs:?}");
+    }
+    set(
+        &mut env,
+        CanisterSettings {
+            log_memory_limit: Some(candid::Nat::from(0u64)),
+            ..Default::default()
+        },
+    );
+    let _ = env.update::<_, ()>(a, "trap_now", ());
+    let logs = fetch(&mut env, user(), a).unwrap().canister_log_records;
+    assert!(logs.is_empty(), "a log memory of 0 keeps nothing: {logs:?}");
+}

@@ -12,6 +12,7 @@ mod limits;
 mod logs;
 mod messaging;
 mod scale;
+mod settings;
 mod snapshot_model;
 mod snapshot_transfer;
 mod snapshots;
