@@ -383,7 +383,9 @@ fn info(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
         canister_id,
         num_requested_changes: Some(MAX_CHANGES),
     };
-    let i: CanisterInfoResult = ctx.management("canister_info", (args,))?;
+    // Only canisters may call `canister_info` through the management canister; drydock reads
+    // the same record directly.
+    let i: CanisterInfoResult = ctx.replica.canister_info(args)?;
     let hash = i.module_hash.as_ref().map(hex::encode);
     let controllers: Vec<String> = i.controllers.iter().map(Principal::to_text).collect();
     ctx.out.data(

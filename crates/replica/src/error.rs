@@ -44,6 +44,7 @@ pub enum ErrorCode {
     CompositeQueryCalledInReplicatedMode = 527,
     CanisterMethodNotFound = 536,
     CanisterWasmModuleNotFound = 537,
+    CanisterAlreadyInstalled = 538,
     CanisterWasmMemoryLimitExceeded = 539,
 }
 

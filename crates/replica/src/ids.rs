@@ -19,6 +19,17 @@ pub fn canister_id_from_index(index: u64) -> Principal {
     Principal::from_slice(&bytes)
 }
 
+/// The index of a canister id in the IC's format, if `id` is one.
+pub fn canister_index(id: &Principal) -> Option<u64> {
+    let b = id.as_slice();
+    if b.len() != 10 || b[8] != 0x01 || b[9] != 0x01 {
+        return None;
+    }
+    let mut index = [0u8; 8];
+    index.copy_from_slice(&b[..8]);
+    Some(u64::from_be_bytes(index))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

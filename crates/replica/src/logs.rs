@@ -66,6 +66,15 @@ impl Replica {
         self.log_cache.insert(id, log);
     }
 
+    /// The bytes of log content the canister keeps now.
+    pub(crate) fn log_size(&self, id: &Principal) -> u64 {
+        self.canister_log(id)
+            .records
+            .iter()
+            .map(|r| r.2.len() as u64)
+            .sum()
+    }
+
     fn canister_log(&self, id: &Principal) -> CanisterLog {
         if let Some(l) = self.log_cache.get(id) {
             return l.clone();

@@ -276,7 +276,12 @@ impl Replica {
                     .as_ref()
                     .map(|n| nat_u128(n, "amount"))
                     .transpose()?;
-                let id = self.create_canister(sender, args.settings, cycles)?;
+                let id = match args.specified_id {
+                    Some(wanted) => {
+                        self.create_canister_at(sender, wanted, args.settings, cycles)?
+                    }
+                    None => self.create_canister(sender, args.settings, cycles)?,
+                };
                 encode(&CanisterIdRecord { canister_id: id })
             }
             "install_code" => {
@@ -415,6 +420,38 @@ impl Replica {
         cycles: Option<u128>,
     ) -> Result<Principal, CallError> {
         self.create_canister_committing(sender, settings, cycles, Vec::new())
+    }
+
+    /// `provisional_create_canister_with_cycles` with `specified_id`: the canister gets that
+    /// id, unless a canister has it (IC0538) or it is not a canister id drydock can host.
+    pub(crate) fn create_canister_at(
+        &mut self,
+        sender: Principal,
+        id: Principal,
+        settings: Option<CanisterSettings>,
+        cycles: Option<u128>,
+    ) -> Result<Principal, CallError> {
+        if self.canisters.contains_key(&id) {
+            return Err(UserError::new(
+                ErrorCode::CanisterAlreadyInstalled,
+                format!("Canister {id} is already installed."),
+            )
+            .into());
+        }
+        let hostable = crate::ids::canister_index(&id).is_some()
+            && crate::system::SystemCanister::of(&id).is_none()
+            && id != crate::ids::MANAGEMENT_CANISTER;
+        if !hostable {
+            return Err(UserError::new(
+                ErrorCode::InvalidManagementPayload,
+                format!("The specified_id {id} is not a canister id this subnet can host (8 index bytes followed by 0x01 0x01, and not a system canister's)"),
+            )
+            .into());
+        }
+        self.specified_id = Some(id);
+        let made = self.create_canister_committing(sender, settings, cycles, Vec::new());
+        self.specified_id = None;
+        made
     }
 
     /// Creates a canister controlled by `sender` (unless `settings` name the controllers),
@@ -562,9 +599,27 @@ impl Replica {
                 (m.prepared.wasm.len() as u64, custom as u64)
             })
             .unwrap_or((0, 0));
+        // The module as uploaded (gzipped or not): its bytes in the content store.
+        let binary = match record.module_hash.as_deref().map(hex::decode) {
+            Some(Ok(h)) => match <[u8; 32]>::try_from(h.as_slice()) {
+                Ok(key) => self.store.content_len(&key).unwrap_or(binary),
+                Err(_) => binary,
+            },
+            _ => binary,
+        };
         let globals = (record.globals.len() * 8) as u64;
         let history = (record.history.len() * 64) as u64;
         let snapshots = self.snapshots_size(&id)?;
+        // Interface spec, "IC method canister_status": the chunk store's and the log's real
+        // sizes.
+        let mut chunk_store = 0u64;
+        for hash in &record.chunk_store {
+            let mut key = [0u8; 32];
+            if hex::decode_to_slice(hash, &mut key).is_ok() {
+                chunk_store += self.store.content_len(&key).unwrap_or(0);
+            }
+        }
+        let log_size = self.log_size(&id);
         let total =
             record.heap_size + record.stable_size + binary + custom + globals + history + snapshots;
         let s = &record.settings;
@@ -614,9 +669,9 @@ impl Replica {
                 wasm_binary_size: Nat::from(binary),
                 custom_sections_size: Nat::from(custom),
                 canister_history_size: Nat::from(history),
-                wasm_chunk_store_size: Nat::from(0u64),
+                wasm_chunk_store_size: Nat::from(chunk_store),
                 snapshots_size: Nat::from(snapshots),
-                log_memory_store_size: Nat::from(0u64),
+                log_memory_store_size: Nat::from(log_size),
             },
             cycles: Nat::from(record.cycles),
             reserved_cycles: Nat::from(0u64),
@@ -681,7 +736,12 @@ impl Replica {
         Ok(())
     }
 
-    fn canister_info(&mut self, args: CanisterInfoArgs) -> Result<CanisterInfoResult, CallError> {
+    /// `canister_info`: a canister's history, module hash and controllers. Only canisters may
+    /// call it through the management canister; drydock's own commands read it here.
+    pub fn canister_info(
+        &mut self,
+        args: CanisterInfoArgs,
+    ) -> Result<CanisterInfoResult, CallError> {
         let record = &self.get(&args.canister_id)?.record;
         let n = args.num_requested_changes.unwrap_or(0) as usize;
         let start = record.history.len().saturating_sub(n);
@@ -708,4 +768,44 @@ pub fn management_target(arg: &[u8]) -> Option<Principal> {
     let mut decoder = candid::de::IDLDeserialize::new(arg).ok()?;
     let target: Target = decoder.get_value().ok()?;
     Some(target.canister_id)
+}
+
+/// The management methods the IC refuses over ingress, with its text (IC0406): they need a
+/// canister caller (cycles, a key, or another canister's view), or are not replicated.
+pub(crate) fn refuse_over_ingress(method: &str) -> Result<(), UserError> {
+    const CANISTERS_ONLY: &[&str] = &[
+        "create_canister",
+        "canister_info",
+        "canister_metadata",
+        "ecdsa_public_key",
+        "sign_with_ecdsa",
+        "schnorr_public_key",
+        "sign_with_schnorr",
+        "vetkd_public_key",
+        "vetkd_derive_key",
+        "deposit_cycles",
+        "http_request",
+        "raw_rand",
+        "bitcoin_get_balance",
+        "bitcoin_get_utxos",
+        "bitcoin_get_block_headers",
+        "bitcoin_send_transaction",
+        "bitcoin_get_current_fee_percentiles",
+        "node_metrics_history",
+        "subnet_info",
+        "rename_canister",
+    ];
+    if CANISTERS_ONLY.contains(&method) {
+        return Err(UserError::new(
+            ErrorCode::CanisterRejectedMessage,
+            format!("Only canisters can call ic00 method {method}"),
+        ));
+    }
+    if method == "fetch_canister_logs" {
+        return Err(UserError::new(
+            ErrorCode::CanisterRejectedMessage,
+            "fetch_canister_logs API is not accessible via ingress in replicated mode",
+        ));
+    }
+    Ok(())
 }

@@ -99,6 +99,8 @@ pub struct Replica {
     pub(crate) busy: std::collections::HashSet<Principal>,
     /// Commits are deferred to the next sync (`Replica::grouped`).
     pub(crate) group: bool,
+    /// The id the next canister created gets (`specified_id`), once.
+    pub(crate) specified_id: Option<Principal>,
     /// Instructions of each canister's last job (see [`Replica::last_instructions`]).
     pub(crate) last_instructions: std::collections::HashMap<Principal, u64>,
     pub(crate) next_ingress: u64,
@@ -156,6 +158,7 @@ impl Replica {
             busy: Default::default(),
             group: false,
             last_instructions: Default::default(),
+            specified_id: None,
             next_ingress,
             carry: Vec::new(),
             staged: Vec::new(),
@@ -220,7 +223,9 @@ impl Replica {
     /// ledger's index lies above [`FIRST_CANISTER_INDEX`]).
     fn next_free_index(&self) -> u64 {
         let mut index = self.next_index;
-        while SystemCanister::of(&canister_id_from_index(index)).is_some() {
+        while SystemCanister::of(&canister_id_from_index(index)).is_some()
+            || self.canisters.contains_key(&canister_id_from_index(index))
+        {
             index += 1;
         }
         index
@@ -232,6 +237,16 @@ impl Replica {
     }
 
     pub(crate) fn allocate_canister_id(&mut self) -> (Principal, (String, Option<Vec<u8>>)) {
+        if let Some(id) = self.specified_id.take() {
+            // `specified_id`: the counter stays where it is (it rides along unchanged).
+            return (
+                id,
+                (
+                    NEXT_INDEX_KEY.to_string(),
+                    Some(self.next_index.to_string().into_bytes()),
+                ),
+            );
+        }
         let index = self.next_free_index();
         let id = canister_id_from_index(index);
         self.next_index = index + 1;

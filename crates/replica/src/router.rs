@@ -47,6 +47,9 @@ impl Replica {
     ) -> Result<Started, CallError> {
         match route(&canister) {
             Destination::Management => {
+                // Interface spec, "The IC management canister": some methods only canisters
+                // may call.
+                crate::management::refuse_over_ingress(method)?;
                 if crate::management_target(arg).is_some_and(|t| self.busy.contains(&t)) {
                     return Ok(Started::Busy);
                 }

@@ -45,6 +45,11 @@ impl Replica {
             Destination::Management if method == "fetch_canister_logs" => {
                 return self.fetch_canister_logs(sender, arg);
             }
+            // Interface spec, "IC method canister_status": callable as a query too, with the
+            // same access control.
+            Destination::Management if method == "canister_status" => {
+                return self.management(sender, method, arg);
+            }
             Destination::Management => {
                 return Err(UserError::new(
                     ErrorCode::CanisterMethodNotFound,

@@ -214,7 +214,7 @@ fn malformed_candid_to_the_management_canister_is_rejected_and_nothing_changes()
         "install_code",
         "canister_status",
         "update_settings",
-        "create_canister",
+        "provisional_create_canister_with_cycles",
     ] {
         match env.replica.update(
             user(),
@@ -242,4 +242,105 @@ fn malformed_candid_to_the_management_canister_is_rejected_and_nothing_changes()
     let () = env
         .update(id, "put", ("still".to_string(), "serving".to_string()))
         .unwrap();
+}
+
+// Interface spec, "The IC management canister": methods only canisters may call are refused
+// over ingress with the IC's code and text, and change nothing.
+#[test]
+fn ingress_to_management_methods_only_canisters_may_call_is_refused() {
+    let mut env = Env::new();
+    let id = env.installed(wasm("kv"));
+    let before = env.replica.state_hashes(&id).unwrap();
+    let arg =
+        candid::encode_one(ic_management_canister_types::CanisterIdRecord { canister_id: id })
+            .unwrap();
+    for _ in 0..2 {
+        for method in [
+            "raw_rand",
+            "canister_info",
+            "create_canister",
+            "deposit_cycles",
+        ] {
+            match env
+                .replica
+                .update(user(), drydock_replica::MANAGEMENT_CANISTER, method, &arg)
+            {
+                Err(drydock_replica::CallError::User(e)) => {
+                    assert_eq!(e.code, ErrorCode::CanisterRejectedMessage, "{e}");
+                    assert_eq!(
+                        e.message,
+                        format!("Only canisters can call ic00 method {method}")
+                    );
+                }
+                other => panic!("{method}: expected a rejection, got {other:?}"),
+            }
+        }
+    }
+    assert_eq!(env.replica.state_hashes(&id).unwrap(), before);
+}
+
+// Interface spec, "IC method canister_status": a query call to the management canister, with
+// the update's access control.
+#[test]
+fn canister_status_answers_a_query_call_to_the_management_canister() {
+    let mut env = Env::new();
+    let id = env.installed(wasm("kv"));
+    let arg =
+        candid::encode_one(ic_management_canister_types::CanisterIdRecord { canister_id: id })
+            .unwrap();
+    for _ in 0..2 {
+        let reply = env
+            .replica
+            .query(
+                user(),
+                drydock_replica::MANAGEMENT_CANISTER,
+                "canister_status",
+                &arg,
+            )
+            .unwrap();
+        let status: ic_management_canister_types::CanisterStatusResult =
+            candid::decode_one(&reply).unwrap();
+        assert!(status.module_hash.is_some());
+        match env.replica.query(
+            eve(),
+            drydock_replica::MANAGEMENT_CANISTER,
+            "canister_status",
+            &arg,
+        ) {
+            Err(drydock_replica::CallError::User(e)) => {
+                assert_eq!(e.code, ErrorCode::CanisterInvalidController, "{e}")
+            }
+            other => panic!("a non-controller's status query: {other:?}"),
+        }
+    }
+}
+
+// Interface spec, "IC method provisional_create_canister_with_cycles": `specified_id` gives
+// the new canister that id; an id in use is refused (IC0538), and later canisters skip it.
+#[test]
+fn a_canister_is_created_at_a_specified_id_and_the_id_is_not_given_twice() {
+    use ic_management_canister_types::{CanisterIdRecord, ProvisionalCreateCanisterWithCyclesArgs};
+    let mut env = Env::new();
+    let wanted = drydock_replica::canister_id_from_index((1 << 20) + 1);
+    let args = ProvisionalCreateCanisterWithCyclesArgs {
+        specified_id: Some(wanted),
+        ..Default::default()
+    };
+    let made: CanisterIdRecord = env
+        .mgmt(user(), "provisional_create_canister_with_cycles", &args)
+        .unwrap();
+    assert_eq!(made.canister_id, wanted);
+    let err = env
+        .mgmt::<_, CanisterIdRecord>(user(), "provisional_create_canister_with_cycles", &args)
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::CanisterAlreadyInstalled, "{err}");
+    assert!(err.message.contains("is already installed"), "{err}");
+    // The allocator hands out index 2^20, then skips the specified one.
+    let a = env.create();
+    let b = env.create();
+    assert_eq!(a, drydock_replica::canister_id_from_index(1 << 20));
+    assert_eq!(b, drydock_replica::canister_id_from_index((1 << 20) + 2));
+    env.reopen();
+    assert!(env.replica.canister(&wanted).is_some());
+    assert_ne!(env.create(), wanted);
 }

@@ -222,3 +222,31 @@ fn uninstall_code_clears_the_chunk_store() {
         .unwrap();
     assert!(stored.is_empty(), "{stored:?}");
 }
+
+// Interface spec, "IC method canister_status": `wasm_binary_size` is the module as uploaded,
+// `wasm_chunk_store_size` the chunks' bytes, `log_memory_store_size` the log's.
+#[test]
+fn canister_status_reports_the_real_module_chunk_store_and_log_sizes() {
+    let mut env = Env::new();
+    let module = wasm("pingpong");
+    let id = env.installed(module.clone());
+    let _ = env.update::<_, ()>(id, "trap_now", ());
+    let chunk = vec![7u8; 1000];
+    let _: ic_management_canister_types::UploadChunkResult = env
+        .mgmt(
+            user(),
+            "upload_chunk",
+            &ic_management_canister_types::UploadChunkArgs {
+                canister_id: id,
+                chunk: chunk.clone(),
+            },
+        )
+        .unwrap();
+    for _ in 0..2 {
+        let m = env.status(id).memory_metrics;
+        assert_eq!(m.wasm_binary_size, candid::Nat::from(module.len()));
+        assert_eq!(m.wasm_chunk_store_size, candid::Nat::from(chunk.len()));
+        assert!(m.log_memory_store_size > candid::Nat::from(0u64));
+        env.reopen();
+    }
+}

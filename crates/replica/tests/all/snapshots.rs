@@ -127,15 +127,12 @@ pub fn snapshot_content(env: &Env, id: Principal, snapshot: &[u8]) -> Content {
 }
 
 fn info(env: &mut Env, id: Principal) -> CanisterInfoResult {
-    env.mgmt(
-        user(),
-        "canister_info",
-        &CanisterInfoArgs {
+    env.replica
+        .canister_info(CanisterInfoArgs {
             canister_id: id,
             num_requested_changes: Some(20),
-        },
-    )
-    .unwrap()
+        })
+        .unwrap()
 }
 
 fn last_change(env: &mut Env, id: Principal) -> ChangeDetails {

@@ -20,14 +20,11 @@ fn kv_canister_upgrades_to_v2_and_keeps_its_data() {
     assert_eq!(a.as_deref(), Some("1"));
     assert_eq!(env.status(id).version, version_before + 1);
     let info: CanisterInfoResult = env
-        .mgmt(
-            user(),
-            "canister_info",
-            &CanisterInfoArgs {
-                canister_id: id,
-                num_requested_changes: Some(10),
-            },
-        )
+        .replica
+        .canister_info(CanisterInfoArgs {
+            canister_id: id,
+            num_requested_changes: Some(10),
+        })
         .unwrap();
     let kinds: Vec<_> = info
         .recent_changes

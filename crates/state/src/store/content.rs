@@ -38,6 +38,25 @@ impl Store {
         Ok(hash)
     }
 
+    /// The size in bytes of a stored content value, without reading it.
+    ///
+    /// # Errors
+    /// [`StateError::ContentNotFound`] if it was never stored; `Io` when it cannot be read.
+    pub fn content_len(&self, hash: &[u8; 32]) -> Result<u64, StateError> {
+        let b = &*self.backend;
+        let path = self.content_path(hash);
+        if !exists(b, &path)? {
+            return Err(StateError::ContentNotFound {
+                hash: hex::encode(hash),
+                path,
+            });
+        }
+        let file = b
+            .open(&path, OpenMode::Read)
+            .map_err(|e| StateError::io("open", &path, e))?;
+        b.len(&file).map_err(|e| StateError::io("stat", &path, e))
+    }
+
     /// Read a content value back, verifying its hash.
     ///
     /// # Errors
