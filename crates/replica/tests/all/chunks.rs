@@ -246,7 +246,7 @@ fn canister_status_reports_the_real_module_chunk_store_and_log_sizes() {
         let m = env.status(id).memory_metrics;
         assert_eq!(m.wasm_binary_size, candid::Nat::from(module.len()));
         assert_eq!(m.wasm_chunk_store_size, candid::Nat::from(chunk.len()));
-        assert!(m.log_memory_store_size > candid::Nat::from(0u64));
+        assert!(m.log_memory_store_size > 0u64);
         env.reopen();
     }
 }
