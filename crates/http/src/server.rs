@@ -87,7 +87,10 @@ struct Started {
     sender: Principal,
     /// Fires when the call is done; `None` when the same request was already submitted (it
     /// is not run again).
-    done: Option<tokio::sync::oneshot::Receiver<CallOutcome>>,
+    /// The outcome, and whether the call was refused before it was accepted (an unknown
+    /// canister or method, `canister_inspect_message` declining it, a method only canisters
+    /// may call): such a refusal is not certified.
+    done: Option<tokio::sync::oneshot::Receiver<(CallOutcome, bool)>>,
 }
 
 /// Decodes, authenticates and starts an update call.
@@ -121,12 +124,16 @@ fn start_call(s: &Shared, id: &str, body: &[u8]) -> Result<Started, HttpReject> 
         // The replica is held for one step at a time, so other requests are served while this
         // call waits for the calls it made.
         let start = std::time::Instant::now();
+        let mut refused = false;
         let result = loop {
             let seen = service.answers.count();
             let started =
                 service.with_replica(|r| r.start_update(sender, canister_id, &method_name, &arg));
             match started {
-                Err(e) => break Err(e),
+                Err(e) => {
+                    refused = matches!(e, drydock_replica::CallError::User(_));
+                    break Err(e);
+                }
                 Ok(drydock_replica::Started::Done(result)) => break result,
                 Ok(drydock_replica::Started::Pending(id)) => {
                     service.work.notify();
@@ -142,7 +149,7 @@ fn start_call(s: &Shared, id: &str, body: &[u8]) -> Result<Started, HttpReject> 
         };
         let outcome = outcome_of(result);
         service.finish_call(rid, outcome.clone());
-        let _ = tx.send(outcome);
+        let _ = tx.send((outcome, refused));
     });
     Ok(Started {
         rid,
@@ -175,14 +182,6 @@ fn wait_for(
     }
 }
 
-/// Whether the IC would have refused this outcome before inducting the message (an unknown
-/// canister, or `canister_inspect_message` declining it): such a rejection is not certified.
-fn non_replicated(outcome: &CallOutcome) -> bool {
-    matches!(outcome, CallOutcome::Rejected { error_code, .. }
-        if *error_code == ErrorCode::CanisterNotFound.to_string()
-            || *error_code == ErrorCode::CanisterRejectedMessage.to_string())
-}
-
 async fn call_v2(State(s): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
     match start_call(&s, &id, &body) {
         Ok(_) => StatusCode::ACCEPTED.into_response(),
@@ -197,7 +196,7 @@ async fn call_sync(State(s): State<Shared>, Path(id): Path<String>, body: Bytes)
     };
     if let Some(rx) = started.done {
         match tokio::time::timeout(SYNC_CALL_TIMEOUT, rx).await {
-            Ok(Ok(outcome)) if non_replicated(&outcome) => {
+            Ok(Ok((outcome, true))) => {
                 return cbor_response(StatusCode::OK, Service::rejection_body(&outcome));
             }
             Ok(_) => {}

@@ -549,3 +549,37 @@ async fn while_one_canister_runs_a_long_update_other_canisters_are_answered() {
     let reply = long.await.unwrap().unwrap();
     Decode!(&reply, u64).unwrap();
 }
+
+/// Interface spec, "Request status": a canister's own reject is a replicated outcome, so
+/// agents get it certified; a call refused before it is accepted (an unknown method) is not.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canisters_reject_is_certified_and_a_refusal_is_not() {
+    let server = start().await;
+    let agent = agent(&server, ed25519(11)).await;
+    let a = canister_with(&agent, "pingpong").await;
+    for _ in 0..2 {
+        let err = agent
+            .update(&a, "reject_now")
+            .with_arg(Encode!(&"no thanks".to_string()).unwrap())
+            .call_and_wait()
+            .await
+            .unwrap_err();
+        match err {
+            AgentError::CertifiedReject { reject, .. } => {
+                assert_eq!(reject.reject_message, "no thanks");
+                assert_eq!(reject.error_code.as_deref(), Some("IC0406"));
+            }
+            other => panic!("expected a certified reject, got {other:?}"),
+        }
+        let err = agent
+            .update(&a, "no_such_method")
+            .with_arg(Encode!().unwrap())
+            .call_and_wait()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, AgentError::UncertifiedReject { .. }),
+            "expected an uncertified refusal, got {err:?}"
+        );
+    }
+}
