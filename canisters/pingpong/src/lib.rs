@@ -47,6 +47,24 @@ thread_local! {
     static CLEANUPS: Cell<u64> = const { Cell::new(0) };
     static TIMER_TICKS: Cell<u64> = const { Cell::new(0) };
     static HEARTBEATS: Cell<u64> = const { Cell::new(0) };
+    /// `ic0.canister_version` as `canister_init` or `canister_post_upgrade` saw it.
+    static HOOK_VERSION: Cell<u64> = const { Cell::new(u64::MAX) };
+}
+
+#[ic_cdk::init]
+fn init() {
+    HOOK_VERSION.set(ic_cdk::api::canister_version());
+}
+
+#[ic_cdk::post_upgrade]
+fn post_upgrade() {
+    HOOK_VERSION.set(ic_cdk::api::canister_version());
+}
+
+/// The version the last install hook saw, and the version now.
+#[ic_cdk::query]
+fn canister_versions() -> (u64, u64) {
+    (HOOK_VERSION.get(), ic_cdk::api::canister_version())
 }
 
 fn bump(counter: &'static LocalKey<Cell<u64>>) {

@@ -531,6 +531,8 @@ impl Replica {
             self.cancel_stops(&mut record, &mut out);
         }
         record.status = status;
+        // Interface spec, "IC method start_canister": a status change bumps the version.
+        record.version += 1;
         Ok(self.commit_with(record, None, out)?)
     }
 

@@ -167,7 +167,9 @@ impl Replica {
         if !inst.has_export(hook.name) {
             return Ok(None);
         }
-        let env = self.env(record, sender, "", hook.arg);
+        let mut env = self.env(record, sender, "", hook.arg);
+        // `canister_init` and `canister_post_upgrade` see the version the install gives.
+        env.canister_version = record.version + 1;
         let limits = self.exec_limits(hook.budget.saturating_sub(used), record, true);
         let exec = inst.run(hook.name, hook.kind, env, hook.certified_data, 0, limits);
         self.log(record.id, &exec);

@@ -439,6 +439,9 @@ impl Replica {
             Ok(outcome) => {
                 let delta = self.live_delta(&id)?;
                 record.apply_delta(&delta);
+                // Interface spec, "Canister version": every successful execution of a
+                // non-query message bumps it.
+                record.version += 1;
                 record.certified_data = exec.api.certified_data.clone();
                 record.global_timer = exec.api.global_timer;
                 record.cycles = exec

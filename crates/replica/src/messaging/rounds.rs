@@ -354,6 +354,7 @@ impl Replica {
             }
         };
         record.status = CanisterStatus::Stopping;
+        record.version += 1;
         record.calls.stop_waiters.push(waiter);
         self.commit_with(record, None, out)?;
         self.complete_stops()
@@ -406,6 +407,7 @@ impl Replica {
         for id in ready {
             let mut record = self.canisters[&id].record.clone();
             record.status = CanisterStatus::Stopped;
+            record.version += 1;
             let mut out = Outbox::default();
             for w in std::mem::take(&mut record.calls.stop_waiters) {
                 out.respond(&w, Payload::Reply(candid_unit()), 0);

@@ -267,3 +267,36 @@ fn uninstall_then_install_starts_from_empty_state() {
     let (n,): (u64,) = env.query(id, "len", ()).unwrap();
     assert_eq!(n, 0);
 }
+
+// Interface spec, "Canister version": bumped by every successful non-query execution, by a
+// code change (`canister_init` and `canister_post_upgrade` see the new version) and by a
+// status change; a query method, even called as an update, leaves it.
+#[test]
+fn the_canister_version_follows_executions_upgrades_and_status_changes() {
+    let mut env = Env::new();
+    let id = env.installed(wasm("pingpong"));
+    let versions =
+        |env: &mut Env| -> (u64, u64) { env.query(id, "canister_versions", ()).unwrap() };
+    let (hook, now) = versions(&mut env);
+    assert_eq!(hook, now, "init sees the version the install gives");
+    assert_eq!(now, env.status(id).version);
+    for i in 1..=2u64 {
+        let () = env.update(id, "noop", ()).unwrap();
+        assert_eq!(versions(&mut env).1, now + i);
+    }
+    // A query method called as an update keeps nothing, the version included.
+    let _: (candid::Nat,) = env.update(id, "balance", ()).unwrap();
+    assert_eq!(versions(&mut env).1, now + 2);
+    env.upgrade(id, wasm("pingpong"), false, None).unwrap();
+    let (hook, after) = versions(&mut env);
+    assert_eq!(after, now + 3);
+    assert_eq!(hook, after, "post_upgrade sees the new version");
+    let rec = ic_management_canister_types::CanisterIdRecord { canister_id: id };
+    env.mgmt::<_, ()>(user(), "stop_canister", &rec).unwrap();
+    env.mgmt::<_, ()>(user(), "start_canister", &rec).unwrap();
+    assert_eq!(
+        versions(&mut env).1,
+        after + 3,
+        "stopping, stopped, running"
+    );
+}
