@@ -821,6 +821,7 @@ fn real_canister_imports_link() {
         system_api::link(&mut linker, memory64).unwrap();
         linkers.push(linker);
     }
+    let (mut modules, mut imports, mut memory64_modules) = (0usize, 0usize, 0usize);
     for dir in dirs {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -840,7 +841,10 @@ fn real_canister_imports_link() {
                     .exports()
                     .any(|e| matches!(e.ty(), wasmtime::ExternType::Memory(m) if m.is_64()));
             let linker = &linkers[usize::from(memory64)];
+            modules += 1;
+            memory64_modules += usize::from(memory64);
             for import in module.imports().filter(|i| i.module() == "ic0") {
+                imports += 1;
                 let wanted = import.ty().func().cloned().expect("function import");
                 let have = linker
                     .get(&mut store, "ic0", import.name())
@@ -861,4 +865,9 @@ fn real_canister_imports_link() {
             }
         }
     }
+    // It checked something: the test canisters are there (Rust wasm32 and Motoko memory64).
+    assert!(
+        modules >= 10 && memory64_modules >= 1 && imports >= 100,
+        "checked {modules} modules ({memory64_modules} memory64) and {imports} imports: run scripts/build-test-canisters.sh first"
+    );
 }
