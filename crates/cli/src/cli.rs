@@ -206,6 +206,10 @@ pub struct UpgradeArgs {
     /// Keep or replace the Wasm memory across the upgrade.
     #[arg(long, value_enum, value_name = "KEEP_OR_REPLACE")]
     pub wasm_memory_persistence: Option<Persistence>,
+    /// How long `upgrade` waits, once the canister is stopping, for its open calls to finish
+    /// before it gives up and starts the canister again.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub drain_timeout: u64,
     #[command(flatten)]
     pub health: HealthArgs,
 }

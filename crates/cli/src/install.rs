@@ -67,6 +67,19 @@ pub fn run(
 ) -> Result<(), CliError> {
     let wasm_module = read_wasm(wasm)?;
     let args = install_code_args(canister_id, wasm_module, flags, arg)?;
+    // As on the IC, an upgrade does not wait for the canister's calls; say what that means.
+    let outstanding = ctx
+        .replica
+        .canister(&canister_id)
+        .map_or(0, |r| r.calls.callbacks.len());
+    if flags.mode == InstallMode::Upgrade && outstanding > 0 {
+        warn(format!(
+            "canister {canister_id} has {outstanding} call(s) waiting for a response: their callbacks \
+             will run in the new module's function table (the IC's behaviour; it may trap with \
+             \"table not found\" or run the wrong function). Stop the canister first (`drydock \
+             canister stop {canister_id}`), or use `drydock canister upgrade`, which does."
+        ));
+    }
     send(ctx, args)?;
     let hash = ctx
         .replica

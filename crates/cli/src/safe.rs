@@ -152,23 +152,39 @@ pub fn upgrade(
         warn("upgrading despite breaking changes (--yes)");
     }
 
-    // 2. The snapshot.
+    // 2. Stop, and let the canister's calls finish: a callback registered by the old module
+    // would run in the new module's table (seed 001).
+    let restart = drain(&mut ctx, id, u.drain_timeout)?;
+
+    // 3. The snapshot.
     let before = fingerprint(&ctx, &id)?;
     let snapshot = if no_snapshot {
         warn("--no-snapshot: a failed health check cannot be rolled back");
         None
     } else {
-        Some(auto_snapshot(
+        match auto_snapshot(
             &mut ctx,
             id,
             &format!("before upgrade to {}", short_hash(&new)),
-        )?)
+        ) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                if restart {
+                    start_again(&mut ctx, id)?;
+                }
+                return Err(e);
+            }
+        }
     };
     let snap_id = snapshot.as_ref().map(|s| s.id.clone());
     let snap_text = snap_id.as_ref().map(hex::encode);
 
-    // 3. The upgrade.
-    if let Err(e) = crate::install::send(&mut ctx, args) {
+    // 4. The upgrade.
+    let installed = crate::install::send(&mut ctx, args);
+    if restart {
+        start_again(&mut ctx, id)?;
+    }
+    if let Err(e) = installed {
         let unchanged = fingerprint(&ctx, &id)? == before;
         let mut msg = format!("Upgrade of canister {id} failed: {e}\n");
         if !unchanged {
@@ -193,7 +209,7 @@ pub fn upgrade(
     let stats = ctx.replica.take_install_stats();
     note(format!("Upgraded canister {id} to {}", short_hash(&new)));
 
-    // 4. The health check.
+    // 5. The health check.
     let dir = state_dir(global)?;
     let (ctx, verdict) = run_health(ctx, global, &dir, id, &health, &u.health)?;
     let mut ctx = ctx;
@@ -238,6 +254,51 @@ pub fn upgrade(
     }
     close(ctx);
     Ok(())
+}
+
+/// Stops a running canister and waits, running rounds, until no call context is open (the
+/// canister is `stopped`), saying what it waits for. Returns whether the canister must be
+/// started again. Gives up after `timeout` seconds, starting the canister again.
+fn drain(ctx: &mut Ctx, id: Principal, timeout: u64) -> Result<bool, CliError> {
+    use drydock_replica::CanisterStatus;
+    let Some(record) = ctx.replica.canister(&id) else {
+        return Ok(false);
+    };
+    if record.status != CanisterStatus::Running {
+        return Ok(false);
+    }
+    let (open, outstanding) = (record.calls.open_contexts(), record.calls.callbacks.len());
+    if open > 0 || outstanding > 0 {
+        note(format!(
+            "Stopping canister {id} and waiting (up to {timeout} s) for {open} open call context(s) and {outstanding} outstanding call(s) to finish, so that no callback of the old module runs in the new one"
+        ));
+    }
+    ctx.replica.stop_without_waiting(ctx.sender, id)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+    loop {
+        let Some(r) = ctx.replica.canister(&id) else {
+            return Ok(false);
+        };
+        if r.status == CanisterStatus::Stopped {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= deadline {
+            let (open, outstanding) = (r.calls.open_contexts(), r.calls.callbacks.len());
+            start_again(ctx, id)?;
+            return Err(CliError::Refused(format!(
+                "canister {id} did not finish its calls within {timeout} s ({open} open call context(s), {outstanding} outstanding call(s)); it is running again and nothing was changed. Wait for the calls to finish, or raise --drain-timeout"
+            )));
+        }
+        ctx.replica
+            .run_round()
+            .map_err(|e| CliError::from(drydock_replica::CallError::from(e)))?;
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Starts a canister `drain` stopped.
+fn start_again(ctx: &mut Ctx, id: Principal) -> Result<(), CliError> {
+    ctx.management::<_, ()>("start_canister", (CanisterIdRecord { canister_id: id },))
 }
 
 /// Memories up to this size in all are hashed to prove a failed upgrade changed nothing;
@@ -510,6 +571,14 @@ pub fn rehearse(u: UpgradeArgs, keep: bool, global: &GlobalArgs) -> Result<(), C
     let mut ctx = open(global)?;
     let json = ctx.out.json;
     let before = fingerprint(&ctx, &id)?;
+    if let Some(r) = ctx.replica.canister(&id) {
+        let (open, outstanding) = (r.calls.open_contexts(), r.calls.callbacks.len());
+        if outstanding > 0 {
+            note(format!(
+                "Canister {id} has {outstanding} outstanding call(s) ({open} open call context(s)): an upgrade now would run their callbacks in the new module's table. `drydock canister upgrade` stops the canister and waits for them first (--drain-timeout)."
+            ));
+        }
+    }
     let started = std::time::Instant::now();
     let clone = ctx.replica.clone_canister(ctx.sender, id)?;
     let copied = ctx

@@ -554,3 +554,69 @@ fn drydock_canister_logs_prints_trap_messages() {
         "{json}"
     );
 }
+
+// Seed 001 and the IC's advice ("stop the canister before upgrading it"): `canister upgrade`
+// stops a canister with outstanding calls and waits for them, so no callback of the old
+// module runs in the new one; past --drain-timeout it gives up, starts the canister again
+// and changes nothing. The raw `canister install --mode upgrade` stays IC-faithful and warns.
+#[test]
+fn canister_upgrade_waits_for_outstanding_calls_before_installing() {
+    let d = Drydock::new();
+    let a = install(&d, "pingpong.wasm");
+    let b = install(&d, "pingpong.wasm");
+    let wasm = test_canister("pingpong.wasm");
+    let wasm = wasm.to_str().unwrap();
+    for _ in 0..2 {
+        let req = call(
+            &d,
+            &a,
+            "wait_on",
+            &format!("(principal \"{b}\", 300_000_000 : nat64)"),
+            &["--async"],
+        );
+        let out = d.run(&["canister", "upgrade", &a, wasm]);
+        assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+        assert!(
+            out.stderr.contains("waiting") && out.stderr.contains("outstanding call"),
+            "upgrade says what it waits for: {}",
+            out.stderr
+        );
+        // The call finished in the old module, before the upgrade: its reply is there.
+        let reply = d.run(&["request", "status", &req]).ok();
+        assert!(reply.contains(": nat64"), "{reply}");
+        assert_eq!(status_json(&d, &a)["status"], "running");
+    }
+
+    // A call that outlasts --drain-timeout: refused, running again, unchanged.
+    let req = call(
+        &d,
+        &a,
+        "wait_on",
+        &format!("(principal \"{b}\", 5_000_000_000 : nat64)"),
+        &["--async"],
+    );
+    let hash = status_json(&d, &a)["module_hash"].clone();
+    let err = d
+        .run(&[
+            "canister",
+            "upgrade",
+            &a,
+            test_canister("kv.wasm").to_str().unwrap(),
+            "--drain-timeout",
+            "0",
+            "--yes",
+        ])
+        .fails(1);
+    assert!(err.contains("did not finish its calls"), "{err}");
+    assert_eq!(status_json(&d, &a)["status"], "running");
+    assert_eq!(status_json(&d, &a)["module_hash"], hash);
+    // The raw install warns, and proceeds as the IC would.
+    let out = d.run(&["canister", "install", &a, wasm, "--mode", "upgrade"]);
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    assert!(
+        out.stderr.contains("new module's function table"),
+        "{}",
+        out.stderr
+    );
+    let _ = d.run(&["request", "status", &req, "--wait"]);
+}

@@ -32,6 +32,24 @@ impl Replica {
             self.logs.drain(..extra);
         }
     }
+    /// Adds a line of drydock's own to the canister's log (and the process's log lines),
+    /// committed with the next commit.
+    pub(crate) fn note_in_log(&mut self, id: Principal, line: String) {
+        let limit = self
+            .canister(&id)
+            .map_or(LOG_MEMORY_LIMIT as u64, |r| r.settings.log_memory_limit);
+        let mut log = self.canister_log(&id);
+        let time = self.now();
+        log.push(time, line.clone().into_bytes(), limit);
+        let k = key(&id);
+        if let Ok(json) = serde_json::to_vec(&log) {
+            self.carry.retain(|(key, _)| *key != k);
+            self.carry.push((k, Some(json)));
+        }
+        self.log_cache.insert(id, log);
+        self.logs.push((id, line));
+    }
+
     /// Keeps what an execution printed (and its trap) in the canister's log, for replicated
     /// executions; the change is committed with the next commit.
     pub(crate) fn keep_log(&mut self, id: Principal, exec: &Execution) {

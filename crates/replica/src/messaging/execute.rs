@@ -285,6 +285,23 @@ impl Replica {
             self.commit_with(record, None, out)?;
             return Ok(Step::Done);
         }
+        if cb.module_hash != record.module_hash {
+            // Interface spec, "Callback invocation" (and the IC's advice to stop a canister
+            // before upgrading it): the closure indices were the old module's; they now run
+            // in the new module's table, or trap with "table not found".
+            self.note_in_log(
+                record.id,
+                format!(
+                    "[drydock] the response to call {callback_id} (to {}) was registered by module {} at canister version {}; it runs in module {} at version {}: its callback is table index {} of a module that did not make the call. Stop the canister and let its calls finish before upgrading it (drydock canister upgrade does).",
+                    cb.callee,
+                    cb.module_hash.as_deref().map_or("none", |h| &h[..h.len().min(16)]),
+                    cb.canister_version,
+                    record.module_hash.as_deref().map_or("none", |h| &h[..h.len().min(16)]),
+                    record.version,
+                    if matches!(payload, Payload::Reply(_)) { cb.reply.fun } else { cb.reject.fun },
+                ),
+            );
+        }
         let (closure, kind, reject) = match &payload {
             Payload::Reply(_) => (cb.reply, EntryKind::ReplyCallback, None),
             Payload::Reject { code, message, .. } => (
@@ -469,6 +486,8 @@ impl Replica {
                             cycles_sent: call.cycles,
                             deadline,
                             timed_out: false,
+                            module_hash: record.module_hash.clone(),
+                            canister_version: record.version,
                         },
                     );
                     calls.push((cb_id, callee, call, deadline));

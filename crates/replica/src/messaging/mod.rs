@@ -106,6 +106,13 @@ pub struct Callback {
     /// response arrives first runs the callback, the other is dropped.
     #[serde(default)]
     pub timed_out: bool,
+    /// The module (hash, hex) and canister version that made the call: a response that
+    /// arrives after a code change runs its closures in the new module's table, which drydock
+    /// names in the canister's log (see `prepare_response`).
+    #[serde(default)]
+    pub module_hash: Option<String>,
+    #[serde(default)]
+    pub canister_version: u64,
 }
 
 /// What a response carries.

@@ -448,3 +448,41 @@ fn provisional_top_up_adds_cycles_to_a_canister() {
     let (after,): (Nat,) = env.query(a, "balance", ()).unwrap();
     assert_eq!(after - before, Nat::from(2_000u64));
 }
+
+// Interface spec, "Callback invocation" (seed 001): a callback registered before an upgrade
+// runs in the new module's table, as on the IC — here kv's, whose table does not hold
+// pingpong's closure, so the callback fails and the call is answered with the trap. drydock
+// names the event in the canister's log: which call, which module registered it, which runs it.
+#[test]
+fn a_callback_registered_before_an_upgrade_runs_in_the_new_modules_table_and_is_logged() {
+    let mut env = Env::new();
+    let a = env.installed(wasm("pingpong"));
+    let b = env.installed(wasm("pingpong"));
+    let arg = candid::encode_args((b, 300_000_000u64)).unwrap();
+    let req = env.replica.submit(user(), a, "wait_on", &arg).unwrap();
+    assert_eq!(env.replica.canister(&a).unwrap().calls.callbacks.len(), 1);
+    let registered = env.replica.canister(&a).unwrap().version;
+    // The raw upgrade stays IC-faithful: it does not wait for the call.
+    env.upgrade(a, wasm("kv"), false, None).unwrap();
+    let answer = env.replica.request_status(req, true).unwrap().unwrap();
+    let err = answer.unwrap_err();
+    assert_eq!(
+        err.code.reject_code(),
+        drydock_replica::RejectCode::CanisterError,
+        "{err}"
+    );
+    let logs = env.replica.take_logs();
+    let note = logs
+        .iter()
+        .find(|(id, l)| *id == a && l.starts_with("[drydock] the response to call"))
+        .unwrap_or_else(|| panic!("no drydock note in {logs:?}"));
+    assert!(
+        note.1
+            .contains(&format!("at canister version {registered}")),
+        "{}",
+        note.1
+    );
+    // The canister itself is healthy: kv answers.
+    let (v,): (String,) = env.query(a, "version", ()).unwrap();
+    assert_eq!(v, "v1");
+}
