@@ -51,14 +51,15 @@ pub(crate) fn run(service: Shared) {
         }
         match service.with_replica(|r| r.begin_sync()) {
             Ok(Some(sync)) => match sync.run() {
-                Ok(()) => {
-                    service.with_replica(|r| r.published(sync));
-                    service.answers.notify();
-                }
+                Ok(()) => service.with_replica(|r| r.published(sync)),
                 Err(e) => tracing::error!("making executions durable failed: {e}"),
             },
             Ok(None) => {}
             Err(e) => tracing::error!("making executions durable failed: {e}"),
+        }
+        // Answers made durable by this sync (or by another path's) go to their callers.
+        if service.deliver_answers() {
+            service.answers.notify();
         }
         service.work.wait(seen, ROUND_INTERVAL);
     }

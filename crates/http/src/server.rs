@@ -10,13 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use candid::Principal;
-use drydock_replica::ErrorCode;
 use ic_transport_types::{EnvelopeContent, NodeSignature, QueryResponse, ReplyResponse};
 
 use crate::service::{cbor, now_ns, outcome_of, CallOutcome, HttpReject, Service, Shared};
-
-/// How long an update may wait for the calls it made: the IC's ingress expiry.
-const INGRESS_WAIT: Duration = Duration::from_secs(300);
 
 /// How long a synchronous call waits for its reply before answering 202.
 pub const SYNC_CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -123,21 +119,31 @@ fn start_call(s: &Shared, id: &str, body: &[u8]) -> Result<Started, HttpReject> 
     tokio::task::spawn_blocking(move || {
         // The replica is held for one step at a time, so other requests are served while this
         // call waits for the calls it made.
-        let start = std::time::Instant::now();
         let mut refused = false;
+        let mut tx = Some(tx);
         let result = loop {
             let seen = service.answers.count();
-            let started =
-                service.with_replica(|r| r.start_update(sender, canister_id, &method_name, &arg));
+            // An accepted call is registered under the replica's lock, so the scheduler, which
+            // hands out answers under it too, cannot miss it.
+            let started = service.with_replica(|r| {
+                let started = r.start_update(sender, canister_id, &method_name, &arg);
+                if let Ok(drydock_replica::Started::Pending(id)) = &started {
+                    if let Some(tx) = tx.take() {
+                        service.await_answer(*id, rid, tx);
+                    }
+                }
+                started
+            });
             match started {
                 Err(e) => {
                     refused = matches!(e, drydock_replica::CallError::User(_));
                     break Err(e);
                 }
                 Ok(drydock_replica::Started::Done(result)) => break result,
-                Ok(drydock_replica::Started::Pending(id)) => {
+                Ok(drydock_replica::Started::Pending(_)) => {
+                    // The scheduler runs it, records its outcome and answers `rx`.
                     service.work.notify();
-                    break wait_for(&service, id, start);
+                    return;
                 }
                 // A canister it would change is executing: wait for that job to finish.
                 Ok(drydock_replica::Started::Busy) => {
@@ -149,37 +155,15 @@ fn start_call(s: &Shared, id: &str, body: &[u8]) -> Result<Started, HttpReject> 
         };
         let outcome = outcome_of(result);
         service.finish_call(rid, outcome.clone());
-        let _ = tx.send((outcome, refused));
+        if let Some(tx) = tx {
+            let _ = tx.send((outcome, refused));
+        }
     });
     Ok(Started {
         rid,
         sender,
         done: Some(rx),
     })
-}
-
-/// Waits for the response to accepted ingress message `id` (the scheduler runs it).
-fn wait_for(
-    service: &Shared,
-    id: u64,
-    start: std::time::Instant,
-) -> Result<Vec<u8>, drydock_replica::CallError> {
-    loop {
-        let seen = service.answers.count();
-        if let Some(result) = service.with_replica(|r| r.poll_update(id)) {
-            return result;
-        }
-        if start.elapsed() > INGRESS_WAIT {
-            return Err(drydock_replica::UserError::new(
-                ErrorCode::IngressMessageTimeout,
-                "the call got no response within 300 s (the IC's ingress expiry); it goes on running, and its effects stay",
-            )
-            .into());
-        }
-        service
-            .answers
-            .wait(seen, std::time::Duration::from_millis(100));
-    }
 }
 
 async fn call_v2(State(s): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {

@@ -50,10 +50,15 @@ struct RequestEntry {
 /// same signature, as the IC certifies once per block.
 struct CallCertificates {
     made: std::time::Instant,
+    /// Calls that finished before this instant are in this tree or an older one.
+    cut: std::time::Instant,
     tree: crate::tree::Node,
     signature: Vec<u8>,
     requests: std::collections::HashSet<RequestId>,
 }
+
+/// Where a call's outcome goes, and whether it was refused before it was accepted.
+pub type AnswerTo = tokio::sync::oneshot::Sender<(CallOutcome, bool)>;
 
 /// How long a batch certificate is used for calls it covers.
 const CALL_CERTIFICATE_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -66,6 +71,9 @@ pub struct Service {
     /// Data certificates by canister: when made and for which certified data, reused for
     /// [`DATA_CERTIFICATE_REUSE`] (the IC hands queries the certificate of the latest block).
     data_certificates: Mutex<HashMap<Principal, DataCertificate>>,
+    /// Accepted calls waiting for their answer, by ingress number: the request id and where
+    /// the outcome goes (see [`Service::deliver_answers`]).
+    waiting: Mutex<HashMap<u64, (RequestId, AnswerTo)>>,
     /// The batch certificate of recently finished calls.
     call_certificates: Mutex<Option<CallCertificates>>,
     /// Wakes the scheduler: an ingress message accepted, an execution finished.
@@ -131,6 +139,7 @@ impl Service {
             requests: Mutex::new(HashMap::new()),
             data_certificates: Mutex::new(HashMap::new()),
             call_certificates: Mutex::new(None),
+            waiting: Mutex::new(HashMap::new()),
             work: Default::default(),
             answers: Default::default(),
             stopping: std::sync::atomic::AtomicBool::new(false),
@@ -227,6 +236,43 @@ impl Service {
         true
     }
 
+    /// Registers an accepted call: its outcome goes to `tx` once a sync has made it durable.
+    /// Called under the replica's lock.
+    pub fn await_answer(&self, ingress: u64, rid: RequestId, tx: AnswerTo) {
+        lock(&self.waiting).insert(ingress, (rid, tx));
+    }
+
+    /// After a sync: takes the answers of the waiting calls from the replica, records their
+    /// outcomes, makes one certificate for all of them (one signature), then hands each its
+    /// outcome. Runs on the scheduler's thread.
+    pub fn deliver_answers(&self) -> bool {
+        let answered: Vec<(RequestId, AnswerTo, CallOutcome)> = self.with_replica(|r| {
+            let mut waiting = lock(&self.waiting);
+            let ids: Vec<u64> = waiting.keys().copied().collect();
+            ids.into_iter()
+                .filter_map(|id| {
+                    let result = r.poll_update(id)?;
+                    let (rid, tx) = waiting.remove(&id)?;
+                    Some((rid, tx, outcome_of(result)))
+                })
+                .collect()
+        });
+        if answered.is_empty() {
+            return false;
+        }
+        for (rid, _, outcome) in &answered {
+            self.finish_call(*rid, outcome.clone());
+        }
+        if let Some((rid, _, _)) = answered.first() {
+            // Certifies every call finished so far, these included.
+            let _ = self.call_certificate(rid, Principal::anonymous());
+        }
+        for (_, tx, outcome) in answered {
+            let _ = tx.send((outcome, false));
+        }
+        true
+    }
+
     /// Records a call's outcome.
     pub fn finish_call(&self, rid: RequestId, outcome: CallOutcome) {
         if let Some(r) = lock(&self.requests).get_mut(&rid) {
@@ -300,13 +346,17 @@ impl Service {
             .as_ref()
             .is_some_and(|b| b.made.elapsed() < CALL_CERTIFICATE_REUSE && b.requests.contains(rid));
         if !covered {
-            // One tree and one signature for every call that finished lately: the calls
-            // answered by the same group commit share it.
+            // One tree and one signature for the calls that finished since the last tree was
+            // cut: the calls answered by the same group commit share it, and a tree holds only
+            // those (its cost does not grow with the calls of the last second).
+            let since = batch.as_ref().map(|b| b.cut);
+            let cut = std::time::Instant::now();
             let requests: std::collections::HashSet<RequestId> = lock(&self.requests)
                 .iter()
                 .filter(|(_, r)| {
-                    r.finished
-                        .is_some_and(|t| t.elapsed() < CALL_CERTIFICATE_REUSE)
+                    r.finished.is_some_and(|t| {
+                        since.is_none_or(|s| t >= s) && t.elapsed() < CALL_CERTIFICATE_REUSE
+                    })
                 })
                 .map(|(k, _)| *k)
                 .chain(std::iter::once(*rid))
@@ -319,6 +369,7 @@ impl Service {
             let signature = self.keys.sign_root(&tree.digest());
             *batch = Some(CallCertificates {
                 made: std::time::Instant::now(),
+                cut,
                 tree,
                 signature,
                 requests,
