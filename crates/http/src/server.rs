@@ -126,7 +126,14 @@ fn start_call(s: &Shared, id: &str, body: &[u8]) -> Result<Started, HttpReject> 
             // An accepted call is registered under the replica's lock, so the scheduler, which
             // hands out answers under it too, cannot miss it.
             let started = service.with_replica(|r| {
-                let started = r.start_update(sender, canister_id, &method_name, &arg);
+                let started = r.start_request(
+                    *rid,
+                    ingress_expiry,
+                    sender,
+                    canister_id,
+                    &method_name,
+                    &arg,
+                );
                 if let Ok(drydock_replica::Started::Pending(id)) = &started {
                     if let Some(tx) = tx.take() {
                         service.await_answer(*id, rid, tx);

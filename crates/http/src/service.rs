@@ -223,6 +223,33 @@ impl Service {
         if requests.contains_key(&rid) {
             return false;
         }
+        // Known from before a restart (kept durably until its expiry): not run again; its
+        // status is its kept answer, or processing while its calls go on.
+        let known = self.with_replica(|r| r.known_request(&rid));
+        if let Ok(Some(known)) = known {
+            let status = match known {
+                drydock_replica::KnownRequest::Answered(result) => {
+                    Status::Done(outcome_of(result.map_err(drydock_replica::CallError::from)))
+                }
+                drydock_replica::KnownRequest::Running(ingress) => {
+                    let (tx, _) = tokio::sync::oneshot::channel();
+                    lock(&self.waiting).insert(ingress, (rid, tx));
+                    Status::Processing
+                }
+            };
+            let finished = matches!(status, Status::Done(_)).then(std::time::Instant::now);
+            requests.insert(
+                rid,
+                RequestEntry {
+                    sender,
+                    effective,
+                    expiry,
+                    status,
+                    finished,
+                },
+            );
+            return false;
+        }
         requests.insert(
             rid,
             RequestEntry {

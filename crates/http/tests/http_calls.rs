@@ -583,3 +583,106 @@ async fn a_canisters_reject_is_certified_and_a_refusal_is_not() {
         );
     }
 }
+
+/// `drydock start` over `dir`; returns the server and its stop handle's owner.
+async fn start_in(
+    dir: &std::path::Path,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let replica = loop {
+        // The previous server releases the state directory when it has stopped.
+        match drydock_replica::Replica::open(dir, Default::default()) {
+            Ok(r) => break r,
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    let service = drydock_http::service(replica, dir).unwrap();
+    let listener = drydock_http::Listener::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = listener
+            .serve(service, async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    (addr, stop, task)
+}
+
+/// Interface spec, "Request ids": the same request (the same bytes) runs at most once, also
+/// after the server restarts; its status stays readable.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_request_sent_again_after_a_restart_runs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, stop, task) = start_in(dir.path()).await;
+    let id = {
+        let agent = Agent::builder()
+            .with_url(format!("http://{addr}"))
+            .with_identity(ed25519(12))
+            .build()
+            .unwrap();
+        agent.fetch_root_key().await.unwrap();
+        canister_with(&agent, "pingpong").await
+    };
+    let version = |addr: SocketAddr| async move {
+        let agent = Agent::builder()
+            .with_url(format!("http://{addr}"))
+            .build()
+            .unwrap();
+        agent.fetch_root_key().await.unwrap();
+        let reply = agent
+            .query(&id, "canister_versions")
+            .with_arg(Encode!().unwrap())
+            .call()
+            .await
+            .unwrap();
+        Decode!(&reply, u64, u64).unwrap().1
+    };
+    let expiry = (std::time::SystemTime::now() + Duration::from_secs(240))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let request = ic_transport_types::Envelope {
+        content: std::borrow::Cow::Owned(EnvelopeContent::Call {
+            nonce: Some(vec![1, 2, 3]),
+            ingress_expiry: expiry,
+            sender: Principal::anonymous(),
+            canister_id: id,
+            method_name: "noop".into(),
+            arg: Encode!().unwrap(),
+            sender_info: None,
+        }),
+        sender_pubkey: None,
+        sender_sig: None,
+        sender_delegation: None,
+    }
+    .encode_bytes();
+    let path = format!("/api/v3/canister/{id}/call");
+    let before = version(addr).await;
+    for _ in 0..2 {
+        let (code, body) = raw(addr, "POST", &path, &request);
+        assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    }
+    assert_eq!(version(addr).await, before + 1, "ran once");
+    drop(stop);
+    task.await.unwrap();
+    let (addr, _stop, _task) = start_in(dir.path()).await;
+    for _ in 0..2 {
+        let (code, body) = raw(addr, "POST", &path, &request);
+        assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+        let reply: serde_cbor::Value = serde_cbor::from_slice(&body).unwrap();
+        let text = format!("{reply:?}");
+        assert!(text.contains("replied"), "the kept status: {text}");
+    }
+    assert_eq!(
+        version(addr).await,
+        before + 1,
+        "not run again after the restart"
+    );
+}

@@ -15,14 +15,18 @@ mod install_stats;
 mod log_buffer;
 mod logs;
 mod management;
+mod management_args;
 mod messaging;
 mod method;
 mod record;
 mod replica;
+mod requests;
 mod router;
+mod settings;
 mod snapshot;
 mod snapshot_meta;
 mod snapshot_transfer;
+mod state_hashes;
 pub mod system;
 mod upgrade;
 
@@ -32,15 +36,17 @@ pub use error::{CallError, ErrorCode, RejectCode, ReplicaError, UserError};
 pub use ids::{canister_id_from_index, MANAGEMENT_CANISTER};
 pub use install_stats::{HookModule, HookStats, InstallStats};
 pub use logs::LOG_MEMORY_LIMIT;
-pub use management::management_target;
+pub use management_args::management_target;
 pub use messaging::job::{Done, Job};
 pub use messaging::schedule::{drain, Cutoff, PendingSync, WithReplica};
 pub use messaging::{CallContext, Callback, CanisterCalls, Origin};
 pub use method::MethodKind;
 pub use record::{CanisterRecord, CanisterStatus};
-pub use replica::{Limits, Replica, ReplicaConfig, Started, StateHashes};
+pub use replica::{Limits, Replica, ReplicaConfig, Started};
+pub use requests::KnownRequest;
 pub use snapshot_meta::{SnapshotInfo, MAX_SNAPSHOTS_PER_CANISTER};
 pub use snapshot_transfer::MAX_SLICE_BYTES;
+pub use state_hashes::StateHashes;
 
 /// Whether drydock provides the import `module.name` to canisters: the System API (`ic0`).
 pub fn provides_import(module: &str, name: &str) -> bool {

@@ -6,8 +6,8 @@ use ic_management_canister_types::{
     CanisterIdRecord, CanisterInfoArgs, CanisterInfoResult, CanisterSettings, CanisterStatusResult,
     CanisterStatusType, Change, ChangeDetails, ChangeOrigin, ControllersChangeRecord,
     CreateCanisterArgs, CreationRecord, DefiniteCanisterSettings, DeleteCanisterSnapshotArgs,
-    FromUserRecord, InstallCodeArgs, LoadCanisterSnapshotArgs, LogVisibility, MemoryMetrics,
-    ProvisionalCreateCanisterWithCyclesArgs, QueryStats, SnapshotVisibility, StatusVisibility,
+    FromUserRecord, InstallCodeArgs, LoadCanisterSnapshotArgs, MemoryMetrics,
+    ProvisionalCreateCanisterWithCyclesArgs, QueryStats, StatusVisibility,
     TakeCanisterSnapshotArgs, UninstallCodeArgs, UpdateSettingsArgs,
 };
 use serde::de::DeserializeOwned;
@@ -15,11 +15,8 @@ use serde::de::DeserializeOwned;
 use crate::error::{CallError, ErrorCode, UserError};
 use crate::record::{CanisterRecord, CanisterStatus, Settings};
 use crate::replica::Replica;
+use crate::settings::{apply_settings, nat_u128};
 
-/// The most controllers a canister may have.
-const MAX_CONTROLLERS: usize = 10;
-/// The most principals `snapshot_visibility = allowed_viewers` may name.
-const MAX_SNAPSHOT_VIEWERS: usize = 10;
 /// Changes kept for `canister_info`.
 const MAX_HISTORY: usize = 20;
 /// The fee for creating a canister on a 13-node application subnet.
@@ -43,24 +40,6 @@ fn encode<T: CandidType>(value: &T) -> Result<Vec<u8>, CallError> {
             format!("encoding reply: {e}"),
         )
         .into()
-    })
-}
-
-fn nat_u64(n: &Nat, what: &str) -> Result<u64, UserError> {
-    n.0.to_string().parse().map_err(|_| {
-        UserError::new(
-            ErrorCode::InvalidManagementPayload,
-            format!("{what} = {n} does not fit in 64 bits"),
-        )
-    })
-}
-
-fn nat_u128(n: &Nat, what: &str) -> Result<u128, UserError> {
-    n.0.to_string().parse().map_err(|_| {
-        UserError::new(
-            ErrorCode::InvalidManagementPayload,
-            format!("{what} = {n} does not fit in 128 bits"),
-        )
     })
 }
 
@@ -105,154 +84,6 @@ pub(crate) fn push_change(
         record.history.drain(..extra);
     }
     record.total_num_changes += 1;
-}
-
-/// The most environment variables a canister may have, and the longest name and value (bytes).
-const MAX_ENV_VARS: usize = 20;
-const MAX_ENV_VAR_BYTES: usize = 128;
-
-/// Checks environment variables against the IC's limits; returns them sorted by name.
-fn environment_variables(
-    vars: &[ic_management_canister_types::EnvironmentVariable],
-) -> Result<Vec<(String, String)>, UserError> {
-    let invalid = |msg: String| {
-        UserError::new(
-            ErrorCode::InvalidManagementPayload,
-            format!("Invalid settings: {msg}"),
-        )
-    };
-    if vars.len() > MAX_ENV_VARS {
-        return Err(invalid(format!(
-            "{} environment variables given, at most {MAX_ENV_VARS} are allowed",
-            vars.len()
-        )));
-    }
-    let mut out: Vec<(String, String)> = Vec::with_capacity(vars.len());
-    for v in vars {
-        if v.name.len() > MAX_ENV_VAR_BYTES || v.value.len() > MAX_ENV_VAR_BYTES {
-            return Err(invalid(format!(
-                "environment variable `{}`: names and values are at most {MAX_ENV_VAR_BYTES} bytes",
-                v.name.chars().take(40).collect::<String>()
-            )));
-        }
-        out.push((v.name.clone(), v.value.clone()));
-    }
-    out.sort();
-    if let Some(w) = out.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(invalid(format!(
-            "environment variable `{}` is given twice",
-            w[0].0
-        )));
-    }
-    Ok(out)
-}
-
-fn check_viewers(n: usize, what: &str) -> Result<(), UserError> {
-    if n > MAX_SNAPSHOT_VIEWERS {
-        return Err(UserError::new(
-            ErrorCode::InvalidManagementPayload,
-            format!(
-                "Invalid settings: {n} {what} viewers given, at most {MAX_SNAPSHOT_VIEWERS} are allowed"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn apply_settings(settings: &mut Settings, new: &CanisterSettings) -> Result<bool, UserError> {
-    let mut controllers_changed = false;
-    if let Some(c) = &new.controllers {
-        if c.len() > MAX_CONTROLLERS {
-            return Err(UserError::new(
-                ErrorCode::InvalidManagementPayload,
-                format!(
-                    "Invalid settings: {} controllers given, at most {MAX_CONTROLLERS} are allowed",
-                    c.len()
-                ),
-            ));
-        }
-        settings.controllers = c.clone();
-        controllers_changed = true;
-    }
-    if let Some(n) = &new.compute_allocation {
-        let v = nat_u64(n, "compute_allocation")?;
-        if v > 100 {
-            return Err(UserError::new(
-                ErrorCode::InvalidManagementPayload,
-                format!("Invalid settings: compute_allocation {v} must be between 0 and 100"),
-            ));
-        }
-        settings.compute_allocation = v;
-    }
-    if let Some(n) = &new.memory_allocation {
-        settings.memory_allocation = nat_u64(n, "memory_allocation")?;
-    }
-    if let Some(n) = &new.freezing_threshold {
-        settings.freezing_threshold = nat_u64(n, "freezing_threshold")?;
-    }
-    if let Some(n) = &new.reserved_cycles_limit {
-        settings.reserved_cycles_limit = nat_u128(n, "reserved_cycles_limit")?;
-    }
-    if let Some(n) = &new.wasm_memory_limit {
-        let v = nat_u64(n, "wasm_memory_limit")?;
-        if v > 1 << 48 {
-            return Err(UserError::new(
-                ErrorCode::InvalidManagementPayload,
-                format!("Invalid settings: wasm_memory_limit {v} exceeds 2^48"),
-            ));
-        }
-        settings.wasm_memory_limit = v;
-    }
-    if let Some(n) = &new.wasm_memory_threshold {
-        settings.wasm_memory_threshold = nat_u64(n, "wasm_memory_threshold")?;
-    }
-    if let Some(v) = &new.log_visibility {
-        if let LogVisibility::AllowedViewers(viewers) = v {
-            check_viewers(viewers.len(), "log")?;
-        }
-        settings.log_visibility = v.clone();
-    }
-    if let Some(n) = &new.log_memory_limit {
-        let v = nat_u64(n, "log_memory_limit")?;
-        if v > crate::log_buffer::MAX_LOG_MEMORY_LIMIT {
-            return Err(UserError::new(
-                ErrorCode::InvalidManagementPayload,
-                format!(
-                    "Invalid settings: log_memory_limit {v} exceeds the maximum of {} bytes",
-                    crate::log_buffer::MAX_LOG_MEMORY_LIMIT
-                ),
-            ));
-        }
-        settings.log_memory_limit = v;
-    }
-    if let Some(v) = &new.status_visibility {
-        if let StatusVisibility::AllowedViewers(viewers) = v {
-            check_viewers(viewers.len(), "status")?;
-        }
-        settings.status_visibility = v.clone();
-    }
-    if let Some(n) = &new.minimum_incoming_canister_call_cycles {
-        settings.minimum_incoming_canister_call_cycles =
-            nat_u128(n, "minimum_incoming_canister_call_cycles")?;
-    }
-    if let Some(vars) = &new.environment_variables {
-        settings.environment_variables = environment_variables(vars)?;
-    }
-    if let Some(v) = &new.snapshot_visibility {
-        if let SnapshotVisibility::AllowedViewers(viewers) = v {
-            if viewers.len() > MAX_SNAPSHOT_VIEWERS {
-                return Err(UserError::new(
-                    ErrorCode::InvalidManagementPayload,
-                    format!(
-                        "Invalid settings: {} snapshot viewers given, at most {MAX_SNAPSHOT_VIEWERS} are allowed",
-                        viewers.len()
-                    ),
-                ));
-            }
-        }
-        settings.snapshot_visibility = v.clone();
-    }
-    Ok(controllers_changed)
 }
 
 impl Replica {
@@ -757,57 +588,4 @@ impl Replica {
             controllers: record.settings.controllers.clone(),
         })
     }
-}
-
-/// The `canister_id` field of a management call's argument, if it has one. Decoded as a
-/// record of that one field, so the other fields (a 2 MB snapshot slice, a Wasm module) are
-/// skipped rather than decoded.
-pub fn management_target(arg: &[u8]) -> Option<Principal> {
-    #[derive(candid::CandidType, serde::Deserialize)]
-    struct Target {
-        canister_id: Principal,
-    }
-    let mut decoder = candid::de::IDLDeserialize::new(arg).ok()?;
-    let target: Target = decoder.get_value().ok()?;
-    Some(target.canister_id)
-}
-
-/// The management methods the IC refuses over ingress, with its text (IC0406): they need a
-/// canister caller (cycles, a key, or another canister's view), or are not replicated.
-pub(crate) fn refuse_over_ingress(method: &str) -> Result<(), UserError> {
-    const CANISTERS_ONLY: &[&str] = &[
-        "create_canister",
-        "canister_info",
-        "canister_metadata",
-        "ecdsa_public_key",
-        "sign_with_ecdsa",
-        "schnorr_public_key",
-        "sign_with_schnorr",
-        "vetkd_public_key",
-        "vetkd_derive_key",
-        "deposit_cycles",
-        "http_request",
-        "raw_rand",
-        "bitcoin_get_balance",
-        "bitcoin_get_utxos",
-        "bitcoin_get_block_headers",
-        "bitcoin_send_transaction",
-        "bitcoin_get_current_fee_percentiles",
-        "node_metrics_history",
-        "subnet_info",
-        "rename_canister",
-    ];
-    if CANISTERS_ONLY.contains(&method) {
-        return Err(UserError::new(
-            ErrorCode::CanisterRejectedMessage,
-            format!("Only canisters can call ic00 method {method}"),
-        ));
-    }
-    if method == "fetch_canister_logs" {
-        return Err(UserError::new(
-            ErrorCode::CanisterRejectedMessage,
-            "fetch_canister_logs API is not accessible via ingress in replicated mode",
-        ));
-    }
-    Ok(())
 }

@@ -99,6 +99,8 @@ pub struct Replica {
     pub(crate) busy: std::collections::HashSet<Principal>,
     /// Commits are deferred to the next sync (`Replica::grouped`).
     pub(crate) group: bool,
+    /// When expired request ids were last looked for (`requests.rs`).
+    pub(crate) last_sweep: Option<std::time::Instant>,
     /// The id the next canister created gets (`specified_id`), once.
     pub(crate) specified_id: Option<Principal>,
     /// Instructions of each canister's last job (see [`Replica::last_instructions`]).
@@ -159,6 +161,7 @@ impl Replica {
             group: false,
             last_instructions: Default::default(),
             specified_id: None,
+            last_sweep: None,
             next_ingress,
             carry: Vec::new(),
             staged: Vec::new(),
@@ -584,66 +587,4 @@ pub(crate) fn trap_error(id: &Principal, trap: &CanisterTrap) -> UserError {
         _ => ErrorCode::CanisterTrapped,
     };
     UserError::new(code, format!("Error from Canister {id}: {trap}"))
-}
-
-/// Digests of everything a canister's state consists of, to check that a failed operation
-/// changed nothing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StateHashes {
-    pub module_hash: Option<String>,
-    pub version: u64,
-    /// SHA-256 of the committed heap, `heap_size` bytes.
-    pub heap: String,
-    pub heap_size: u64,
-    /// SHA-256 of the committed stable memory.
-    pub stable: String,
-    pub stable_size: u64,
-    pub globals: String,
-    pub certified_data: Vec<u8>,
-    pub global_timer: u64,
-}
-
-impl Replica {
-    /// Hashes the committed state of a canister (reading its memory files).
-    pub fn state_hashes(&self, id: &Principal) -> Result<StateHashes, CallError> {
-        use sha2::{Digest, Sha256};
-        use std::os::unix::fs::FileExt;
-        let record = &self.get(id)?.record;
-        let hash_memory = |name: &str, size: u64| -> Result<String, CallError> {
-            let mut h = Sha256::new();
-            if let Some(m) = self.store.memory(name) {
-                let mut buf = vec![0u8; 1 << 20];
-                let mut off = 0u64;
-                while off < size {
-                    let n = (size - off).min(buf.len() as u64) as usize;
-                    m.file.read_exact_at(&mut buf[..n], off).map_err(|e| {
-                        ReplicaError::CorruptRecord {
-                            key: name.to_string(),
-                            cause: e.to_string(),
-                        }
-                    })?;
-                    h.update(&buf[..n]);
-                    off += n as u64;
-                }
-            } else if size > 0 {
-                return Err(ReplicaError::CorruptRecord {
-                    key: name.to_string(),
-                    cause: "memory file missing".into(),
-                }
-                .into());
-            }
-            Ok(hex::encode(h.finalize()))
-        };
-        Ok(StateHashes {
-            module_hash: record.module_hash.clone(),
-            version: record.version,
-            heap: hash_memory(&CanisterRecord::heap_name(id), record.heap_size)?,
-            heap_size: record.heap_size,
-            stable: hash_memory(&CanisterRecord::stable_name(id), record.stable_size)?,
-            stable_size: record.stable_size,
-            globals: serde_json::to_string(&record.globals).unwrap_or_default(),
-            certified_data: record.certified_data.clone(),
-            global_timer: record.global_timer,
-        })
-    }
 }

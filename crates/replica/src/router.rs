@@ -45,11 +45,24 @@ impl Replica {
         method: &str,
         arg: &[u8],
     ) -> Result<Started, CallError> {
+        self.start_update_keeping(sender, canister, method, arg, false)
+    }
+
+    /// [`Replica::start_update`]; with `keep`, a call to a canister keeps its answer durably
+    /// (`ingress/<n>`) as well.
+    pub(crate) fn start_update_keeping(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+        method: &str,
+        arg: &[u8],
+        keep: bool,
+    ) -> Result<Started, CallError> {
         match route(&canister) {
             Destination::Management => {
                 // Interface spec, "The IC management canister": some methods only canisters
                 // may call.
-                crate::management::refuse_over_ingress(method)?;
+                crate::management_args::refuse_over_ingress(method)?;
                 if crate::management_target(arg).is_some_and(|t| self.busy.contains(&t)) {
                     return Ok(Started::Busy);
                 }
@@ -66,7 +79,7 @@ impl Replica {
             }
             Destination::Canister(_) => {}
         }
-        let id = self.accept_ingress(sender, canister, method, arg, false)?;
+        let id = self.accept_ingress(sender, canister, method, arg, keep)?;
         Ok(Started::Pending(id))
     }
 

@@ -35,7 +35,8 @@ use ic_management_canister_types::{
 use crate::error::{CallError, ErrorCode, ReplicaError, UserError};
 use crate::management::{ensure_controller, push_change};
 use crate::record::CanisterRecord;
-use crate::replica::{Replica, StateHashes};
+use crate::replica::Replica;
+use crate::state_hashes::StateHashes;
 
 use crate::snapshot_meta::*;
 pub use crate::snapshot_meta::{SnapshotInfo, MAX_SNAPSHOTS_PER_CANISTER};

@@ -49,11 +49,10 @@ impl Replica {
     }
 
     pub(crate) fn outbox_committed(&mut self, out: Outbox) {
-        for (id, keep, payload) in out.committed(&mut self.queue) {
-            if !keep {
-                // Handed out after the next sync (group commit).
-                self.unpublished.push((id, payload));
-            }
+        for (id, _keep, payload) in out.committed(&mut self.queue) {
+            // Handed out after the next sync (group commit); a kept answer is in the store
+            // as well.
+            self.unpublished.push((id, payload));
         }
     }
 

@@ -65,6 +65,7 @@ impl Replica {
     /// of canisters that are not busy are returned as jobs.
     pub fn round_start(&mut self) -> Result<Vec<crate::Job>, ReplicaError> {
         self.grouped(|r| {
+            r.sweep_requests()?;
             r.expire_deadlines()?;
             r.complete_stops()?;
             r.take_tasks(true, true)

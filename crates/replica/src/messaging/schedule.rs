@@ -27,7 +27,7 @@ use super::{Message, Origin};
 use crate::destination::{route, Destination};
 use crate::error::{CallError, ReplicaError};
 use crate::ids::MANAGEMENT_CANISTER;
-use crate::management::management_target;
+use crate::management_args::management_target;
 use crate::replica::Replica;
 
 /// Which messages a round may take: those queued, or ingress accepted, before it began (so a
