@@ -5,6 +5,7 @@
 //! Each test file includes this with `mod common;` and uses only some of it.
 #![allow(dead_code)]
 
+use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -271,5 +272,70 @@ impl CommandLoop {
         reap_group(pgid);
         self.reader.join().unwrap();
         self.lines.try_iter().collect()
+    }
+}
+
+impl Drydock {
+    /// `drydock start` on this state directory, until the guard is dropped.
+    pub fn serve(&self) -> Server {
+        let status = self.state().with_file_name("status");
+        // A status.json left by an earlier server names its port.
+        let _ = fs::remove_file(status.join("status.json"));
+        let child = command(&self.state())
+            .args(["start", "--port", "0", "--status-dir"])
+            .arg(&status)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn drydock start");
+        let mut server = Server {
+            child,
+            url: String::new(),
+            root_key: String::new(),
+            state: self.state(),
+        };
+        let path = status.join("status.json");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(text) = fs::read_to_string(&path) {
+                let v: serde_json::Value = serde_json::from_str(&text).expect("status.json");
+                let port = v["gateway_port"].as_u64().expect("gateway_port");
+                server.url = format!("http://127.0.0.1:{port}");
+                server.root_key = v["root_key"].as_str().expect("root_key").to_string();
+                return server;
+            }
+            if let Some(status) = server.child.try_wait().expect("wait") {
+                panic!("drydock start exited with {status}");
+            }
+            assert!(Instant::now() < deadline, "no status.json after 60 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A running `drydock start`; dropping it stops the server (SIGTERM, then SIGKILL).
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    /// The server's root key, DER in hex.
+    pub root_key: String,
+    pub state: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the pid of a child this guard owns and has not yet reaped.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
