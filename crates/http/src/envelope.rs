@@ -171,3 +171,22 @@ impl Serialize for RawValue<'_> {
         }
     }
 }
+
+/// The `canister_id` field of a management call's argument, if it has one. Decoded as a
+/// record of that one field, so the other fields (a 2 MB snapshot slice, a Wasm module) are
+/// skipped rather than decoded. The Candid decoder of untrusted bytes on the HTTP path, before
+/// the replica: the fuzz target `candid_args` drives it. Never panics on input.
+pub fn management_target(arg: &[u8]) -> Option<Principal> {
+    #[derive(candid::CandidType, serde::Deserialize)]
+    struct Target {
+        canister_id: Principal,
+    }
+    // The work is bounded by the size of the request (a blob costs about 4 units a byte in
+    // candid's cost model), so a tiny argument cannot ask for a billion-element `vec null`.
+    let quota = 5 * MAX_REQUEST_BYTES;
+    let mut config = candid::de::DecoderConfig::new();
+    config.set_decoding_quota(quota).set_skipping_quota(quota);
+    let mut decoder = candid::de::IDLDeserialize::new_with_config(arg, &config).ok()?;
+    let target: Target = decoder.get_value().ok()?;
+    Some(target.canister_id)
+}

@@ -11,7 +11,9 @@ use drydock_replica::{CallError, ErrorCode, Replica, MANAGEMENT_CANISTER};
 use ic_transport_types::RequestId;
 use serde::Serialize;
 
-pub use crate::envelope::{cbor, decode_envelope, now_ns, Authed, HttpReject, MAX_REQUEST_BYTES};
+pub use crate::envelope::{
+    cbor, decode_envelope, management_target, now_ns, Authed, HttpReject, MAX_REQUEST_BYTES,
+};
 use crate::keys::Keys;
 use crate::tree::Node;
 
@@ -499,19 +501,6 @@ impl Service {
             CallOutcome::Replied(_) => Vec::new(),
         }
     }
-}
-
-/// The `canister_id` field of a management call's argument, if it has one. Decoded as a
-/// record of that one field, so the other fields (a 2 MB snapshot slice, a Wasm module) are
-/// skipped rather than decoded.
-fn management_target(arg: &[u8]) -> Option<Principal> {
-    #[derive(candid::CandidType, serde::Deserialize)]
-    struct Target {
-        canister_id: Principal,
-    }
-    let mut decoder = candid::de::IDLDeserialize::new(arg).ok()?;
-    let target: Target = decoder.get_value().ok()?;
-    Some(target.canister_id)
 }
 
 /// Shared between the server's handlers.
