@@ -242,6 +242,7 @@ impl StoreData {
                 limits: ExecLimits::ic(0),
                 is_memory64: false,
                 peak: 0,
+                refused: None,
             },
         }
     }

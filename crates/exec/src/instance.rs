@@ -22,6 +22,9 @@ use crate::memory::{MemoryBacking, PageMemory};
 use crate::module::TABLE_EXPORT;
 use crate::stable::StableMemory;
 
+/// The most elements a table may have.
+pub const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
 /// Enforces the heap limits on `memory.grow`: the Wasm32/Wasm64 maximum (growth fails, as on
 /// the IC) and the `wasm_memory_limit` setting (the message traps, for the entry points that
 /// enforce it).
@@ -31,6 +34,9 @@ pub struct HeapLimiter {
     pub is_memory64: bool,
     /// The largest heap size seen in this message.
     pub peak: u64,
+    /// Why the last growth was refused, if it was: at instantiation this makes a failure the
+    /// module's fault (it asks for more than allowed), not drydock's.
+    pub refused: Option<String>,
 }
 
 impl wasmtime::ResourceLimiter for HeapLimiter {
@@ -47,11 +53,17 @@ impl wasmtime::ResourceLimiter for HeapLimiter {
             self.limits.heap32_max
         };
         if desired > max {
+            self.refused = Some(format!(
+                "a Wasm memory of {desired} bytes is more than the maximum of {max} bytes"
+            ));
             return Ok(false);
         }
         if self.limits.enforce_wasm_memory_limit {
             if let Some(limit) = self.limits.wasm_memory_limit {
                 if limit > 0 && desired > limit {
+                    self.refused = Some(format!(
+                        "its initial Wasm memory of {desired} bytes is more than the canister's wasm_memory_limit of {limit} bytes (raise the limit with `update_settings`, or 0 for none)"
+                    ));
                     return Err(wasmtime::Error::new(HostTrap::WasmMemoryLimit {
                         limit,
                         peak: desired,
@@ -69,7 +81,13 @@ impl wasmtime::ResourceLimiter for HeapLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1 << 20)
+        if desired > MAX_TABLE_ELEMENTS {
+            self.refused = Some(format!(
+                "a table of {desired} elements is more than the maximum of {MAX_TABLE_ELEMENTS}"
+            ));
+            return Ok(false);
+        }
+        Ok(true)
     }
 }
 
@@ -164,6 +182,24 @@ pub struct Instance {
     stale: bool,
 }
 
+/// Sorts an instantiation failure: a trap (a data or element segment out of bounds) or a
+/// memory or table the limits refuse is the module's fault ([`ExecError::Instantiation`]);
+/// anything else is drydock's ([`ExecError::Wasmtime`]).
+fn instantiation_error(e: wasmtime::Error, refused: Option<String>) -> ExecError {
+    if let Some(t) = e.downcast_ref::<Trap>() {
+        return ExecError::Instantiation {
+            reason: format!("instantiation trapped: {t}"),
+        };
+    }
+    match (refused, e.downcast_ref::<HostTrap>()) {
+        (Some(why), _) => ExecError::Instantiation { reason: why },
+        (None, Some(t)) => ExecError::Instantiation {
+            reason: t.to_string(),
+        },
+        (None, None) => wasmtime_err(format!("{e:#}")),
+    }
+}
+
 fn wasmtime_err(e: impl std::fmt::Display) -> ExecError {
     ExecError::Wasmtime(e.to_string())
 }
@@ -197,6 +233,7 @@ impl Instance {
                 limits,
                 is_memory64,
                 peak: 0,
+                refused: None,
             },
         };
         let mut store = Store::new(&engine.engine, data);
@@ -218,10 +255,10 @@ impl Instance {
         let instance = linker.instantiate(&mut store, &module.module);
         PENDING_HEAP.with(|p| *p.borrow_mut() = None);
         let heap = CREATED_HEAP.with(|c| c.borrow_mut().take());
-        let instance = instance.map_err(|e| match e.downcast_ref::<Trap>() {
-            Some(t) => ExecError::Wasmtime(format!("instantiation trapped: {t}")),
-            None => wasmtime_err(format!("{e:#}")),
-        })?;
+        let instance = match instance {
+            Ok(i) => i,
+            Err(e) => return Err(instantiation_error(e, store.data().limiter.refused.clone())),
+        };
         let committed_heap_size = heap.as_ref().map(|h| h.size()).unwrap_or(0);
         let mut inst = Instance {
             store,
