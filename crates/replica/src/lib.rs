@@ -25,6 +25,7 @@ pub use chunks::{MAX_CHUNKS, MAX_CHUNK_BYTES};
 pub use error::{CallError, ErrorCode, RejectCode, ReplicaError, UserError};
 pub use ids::{canister_id_from_index, MANAGEMENT_CANISTER};
 pub use logs::LOG_MEMORY_LIMIT;
+pub use management::candid_decoder_config;
 pub use messaging::{CallContext, Callback, CanisterCalls, Origin};
 pub use record::{CanisterRecord, CanisterStatus};
 pub use replica::{Limits, MethodKind, Replica, ReplicaConfig, Started, StateHashes};
