@@ -22,7 +22,8 @@
 # Idempotent: installs the wasm32 rust target and motoko/node_modules when
 # missing, and skips a half (Rust / Motoko) whose outputs are newer than its
 # sources. Options: --force (rebuild everything), --rust-only, --motoko-only.
-# Environment: TEST_CANISTERS_OUT overrides the output directory.
+# Environment: TEST_CANISTERS_OUT overrides the output directory; CARGO_TARGET_DIR is honoured
+# (the wasm is copied from wherever cargo built it).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -69,7 +70,14 @@ build_rust() {
     log "adding rust target $TARGET"
     rustup target add "$TARGET" || die "rustup target add $TARGET failed"
   fi
-  local rel="$CAN/target/$TARGET/release"
+  # Where cargo puts the wasm: canisters/target, or wherever CARGO_TARGET_DIR (or a cargo
+  # config) sends it; cargo itself says.
+  local target_dir
+  target_dir="$(cd "$CAN" && cargo metadata --format-version 1 --no-deps --locked \
+    | node -e 'let s = ""; process.stdin.on("data", d => s += d).on("end", () => console.log(JSON.parse(s).target_directory))')" \
+    || die "cargo metadata failed in $CAN"
+  [ -n "$target_dir" ] || die "cargo metadata gave no target directory in $CAN"
+  local rel="$target_dir/$TARGET/release"
   # cargo <features> <pkg:suffix>...: build, then copy each wasm and its .did.
   cargo_variant() {
     local features="$1"; shift

@@ -4,6 +4,11 @@
 #
 #   scripts/fuzz.sh                                   # the target `envelope`, 60 s
 #   scripts/fuzz.sh envelope envelope_signed          # several targets, 60 s each
+#   scripts/fuzz.sh all                               # every target, 60 s each
+#
+# The targets: envelope, envelope_signed (the HTTP request envelope), module_intake (Wasm
+# module intake), candid_args (management call arguments), most (Motoko stable signatures),
+# snapshot_upload (snapshot upload arguments). See ARCHITECTURE.md, "Fuzz targets".
 #   DRYDOCK_FUZZ_SECONDS=300 scripts/fuzz.sh          # longer
 #   DRYDOCK_FUZZ_SANITIZER=address scripts/fuzz.sh    # with AddressSanitizer (5x slower)
 #
@@ -25,7 +30,16 @@ cd "$ROOT/fuzz"
 
 SECS="${DRYDOCK_FUZZ_SECONDS:-60}"
 SANITIZER="${DRYDOCK_FUZZ_SANITIZER:-none}"
-if [ "$#" -gt 0 ]; then TARGETS=("$@"); else TARGETS=(envelope); fi
+ALL=(envelope envelope_signed module_intake candid_args most snapshot_upload)
+if [ "$#" -eq 1 ] && [ "$1" = all ]; then TARGETS=("${ALL[@]}")
+elif [ "$#" -gt 0 ]; then TARGETS=("$@")
+else TARGETS=(envelope); fi
+for target in "${TARGETS[@]}"; do
+    case " ${ALL[*]} " in
+        *" $target "*) ;;
+        *) echo "fuzz.sh: unknown target $target (the targets: ${ALL[*]}, or all)" >&2; exit 2 ;;
+    esac
+done
 
 command -v cargo >/dev/null 2>&1 || { echo "fuzz.sh: cargo not found: install Rust with rustup" >&2; exit 1; }
 command -v c++ >/dev/null 2>&1 || { echo "fuzz.sh: no C++ compiler (libFuzzer is C++): apt-get install g++" >&2; exit 1; }

@@ -5,8 +5,9 @@
 #   1b. the real clients for the end-to-end tests (icp-cli 1.5, agent-js) from npm, in clients/;
 #   2. cargo test for the whole workspace (unit, integration, CLI and crash tests);
 #   3. the standards: rustfmt and clippy with warnings denied;
-#   4. the fuzz target for the HTTP envelope decoder, for 60 s (scripts/fuzz.sh; installs
-#      cargo-fuzz on first use).
+#   4. the fuzz targets (scripts/fuzz.sh; installs cargo-fuzz on first use): the HTTP
+#      envelope decoder for 60 s, then module intake, Candid arguments, .most signatures and
+#      snapshot uploads for 20 s each.
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p drydock-state`).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,3 +22,4 @@ cargo test --workspace --locked "$@"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 scripts/fuzz.sh envelope
+DRYDOCK_FUZZ_SECONDS="${DRYDOCK_FUZZ_SECONDS:-20}" scripts/fuzz.sh module_intake candid_args most snapshot_upload

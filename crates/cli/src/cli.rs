@@ -175,6 +175,11 @@ pub struct StartArgs {
     /// the server is ready, as icp-cli's network launcher interface expects.
     #[arg(long, value_name = "DIR")]
     pub status_dir: Option<PathBuf>,
+    /// Connections served at once; one more gets "503 Service Unavailable". Each takes a file
+    /// descriptor: drydock raises its open-file limit to this plus 512 when the hard limit
+    /// allows, else serves fewer (and says so).
+    #[arg(long, value_name = "N", default_value_t = drydock_http::listener::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
 }
 
 /// How to tell that an upgraded canister is healthy.

@@ -32,6 +32,7 @@ pub fn parse_launcher_args(args: &[String]) -> Result<LauncherArgs, CliError> {
         bind: IpAddr::from([127, 0, 0, 1]),
         port: 0,
         status_dir: None,
+        max_connections: drydock_http::listener::DEFAULT_MAX_CONNECTIONS,
     };
     let mut i = 1;
     while i < args.len() {
@@ -114,8 +115,12 @@ pub fn run(args: &StartArgs, global: &GlobalArgs) -> Result<(), CliError> {
             "drydock is serving the IC HTTP interface at http://{addr} (state {}); root key {root_key}",
             dir.display()
         ));
+        let config = drydock_http::ServeConfig {
+            max_connections: args.max_connections,
+            ..drydock_http::ServeConfig::default()
+        };
         listener
-            .serve(service, shutdown_signal())
+            .serve_with(service, config, shutdown_signal())
             .await
             .map_err(|e| CliError::internal(e.to_string()))
     })

@@ -245,6 +245,7 @@ impl StoreData {
                 limits: ExecLimits::ic(0),
                 is_memory64: false,
                 peak: 0,
+                refused: None,
             },
         }
     }
@@ -256,6 +257,9 @@ fn unreachable_stable() -> StableMemory {
     std::process::abort()
 }
 
+/// The most elements a table may have.
+pub const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
 /// Enforces the heap limits on `memory.grow`: the Wasm32/Wasm64 maximum (growth fails, as on
 /// the IC) and the `wasm_memory_limit` setting (the message traps, for the entry points that
 /// enforce it).
@@ -265,6 +269,9 @@ pub struct HeapLimiter {
     pub is_memory64: bool,
     /// The largest heap size seen in this message.
     pub peak: u64,
+    /// Why the last growth was refused, if it was: at instantiation this makes a failure the
+    /// module's fault (it asks for more than allowed), not drydock's.
+    pub refused: Option<String>,
 }
 
 impl wasmtime::ResourceLimiter for HeapLimiter {
@@ -281,11 +288,17 @@ impl wasmtime::ResourceLimiter for HeapLimiter {
             self.limits.heap32_max
         };
         if desired > max {
+            self.refused = Some(format!(
+                "a Wasm memory of {desired} bytes is more than the maximum of {max} bytes"
+            ));
             return Ok(false);
         }
         if self.limits.enforce_wasm_memory_limit {
             if let Some(limit) = self.limits.wasm_memory_limit {
                 if limit > 0 && desired > limit {
+                    self.refused = Some(format!(
+                        "its initial Wasm memory of {desired} bytes is more than the canister's wasm_memory_limit of {limit} bytes (raise the limit with `update_settings`, or 0 for none)"
+                    ));
                     return Err(wasmtime::Error::new(HostTrap::WasmMemoryLimit {
                         limit,
                         peak: desired,
@@ -303,6 +316,12 @@ impl wasmtime::ResourceLimiter for HeapLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1 << 20)
+        if desired > MAX_TABLE_ELEMENTS {
+            self.refused = Some(format!(
+                "a table of {desired} elements is more than the maximum of {MAX_TABLE_ELEMENTS}"
+            ));
+            return Ok(false);
+        }
+        Ok(true)
     }
 }

@@ -45,6 +45,10 @@ pub enum ExecError {
         expected: String,
         found: String,
     },
+    /// The module cannot be instantiated, by its own fault: a data or element segment out of
+    /// bounds, or a memory or table larger than allowed.
+    #[error("Wasm module cannot be instantiated: {reason}")]
+    Instantiation { reason: String },
     /// Compiling or instantiating failed for a reason that is not the module's fault.
     #[error("wasmtime: {0}")]
     Wasmtime(String),

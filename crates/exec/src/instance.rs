@@ -114,6 +114,24 @@ pub struct Instance {
     stale: bool,
 }
 
+/// Sorts an instantiation failure: a trap (a data or element segment out of bounds) or a
+/// memory or table the limits refuse is the module's fault ([`ExecError::Instantiation`]);
+/// anything else is drydock's ([`ExecError::Wasmtime`]).
+fn instantiation_error(e: wasmtime::Error, refused: Option<String>) -> ExecError {
+    if let Some(t) = e.downcast_ref::<Trap>() {
+        return ExecError::Instantiation {
+            reason: format!("instantiation trapped: {t}"),
+        };
+    }
+    match (refused, e.downcast_ref::<HostTrap>()) {
+        (Some(why), _) => ExecError::Instantiation { reason: why },
+        (None, Some(t)) => ExecError::Instantiation {
+            reason: t.to_string(),
+        },
+        (None, None) => wasmtime_err(format!("{e:#}")),
+    }
+}
+
 fn wasmtime_err(e: impl std::fmt::Display) -> ExecError {
     ExecError::Wasmtime(e.to_string())
 }
@@ -147,6 +165,7 @@ impl Instance {
                 limits,
                 is_memory64,
                 peak: 0,
+                refused: None,
             },
         };
         let mut store = Store::new(&engine.engine, data);
@@ -168,10 +187,10 @@ impl Instance {
         let instance = linker.instantiate(&mut store, &module.module);
         PENDING_HEAP.with(|p| *p.borrow_mut() = None);
         let heap = CREATED_HEAP.with(|c| c.borrow_mut().take());
-        let instance = instance.map_err(|e| match e.downcast_ref::<Trap>() {
-            Some(t) => ExecError::Wasmtime(format!("instantiation trapped: {t}")),
-            None => wasmtime_err(format!("{e:#}")),
-        })?;
+        let instance = match instance {
+            Ok(i) => i,
+            Err(e) => return Err(instantiation_error(e, store.data().limiter.refused.clone())),
+        };
         let committed_heap_size = heap.as_ref().map(|h| h.size()).unwrap_or(0);
         let mut inst = Instance {
             store,

@@ -171,3 +171,70 @@ impl Serialize for RawValue<'_> {
         }
     }
 }
+
+/// The `canister_id` field of a management call's argument, if it has one. Decoded as a
+/// record of that one field, so the other fields (a 2 MB snapshot slice, a Wasm module) are
+/// skipped rather than decoded. The Candid decoder of untrusted bytes on the HTTP path, before
+/// the replica: the fuzz target `candid_args` drives it. Never panics on input.
+pub fn management_target(arg: &[u8]) -> Option<Principal> {
+    #[derive(candid::CandidType, serde::Deserialize)]
+    struct Target {
+        canister_id: Principal,
+    }
+    // The work is bounded by the size of the request, so a tiny argument cannot ask for a
+    // billion-element `vec null`. In candid's cost model a skipped byte of a blob costs about
+    // 4 units, times 50 against the decoding quota: a 2 MiB module must fit.
+    let mut config = candid::de::DecoderConfig::new();
+    config
+        .set_decoding_quota(256 * MAX_REQUEST_BYTES)
+        .set_skipping_quota(8 * MAX_REQUEST_BYTES);
+    let mut decoder = candid::de::IDLDeserialize::new_with_config(arg, &config).ok()?;
+    let target: Target = decoder.get_value().ok()?;
+    Some(target.canister_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_target_of_an_install_code_with_a_2_mib_module_is_found() {
+        #[derive(candid::CandidType)]
+        struct Install {
+            canister_id: Principal,
+            wasm_module: serde_bytes::ByteBuf,
+            arg: serde_bytes::ByteBuf,
+        }
+        let id = Principal::from_slice(&[0, 0, 0, 0, 0, 0x10, 0, 0, 1, 1]);
+        let arg = candid::encode_one(Install {
+            canister_id: id,
+            wasm_module: serde_bytes::ByteBuf::from(vec![7u8; 2 * 1024 * 1024]),
+            arg: serde_bytes::ByteBuf::from(vec![1u8; 100]),
+        })
+        .unwrap();
+        assert_eq!(management_target(&arg), Some(id));
+    }
+
+    #[test]
+    fn a_few_bytes_claiming_2_pow_32_nulls_are_cut_short() {
+        // `record { canister_id; extra : vec null }`, `extra` last on the wire (its field
+        // hash is the larger), claiming 2^32 nulls in its last bytes.
+        #[derive(candid::CandidType)]
+        struct Evil {
+            canister_id: Principal,
+            extra: Vec<()>,
+        }
+        let id = Principal::from_slice(&[0, 0, 0, 0, 0, 0x10, 0, 0, 1, 1]);
+        let mut arg = candid::encode_one(Evil {
+            canister_id: id,
+            extra: vec![(); 4],
+        })
+        .unwrap();
+        assert_eq!(management_target(&arg), Some(id));
+        assert_eq!(arg.pop(), Some(4));
+        arg.extend([0x80, 0x80, 0x80, 0x80, 0x10]);
+        let start = std::time::Instant::now();
+        assert_eq!(management_target(&arg), None);
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
+}

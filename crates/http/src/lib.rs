@@ -7,12 +7,15 @@
 //! - [`tree`]: the certified state tree and its witnesses.
 //! - [`service`]: requests apart from HTTP: decoding, running, request statuses, certificates.
 //! - [`server`]: the axum routes.
+//! - [`listener`]: the accept loop: connection limit, header and body timeouts.
 //!
 //! It is the only crate that knows CBOR and the IC's wire types.
 
 pub mod auth;
 pub mod envelope;
 pub mod keys;
+#[cfg(feature = "server")]
+pub mod listener;
 #[cfg(feature = "server")]
 mod scheduler;
 #[cfg(feature = "server")]
@@ -30,6 +33,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use keys::Keys;
+#[cfg(feature = "server")]
+pub use listener::{raise_fd_limit, Listener, ServeConfig};
 #[cfg(feature = "server")]
 pub use service::{Service, Shared};
 
@@ -65,54 +70,3 @@ pub fn service(replica: drydock_replica::Replica, state_dir: &Path) -> Result<Sh
 /// The interval between background rounds.
 #[cfg(feature = "server")]
 pub const ROUND_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// A bound listener, ready to serve.
-#[cfg(feature = "server")]
-pub struct Listener {
-    inner: tokio::net::TcpListener,
-}
-
-#[cfg(feature = "server")]
-impl Listener {
-    /// Binds `addr` (port 0 picks a free port).
-    pub async fn bind(addr: SocketAddr) -> Result<Listener, HttpError> {
-        let inner = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| HttpError::Bind { addr, source })?;
-        Ok(Listener { inner })
-    }
-
-    /// The address actually bound.
-    pub fn local_addr(&self) -> Result<SocketAddr, HttpError> {
-        self.inner.local_addr().map_err(HttpError::Serve)
-    }
-
-    /// Serves until `shutdown` completes.
-    pub async fn serve(
-        self,
-        service: Shared,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> Result<(), HttpError> {
-        use axum::serve::ListenerExt;
-        // Replies go out at once (no Nagle delay between headers and body).
-        let listener = self.inner.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        // Rounds run in the background in real time: timers, heartbeats and the messages
-        // between canisters progress with nobody calling.
-        let scheduler = {
-            let s = service.clone();
-            std::thread::spawn(move || scheduler::run(s))
-        };
-        let served = axum::serve(listener, server::router(service.clone()))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(HttpError::Serve);
-        service
-            .stopping
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        service.work.notify();
-        let _ = tokio::task::spawn_blocking(move || scheduler.join()).await;
-        served
-    }
-}

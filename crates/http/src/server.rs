@@ -17,8 +17,15 @@ use crate::service::{cbor, now_ns, outcome_of, CallOutcome, HttpReject, Service,
 /// How long a synchronous call waits for its reply before answering 202.
 pub const SYNC_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The router of the IC HTTP interface over `service`.
+/// The router of the IC HTTP interface over `service`, with the default limits.
 pub fn router(service: Shared) -> Router {
+    router_with(service, &crate::ServeConfig::default())
+}
+
+/// The router of the IC HTTP interface over `service`, reading request bodies within
+/// `config.body_read_timeout`.
+pub fn router_with(service: Shared, config: &crate::ServeConfig) -> Router {
+    let body_timeout = config.body_read_timeout;
     Router::new()
         .route("/api/v2/status", get(status))
         .route("/api/v2/canister/{id}/call", post(call_v2))
@@ -38,9 +45,90 @@ pub fn router(service: Shared) -> Router {
         )
         .route("/api/v2/subnet/{id}/read_state", post(read_state_subnet))
         .route("/api/v3/subnet/{id}/read_state", post(read_state_subnet))
+        // Only the IC endpoints above (not the fallback): a request to an unknown path stays
+        // a 404 whatever it carries.
+        .route_layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                ic_request_body(req, next, body_timeout)
+            },
+        ))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(crate::service::MAX_REQUEST_BYTES + 1))
         .with_state(service)
+}
+
+/// The media type of IC request bodies (interface spec, "HTTPS interface": bodies are CBOR).
+pub const CBOR: &str = "application/cbor";
+
+/// Checks and reads the body of a request to an IC endpoint before its handler runs:
+/// - a POST must say `Content-Type: application/cbor`, as the IC requires (its replica answers
+///   400 "Unexpected content-type, expected application/cbor."; ic-agent and agent-js send
+///   exactly that), else 400 naming the type sent;
+/// - the whole body must arrive within `timeout` of the head, else 408 and the connection is
+///   closed (a client that declares 1000 bytes and sends 3 is answered, not waited for);
+/// - a body over the limit is 413, as the envelope decoder would say.
+async fn ic_request_body(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+    timeout: Duration,
+) -> Response {
+    if req.method() != axum::http::Method::POST {
+        return next.run(req).await;
+    }
+    let types: Vec<String> = req
+        .headers()
+        .get_all(header::CONTENT_TYPE)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    if !types.iter().any(|t| t.eq_ignore_ascii_case(CBOR)) {
+        let sent = if types.is_empty() {
+            "no Content-Type".to_string()
+        } else {
+            format!("Content-Type: {}", types.join(", "))
+        };
+        return reject(HttpReject::bad_request(format!(
+            "Unexpected content-type, expected {CBOR}: the request was sent with {sent}; IC requests are CBOR and must say `Content-Type: {CBOR}`"
+        )));
+    }
+    let (parts, body) = req.into_parts();
+    let limit = crate::service::MAX_REQUEST_BYTES;
+    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit + 1)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            return if too_large {
+                reject(HttpReject {
+                    status: 413,
+                    message: format!("Request body is larger than the maximum of {limit} bytes"),
+                })
+            } else {
+                reject(HttpReject::bad_request(format!(
+                    "Could not read the request body: {e}"
+                )))
+            };
+        }
+        Err(_) => {
+            let mut response = reject(HttpReject {
+                status: 408,
+                message: format!(
+                    "Request body not received within {} s of its headers (a Content-Length larger than the body sent?)",
+                    timeout.as_secs_f64()
+                ),
+            });
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            return response;
+        }
+    };
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
 }
 
 fn reject(r: HttpReject) -> Response {

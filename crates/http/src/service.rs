@@ -11,7 +11,9 @@ use drydock_replica::{CallError, ErrorCode, Replica, MANAGEMENT_CANISTER};
 use ic_transport_types::RequestId;
 use serde::Serialize;
 
-pub use crate::envelope::{cbor, decode_envelope, now_ns, Authed, HttpReject, MAX_REQUEST_BYTES};
+pub use crate::envelope::{
+    cbor, decode_envelope, management_target, now_ns, Authed, HttpReject, MAX_REQUEST_BYTES,
+};
 use crate::keys::Keys;
 use crate::tree::Node;
 

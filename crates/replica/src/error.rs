@@ -127,7 +127,20 @@ impl From<drydock_state::StateError> for CallError {
 }
 
 impl From<drydock_exec::ExecError> for CallError {
+    /// A module the engine refuses or cannot instantiate by its own fault is the canister's
+    /// error (IC0505, reject code 5); every other engine failure is drydock's.
     fn from(e: drydock_exec::ExecError) -> Self {
-        CallError::Replica(e.into())
+        use drydock_exec::ExecError as E;
+        match e {
+            E::Module(_)
+            | E::UnknownImport { .. }
+            | E::ImportSignature { .. }
+            | E::Instantiation { .. } => UserError::new(
+                ErrorCode::CanisterInvalidWasm,
+                format!("Canister's Wasm module is not valid: {e}"),
+            )
+            .into(),
+            other => CallError::Replica(other.into()),
+        }
     }
 }

@@ -36,6 +36,7 @@ pub use error::{CallError, ErrorCode, RejectCode, ReplicaError, UserError};
 pub use ids::{canister_id_from_index, MANAGEMENT_CANISTER};
 pub use install_stats::{HookModule, HookStats, InstallStats};
 pub use logs::LOG_MEMORY_LIMIT;
+pub use management_args::candid_decoder_config;
 pub use management_args::management_target;
 pub use messaging::job::{Done, Job};
 pub use messaging::schedule::{drain, Cutoff, PendingSync, WithReplica};

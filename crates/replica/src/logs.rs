@@ -110,7 +110,7 @@ impl Replica {
         sender: Principal,
         arg: &[u8],
     ) -> Result<Vec<u8>, CallError> {
-        let args: FetchCanisterLogsArgs = candid::decode_one(arg).map_err(|e| {
+        let args: FetchCanisterLogsArgs = crate::management_args::decode_arg(arg).map_err(|e| {
             UserError::new(
                 ErrorCode::InvalidManagementPayload,
                 format!("Error decoding candid of the management canister method fetch_canister_logs: {e}"),

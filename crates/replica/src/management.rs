@@ -13,6 +13,7 @@ use ic_management_canister_types::{
 use serde::de::DeserializeOwned;
 
 use crate::error::{CallError, ErrorCode, UserError};
+use crate::management_args::decode_arg;
 use crate::record::{CanisterRecord, CanisterStatus, Settings};
 use crate::replica::Replica;
 use crate::settings::{apply_settings, nat_u128};
@@ -25,7 +26,7 @@ const CREATION_FEE: u128 = 500_000_000_000;
 const DEFAULT_CYCLES: u128 = 100_000_000_000_000;
 
 fn decode<T: DeserializeOwned + CandidType>(method: &str, arg: &[u8]) -> Result<T, UserError> {
-    candid::decode_one(arg).map_err(|e| {
+    decode_arg(arg).map_err(|e| {
         UserError::new(
             ErrorCode::InvalidManagementPayload,
             format!("Error decoding candid of the management canister method {method}: {e}"),
@@ -587,5 +588,51 @@ impl Replica {
                 .and_then(|h| hex::decode(h).ok()),
             controllers: record.settings.controllers.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod candid_quota_tests {
+    use super::*;
+
+    #[test]
+    fn a_few_bytes_claiming_a_huge_vec_null_are_refused_at_once() {
+        // `record { canister_id; extra : vec null }`: `extra` (field hash 1998756496) comes
+        // after `canister_id` (1313628723), so its length is the last byte; claim 2^32 nulls.
+        #[derive(candid::CandidType)]
+        struct Evil {
+            canister_id: Principal,
+            extra: Vec<()>,
+        }
+        let mut arg = candid::encode_one(Evil {
+            canister_id: crate::canister_id_from_index(0),
+            extra: Vec::new(),
+        })
+        .unwrap();
+        assert_eq!(arg.pop(), Some(0));
+        // 4096 nulls are skipped as an unknown field; 2^32 are over the quota.
+        let mut small = arg.clone();
+        small.extend([0x80, 0x20]);
+        decode_arg::<ic_management_canister_types::CanisterIdRecord>(&small).unwrap();
+        arg.extend([0x80, 0x80, 0x80, 0x80, 0x10]);
+        let start = std::time::Instant::now();
+        let decoded = decode_arg::<ic_management_canister_types::CanisterIdRecord>(&arg);
+        let err = decoded.expect_err("decoded 2^32 nulls");
+        assert!(format!("{err:?}").contains("cost exceeds"), "{err:?}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_real_install_code_argument_of_2_mib_decodes_within_the_quota() {
+        let args = ic_management_canister_types::InstallCodeArgs {
+            mode: ic_management_canister_types::CanisterInstallMode::Install,
+            canister_id: crate::canister_id_from_index(0),
+            wasm_module: vec![7; 2 * 1024 * 1024],
+            arg: vec![1; 1000],
+            sender_canister_version: None,
+        };
+        let bytes = candid::encode_one(&args).unwrap();
+        let back: ic_management_canister_types::InstallCodeArgs = decode_arg(&bytes).unwrap();
+        assert_eq!(back.wasm_module.len(), 2 * 1024 * 1024);
     }
 }

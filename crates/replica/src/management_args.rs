@@ -1,9 +1,26 @@
 //! What the management canister's callers send: the canister a call targets, and which
 //! methods the IC refuses over ingress.
 
-use candid::Principal;
+use candid::{CandidType, Principal};
+use serde::de::DeserializeOwned;
 
 use crate::error::{ErrorCode, UserError};
+
+/// Quotas on the work of decoding a Candid argument from a caller, in candid's cost units
+/// (`DecoderConfig::set_decoding_quota`): linear in the argument's size, so that a few bytes
+/// cannot ask for a billion-element `vec null` or skip a huge unknown field. A real argument
+/// costs a few units a byte.
+pub fn candid_decoder_config(arg_len: usize) -> candid::de::DecoderConfig {
+    let quota = arg_len.saturating_mul(64).saturating_add(2_000_000);
+    let mut config = candid::de::DecoderConfig::new();
+    config.set_decoding_quota(quota).set_skipping_quota(quota);
+    config
+}
+
+/// Decodes a caller's Candid argument within [`candid_decoder_config`].
+pub(crate) fn decode_arg<T: DeserializeOwned + CandidType>(arg: &[u8]) -> candid::Result<T> {
+    candid::utils::decode_one_with_config(arg, &candid_decoder_config(arg.len()))
+}
 
 /// The `canister_id` field of a management call's argument, if it has one. Decoded as a
 /// record of that one field, so the other fields (a 2 MB snapshot slice, a Wasm module) are

@@ -438,7 +438,14 @@ impl Replica {
                 },
             });
         }
-        self.store_commit(batch)?;
+        if let Err(e) = self.store_commit(batch) {
+            // Nothing was committed (out of space, say): the instance holds the message's
+            // changes, so drop it; the next message maps the committed state afresh.
+            if let Ok(c) = self.get_mut(&id) {
+                c.instance = None;
+            }
+            return Err(e.into());
+        }
         let heap = self.backing(&CanisterRecord::heap_name(&id), record.heap_size);
         let stable = self.backing(&CanisterRecord::stable_name(&id), record.stable_size);
         let c = self.get_mut(&id)?;

@@ -32,7 +32,8 @@ fn invalid_wasm(id: &Principal, e: ExecError) -> CallError {
     match e {
         ExecError::Module(_)
         | ExecError::UnknownImport { .. }
-        | ExecError::ImportSignature { .. } => UserError::new(
+        | ExecError::ImportSignature { .. }
+        | ExecError::Instantiation { .. } => UserError::new(
             ErrorCode::CanisterInvalidWasm,
             format!("Error from Canister {id}: Canister's Wasm module is not valid: {e}"),
         )

@@ -24,6 +24,16 @@ pub enum OpenMode {
     CreateTruncate,
 }
 
+/// The room in a file system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Space {
+    /// Bytes free for writing.
+    pub available: u64,
+    /// Whether [`Backend::reserve`] allocates there (tmpfs), so that a file's whole length
+    /// costs space, not only the pages written.
+    pub reserves: bool,
+}
+
 /// The file-system operations the store uses.
 ///
 /// "Write-type" operations (those that change the disk) are `create_dir`,
@@ -48,6 +58,16 @@ pub trait Backend: Send + Sync {
     /// Deallocate `len` bytes at `offset`: they read as zero afterwards and
     /// free their disk blocks; the file length does not change.
     fn punch_hole(&self, file: &File, offset: u64, len: u64) -> io::Result<()>;
+    /// Allocate space for `len` bytes at `offset` (the length does not change) where the file
+    /// system would otherwise need space when a page of a memory mapping of the file faults in.
+    /// On tmpfs a fault on a hole allocates a page and, with the file system full, kills the
+    /// process with SIGBUS; reserving (`fallocate`) turns that into this call's `ENOSPC`. On
+    /// disk file systems (ext4, xfs, btrfs) holes read as zero without space and a write's
+    /// `ENOSPC` comes back from `write_at`, so this does nothing there and sparse memories stay
+    /// sparse.
+    fn reserve(&self, file: &File, offset: u64, len: u64) -> io::Result<()>;
+    /// The room in the file system holding `path`, if known.
+    fn space(&self, path: &Path) -> io::Result<Option<Space>>;
     /// Make the file's content and length durable (`fdatasync`).
     fn sync(&self, file: &File) -> io::Result<()>;
     /// Make the entries of a directory (creations, renames, removals) durable.
@@ -138,6 +158,45 @@ impl Backend for FsBackend {
         }
     }
 
+    fn reserve(&self, file: &File, offset: u64, len: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        if len == 0 || !faults_need_space(file)? {
+            return Ok(());
+        }
+        let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len))
+        else {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        };
+        // SAFETY: `fallocate` only reads the descriptor number, valid while `file` is
+        // borrowed.
+        let rc =
+            unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, offset, len) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    fn space(&self, path: &Path) -> io::Result<Option<Space>> {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: an all-zero `statvfs` is a valid value of this plain C struct.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `statvfs` reads a NUL-terminated path and writes one struct through a
+        // valid, exclusive pointer.
+        let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let dir = File::open(path)?;
+        Ok(Some(Space {
+            available: (st.f_bavail as u64).saturating_mul(st.f_frsize as u64),
+            reserves: faults_need_space(&dir)?,
+        }))
+    }
+
     fn sync(&self, file: &File) -> io::Result<()> {
         file.sync_data()
     }
@@ -182,4 +241,19 @@ impl Backend for FsBackend {
             Err(io::Error::last_os_error())
         }
     }
+}
+
+/// Whether a page fault on a hole of `file` allocates space in its file system: true for
+/// tmpfs (shared memory), whose pages are the file's storage.
+fn faults_need_space(file: &File) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an all-zero `statfs` is a valid value of this plain C struct.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `fstatfs` reads the descriptor number (valid while `file` is borrowed) and
+    // writes one struct through a valid, exclusive pointer.
+    let rc = unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.f_type == libc::TMPFS_MAGIC)
 }

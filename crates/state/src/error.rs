@@ -79,6 +79,19 @@ pub enum StateError {
     #[error("invalid batch: {reason}; nothing was committed")]
     InvalidBatch { reason: String },
 
+    /// The file system of the state directory has no room for a commit. Checked before
+    /// anything is written, so nothing was committed and the store stays writable.
+    #[error(
+        "no space left for this change in {}: it needs about {needed} bytes and {available} \
+         are free — nothing was changed; free some space and try again",
+        dir.display()
+    )]
+    NoSpace {
+        dir: PathBuf,
+        needed: u64,
+        available: u64,
+    },
+
     /// An earlier `commit` or `checkpoint` failed part-way; the in-memory view
     /// may differ from the disk, so the store refuses further writes.
     #[error(

@@ -405,6 +405,17 @@ impl Backend for FaultBackend {
         Ok(())
     }
 
+    fn reserve(&self, file: &File, offset: u64, len: u64) -> io::Result<()> {
+        // Allocation changes no content: not a write point, nothing for a crash to undo.
+        let _st = self.begin_read()?;
+        self.inner.reserve(file, offset, len)
+    }
+
+    fn space(&self, path: &Path) -> io::Result<Option<crate::backend::Space>> {
+        let _st = self.begin_read()?;
+        self.inner.space(path)
+    }
+
     fn sync(&self, file: &File) -> io::Result<()> {
         let mut st = self.begin_write()?;
         self.inner.sync(file)?;

@@ -97,7 +97,7 @@ mod wal_sync;
 use std::fs::File;
 use std::sync::Arc;
 
-pub use backend::{Backend, FsBackend, OpenMode};
+pub use backend::{Backend, FsBackend, OpenMode, Space};
 pub use error::StateError;
 pub use fault::{CrashMode, FaultBackend};
 pub use store::{Options, Store, MAX_MEMORY_BYTES};

@@ -417,8 +417,95 @@ impl Store {
         if self.wal_len >= self.options.checkpoint_wal_bytes {
             self.checkpoint()?;
         }
+        // Refusals for want of space come before anything is written: not poisoning.
+        self.ensure_space(&batch, &pending)?;
         let result = self.prepare_and_append(&batch, pending, sync);
         self.poison_on_error(result)
+    }
+
+    /// Makes room for `batch` before anything of it is written, so that running out of space
+    /// refuses this commit alone and leaves the store writable:
+    /// - a memory that grows within its file gets the new range reserved
+    ///   ([`Backend::reserve`]), so no page of its mapping can fault for want of space (on
+    ///   tmpfs that fault is a SIGBUS);
+    /// - the file system must have free room for the WAL record (each page and blob, with
+    ///   some overhead) and, where files are reserved whole, for every fresh file's length.
+    fn ensure_space(&self, batch: &Batch, pending: &[Pending]) -> Result<(), StateError> {
+        let b = &*self.backend;
+        let mut needed: u64 = 4096;
+        let mut fresh_len: u64 = 0;
+        for (key, value) in &batch.blobs {
+            needed += 64 + key.len() as u64 + value.as_ref().map_or(0, |v| v.len() as u64);
+        }
+        for (update, p) in batch.memories.iter().zip(pending) {
+            let MemoryOp::Write { size, pages, .. } = &update.op else {
+                continue;
+            };
+            needed += pages.len() as u64 * (PAGE_SIZE + 16);
+            let want = round_up_to_page(*size);
+            match p {
+                Pending::Write { fresh: true, .. } => fresh_len += want,
+                Pending::Write { fresh: false, .. } => {
+                    if let Some(m) = self.memories.get(&update.name) {
+                        if m.len < want {
+                            if let Err(e) = b.reserve(&m.file, m.len, want - m.len) {
+                                // Any other failure is the commit's to meet (and poison on).
+                                if e.raw_os_error() == Some(libc::ENOSPC) {
+                                    let path = self.memory_path(m.generation, &update.name);
+                                    return Err(self.no_space_or(
+                                        e,
+                                        want - m.len,
+                                        "reserve space in",
+                                        &path,
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        // A file system that cannot say how full it is gets no check: the commit meets any
+        // real failure itself.
+        if let Ok(Some(space)) = b.space(&self.dir) {
+            if space.reserves {
+                needed += fresh_len;
+            }
+            if space.available < needed {
+                return Err(StateError::NoSpace {
+                    dir: self.dir.clone(),
+                    needed,
+                    available: space.available,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// `NoSpace` for an out-of-space `e`, else an I/O error.
+    fn no_space_or(
+        &self,
+        e: std::io::Error,
+        needed: u64,
+        op: &'static str,
+        path: &Path,
+    ) -> StateError {
+        if e.raw_os_error() == Some(libc::ENOSPC) {
+            let available = self
+                .backend
+                .space(&self.dir)
+                .ok()
+                .flatten()
+                .map_or(0, |s| s.available);
+            StateError::NoSpace {
+                dir: self.dir.clone(),
+                needed,
+                available,
+            }
+        } else {
+            StateError::io(op, path, e)
+        }
     }
 
     /// Do the writes that must be durable before the record (restores),
@@ -1003,8 +1090,13 @@ impl Store {
 impl Store {
     /// Grow a memory file of length `len` to `want` bytes if shorter; returns
     /// the new length.
+    /// The new range is reserved first ([`Backend::reserve`]), so no page of a mapping of the
+    /// file can fault for want of space.
     fn extend_to(&self, file: &File, path: &Path, len: u64, want: u64) -> Result<u64, StateError> {
         if len < want {
+            self.backend
+                .reserve(file, len, want - len)
+                .map_err(|e| self.no_space_or(e, want - len, "reserve space in", path))?;
             self.backend
                 .set_len(file, want)
                 .map_err(|e| StateError::io("extend", path, e))?;

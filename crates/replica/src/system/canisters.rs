@@ -92,7 +92,7 @@ pub(crate) fn decode<T: DeserializeOwned + CandidType>(
     method: &str,
     arg: &[u8],
 ) -> Result<T, UserError> {
-    candid::decode_one(arg).map_err(|e| {
+    crate::management_args::decode_arg(arg).map_err(|e| {
         UserError::new(
             ErrorCode::CanisterCalledTrap,
             format!(

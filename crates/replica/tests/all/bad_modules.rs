@@ -83,3 +83,75 @@ fn gzipped_module_installs_and_its_hash_is_of_the_gzipped_bytes() {
     let (v,): (String,) = env.query(id, "version", ()).unwrap();
     assert_eq!(v, "v1");
 }
+
+/// A module that cannot be instantiated by its own fault is the canister's error — IC0505,
+/// reject code 5 (CANISTER_ERROR) — never a failure of drydock (which clients would retry):
+/// for a fresh install, a reinstall and an upgrade, and the canister stays as it was.
+fn refused_as_invalid_wasm(fixture: &str, names: &str) {
+    let mut env = Env::new();
+    let empty = env.create();
+    let err = env
+        .install_mode(
+            empty,
+            wat(fixture),
+            CanisterInstallMode::Install,
+            candid::encode_args(()).unwrap(),
+        )
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::CanisterInvalidWasm, "{fixture}: {err}");
+    assert_eq!(
+        err.reject_code(),
+        drydock_replica::RejectCode::CanisterError,
+        "{fixture}"
+    );
+    assert!(err.message.contains(names), "{fixture}: {err}");
+    assert_eq!(env.status(empty).module_hash, None, "{fixture}");
+
+    let id = env.installed(wasm("kv"));
+    let err = refused(&mut env, id, wat(fixture));
+    assert_eq!(err.code, ErrorCode::CanisterInvalidWasm, "{fixture}: {err}");
+    let before = env.replica.state_hashes(&id).unwrap();
+    let err = env.upgrade(id, wat(fixture), false, None).unwrap_err();
+    assert_eq!(err.code, ErrorCode::CanisterInvalidWasm, "{fixture}: {err}");
+    assert_eq!(env.replica.state_hashes(&id).unwrap(), before, "{fixture}");
+    let (v,): (String,) = env.query(id, "version", ()).unwrap();
+    assert_eq!(v, "v1");
+}
+
+#[test]
+fn module_whose_data_segment_is_out_of_bounds_is_the_canisters_error_ic0505() {
+    refused_as_invalid_wasm("data_out_of_bounds", "out of bounds");
+}
+
+#[test]
+fn module_whose_element_segment_is_out_of_bounds_is_the_canisters_error_ic0505() {
+    refused_as_invalid_wasm("elem_out_of_bounds", "out of bounds");
+}
+
+#[test]
+fn module_asking_for_a_memory_past_the_wasm64_maximum_is_the_canisters_error_ic0505() {
+    refused_as_invalid_wasm("memory_too_large", "maximum");
+}
+
+#[test]
+fn module_asking_for_a_table_past_the_maximum_is_the_canisters_error_ic0505() {
+    refused_as_invalid_wasm("table_too_large", "table");
+}
+
+#[test]
+fn module_whose_initial_memory_passes_the_wasm_memory_limit_is_the_canisters_error_ic0505() {
+    refused_as_invalid_wasm("memory_over_wasm_memory_limit", "wasm_memory_limit");
+}
+
+#[test]
+fn module_whose_start_function_traps_is_a_canister_error_ic0502() {
+    let mut env = Env::new();
+    let id = env.installed(wasm("kv"));
+    let err = refused(&mut env, id, wat("start_traps"));
+    assert_eq!(err.code, ErrorCode::CanisterTrapped, "{err}");
+    assert_eq!(
+        err.reject_code(),
+        drydock_replica::RejectCode::CanisterError
+    );
+    assert!(err.message.contains("start"), "{err}");
+}

@@ -612,6 +612,8 @@ impl Store {
         let file = b
             .open(&path, OpenMode::CreateTruncate)
             .map_err(|e| StateError::io("create", &path, e))?;
+        b.reserve(&file, 0, round_up_to_page(size))
+            .map_err(|e| self.no_space_or(e, round_up_to_page(size), "reserve space in", &path))?;
         b.set_len(&file, round_up_to_page(size))
             .map_err(|e| StateError::io("extend", &path, e))?;
         let changed = if self.snaps.contains_key(from) {

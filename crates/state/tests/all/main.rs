@@ -3,6 +3,7 @@
 mod crash_consistency;
 mod fault_backend;
 mod formats;
+mod full_disk;
 mod locking;
 mod model;
 mod recovery;
