@@ -99,6 +99,9 @@ pub struct Replica {
     pub(crate) busy: std::collections::HashSet<Principal>,
     /// Commits are deferred to the next sync (`Replica::grouped`).
     pub(crate) group: bool,
+    /// Ingress calls whose execution could not be committed, with why (see
+    /// `Replica::finish`); answered as drydock's failure.
+    pub(crate) ingress_failures: std::collections::HashMap<u64, String>,
     /// When expired request ids were last looked for (`requests.rs`).
     pub(crate) last_sweep: Option<std::time::Instant>,
     /// The id the next canister created gets (`specified_id`), once.
@@ -162,6 +165,7 @@ impl Replica {
             last_instructions: Default::default(),
             specified_id: None,
             last_sweep: None,
+            ingress_failures: Default::default(),
             next_ingress,
             carry: Vec::new(),
             staged: Vec::new(),

@@ -150,7 +150,31 @@ impl Replica {
     /// # Errors
     /// Only drydock's own failures (a commit that failed); the canister's are its response.
     pub fn finish(&mut self, done: Done) -> Result<(), ReplicaError> {
-        self.grouped(|r| r.finish_inner(done))
+        let then = &done.job.then;
+        let consumed = then.out.consumed;
+        let ingress = match then
+            .record
+            .calls
+            .contexts
+            .get(&then.ctx_id)
+            .map(|c| &c.origin)
+        {
+            Some(Origin::Ingress { id, .. }) if consumed.is_none() => Some(*id),
+            _ => None,
+        };
+        let result = self.grouped(|r| r.finish_inner(done));
+        if let Err(e) = &result {
+            // Nothing of the execution was committed (out of space, say). An ingress call is
+            // answered with the failure; a queued message goes back to the queue, to run
+            // again when it can.
+            if let Some(id) = ingress {
+                self.ingress_failures.insert(id, e.to_string());
+            }
+            if let Some(seq) = consumed {
+                self.queue.requeue_from_store(&self.store, seq);
+            }
+        }
+        result
     }
 
     fn finish_inner(&mut self, done: Done) -> Result<(), ReplicaError> {

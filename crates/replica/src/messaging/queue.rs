@@ -87,6 +87,19 @@ impl Queue {
         self.items.insert(index.min(self.items.len()), (seq, msg));
     }
 
+    /// Puts the message `seq` back at the front, as the store still holds it (its execution
+    /// was not committed).
+    pub(crate) fn requeue_from_store(&mut self, store: &Store, seq: u64) {
+        let msg = store
+            .blob(&key(seq))
+            .and_then(|b| serde_json::from_slice::<Message>(b).ok());
+        if let Some(msg) = msg {
+            if !self.items.iter().any(|(s, _)| *s == seq) {
+                self.items.push_front((seq, msg));
+            }
+        }
+    }
+
     /// The number the next message sent gets.
     pub(crate) fn next_seq(&self) -> u64 {
         self.next_seq

@@ -372,6 +372,9 @@ impl Replica {
 
     /// The response to ingress message `id`, once it is durable.
     pub fn take_result(&mut self, id: u64) -> Option<Result<Vec<u8>, CallError>> {
+        if let Some(why) = self.ingress_failures.remove(&id) {
+            return Some(Err(ReplicaError::Internal(why).into()));
+        }
         self.ingress_results
             .remove(&id)
             .map(|p| p.into_result().map_err(CallError::from))
@@ -379,7 +382,9 @@ impl Replica {
 
     /// Whether ingress message `id` has a response, durable or not yet.
     pub(crate) fn has_result(&self, id: u64) -> bool {
-        self.ingress_results.contains_key(&id) || self.unpublished.iter().any(|(i, _)| *i == id)
+        self.ingress_results.contains_key(&id)
+            || self.ingress_failures.contains_key(&id)
+            || self.unpublished.iter().any(|(i, _)| *i == id)
     }
 }
 
