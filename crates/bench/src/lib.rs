@@ -72,34 +72,7 @@ impl KvReplica {
             .expect("state directory");
         let mut replica =
             Replica::open(dir.path(), ReplicaConfig::default()).expect("opening the replica");
-        let create = candid::encode_one(ProvisionalCreateCanisterWithCyclesArgs::default())
-            .expect("encoding");
-        let reply = replica
-            .update(
-                user(),
-                MANAGEMENT_CANISTER,
-                "provisional_create_canister_with_cycles",
-                &create,
-            )
-            .unwrap_or_else(|e| panic!("creating the canister: {}", describe(&e)));
-        let canister = candid::decode_one::<CanisterIdRecord>(&reply)
-            .expect("decoding the canister id")
-            .canister_id;
-        let install = InstallCodeArgs {
-            mode: CanisterInstallMode::Install,
-            canister_id: canister,
-            wasm_module: wasm,
-            arg: candid::encode_args(()).expect("encoding"),
-            sender_canister_version: None,
-        };
-        replica
-            .update(
-                user(),
-                MANAGEMENT_CANISTER,
-                "install_code",
-                &candid::encode_one(install).expect("encoding"),
-            )
-            .unwrap_or_else(|e| panic!("installing the canister: {}", describe(&e)));
+        let canister = another_canister(&mut replica, wasm);
         KvReplica {
             replica,
             canister,
