@@ -39,6 +39,9 @@ const ACTORS = [
   // Inter-canister calls (uses mo:core). Output pingpong_mo: pingpong.wasm is the Rust canister.
   ['pingpong', 'enhancedOP', 'pingpong_mo'],
   ['heartbeat', 'enhancedOP'],
+  // Asks drydock's upgrader canister for its own upgrade (canisters/upgrader), in two versions.
+  ['selfup_mo', 'enhancedOP'],
+  ['selfup_mo_v2', 'enhancedOP'],
 ];
 
 // [old, new, expect compatible?, expected error code] — checked with moc's

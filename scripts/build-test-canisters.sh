@@ -9,6 +9,8 @@
 #     bigmem.wasm (GiB-scale stable memory and heap, for snapshot tests)
 #     pingpong.wasm pingpong_heartbeat.wasm (inter-canister calls, timers, cycles,
 #       management canister; the second adds a heartbeat: feature `heartbeat`)   (+ NAME.did)
+#     upgrader.wasm (the upgrader canister, also carried by the drydock binary)
+#     selfup{,_v2,_unhealthy,_post_trap}.wasm (asks the upgrader for its own upgrade)
 #   Motoko (motoko/, moc.js from npm `motoko`):                     (+ .did, .most)
 #     counter_eop{,_v2,_incompatible}.wasm counter_classic{,_v2}.wasm
 #     shop{,_required_field,_result_tag,_removed_method,_opt_field,_added_method,_nat_to_int}.wasm
@@ -62,7 +64,8 @@ stale() {
 
 # ------------------------------------------------------------------ Rust
 RUST_OUT=(kv kv_v2 serde_state serde_state_v2 brickable brickable_v2 brickable_post_trap brickable_v2_blob_only
-  brickable_c2 brickable_hotfix bigmem pingpong pingpong_heartbeat)
+  brickable_c2 brickable_hotfix bigmem pingpong pingpong_heartbeat
+  upgrader selfup selfup_v2 selfup_unhealthy selfup_post_trap)
 build_rust() {
   need cargo "Install Rust with rustup."
   need rustup "Install rustup (the wasm32 target is added with it)."
@@ -92,6 +95,7 @@ build_rust() {
       case "$name" in
         brickable*) did="$CAN/brickable/brickable.did" ;;
         pingpong*) did="$CAN/pingpong/pingpong.did" ;;
+        selfup*) did="$CAN/selfup/selfup.did" ;;
         *) did="$CAN/$pkg/$name.did" ;;
       esac
       [ -f "$did" ] || die "missing Candid file $did"
@@ -110,12 +114,19 @@ build_rust() {
   # cannot unify features into the crates above.
   cargo_variant "" pingpong:pingpong
   cargo_variant "pingpong/heartbeat" pingpong:pingpong_heartbeat
+  # The upgrader canister (drydock also carries it: `drydock upgrader wasm`) and the canister
+  # that asks it for its own upgrade, in its versions.
+  cargo_variant "" upgrader:upgrader
+  cargo_variant "" selfup:selfup
+  cargo_variant "selfup/v2" selfup:selfup_v2
+  cargo_variant "selfup/unhealthy" selfup:selfup_unhealthy
+  cargo_variant "selfup/post_trap" selfup:selfup_post_trap
 }
 
 # ------------------------------------------------------------------ Motoko
 MOTOKO_OUT=(counter_eop counter_eop_v2 counter_eop_incompatible counter_classic counter_classic_v2
   shop shop_required_field shop_result_tag shop_removed_method shop_opt_field shop_added_method shop_nat_to_int
-  stable_nat stable_int stable_dropped pingpong_mo heartbeat)
+  stable_nat stable_int stable_dropped pingpong_mo heartbeat selfup_mo selfup_mo_v2)
 build_motoko() {
   need npm "Install npm (comes with Node.js)."
   if [ ! -f "$MOT/node_modules/motoko/package.json" ] || [ "$MOT/package-lock.json" -nt "$MOT/node_modules/.package-lock.json" ]; then

@@ -143,6 +143,30 @@ pub enum Command {
     /// Requests submitted with `canister call --async`.
     #[command(subcommand)]
     Request(RequestCommand),
+    /// The upgrader canister carried by this binary: it upgrades other canisters (or a
+    /// canister that asks for its own upgrade) with stop, snapshot, install, start, health
+    /// check, and rollback on failure, on drydock and on the IC. See README, "Upgrading a
+    /// canister from itself".
+    #[command(subcommand)]
+    Upgrader(UpgraderCommand),
+}
+
+/// `drydock upgrader ...`.
+#[derive(Debug, Subcommand)]
+pub enum UpgraderCommand {
+    /// Write the upgrader's Wasm module to FILE (deploy it with `drydock canister install` or
+    /// icp-cli).
+    Wasm {
+        /// Where to write the module.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Print the upgrader's Candid interface (or write it to FILE).
+    Did {
+        /// Where to write the interface.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 /// `drydock request ...`.

@@ -38,6 +38,7 @@ mod snapshot;
 mod snapshot_transfer;
 mod start;
 mod units;
+mod upgrader;
 
 use std::process::ExitCode;
 
@@ -104,6 +105,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
              commands that talk to one",
         )),
         Command::Start(args) => start::run(&args, &cli.global),
+        Command::Upgrader(cmd) => upgrader::run(
+            cmd,
+            output::Output {
+                json: cli.global.json,
+            },
+        ),
         Command::Request(cli::RequestCommand::Status { id, wait, output }) => {
             let mut ctx = context::Ctx::open(&cli.global)?;
             call::status(&mut ctx, &id, wait, output)

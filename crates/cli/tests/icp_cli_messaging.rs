@@ -565,3 +565,116 @@ fn icp_cli_sets_environment_variables_and_log_settings_a_canister_sees() {
     assert!(!out.contains("NETWORK"), "removed: {out}");
     assert_no_panic(&server);
 }
+
+/// The upgrader's health check: `health` must answer "ok".
+#[derive(candid::CandidType)]
+struct HealthCheck {
+    method: String,
+    arg: serde_bytes::ByteBuf,
+    expected_reply: Option<serde_bytes::ByteBuf>,
+}
+
+/// Polls `upgrade_status(ticket)` until it is no longer pending; returns icp's text of it.
+fn await_ticket(icp: &Icp, upgrader: &str, ticket: u64) -> String {
+    let start = Instant::now();
+    loop {
+        let out = icp.query(upgrader, "upgrade_status", &format!("({ticket} : nat64)"));
+        if !out.contains("variant { pending }") {
+            return out;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "ticket {ticket} still pending: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+// Issue 14: the upgrader canister, deployed and made a controller with icp-cli; a canister
+// asks it for its own upgrade (the good version is upgraded keeping its state, the unhealthy
+// one is rolled back), and a stranger is refused.
+#[test]
+fn icp_cli_deploys_the_upgrader_and_a_canister_upgrades_itself_through_it() {
+    let (dir, server, icp) = setup();
+    let up_wasm = dir.path().join("upgrader.wasm");
+    let out = Command::new(common::bin())
+        .args(["upgrader", "wasm", "-o", path_str(&up_wasm)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let upgrader = icp.create();
+    let out = icp.ok(&[
+        "canister",
+        "install",
+        &upgrader,
+        "--wasm",
+        path_str(&up_wasm),
+    ]);
+    assert!(out.contains("installed successfully"), "{out}");
+    let target = icp.install("selfup.wasm");
+    icp.ok(&[
+        "canister",
+        "settings",
+        "update",
+        &target,
+        "--add-controller",
+        &upgrader,
+    ]);
+    icp.call(&target, "set", "(42 : nat64)");
+    let up = candid::Principal::from_text(&upgrader).unwrap();
+    let health = HealthCheck {
+        method: "health".into(),
+        arg: serde_bytes::ByteBuf::from(candid::encode_args(()).unwrap()),
+        expected_reply: Some(serde_bytes::ByteBuf::from(
+            candid::encode_one("ok").unwrap(),
+        )),
+    };
+    for (module, state, version) in [
+        ("selfup_v2.wasm", "variant { upgraded }", "v2"),
+        ("selfup_unhealthy.wasm", "rolled_back", "v2"),
+        ("selfup.wasm", "variant { upgraded }", "v1"),
+    ] {
+        // A 470 kB blob is too long for a command line: the argument goes in a file.
+        let args = dir.path().join("args.bin");
+        let wasm = serde_bytes::ByteBuf::from(std::fs::read(test_canister(module)).unwrap());
+        std::fs::write(
+            &args,
+            candid::encode_args((up, wasm, Some(&health))).unwrap(),
+        )
+        .unwrap();
+        let out = icp.ok(&[
+            "canister",
+            "call",
+            &target,
+            "upgrade_me",
+            "--args-file",
+            path_str(&args),
+            "--args-format",
+            "bin",
+            "--identity",
+            NAMED,
+        ]);
+        let ticket = number(&out);
+        let status = await_ticket(&icp, &upgrader, ticket);
+        assert!(status.contains(state), "{module}: {status}");
+        assert_text_reply(&icp.query(&target, "version", "()"), version, module);
+        assert_reply(&icp.query(&target, "get", "()"), "(42 : nat64)", module);
+        assert_eq!(icp.status(&target), "Running", "{module}");
+    }
+    // alice is neither the target nor a controller of the upgrader.
+    let err = icp
+        .run(&[
+            "canister",
+            "call",
+            &upgrader,
+            "request_upgrade",
+            &format!(
+                "(record {{ canister_id = principal \"{target}\"; wasm_module = blob \"\"; arg = blob \"\"; health_check = null }})"
+            ),
+            "--identity",
+            NAMED,
+        ])
+        .fails();
+    assert!(err.contains("may not request an upgrade"), "{err}");
+    assert_no_panic(&server);
+}

@@ -18,4 +18,5 @@ mod snapshot_transfer;
 mod snapshots;
 mod system_canisters;
 mod timers;
+mod upgrader;
 mod upgrades;
