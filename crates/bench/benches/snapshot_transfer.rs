@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 
 use candid::{CandidType, Principal};
 use drydock_bench::report::human;
-use drydock_bench::{machine_summary, test_canister, workspace_target};
+use drydock_bench::{drydock, drydock_bin, machine_summary, test_canister, workspace_target};
 use drydock_replica::{CallError, Replica, ReplicaConfig, MANAGEMENT_CANISTER, MAX_SLICE_BYTES};
 use ic_management_canister_types::{
     CanisterIdRecord, CanisterInstallMode, InstallCodeArgs, LoadCanisterSnapshotArgs,
@@ -154,34 +154,6 @@ impl Drop for BenchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// The release `drydock` binary.
-fn drydock_bin() -> PathBuf {
-    let bin = workspace_target().join("release").join("drydock");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build --release -p drydock-cli` first, then run the bench again",
-        bin.display()
-    );
-    bin
-}
-
-/// `drydock --state-dir STATE`, free of the `DRYDOCK_*` settings of the environment.
-fn drydock(state: &Path) -> Command {
-    let mut cmd = Command::new(drydock_bin());
-    for var in [
-        "DRYDOCK_STATE_DIR",
-        "DRYDOCK_IDENTITY",
-        "DRYDOCK_UPDATE_INSTRUCTION_LIMIT",
-        "DRYDOCK_QUERY_INSTRUCTION_LIMIT",
-        "DRYDOCK_INSTALL_INSTRUCTION_LIMIT",
-        "DRYDOCK_INSPECT_INSTRUCTION_LIMIT",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.arg("--state-dir").arg(state);
-    cmd
 }
 
 /// CPU time (user + system) of this process's waited-for children, from `getrusage`.

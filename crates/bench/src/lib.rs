@@ -12,6 +12,7 @@ pub mod bare;
 pub mod report;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use candid::Principal;
 use drydock_replica::{CallError, Replica, ReplicaConfig, MANAGEMENT_CANISTER};
@@ -161,6 +162,37 @@ pub fn machine_summary() -> String {
         .unwrap_or(0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!("{cpus} CPUs, {model}, Linux {}", kernel.trim())
+}
+
+/// The release `drydock` binary.
+///
+/// # Panics
+/// When it is missing: build it with `cargo build --release -p drydock-cli` first.
+pub fn drydock_bin() -> PathBuf {
+    let bin = workspace_target().join("release").join("drydock");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build --release -p drydock-cli` first, then run the bench again",
+        bin.display()
+    );
+    bin
+}
+
+/// `drydock --state-dir STATE`, free of the `DRYDOCK_*` settings of the environment.
+pub fn drydock(state: &Path) -> Command {
+    let mut cmd = Command::new(drydock_bin());
+    for var in [
+        "DRYDOCK_STATE_DIR",
+        "DRYDOCK_IDENTITY",
+        "DRYDOCK_UPDATE_INSTRUCTION_LIMIT",
+        "DRYDOCK_QUERY_INSTRUCTION_LIMIT",
+        "DRYDOCK_INSTALL_INSTRUCTION_LIMIT",
+        "DRYDOCK_INSPECT_INSTRUCTION_LIMIT",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.arg("--state-dir").arg(state);
+    cmd
 }
 
 #[cfg(test)]

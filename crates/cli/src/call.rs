@@ -24,6 +24,18 @@ pub enum Arg {
     Text(String),
     /// Hex-encoded bytes, sent as they are.
     Raw(String),
+    /// Bytes, sent as they are (`--raw-file`).
+    Bytes(Vec<u8>),
+}
+
+/// The argument's bytes: Candid text encoded (typed by the method when known), or as given.
+fn arg_bytes(arg: &Arg, arg_types: Option<(&TypeEnv, &[Type])>) -> Result<Vec<u8>, CliError> {
+    match arg {
+        Arg::Text(text) => encode_args(text, arg_types),
+        Arg::Raw(h) => hex::decode(h.trim())
+            .map_err(|e| CliError::usage(format!("--raw is not valid hex: {e}"))),
+        Arg::Bytes(bytes) => Ok(bytes.clone()),
+    }
 }
 
 /// Query or update, when the command line says.
@@ -52,11 +64,7 @@ pub fn run(
     let env = service.as_ref().map(|s| &s.env);
     let arg_types: Option<(&TypeEnv, &[Type])> = env.zip(function.map(|f| f.args.as_slice()));
     let ret_types: Option<(&TypeEnv, &[Type])> = env.zip(function.map(|f| f.rets.as_slice()));
-    let bytes = match &arg {
-        Arg::Text(text) => encode_args(text, arg_types)?,
-        Arg::Raw(h) => hex::decode(h.trim())
-            .map_err(|e| CliError::usage(format!("--raw is not valid hex: {e}")))?,
-    };
+    let bytes = arg_bytes(&arg, arg_types)?;
     // The Candid service decides, as for icp-cli; without one, the module's exports do.
     let exported_query = matches!(
         ctx.replica.method_kind(&canister, method),
@@ -81,11 +89,7 @@ pub fn submit(ctx: &mut Ctx, canister: Principal, method: &str, arg: Arg) -> Res
     let function = service.as_ref().and_then(|s| s.method(method));
     let env = service.as_ref().map(|s| &s.env);
     let arg_types: Option<(&TypeEnv, &[Type])> = env.zip(function.map(|f| f.args.as_slice()));
-    let bytes = match &arg {
-        Arg::Text(text) => encode_args(text, arg_types)?,
-        Arg::Raw(h) => hex::decode(h.trim())
-            .map_err(|e| CliError::usage(format!("--raw is not valid hex: {e}")))?,
-    };
+    let bytes = arg_bytes(&arg, arg_types)?;
     let id = ctx.replica.submit(ctx.sender, canister, method, &bytes)?;
     let text = request_id_text(id);
     ctx.out.data(

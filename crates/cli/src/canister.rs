@@ -103,6 +103,8 @@ fn dispatch(ctx: &mut Ctx, cmd: CanisterCommand) -> Result<(), CliError> {
             canister,
             method,
             args,
+            args_file,
+            raw_file,
             query,
             update,
             raw,
@@ -110,10 +112,21 @@ fn dispatch(ctx: &mut Ctx, cmd: CanisterCommand) -> Result<(), CliError> {
             async_call,
         } => {
             let id = principal(&canister, "canister id")?;
-            let arg = match (args, raw) {
-                (_, Some(hex)) => call::Arg::Raw(hex),
-                (Some(text), None) => call::Arg::Text(text),
-                (None, None) => call::Arg::Text("()".to_string()),
+            let read = |path: &std::path::Path| {
+                std::fs::read(path)
+                    .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))
+            };
+            let arg = if let Some(hex) = raw {
+                call::Arg::Raw(hex)
+            } else if let Some(path) = raw_file {
+                call::Arg::Bytes(read(&path)?)
+            } else if let Some(path) = args_file {
+                let text = String::from_utf8(read(&path)?).map_err(|_| {
+                    CliError::usage(format!("{} is not UTF-8 Candid text", path.display()))
+                })?;
+                call::Arg::Text(text)
+            } else {
+                call::Arg::Text(args.unwrap_or_else(|| "()".to_string()))
             };
             let kind = if query {
                 Some(call::Kind::Query)
@@ -211,9 +224,28 @@ fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
         StatusVisibility::Public => "public".to_string(),
         StatusVisibility::AllowedViewers(v) => viewers(v),
     };
-    let (open_contexts, outstanding) = ctx.replica.canister(&canister_id).map_or((0, 0), |r| {
+    let record = ctx.replica.canister(&canister_id);
+    let (open_contexts, outstanding) = record.map_or((0, 0), |r| {
         (r.calls.open_contexts(), r.calls.callbacks.len())
     });
+    // Each outstanding call: who it went to, and which module made it. One made by another
+    // module than the installed one will run its callback in the wrong table (seed 001).
+    let calls: Vec<Value> = record.map_or_else(Vec::new, |r| {
+        r.calls
+            .callbacks
+            .iter()
+            .map(|(n, cb)| {
+                json!({
+                    "call": n,
+                    "callee": cb.callee.to_text(),
+                    "module_hash": cb.module_hash,
+                    "canister_version": cb.canister_version,
+                    "module_changed": cb.module_hash != r.module_hash,
+                })
+            })
+            .collect()
+    });
+    let stale: Vec<String> = record.map_or_else(Vec::new, |r| r.calls.stale_responses.clone());
     ctx.out.data(
         || {
             let rows = [
@@ -246,10 +278,26 @@ fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
                 ("Open call contexts", open_contexts.to_string()),
                 ("Outstanding calls", outstanding.to_string()),
             ];
-            rows.iter()
-                .map(|(k, v)| format!("{k}: {v}"))
-                .collect::<Vec<_>>()
-                .join("\n")
+            let mut lines: Vec<String> = rows.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            for c in &calls {
+                let module = c["module_hash"].as_str().map_or("none", |h| &h[..h.len().min(16)]);
+                lines.push(format!(
+                    "  call {} to {}, made by module {module} at version {}{}",
+                    c["call"],
+                    c["callee"].as_str().unwrap_or_default(),
+                    c["canister_version"],
+                    if c["module_changed"] == true {
+                        " (the module has changed since: its response will run in the new module's table)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            if !stale.is_empty() {
+                lines.push("Responses that ran in another module than the caller's:".into());
+                lines.extend(stale.iter().map(|n| format!("  {n}")));
+            }
+            lines.join("\n")
         },
         || {
             json!({
@@ -275,6 +323,8 @@ fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
                 "environment_variables": d.environment_variables.iter().map(|v| (v.name.clone(), v.value.clone())).collect::<std::collections::BTreeMap<_, _>>(),
                 "open_call_contexts": open_contexts,
                 "outstanding_calls": outstanding,
+                "calls": calls,
+                "stale_responses": stale,
             })
         },
     );

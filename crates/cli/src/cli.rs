@@ -298,8 +298,15 @@ pub enum CanisterCommand {
         method: String,
         /// The arguments as Candid text, e.g. '("key", "value")' [default: ()]; typed by the
         /// canister's candid:service metadata when it has one.
-        #[arg(conflicts_with = "raw")]
+        #[arg(conflicts_with_all = ["raw", "args_file", "raw_file"])]
         args: Option<String>,
+        /// Read the arguments as Candid text from FILE (for arguments too long for a command
+        /// line, such as a Wasm module as a `blob`).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["raw", "raw_file"])]
+        args_file: Option<PathBuf>,
+        /// Send the bytes of FILE as they are (an argument already Candid-encoded).
+        #[arg(long, value_name = "FILE", conflicts_with = "raw")]
+        raw_file: Option<PathBuf>,
         /// Make a query call (the default for methods the canister's Candid marks `query`).
         #[arg(long, conflicts_with = "update")]
         query: bool,

@@ -36,7 +36,7 @@ fn write(path: &Path, bytes: &[u8], out: Output) -> Result<(), CliError> {
         bytes.len()
     ));
     out.data(
-        || String::new(),
+        String::new,
         || json!({ "path": path.display().to_string(), "bytes": bytes.len(), "sha256": sha }),
     );
     Ok(())

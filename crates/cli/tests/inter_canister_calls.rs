@@ -306,7 +306,11 @@ fn canister_call_async_and_request_status_wait_return_the_reply() {
     // A submitted call that traps: the status is the rejection (exit 1, the IC's code).
     let trap = call(&d, &a, "trap_now", "()", &["--async"]);
     let err = d.run(&["request", "status", &trap, "--wait"]).fails(1);
-    assert!(err.contains("IC0503"), "{err}");
+    // The old closure, run in the new module: here a trap (the IC gives the same).
+    assert!(
+        err.contains("IC0502") && err.contains("Canister trapped"),
+        "{err}"
+    );
     assert!(err.contains("pingpong: trap_now"), "{err}");
 
     // Ids this state directory never issued are usage errors naming the cause.
@@ -343,7 +347,17 @@ fn canister_stop_no_wait_leaves_a_canister_stopping_while_it_waits() {
         assert!(text.contains("Status: stopping"), "status {i}: {text}");
         assert!(text.contains("Open call contexts: 1"), "status {i}: {text}");
         assert!(text.contains("Outstanding calls: 1"), "status {i}: {text}");
+        assert!(
+            text.contains(&format!("  call 0 to {b}, made by module ")),
+            "status {i}: {text}"
+        );
+        assert!(
+            !text.contains("the module has changed"),
+            "status {i}: {text}"
+        );
         let s = status_json(&d, &a);
+        assert_eq!(s["calls"][0]["callee"], b.as_str(), "{s}");
+        assert_eq!(s["calls"][0]["module_changed"], false, "{s}");
         assert_eq!(s["status"], "stopping", "{s}");
         assert_eq!(s["open_call_contexts"], 1, "{s}");
         assert_eq!(s["outstanding_calls"], 1, "{s}");
@@ -619,4 +633,65 @@ fn canister_upgrade_waits_for_outstanding_calls_before_installing() {
         out.stderr
     );
     let _ = d.run(&["request", "status", &req, "--wait"]);
+}
+
+// Seed 001 from the command line: a Rust canister that is its own controller upgrades itself
+// through the management canister. The upgrade happens (ic-cdk has no guard), and the response
+// to its install_code call runs in the new module, as on the IC: the call fails, and the
+// canister's log and `drydock canister status` name the event.
+#[test]
+fn a_canister_that_upgrades_itself_fails_as_on_the_ic_and_status_names_the_event() {
+    let d = Drydock::new();
+    let id = install(&d, "selfup.wasm");
+    let me = d.run(&["identity", "principal"]).ok().trim().to_string();
+    call(
+        &d,
+        "aaaaa-aa",
+        "update_settings",
+        &format!(
+            "(record {{ canister_id = principal \"{id}\"; settings = record {{ controllers = opt vec {{ principal \"{id}\"; principal \"{me}\" }} }} }})"
+        ),
+        &[],
+    );
+    let wasm = std::fs::read(test_canister("selfup_v2.wasm")).unwrap();
+    let blob: String = wasm.iter().map(|b| format!("\\{b:02x}")).collect();
+    let args = d.state().with_file_name("install_self.did");
+    std::fs::write(&args, format!("(blob \"{blob}\")")).unwrap();
+    let err = d
+        .run(&[
+            "canister",
+            "call",
+            &id,
+            "install_self",
+            "--args-file",
+            args.to_str().unwrap(),
+        ])
+        .fails(1);
+    // The old closure, run in the new module: here a trap (the IC gives the same).
+    assert!(
+        err.contains("IC0502") && err.contains("Canister trapped"),
+        "{err}"
+    );
+    assert_eq!(text_reply(&call(&d, &id, "version", "()", &[])), "v2");
+    for i in 1..=2 {
+        let text = d.run(&["canister", "status", &id]).ok();
+        assert!(
+            text.contains("Responses that ran in another module than the caller's:"),
+            "status {i}: {text}"
+        );
+        assert!(
+            text.contains(
+                "[drydock] the response to call 0 (to aaaaa-aa) was registered by module "
+            ),
+            "status {i}: {text}"
+        );
+        let s = status_json(&d, &id);
+        assert_eq!(
+            s["stale_responses"].as_array().map(Vec::len),
+            Some(1),
+            "{s}"
+        );
+    }
+    let logs = d.run(&["canister", "logs", &id]).ok();
+    assert!(logs.contains("[drydock] the response to call 0"), "{logs}");
 }

@@ -288,9 +288,7 @@ impl Replica {
             // Interface spec, "Callback invocation" (and the IC's advice to stop a canister
             // before upgrading it): the closure indices were the old module's; they now run
             // in the new module's table, or trap with "table not found".
-            self.note_in_log(
-                record.id,
-                format!(
+            let note = format!(
                     "[drydock] the response to call {callback_id} (to {}) was registered by module {} at canister version {}; it runs in module {} at version {}: its callback is table index {} of a module that did not make the call. Stop the canister and let its calls finish before upgrading it (drydock canister upgrade does).",
                     cb.callee,
                     cb.module_hash.as_deref().map_or("none", |h| &h[..h.len().min(16)]),
@@ -298,8 +296,12 @@ impl Replica {
                     record.module_hash.as_deref().map_or("none", |h| &h[..h.len().min(16)]),
                     record.version,
                     if matches!(payload, Payload::Reply(_)) { cb.reply.fun } else { cb.reject.fun },
-                ),
-            );
+                );
+            let stale = &mut record.calls.stale_responses;
+            stale.push(note.clone());
+            let extra = stale.len().saturating_sub(super::STALE_KEPT);
+            stale.drain(..extra);
+            self.note_in_log(record.id, note);
         }
         let (closure, kind, reject) = match &payload {
             Payload::Reply(_) => (cb.reply, EntryKind::ReplyCallback, None),

@@ -193,7 +193,14 @@ pub struct CanisterCalls {
     /// Who waits for `stop_canister` to complete.
     #[serde(default)]
     pub stop_waiters: Vec<Origin>,
+    /// The last [`STALE_KEPT`] responses that ran in a module other than the one that made
+    /// the call, as drydock's log note names them (for `drydock canister status`).
+    #[serde(default)]
+    pub stale_responses: Vec<String>,
 }
+
+/// How many stale-response notes a canister's record keeps.
+pub const STALE_KEPT: usize = 5;
 
 impl CanisterCalls {
     /// Call contexts still open (responded to or not).
