@@ -41,8 +41,6 @@ mod units;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
 
@@ -63,7 +61,7 @@ fn main() -> ExitCode {
             }
         }
     } else {
-        Cli::parse()
+        cli::parse()
     };
     let worker = std::thread::Builder::new()
         .name("drydock".into())
