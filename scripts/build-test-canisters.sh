@@ -23,7 +23,8 @@
 #
 # Idempotent: installs the wasm32 rust target and motoko/node_modules when
 # missing, and skips a half (Rust / Motoko) whose outputs are newer than its
-# sources. Options: --force (rebuild everything), --rust-only, --motoko-only.
+# sources. Options: --force (rebuild everything), --rust-only, --motoko-only, --kv-only
+# (only kv.wasm, what scripts/quickstart.sh needs; cargo decides what is stale).
 # Environment: TEST_CANISTERS_OUT overrides the output directory; CARGO_TARGET_DIR is honoured
 # (the wasm is copied from wherever cargo built it).
 set -euo pipefail
@@ -34,13 +35,14 @@ CAN="$ROOT/canisters"
 MOT="$ROOT/motoko"
 TARGET=wasm32-unknown-unknown
 
-force=0 do_rust=1 do_motoko=1
+force=0 do_rust=1 do_motoko=1 kv_only=0
 for a in "$@"; do
   case "$a" in
     --force) force=1 ;;
     --rust-only) do_motoko=0 ;;
     --motoko-only) do_rust=0 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    --kv-only) kv_only=1 do_motoko=0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "build-test-canisters: unknown option $a" >&2; exit 2 ;;
   esac
 done
@@ -102,6 +104,10 @@ build_rust() {
       cp "$did" "$OUT/$name.did"
     done
   }
+  if [ "$kv_only" = 1 ]; then
+    cargo_variant "" kv:kv
+    return
+  fi
   cargo_variant "" kv:kv serde_state:serde_state brickable:brickable bigmem:bigmem
   cargo_variant "kv/v2,serde_state/v2,brickable/v2" kv:kv_v2 serde_state:serde_state_v2 brickable:brickable_v2
   cargo_variant "brickable/trap_post_upgrade" brickable:brickable_post_trap
@@ -143,7 +149,11 @@ outputs_exist() {
 }
 
 start=$(date +%s)
-if [ "$do_rust" = 1 ]; then
+if [ "$kv_only" = 1 ]; then
+  # No stamp: the stamp stands for every Rust canister, and cargo itself knows whether kv is
+  # up to date (a second or two).
+  build_rust
+elif [ "$do_rust" = 1 ]; then
   if stale "$OUT/.rust.stamp" "$CAN" || ! outputs_exist wasm "${RUST_OUT[@]}"; then
     rm -f "$OUT/.rust.stamp"
     build_rust

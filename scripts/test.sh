@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Runs every drydock test on this machine, installing what it needs first (idempotent):
 #   1. the test canisters (Rust for wasm32 with ic-cdk, Motoko with moc.js from npm),
-#      built from canisters/ and motoko/ into target/test-canisters/;
+#      built from canisters/ and motoko/ into target/test-canisters/ (cargo builds the Rust
+#      ones in the workspace's target directory, target/ or CARGO_TARGET_DIR);
 #   1b. the real clients for the end-to-end tests (icp-cli 1.5, agent-js) from npm, in clients/;
-#   2. cargo test for the whole workspace (unit, integration, CLI and crash tests);
+#   2. cargo test for the whole workspace (unit, integration, CLI and crash tests), then
+#      scripts/test-quickstart.sh: the quickstart in a clean environment, with
+#      CARGO_TARGET_DIR and CARGO_INSTALL_ROOT set, on the build cargo test made;
 #   3. the standards: rustfmt and clippy with warnings denied;
 #   4. the fuzz targets (scripts/fuzz.sh; installs cargo-fuzz on first use): the HTTP
 #      envelope decoder for 60 s, then module intake, Candid arguments, .most signatures and
@@ -16,9 +19,19 @@ cd "$ROOT"
 command -v cargo >/dev/null 2>&1 || { echo "test.sh: cargo not found: install Rust with rustup" >&2; exit 1; }
 command -v node >/dev/null 2>&1 || { echo "test.sh: node not found: install Node.js >= 18 (apt-get install nodejs npm)" >&2; exit 1; }
 
-scripts/build-test-canisters.sh
+# One target directory for everything cargo builds here, as a user's CARGO_TARGET_DIR would
+# make it; the quickstart test then reuses both builds (drydock's and kv.wasm's).
+TARGET="$(cargo metadata --format-version 1 --no-deps --locked \
+  | node -e 'let s = ""; process.stdin.on("data", d => s += d).on("end", () => console.log(JSON.parse(s).target_directory))')" \
+  || { echo "test.sh: cargo metadata failed" >&2; exit 1; }
+CARGO_TARGET_DIR="$TARGET" scripts/build-test-canisters.sh
 scripts/clients.sh
 cargo test --workspace --locked "$@"
+if [ "$#" -eq 0 ]; then
+  scripts/test-quickstart.sh
+else
+  echo "test.sh: not running scripts/test-quickstart.sh: cargo test ran a subset ($*), so drydock may not be built"
+fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 scripts/fuzz.sh envelope

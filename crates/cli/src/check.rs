@@ -29,6 +29,14 @@ pub fn run(old: &str, new: &Path, global: &GlobalArgs) -> Result<(), CliError> {
         let ctx = Ctx::open(global)?;
         (deployed_module(&ctx, &id)?, format!("canister {id}"))
     };
+    // Each module on its own first, so that an error names the file it is about.
+    for (bytes, name) in [
+        (&old_bytes, &old_name),
+        (&new_bytes, &new.display().to_string()),
+    ] {
+        drydock_compat::wasm::parse_module(bytes)
+            .map_err(|e| CliError::usage(format!("cannot check the upgrade: {name}: {e}")))?;
+    }
     let report = check(&old_bytes, &new_bytes)?;
     let out = crate::output::Output { json: global.json };
     out.data(

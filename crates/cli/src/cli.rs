@@ -3,7 +3,66 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+/// The global options each subcommand's help shows: the state directory, the identity and
+/// --json everywhere; --network and --root-key only where they work (`canister snapshot`).
+/// The others (the instruction limits) are listed once, by `drydock --help`; every
+/// subcommand still accepts them all.
+const GLOBALS_SHOWN: [&str; 3] = ["state_dir", "identity", "json"];
+const NETWORK_GLOBALS: [&str; 2] = ["network", "root_key"];
+
+/// The command tree as `drydock --help` and each subcommand's help show it (see
+/// [`GLOBALS_SHOWN`]).
+pub fn command() -> clap::Command {
+    let cmd = Cli::command();
+    let globals: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    with_help_globals(cmd, &globals, &[])
+}
+
+/// Gives every subcommand of `cmd` its own copy of each global option, hidden or shown. clap
+/// propagates a global option only into subcommands that lack it, so the copies stand, and
+/// since they keep their id and `global`, parsing is the same as without them.
+fn with_help_globals(
+    mut cmd: clap::Command,
+    globals: &[clap::Arg],
+    path: &[&str],
+) -> clap::Command {
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in &names {
+        let mut sub_path = path.to_vec();
+        sub_path.push(name);
+        let snapshot = sub_path.starts_with(&["canister", "snapshot"]);
+        cmd = cmd.mut_subcommand(name, |mut sub| {
+            for g in globals {
+                let id = g.get_id().as_str();
+                let shown =
+                    GLOBALS_SHOWN.contains(&id) || (snapshot && NETWORK_GLOBALS.contains(&id));
+                sub = sub.arg(g.clone().hide(!shown));
+            }
+            sub = sub.after_long_help(
+                "Every command also takes the global options that `drydock --help` lists (the \
+                 instruction limits among them).",
+            );
+            with_help_globals(sub, globals, &sub_path)
+        });
+    }
+    cmd
+}
+
+/// Parses the command line as [`Parser::parse`] does (exiting with clap's message and code 2 on
+/// a usage error, or printing help), with the help of [`command`].
+pub fn parse() -> Cli {
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command()).exit())
+}
 
 /// A local Internet Computer replica: create canisters, install Wasm modules and call them,
 /// with the IC's limits and semantics, against a state directory on disk.
@@ -357,7 +416,11 @@ pub enum CanisterCommand {
         /// The section name without its `icp:public`/`icp:private` prefix, e.g. candid:service.
         name: Option<String>,
     },
-    /// Create, list, restore and delete snapshots of a canister's state (controllers only).
+    /// Create, list, restore and delete snapshots of a canister's state, download them to a
+    /// directory and upload them from one (controllers only).
+    ///
+    /// With --network URL these commands talk to an IC endpoint (a running `drydock start`, or
+    /// the IC itself) instead of the state directory, so a snapshot moves between the two.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
     /// Upgrade a canister safely: check, snapshot, upgrade, health check, and load the

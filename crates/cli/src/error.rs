@@ -9,11 +9,12 @@
 //! | 2 | [`CliError::Usage`] | the command line or an input (file, Candid text, identity) is wrong |
 //! | 3 | [`CliError::Internal`] | drydock itself failed (state directory, engine, a bad reply), or the network did (unreachable, an HTTP error, a reply that does not verify) |
 //!
-//! Clap's own usage errors exit with 2 as well.
+//! Clap's own usage errors exit with 2 as well. [`CliError::with_hint`] adds drydock's advice
+//! after any of them, keeping the IC's own text as it is.
 
 use std::fmt;
 
-use drydock_replica::{CallError, ReplicaError, UserError};
+use drydock_replica::{CallError, ErrorCode, ReplicaError, UserError};
 
 /// A failed command.
 #[derive(Debug)]
@@ -34,6 +35,9 @@ pub enum CliError {
     Usage(anyhow::Error),
     /// A failure of drydock itself; printed with its whole cause chain.
     Internal(anyhow::Error),
+    /// Any of the above, followed by drydock's advice (a command line to type). The error's
+    /// own text, the IC's when it comes from the IC, is printed first and unchanged.
+    Hinted(Box<CliError>, String),
 }
 
 impl CliError {
@@ -47,12 +51,27 @@ impl CliError {
         CliError::Internal(anyhow::anyhow!("{msg}"))
     }
 
+    /// This error, then `hint` on a line of its own (`hint: ...`).
+    pub fn with_hint(self, hint: impl fmt::Display) -> Self {
+        CliError::Hinted(Box::new(self), hint.to_string())
+    }
+
+    /// The IC error code of a rejection (with or without a hint), if this is one.
+    pub fn ic_error_code(&self) -> Option<ErrorCode> {
+        match self {
+            CliError::Rejected(e) => Some(e.code),
+            CliError::Hinted(e, _) => e.ic_error_code(),
+            _ => None,
+        }
+    }
+
     /// The process exit code.
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Rejected(_) | CliError::NetworkRejected { .. } | CliError::Refused(_) => 1,
             CliError::Usage(_) => 2,
             CliError::Internal(_) => 3,
+            CliError::Hinted(e, _) => e.exit_code(),
         }
     }
 }
@@ -74,6 +93,7 @@ impl fmt::Display for CliError {
             CliError::Refused(msg) => write!(f, "{msg}"),
             // `{:#}` prints the whole chain: "outer: inner: root".
             CliError::Usage(e) | CliError::Internal(e) => write!(f, "{e:#}"),
+            CliError::Hinted(e, hint) => write!(f, "{e}\nhint: {hint}"),
         }
     }
 }
@@ -96,7 +116,6 @@ impl From<ReplicaError> for CliError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use drydock_replica::ErrorCode;
 
     #[test]
     fn a_rejection_prints_the_ic_error_code_and_exits_with_1() {
@@ -104,6 +123,22 @@ mod tests {
             CallError::User(UserError::new(ErrorCode::CanisterCalledTrap, "boom")).into();
         assert_eq!(e.exit_code(), 1);
         assert_eq!(e.to_string(), "IC0503: boom");
+    }
+
+    #[test]
+    fn a_hint_follows_the_ic_text_and_keeps_the_exit_code() {
+        let e: CliError = CallError::User(UserError::new(
+            ErrorCode::CanisterNonEmpty,
+            "Try mode='reinstall'.",
+        ))
+        .into();
+        let e = e.with_hint("--mode reinstall");
+        assert_eq!(e.exit_code(), 1);
+        assert_eq!(e.ic_error_code(), Some(ErrorCode::CanisterNonEmpty));
+        assert_eq!(
+            e.to_string(),
+            "IC0514: Try mode='reinstall'.\nhint: --mode reinstall"
+        );
     }
 
     #[test]

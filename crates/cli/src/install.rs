@@ -80,7 +80,7 @@ pub fn run(
              canister stop {canister_id}`), or use `drydock canister upgrade`, which does."
         ));
     }
-    send(ctx, args)?;
+    send(ctx, args).map_err(|e| hint_for(e, canister_id, wasm))?;
     let hash = ctx
         .replica
         .canister(&canister_id)
@@ -96,6 +96,18 @@ pub fn run(
         );
     }
     Ok(())
+}
+
+/// drydock's advice after the IC's text, where the IC names something drydock spells
+/// differently: its `mode='reinstall'` is drydock's `--mode reinstall`.
+fn hint_for(e: CliError, id: Principal, wasm: &Path) -> CliError {
+    match e.ic_error_code() {
+        Some(drydock_replica::ErrorCode::CanisterNonEmpty) => e.with_hint(format!(
+            "the canister already has a module. `drydock canister install {id} {wasm} --mode reinstall` replaces it and erases the canister's state; `drydock canister upgrade {id} {wasm}` keeps the state",
+            wasm = wasm.display()
+        )),
+        _ => e,
+    }
 }
 
 /// The largest module sent whole in one `install_code`: the IC's 2 MiB ingress limit, less

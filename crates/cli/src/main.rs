@@ -42,8 +42,6 @@ mod upgrader;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
 
@@ -64,7 +62,7 @@ fn main() -> ExitCode {
             }
         }
     } else {
-        Cli::parse()
+        cli::parse()
     };
     let worker = std::thread::Builder::new()
         .name("drydock".into())

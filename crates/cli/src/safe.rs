@@ -250,7 +250,7 @@ pub fn upgrade(
             })
         });
     } else if let Some(stats) = &stats {
-        note(headroom(stats, "upgrade").0);
+        note(headroom(stats, "upgrade", wasm_memory_limit(&ctx, &id)).0);
     }
     close(ctx);
     Ok(())
@@ -485,9 +485,34 @@ fn pct(part: u64, whole: u64) -> f64 {
     }
 }
 
+/// Which limit a hook's Wasm memory was measured against. On the IC, `wasm_memory_limit` (the
+/// canister setting; 0 is none) makes init and post_upgrade trap past it, but pre_upgrade is
+/// exempt (as are queries, callbacks, timers and heartbeats), so that a canister past its
+/// limit can still be upgraded: pre_upgrade has the module's maximum, 4 GiB for wasm32.
+fn memory_limit_name(h: &drydock_replica::HookStats, wasm_memory_limit: u64) -> &'static str {
+    let max = drydock_replica::Limits::default();
+    if h.name != "canister_pre_upgrade"
+        && wasm_memory_limit > 0
+        && h.heap_limit == wasm_memory_limit
+    {
+        "wasm_memory_limit"
+    } else if h.heap_limit == max.heap32_max {
+        "wasm32 maximum"
+    } else if h.heap_limit == max.heap64_max {
+        "wasm64 maximum"
+    } else {
+        "Wasm maximum"
+    }
+}
+
 /// The headroom report of one install: each hook's instructions and peak Wasm memory against
-/// their limits, and the stable memory growth. Returns the text and the warnings.
-pub fn headroom(stats: &InstallStats, title: &str) -> (String, Vec<String>) {
+/// their limits (saying which limit: the canister's `wasm_memory_limit`, 0 for none, or the
+/// module's maximum), and the stable memory growth. Returns the text and the warnings.
+pub fn headroom(
+    stats: &InstallStats,
+    title: &str,
+    wasm_memory_limit: u64,
+) -> (String, Vec<String>) {
     let mut s = format!(
         "{title}: {} instructions in all, {:.2} % of the {} limit\n",
         group(stats.instructions()),
@@ -499,14 +524,15 @@ pub fn headroom(stats: &InstallStats, title: &str) -> (String, Vec<String>) {
         let ip = pct(h.instructions, stats.instruction_limit);
         let mp = pct(h.peak_heap, h.heap_limit);
         s += &format!(
-            "  {:<24} {:>3} module  {:>19} instructions ({:>6.2} %)  peak wasm memory {:>10} of {} ({:>6.2} %)\n",
+            "  {:<24} {:>3} module  {:>19} instructions ({:>6.2} %)  peak wasm memory {:>10} of {} ({:>6.2} %, {})\n",
             h.name,
             format!("{:?}", h.module).to_lowercase(),
             group(h.instructions),
             100.0 * ip,
             size(h.peak_heap),
             size(h.heap_limit),
-            100.0 * mp
+            100.0 * mp,
+            memory_limit_name(h, wasm_memory_limit)
         );
         if ip > WARN_SHARE {
             warnings.push(format!(
@@ -522,6 +548,17 @@ pub fn headroom(stats: &InstallStats, title: &str) -> (String, Vec<String>) {
                 100.0 * mp
             ));
         }
+    }
+    let names: std::collections::BTreeSet<_> = stats
+        .hooks
+        .iter()
+        .map(|h| memory_limit_name(h, wasm_memory_limit))
+        .collect();
+    if names.len() > 1 && names.contains("wasm_memory_limit") {
+        s += &format!(
+            "  (the memory limits differ as on the IC: init and post_upgrade trap past the canister's wasm_memory_limit, {}; pre_upgrade is exempt from it, so that a canister past its limit can still be upgraded, and has the module's maximum)\n",
+            size(wasm_memory_limit)
+        );
     }
     let growth = stats.stable_after as i128 - stats.stable_before as i128;
     s += &format!(
@@ -585,6 +622,8 @@ pub fn rehearse(u: UpgradeArgs, keep: bool, global: &GlobalArgs) -> Result<(), C
         .replica
         .canister(&clone)
         .map_or(0, |r| r.heap_size + r.stable_size);
+    // Read now: the clone is deleted before the report is written.
+    let memory_limit = wasm_memory_limit(&ctx, &clone);
     note(format!(
         "Cloned canister {id} into scratch canister {clone} ({} of memories in {:.0?})",
         size(copied),
@@ -618,7 +657,7 @@ pub fn rehearse(u: UpgradeArgs, keep: bool, global: &GlobalArgs) -> Result<(), C
                 steps.push(Step {
                     step: title.into(),
                     ok: false,
-                    error: Some(e.to_string()),
+                    error: Some(without_clone_advice(&e.to_string(), clone)),
                     stats: None,
                 });
                 break;
@@ -668,7 +707,7 @@ pub fn rehearse(u: UpgradeArgs, keep: bool, global: &GlobalArgs) -> Result<(), C
         match (&s.error, &s.stats) {
             (Some(e), _) => text += &format!("FAILED {}: {e}\n", s.step),
             (None, Some(stats)) => {
-                let (t, w) = headroom(stats, &s.step);
+                let (t, w) = headroom(stats, &s.step, memory_limit);
                 text += &t;
                 warnings.extend(w);
             }
@@ -698,13 +737,21 @@ pub fn rehearse(u: UpgradeArgs, keep: bool, global: &GlobalArgs) -> Result<(), C
     );
     close(ctx);
     if let Some(f) = failed {
-        let mut msg = format!(
-            "the rehearsal failed at {}: {}",
-            f.step,
-            f.error.clone().unwrap_or_default()
-        );
+        let error = f.error.clone().unwrap_or_default();
+        // The text report above already says why; with --json the error is said here once.
+        let mut msg = if json {
+            format!("the rehearsal failed at {}: {error}", f.step)
+        } else {
+            format!("the rehearsal failed at {} (above)", f.step)
+        };
+        if untouched {
+            msg += &format!("; canister {id} was not touched");
+        }
         if f.step.starts_with("upgrade 2") {
             msg += "\nThe first upgrade works, but the NEW module's own pre_upgrade fails: the canister would be stuck at the next upgrade. Fix NEW before deploying it.";
+        } else if f.step.starts_with("upgrade 1") && error.contains("canister_pre_upgrade trapped")
+        {
+            msg += &rehearsal_pre_upgrade_advice(id, &u);
         }
         return Err(CliError::Refused(msg));
     }
@@ -712,6 +759,31 @@ pub fn rehearse(u: UpgradeArgs, keep: bool, global: &GlobalArgs) -> Result<(), C
         note(format!("Rehearsal passed; canister {id} was not touched"));
     }
     Ok(())
+}
+
+/// A canister's `wasm_memory_limit` setting (0: none).
+fn wasm_memory_limit(ctx: &Ctx, id: &Principal) -> u64 {
+    ctx.replica
+        .canister(id)
+        .map_or(0, |r| r.settings.wasm_memory_limit)
+}
+
+/// An error of the scratch clone without the replica's advice, which names the clone: it is
+/// deleted by the time the user reads it. The advice for the real canister follows the report.
+fn without_clone_advice(error: &str, clone: Principal) -> String {
+    let advice = format!("; to upgrade anyway run `drydock canister install {clone} ");
+    match error.find(&advice) {
+        Some(at) => error[..at].to_string(),
+        None => error.to_string(),
+    }
+}
+
+/// The ways out when the deployed module's pre_upgrade traps, for the rehearsed canister.
+fn rehearsal_pre_upgrade_advice(id: Principal, u: &UpgradeArgs) -> String {
+    let wasm = u.wasm.display();
+    format!(
+        "\nThe current module's canister_pre_upgrade traps, so canister {id} cannot be upgraded normally. Ways out:\n  - `drydock canister rehearse {id} {wasm} --skip-pre-upgrade` rehearses an upgrade that skips it (stable memory is kept, the heap is not), and `drydock canister upgrade {id} {wasm} --skip-pre-upgrade` does it.\n  - `drydock canister hotfix {id} FIXED.wasm` replaces the module keeping the heap, with a build whose only change is the fix in pre_upgrade (checked by layout); then upgrade normally."
+    )
 }
 
 /// Runs `canister hotfix`.
@@ -797,7 +869,7 @@ mod tests {
             stable_after: 3 << 20,
             heap_after: 1 << 20,
         };
-        let (text, warnings) = headroom(&stats, "upgrade 1");
+        let (text, warnings) = headroom(&stats, "upgrade 1", 0);
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0].contains("canister_pre_upgrade") && warnings[0].contains("75 %"));
         assert!(warnings[0].contains("Wasm memory limit"));
@@ -807,7 +879,65 @@ mod tests {
             hooks: vec![hook("canister_pre_upgrade", 10, 1 << 30)],
             ..stats
         };
-        assert!(headroom(&calm, "upgrade 1").1.is_empty());
+        assert!(headroom(&calm, "upgrade 1", 0).1.is_empty());
+    }
+
+    #[test]
+    fn headroom_says_which_memory_limit_applies_to_which_hook() {
+        use drydock_replica::{HookModule, HookStats};
+        let hook = |name: &str, module, heap_limit| HookStats {
+            name: name.into(),
+            module,
+            instructions: 1,
+            peak_heap: 1 << 20,
+            heap_limit,
+        };
+        let stats = InstallStats {
+            mode: "upgrade".into(),
+            hooks: vec![
+                hook("canister_pre_upgrade", HookModule::Old, 4 << 30),
+                hook("canister_post_upgrade", HookModule::New, 3 << 30),
+            ],
+            instruction_limit: 300_000_000_000,
+            stable_before: 0,
+            stable_after: 0,
+            heap_after: 1 << 20,
+        };
+        let (text, _) = headroom(&stats, "upgrade 1", 3 << 30);
+        let line = |hook: &str| {
+            text.lines()
+                .find(|l| l.contains(hook))
+                .unwrap_or_else(|| panic!("no {hook} in {text}"))
+                .to_string()
+        };
+        assert!(
+            line("canister_pre_upgrade").contains("of 4 GiB ("),
+            "{text}"
+        );
+        assert!(
+            line("canister_pre_upgrade").ends_with("wasm32 maximum)"),
+            "{text}"
+        );
+        assert!(
+            line("canister_post_upgrade").contains("of 3 GiB ("),
+            "{text}"
+        );
+        assert!(
+            line("canister_post_upgrade").ends_with("wasm_memory_limit)"),
+            "{text}"
+        );
+        assert!(text.contains("pre_upgrade is exempt from it"), "{text}");
+        // Without a wasm_memory_limit every hook has the module's maximum, and no note.
+        let stats = InstallStats {
+            hooks: vec![
+                hook("canister_pre_upgrade", HookModule::Old, 4 << 30),
+                hook("canister_post_upgrade", HookModule::New, 4 << 30),
+            ],
+            ..stats
+        };
+        let (text, _) = headroom(&stats, "upgrade 1", 0);
+        assert_eq!(text.matches("wasm32 maximum)").count(), 2, "{text}");
+        assert!(!text.contains("exempt"), "{text}");
     }
 
     #[test]

@@ -273,3 +273,140 @@ fn install_and_call_kv_canister() {
     assert_eq!(limited.code, 1);
     assert!(limited.stderr.contains("IC0522"), "{}", limited.stderr);
 }
+
+#[test]
+fn installing_over_an_installed_canister_keeps_the_ic_text_and_names_the_flag() {
+    let kv = test_canister("kv.wasm");
+    let kv = kv.to_str().expect("utf-8 path");
+    let d = Drydock::new();
+    let id = d.create_canister();
+    d.run(&["canister", "install", &id, kv]).ok();
+    let err = d.run(&["canister", "install", &id, kv]).fails(1);
+    // The IC's own code and words first, unchanged.
+    let ic_text = format!(
+        "IC0514: Canister {id} cannot be installed because the canister is not empty. Try installing with mode='reinstall' instead."
+    );
+    assert!(err.contains(&ic_text), "{err}");
+    // Then drydock's hint, after it, with the command line to type.
+    let hint = err
+        .find("\nhint: ")
+        .unwrap_or_else(|| panic!("no hint in: {err}"));
+    assert!(hint > err.find(&ic_text).expect("the IC text"), "{err}");
+    assert!(
+        err[hint..].contains(&format!(
+            "drydock canister install {id} {kv} --mode reinstall"
+        )),
+        "{err}"
+    );
+    assert!(
+        err[hint..].contains(&format!("drydock canister upgrade {id} {kv}")),
+        "{err}"
+    );
+    // And the flag it names works.
+    d.run(&["canister", "install", &id, kv, "--mode", "reinstall"])
+        .ok();
+}
+
+/// The options a help text lists, e.g. `--state-dir`, in order: the lines that start with
+/// `-` (`  -q, --quiet`, `      --json`).
+fn options(help: &str) -> Vec<String> {
+    help.lines()
+        .filter(|l| l.trim_start().starts_with('-'))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("--")))
+        .map(|w| {
+            w.trim_end_matches(',')
+                .split('=')
+                .next()
+                .unwrap_or(w)
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn help_of_a_subcommand_lists_only_the_global_options_that_apply_there() {
+    let d = Drydock::new();
+    let top = d.run(&["--help"]).ok();
+    for global in [
+        "--state-dir",
+        "--identity",
+        "--json",
+        "--network",
+        "--root-key",
+        "--update-instruction-limit",
+        "--query-instruction-limit",
+        "--install-instruction-limit",
+        "--inspect-instruction-limit",
+    ] {
+        assert!(
+            options(&top).iter().any(|o| o == global),
+            "drydock --help lacks {global}:\n{top}"
+        );
+    }
+
+    let call = d.run(&["canister", "call", "--help"]).ok();
+    let listed = options(&call);
+    for shown in ["--state-dir", "--identity", "--json", "--query", "--async"] {
+        assert!(
+            listed.iter().any(|o| o == shown),
+            "{shown} missing:\n{call}"
+        );
+    }
+    for hidden in [
+        "--network",
+        "--root-key",
+        "--update-instruction-limit",
+        "--inspect-instruction-limit",
+    ] {
+        assert!(
+            !listed.iter().any(|o| o == hidden),
+            "{hidden} listed:\n{call}"
+        );
+    }
+    assert!(
+        call.contains("drydock --help"),
+        "it says where the rest are:\n{call}"
+    );
+
+    // --network is refused outside `canister snapshot`, so only those list it.
+    let download = d.run(&["canister", "snapshot", "download", "--help"]).ok();
+    let listed = options(&download);
+    assert!(listed.iter().any(|o| o == "--network"), "{download}");
+    assert!(listed.iter().any(|o| o == "--root-key"), "{download}");
+    assert!(
+        !listed.iter().any(|o| o == "--query-instruction-limit"),
+        "{download}"
+    );
+
+    // Hidden options are still accepted where they were before.
+    d.run(&[
+        "canister",
+        "list",
+        "--update-instruction-limit",
+        "1000000000",
+    ])
+    .ok();
+    let refused = d.run(&["canister", "list", "--network", "http://127.0.0.1:9"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+}
+
+#[test]
+fn snapshot_help_names_all_six_snapshot_commands() {
+    let d = Drydock::new();
+    for args in [
+        &["canister", "snapshot", "-h"][..],
+        &["canister", "--help"][..],
+    ] {
+        let help = d.run(args).ok();
+        let about = help
+            .lines()
+            .find(|l| l.contains("Create, list, restore"))
+            .unwrap_or_else(|| panic!("no snapshot summary in:\n{help}"));
+        for verb in ["create", "list", "restore", "delete", "download", "upload"] {
+            assert!(
+                about.to_lowercase().contains(verb),
+                "{verb} missing from {about:?}"
+            );
+        }
+    }
+}

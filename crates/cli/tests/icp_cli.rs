@@ -364,14 +364,25 @@ impl Drop for Project {
     }
 }
 
+/// The example `icp.yaml` of README.md (the YAML block that starts with `# icp.yaml`).
+fn readme_icp_yaml() -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let start = readme
+        .find("```yaml\n# icp.yaml\n")
+        .expect("README.md has a ```yaml block starting with `# icp.yaml`")
+        + "```yaml\n".len();
+    let len = readme[start..].find("```").expect("the block ends");
+    readme[start..start + len].to_string()
+}
+
 #[test]
 fn icp_network_start_uses_drydock_as_the_launcher() {
-    // Port 0: the launcher picks a free port (icp then omits --gateway-port), so the test
-    // does not depend on 8000 being free.
-    let project = Project::new(
-        "networks:\n  - name: local\n    mode: managed\n    gateway:\n      bind: 127.0.0.1\n      port: 0\n\
-         canisters:\n  - name: kv\n    build:\n      steps:\n        - type: pre-built\n          path: kv.wasm\n",
-    );
+    // README.md's icp.yaml, on port 0: the launcher picks a free port (icp then omits
+    // --gateway-port), so the test does not depend on 8000 being free.
+    let yaml = readme_icp_yaml();
+    assert!(yaml.contains("      port: 8000\n"), "{yaml}");
+    let project = Project::new(&yaml.replace("      port: 8000\n", "      port: 0\n"));
     std::fs::copy(test_canister("kv.wasm"), project.path().join("kv.wasm")).unwrap();
     let icp = &project.icp;
 

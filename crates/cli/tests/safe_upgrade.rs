@@ -629,3 +629,152 @@ fn hotfix_rescues_a_bricked_rust_canister_keeping_its_heap() {
     assert_eq!(dd.call(&id, "count", "()"), "(20 : nat64)");
     assert_eq!(dd.call(&id, "restored_from", "()"), "(\"serialized\")");
 }
+
+#[test]
+fn rehearsing_an_upgrade_past_a_trapping_pre_upgrade_advises_on_the_canister_itself_once() {
+    let dd = Drydock::new();
+    let id = dd.installed(&path("brickable.wasm"), Some("(opt 5)"));
+    // Past the threshold brickable's pre_upgrade traps.
+    dd.call(&id, "add_many", "(10)");
+    let run = dd.run(&["canister", "rehearse", &id, &path("brickable_v2.wasm")]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let clone = run
+        .stderr
+        .split("into scratch canister ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no scratch canister named: {}", run.stderr))
+        .to_string();
+    let all = format!("{}{}", run.stdout, run.stderr);
+    // The clone is deleted: no advice may name it.
+    assert!(
+        !all.contains(&format!("drydock canister install {clone}")),
+        "advice names the deleted clone:\n{all}"
+    );
+    assert!(
+        all.contains(&format!("Deleted scratch canister {clone}")),
+        "{all}"
+    );
+    // The advice names the canister that was rehearsed, and the flag.
+    assert!(
+        run.stderr.contains(&format!(
+            "drydock canister rehearse {id} {} --skip-pre-upgrade",
+            path("brickable_v2.wasm")
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("drydock canister hotfix {id}")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("canister {id} was not touched")),
+        "{}",
+        run.stderr
+    );
+    // The trap is reported once: in the report's FAILED line, not again in the error.
+    assert_eq!(
+        all.matches("canister_pre_upgrade trapped").count(),
+        1,
+        "{all}"
+    );
+    assert!(run.stdout.contains("FAILED upgrade 1"), "{}", run.stdout);
+
+    // With --json the error carries the trap (stdout is the JSON alone), once.
+    let run = dd.run(&[
+        "canister",
+        "rehearse",
+        &id,
+        &path("brickable_v2.wasm"),
+        "--json",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("json");
+    let error = report["steps"][0]["error"]
+        .as_str()
+        .expect("the step's error");
+    assert!(error.contains("canister_pre_upgrade trapped"), "{error}");
+    assert!(!error.contains("to upgrade anyway"), "{error}");
+    assert_eq!(
+        run.stderr.matches("canister_pre_upgrade trapped").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn rehearsal_report_says_which_memory_limit_each_hook_is_measured_against() {
+    let dd = Drydock::new();
+    // A new canister's wasm_memory_limit is 3 GiB, as on the IC.
+    let id = dd.installed(&path("counter_classic.wasm"), None);
+    let run = dd.run(&[
+        "canister",
+        "rehearse",
+        &id,
+        &path("counter_classic_v2.wasm"),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let line = |hook: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(hook))
+            .unwrap_or_else(|| panic!("no {hook} line in:\n{}", run.stdout))
+    };
+    let pre = line("canister_pre_upgrade");
+    assert!(
+        pre.contains(" of 4 GiB (") && pre.ends_with("wasm32 maximum)"),
+        "{pre}"
+    );
+    let post = line("canister_post_upgrade");
+    assert!(
+        post.contains(" of 3 GiB (") && post.ends_with("wasm_memory_limit)"),
+        "{post}"
+    );
+    assert!(
+        run.stdout.contains("pre_upgrade is exempt from it"),
+        "the report says why:\n{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn checking_a_file_that_is_not_wasm_says_so_in_one_line() {
+    let dd = Drydock::new();
+    let id = dd.installed(&path("kv.wasm"), None);
+    let garbage = dd.state().with_extension("garbage.wasm");
+    std::fs::write(&garbage, b"garbage, not a module").expect("write");
+    let garbage = garbage.to_str().expect("utf-8").to_string();
+    let kv = path("kv.wasm");
+    for (old, new) in [
+        (id.as_str(), garbage.as_str()),
+        (garbage.as_str(), kv.as_str()),
+    ] {
+        let run = dd.run(&["check", old, new]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        let err = run.stderr.trim_end();
+        assert_eq!(err.lines().count(), 1, "one line:\n{err}");
+        assert!(
+            err.contains(&format!("{garbage}: not a valid Wasm module")),
+            "{err}"
+        );
+        assert!(
+            err.contains("expected the magic \\0asm (00 61 73 6d)"),
+            "{err}"
+        );
+        assert!(err.contains("found 67 61 72 62"), "the bytes found: {err}");
+    }
+    // `canister install` gives the replica's verdict, in one line too.
+    let install = dd.run(&["canister", "install", &dd.create_canister(), &garbage]);
+    assert_eq!(install.code, 1);
+    assert_eq!(
+        install.stderr.trim_end().lines().count(),
+        1,
+        "{}",
+        install.stderr
+    );
+}

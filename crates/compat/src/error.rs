@@ -21,3 +21,15 @@ pub enum CompatError {
     #[error("metadata: {0}")]
     Metadata(String),
 }
+
+impl CompatError {
+    /// wasmparser's error as one line: some of its messages print byte arrays over many lines.
+    pub(crate) fn wasm(e: &wasmparser::BinaryReaderError) -> Self {
+        CompatError::Wasm(
+            e.to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
+    }
+}

@@ -66,7 +66,7 @@ use wasmparser::{
 use crate::{Area, CompatError, Finding, Severity};
 
 fn invalid(e: wasmparser::BinaryReaderError) -> CompatError {
-    CompatError::Wasm(e.to_string())
+    CompatError::wasm(&e)
 }
 
 /// The parts of a module a live heap depends on.

@@ -78,9 +78,11 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
 }
 
 /// The raw module: `wasm` itself, or its decompression when it is gzip (refused past
-/// [`MAX_DECOMPRESSED_BYTES`]).
+/// [`MAX_DECOMPRESSED_BYTES`]). Bytes that do not start with the Wasm magic `\0asm` are
+/// refused here with one line naming what was found, as the replica refuses them.
 pub fn unpack(wasm: &[u8]) -> Result<Cow<'_, [u8]>, CompatError> {
     if !is_gzip(wasm) {
+        check_magic(wasm, "")?;
         return Ok(Cow::Borrowed(wasm));
     }
     let mut out = Vec::new();
@@ -94,7 +96,24 @@ pub fn unpack(wasm: &[u8]) -> Result<Cow<'_, [u8]>, CompatError> {
              (the IC's limit)"
         )));
     }
+    check_magic(&out, "the gunzipped content: ")?;
     Ok(Cow::Owned(out))
+}
+
+/// Refuses bytes without the Wasm magic, in one line: wasmparser's own message spreads the
+/// expected and found bytes over a dozen lines.
+fn check_magic(bytes: &[u8], what: &str) -> Result<(), CompatError> {
+    if bytes.starts_with(b"\0asm") {
+        return Ok(());
+    }
+    if bytes.is_empty() {
+        return Err(CompatError::Wasm(format!("{what}it is empty (0 bytes)")));
+    }
+    let found: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    Err(CompatError::Wasm(format!(
+        "{what}expected the magic \\0asm (00 61 73 6d) or gzip (1f 8b), found {}",
+        found.join(" ")
+    )))
 }
 
 /// One section of a module, as it lies in the bytes.
@@ -111,7 +130,7 @@ pub(crate) fn sections(wasm: &[u8]) -> Result<Vec<RawSection<'_>>, CompatError> 
     let mut out = Vec::new();
     let mut prev_end: Option<usize> = None;
     for payload in Parser::new(0).parse_all(wasm) {
-        let payload = payload.map_err(|e| CompatError::Wasm(e.to_string()))?;
+        let payload = payload.map_err(|e| CompatError::wasm(&e))?;
         let (contents, custom) = match &payload {
             Payload::Version {
                 encoding, range, ..

@@ -131,7 +131,7 @@ impl ModuleInfo {
 }
 
 fn invalid(e: wasmparser::BinaryReaderError) -> CompatError {
-    CompatError::Wasm(e.to_string())
+    CompatError::wasm(&e)
 }
 
 /// Parses a module (raw or gzipped).
