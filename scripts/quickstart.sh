@@ -32,6 +32,16 @@ die() { echo "quickstart: error: $*" >&2; exit 1; }
 command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust with rustup (https://rustup.rs)"
 command -v node >/dev/null 2>&1 || die "node not found: install Node.js >= 18 (e.g. apt-get install nodejs npm)"
 
+# drydock carries its upgrader canister, built for wasm32 while drydock builds (crates/cli/build.rs).
+if command -v rustup >/dev/null 2>&1; then
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the Rust target wasm32-unknown-unknown (rustup target add; once)"
+    rustup target add wasm32-unknown-unknown || die "rustup target add wasm32-unknown-unknown failed"
+  fi
+else
+  say "rustup not found: the Rust target wasm32-unknown-unknown must be installed some other way"
+fi
+
 # 1. The binary. Where `cargo install` puts it, in cargo's own order.
 INSTALL_ROOT="${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}"
 install_args=(--locked --path crates/cli)
