@@ -629,9 +629,11 @@ fn icp_cli_deploys_the_upgrader_and_a_canister_upgrades_itself_through_it() {
             candid::encode_one("ok").unwrap(),
         )),
     };
+    let mut tickets = Vec::new();
     for (module, state, version) in [
         ("selfup_v2.wasm", "variant { upgraded }", "v2"),
         ("selfup_unhealthy.wasm", "rolled_back", "v2"),
+        ("selfup_post_trap.wasm", "rolled_back", "v2"),
         ("selfup.wasm", "variant { upgraded }", "v1"),
     ] {
         // A 470 kB blob is too long for a command line: the argument goes in a file.
@@ -655,11 +657,76 @@ fn icp_cli_deploys_the_upgrader_and_a_canister_upgrades_itself_through_it() {
             NAMED,
         ]);
         let ticket = number(&out);
+        tickets.push(ticket);
         let status = await_ticket(&icp, &upgrader, ticket);
         assert!(status.contains(state), "{module}: {status}");
         assert_text_reply(&icp.query(&target, "version", "()"), version, module);
         assert_reply(&icp.query(&target, "get", "()"), "(42 : nat64)", module);
         assert_eq!(icp.status(&target), "Running", "{module}");
+    }
+    // A controller of the upgrader (icp's default identity) asks for two targets at once.
+    let second = icp.install("selfup.wasm");
+    icp.ok(&[
+        "canister",
+        "settings",
+        "update",
+        &second,
+        "--add-controller",
+        &upgrader,
+    ]);
+    let mut pair = Vec::new();
+    for id in [&target, &second] {
+        #[derive(candid::CandidType)]
+        struct UpgradeRequest<'a> {
+            canister_id: candid::Principal,
+            wasm_module: serde_bytes::ByteBuf,
+            arg: serde_bytes::ByteBuf,
+            health_check: Option<&'a HealthCheck>,
+        }
+        let req = UpgradeRequest {
+            canister_id: candid::Principal::from_text(id).unwrap(),
+            wasm_module: serde_bytes::ByteBuf::from(
+                std::fs::read(test_canister("selfup_v2.wasm")).unwrap(),
+            ),
+            arg: serde_bytes::ByteBuf::from(candid::encode_args(()).unwrap()),
+            health_check: Some(&health),
+        };
+        let args = dir.path().join("request.bin");
+        std::fs::write(&args, candid::encode_one(&req).unwrap()).unwrap();
+        let out = icp.ok(&[
+            "canister",
+            "call",
+            &upgrader,
+            "request_upgrade",
+            "--args-file",
+            path_str(&args),
+            "--args-format",
+            "bin",
+        ]);
+        pair.push(number(&out));
+    }
+    for (ticket, id) in pair.iter().zip([&target, &second]) {
+        let status = await_ticket(&icp, &upgrader, *ticket);
+        assert!(status.contains("variant { upgraded }"), "{id}: {status}");
+        assert_text_reply(&icp.query(id, "version", "()"), "v2", id);
+    }
+    // The upgrader's own upgrade (icp-cli drains nothing: it is idle) keeps its tickets.
+    let out = icp.ok(&[
+        "canister",
+        "install",
+        &upgrader,
+        "--mode",
+        "upgrade",
+        "--wasm",
+        path_str(&up_wasm),
+    ]);
+    assert!(
+        out.contains("installed successfully") || out.contains("upgraded"),
+        "{out}"
+    );
+    for ticket in tickets.iter().chain(&pair) {
+        let out = icp.query(&upgrader, "upgrade_status", &format!("({ticket} : nat64)"));
+        assert!(out.contains("opt record"), "ticket {ticket} lost: {out}");
     }
     // alice is neither the target nor a controller of the upgrader.
     let err = icp

@@ -337,6 +337,32 @@ fn a_motoko_canister_asks_the_upgrader_for_its_own_upgrade_and_keeps_its_state()
         let (n,): (candid::Nat,) = s.env.query(target, "get", ()).unwrap();
         assert_eq!((v.as_str(), n), (want, candid::Nat::from(5u64)));
     }
+    // A health check that fails (it expects "sick"): rolled back, with the state and module
+    // as before (Motoko EOP: the snapshot holds the main memory).
+    let hash = s.env.replica.canister(&target).unwrap().module_hash.clone();
+    let sick = Some(HealthCheck {
+        method: "health".into(),
+        arg: ByteBuf::from(candid::encode_args(()).unwrap()),
+        expected_reply: Some(ByteBuf::from(candid::encode_one("sick").unwrap())),
+    });
+    let (ticket,): (u64,) = s
+        .env
+        .update(
+            target,
+            "upgradeMe",
+            (s.upgrader, ByteBuf::from(wasm("selfup_mo_v2")), sick),
+        )
+        .unwrap();
+    s.env.replica.run_until_idle().unwrap();
+    let status = s.status(ticket);
+    assert!(
+        matches!(&status.state, UpgradeState::RolledBack(why) if why.contains("expected")),
+        "{status:?}"
+    );
+    let (v,): (String,) = s.env.query(target, "version", ()).unwrap();
+    let (n,): (candid::Nat,) = s.env.query(target, "get", ()).unwrap();
+    assert_eq!((v.as_str(), n), ("mo-v1", candid::Nat::from(5u64)));
+    assert_eq!(s.env.replica.canister(&target).unwrap().module_hash, hash);
 }
 
 // Seed 001 in Motoko: the canister's own install_code call is an outstanding callback when
