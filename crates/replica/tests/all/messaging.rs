@@ -466,22 +466,7 @@ fn a_callback_registered_before_an_upgrade_runs_in_the_new_modules_table_and_is_
     env.upgrade(a, wasm("kv"), false, None).unwrap();
     let answer = env.replica.request_status(req, true).unwrap().unwrap();
     let err = answer.unwrap_err();
-    assert_eq!(
-        err.code.reject_code(),
-        drydock_replica::RejectCode::CanisterError,
-        "{err}"
-    );
-    let logs = env.replica.take_logs();
-    let note = logs
-        .iter()
-        .find(|(id, l)| *id == a && l.starts_with("[drydock] the response to call"))
-        .unwrap_or_else(|| panic!("no drydock note in {logs:?}"));
-    assert!(
-        note.1
-            .contains(&format!("at canister version {registered}")),
-        "{}",
-        note.1
-    );
+    env.assert_stale_response(a, &err, registered);
     // The canister itself is healthy: kv answers.
     let (v,): (String,) = env.query(a, "version", ()).unwrap();
     assert_eq!(v, "v1");

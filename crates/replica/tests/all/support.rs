@@ -215,3 +215,40 @@ impl Env {
         Ok(candid::decode_args(&bytes).unwrap())
     }
 }
+
+impl Env {
+    /// Sets `id`'s controllers (as the user, one of them).
+    pub fn set_controllers(&mut self, id: Principal, controllers: Vec<Principal>) {
+        let settings = ic_management_canister_types::UpdateSettingsArgs {
+            canister_id: id,
+            settings: ic_management_canister_types::CanisterSettings {
+                controllers: Some(controllers),
+                ..Default::default()
+            },
+            sender_canister_version: None,
+        };
+        self.mgmt::<_, ()>(user(), "update_settings", &settings)
+            .unwrap();
+    }
+
+    /// Asserts that `id`'s call failed as a canister error, and that drydock's log note names
+    /// a response run in another module than the one that made the call at `registered`.
+    pub fn assert_stale_response(&mut self, id: Principal, err: &UserError, registered: u64) {
+        assert_eq!(
+            err.code.reject_code(),
+            drydock_replica::RejectCode::CanisterError,
+            "{err}"
+        );
+        let logs = self.replica.take_logs();
+        let note = logs
+            .iter()
+            .find(|(c, l)| *c == id && l.starts_with("[drydock] the response to call"))
+            .unwrap_or_else(|| panic!("no drydock note in {logs:?}"));
+        assert!(
+            note.1
+                .contains(&format!("at canister version {registered}")),
+            "{}",
+            note.1
+        );
+    }
+}

@@ -2,7 +2,6 @@
 //! it stops, snapshots, upgrades, starts and health-checks the target, rolling back on failure.
 
 use candid::{CandidType, Principal};
-use ic_management_canister_types::{CanisterSettings, UpdateSettingsArgs};
 use serde::Deserialize;
 use serde_bytes::ByteBuf;
 
@@ -66,17 +65,8 @@ impl Setup {
     /// A `selfup` canister holding `value`, controlled by the user and the upgrader.
     fn target(&mut self, value: u64) -> Principal {
         let id = self.env.installed(wasm("selfup"));
-        let settings = UpdateSettingsArgs {
-            canister_id: id,
-            settings: CanisterSettings {
-                controllers: Some(vec![user(), self.upgrader]),
-                ..Default::default()
-            },
-            sender_canister_version: None,
-        };
-        self.env
-            .mgmt::<_, ()>(user(), "update_settings", &settings)
-            .unwrap();
+        let upgrader = self.upgrader;
+        self.env.set_controllers(id, vec![user(), upgrader]);
         self.env.update::<_, ()>(id, "set", (value,)).unwrap();
         id
     }
@@ -291,33 +281,15 @@ fn the_upgraders_tickets_survive_its_own_upgrade() {
 
 /// Makes `id` one of its own controllers (with the user).
 fn own_controller(env: &mut Env, id: Principal) {
-    let settings = UpdateSettingsArgs {
-        canister_id: id,
-        settings: CanisterSettings {
-            controllers: Some(vec![user(), id]),
-            ..Default::default()
-        },
-        sender_canister_version: None,
-    };
-    env.mgmt::<_, ()>(user(), "update_settings", &settings)
-        .unwrap();
+    env.set_controllers(id, vec![user(), id]);
 }
 
 #[test]
 fn a_motoko_canister_asks_the_upgrader_for_its_own_upgrade_and_keeps_its_state() {
     let mut s = Setup::new();
     let target = s.env.installed(wasm("selfup_mo"));
-    let settings = UpdateSettingsArgs {
-        canister_id: target,
-        settings: CanisterSettings {
-            controllers: Some(vec![user(), s.upgrader]),
-            ..Default::default()
-        },
-        sender_canister_version: None,
-    };
-    s.env
-        .mgmt::<_, ()>(user(), "update_settings", &settings)
-        .unwrap();
+    let upgrader = s.upgrader;
+    s.env.set_controllers(target, vec![user(), upgrader]);
     s.env
         .update::<_, ()>(target, "set", (candid::Nat::from(5u64),))
         .unwrap();
@@ -401,22 +373,9 @@ fn a_rust_canister_that_upgrades_itself_has_its_call_fail_and_the_event_logged()
     let err = env
         .update::<_, ()>(id, "install_self", (ByteBuf::from(wasm("selfup_v2")),))
         .unwrap_err();
-    assert_eq!(
-        err.code.reject_code(),
-        drydock_replica::RejectCode::CanisterError,
-        "{err}"
-    );
-    let logs = env.replica.take_logs();
-    let note = logs
-        .iter()
-        .find(|(c, l)| *c == id && l.starts_with("[drydock] the response to call"))
-        .unwrap_or_else(|| panic!("no drydock note in {logs:?}"));
-    assert!(
-        note.1
-            .contains(&format!("at canister version {registered}")),
-        "{}",
-        note.1
-    );
+    env.assert_stale_response(id, &err, registered);
+    let stale = &env.replica.canister(&id).unwrap().calls.stale_responses;
+    assert_eq!(stale.len(), 1, "{stale:?}");
     // The new module is installed and serves.
     let (v,): (String,) = env.query(id, "version", ()).unwrap();
     assert_eq!(v, "v2");
