@@ -140,6 +140,7 @@ fn main() {
         })
     });
     let mut next = 1usize;
+    let (mut upgrades, mut commands) = (0u64, 0u64);
     g.bench_function("through_upgrader", |b| {
         b.iter(|| {
             let args = &args_files[next % 2];
@@ -155,9 +156,18 @@ fn main() {
                     args.to_str().unwrap(),
                 ],
             );
-            let ticket: String = out.chars().filter(char::is_ascii_digit).collect();
+            // `(12 : nat64)`: the digits before the type.
+            let ticket: String = out
+                .trim_start_matches('(')
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '_')
+                .filter(char::is_ascii_digit)
+                .collect();
             let query = format!("({ticket} : nat64)");
+            upgrades += 1;
+            commands += 1;
             loop {
+                commands += 1;
                 let status = run(
                     &state,
                     &[
@@ -176,6 +186,10 @@ fn main() {
             }
         })
     });
+    println!(
+        "through_upgrader: {:.1} drydock commands per upgrade ({commands} for {upgrades})",
+        commands as f64 / upgrades.max(1) as f64
+    );
     g.bench_function("one_command", |b| {
         b.iter(|| run(&state, &["canister", "call", &by_upgrader, "version"]))
     });
