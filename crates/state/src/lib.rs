@@ -100,7 +100,7 @@ use std::sync::Arc;
 pub use backend::{Backend, FsBackend, OpenMode, Space};
 pub use error::StateError;
 pub use fault::{CrashMode, FaultBackend};
-pub use store::{Options, Store, MAX_MEMORY_BYTES};
+pub use store::{Options, Store, MAX_MEMORY_BYTES, WAL_CHUNK};
 pub use wal_sync::WalSync;
 
 /// Size of a memory page in bytes.

@@ -38,12 +38,17 @@ const TMP_SUFFIX: &str = ".tmp";
 pub struct Options {
     /// A commit first checkpoints when the WAL has grown to this many bytes.
     pub checkpoint_wal_bytes: u64,
+    /// The WAL grows in chunks of this many bytes, zero-filled ahead of the records, so that
+    /// the `fdatasync` of a record flushes its data only, not the file's size and blocks;
+    /// 0 grows it record by record.
+    pub wal_chunk: u64,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             checkpoint_wal_bytes: 64 << 20,
+            wal_chunk: WAL_CHUNK,
         }
     }
 }
@@ -69,6 +74,9 @@ pub struct Store {
     next_gen: u64,
     wal: File,
     wal_len: u64,
+    /// The WAL file's length: records end at `wal_len`, and zeros written ahead of them fill
+    /// the rest (see [`WAL_CHUNK`]).
+    wal_allocated: u64,
     /// Memory files written since the last checkpoint, by generation.
     dirty: BTreeMap<u64, (Arc<File>, PathBuf)>,
     /// A file was created in `memories/` since the last checkpoint.
@@ -89,6 +97,9 @@ pub struct Store {
     /// Records were appended to the WAL without `fdatasync` ([`Store::commit_unsynced`]).
     unsynced: bool,
 }
+
+/// The default [`Options::wal_chunk`]: 1 MiB, some hundreds of small records.
+pub const WAL_CHUNK: u64 = 1 << 20;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -257,6 +268,7 @@ impl Store {
             next_gen: manifest.next_gen,
             wal,
             wal_len: 0,
+            wal_allocated: 0,
             dirty: BTreeMap::new(),
             memories_dir_dirty: false,
             garbage: Vec::new(),
@@ -562,6 +574,19 @@ impl Store {
     ) -> Result<(), StateError> {
         let wal_path = self.dir.join(WAL_FILE);
         let b = &*self.backend;
+        let end = self.wal_len + record.len() as u64;
+        let chunk = self.options.wal_chunk;
+        if chunk > 0 && end > self.wal_allocated {
+            // Preallocate: zeros up to the next chunk boundary, written with this record, so
+            // the `fdatasync`s of the records that follow in the chunk flush data only (the
+            // file's size and blocks are already durable). Recovery reads the zeros as a torn
+            // tail (no intact record follows).
+            let allocated = end.div_ceil(chunk) * chunk;
+            let zeros = vec![0u8; (allocated - end) as usize];
+            b.write_at(&self.wal, &zeros, end)
+                .map_err(|e| StateError::io("preallocate", &wal_path, e))?;
+            self.wal_allocated = allocated;
+        }
         b.write_at(&self.wal, record, self.wal_len)
             .map_err(|e| StateError::io("append to", &wal_path, e))?;
         if sync {
@@ -641,7 +666,7 @@ impl Store {
         }
 
         // 3. The WAL, now folded in.
-        if self.wal_len > 0 {
+        if self.wal_len > 0 || self.wal_allocated > 0 {
             let path = self.dir.join(WAL_FILE);
             b.set_len(&self.wal, 0)
                 .map_err(|e| StateError::io("truncate", &path, e))?;
@@ -661,6 +686,7 @@ impl Store {
         }
 
         self.wal_len = 0;
+        self.wal_allocated = 0;
         self.unsynced = false;
         self.dirty.clear();
         self.memories_dir_dirty = false;

@@ -26,6 +26,7 @@ impl Store {
             .read_at(&self.wal, &mut bytes, 0)
             .map_err(|e| StateError::io("read", &path, e))?;
         self.wal_len = len;
+        self.wal_allocated = len;
 
         let mut reader = LogReader::new(&bytes, &path);
         let mut previous: Option<u64> = None;

@@ -21,6 +21,7 @@ enum Step {
 fn options() -> Options {
     Options {
         checkpoint_wal_bytes: 3 * PAGE_SIZE,
+        ..Options::default()
     }
 }
 

@@ -188,7 +188,7 @@ proptest! {
     #[test]
     fn store_behaves_like_an_in_memory_model(ops in prop::collection::vec(op(), 1..40)) {
         let dir = fast_tempdir();
-        let options = Options { checkpoint_wal_bytes: 4 * PAGE_SIZE };
+        let options = Options { checkpoint_wal_bytes: 4 * PAGE_SIZE, ..Options::default() };
         let open = || Store::open_with(dir.path(), Arc::new(FsBackend), options.clone()).unwrap();
         let mut store = open();
         let mut model = State::default();
@@ -237,7 +237,7 @@ proptest! {
         mode in crash_mode(),
     ) {
         let dir = fast_tempdir();
-        let options = Options { checkpoint_wal_bytes: 4 * PAGE_SIZE };
+        let options = Options { checkpoint_wal_bytes: 4 * PAGE_SIZE, ..Options::default() };
         let backend = Arc::new(FaultBackend::crashing_at(crash_at, mode));
         let open = || Store::open_with(dir.path(), Arc::clone(&backend) as _, options.clone());
         let mut acknowledged = State::default();

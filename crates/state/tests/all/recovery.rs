@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use drydock_state::{Batch, FsBackend, Options, StateError, Store, PAGE_SIZE};
 
-use crate::support::{fast_tempdir, list, observe, page, State};
+use crate::support::{fast_tempdir, list, observe, page, records_end, State};
 
 fn sample_batches() -> Vec<Batch> {
     let mut batches = Vec::new();
@@ -45,6 +45,15 @@ fn acknowledged_commits_survive_reopen() {
     let states = commit_samples(&mut store);
     assert!(store.wal_len() > 0, "nothing checkpointed yet");
     assert_eq!(observe(&store), *states.last().unwrap());
+    // The WAL is preallocated in 1 MiB chunks of zeros ahead of the records: recovery reads
+    // them as a torn tail.
+    let file_len = std::fs::metadata(dir.path().join("wal")).unwrap().len();
+    assert!(
+        file_len > store.wal_len(),
+        "{file_len} vs {}",
+        store.wal_len()
+    );
+    assert_eq!(file_len % (1 << 20), 0, "{file_len}");
     drop(store);
 
     let store = Store::open(dir.path()).unwrap();
@@ -82,7 +91,14 @@ fn torn_wal_tail_is_ignored_at_recovery() {
     let mut store = Store::open(reference.path()).unwrap();
     let states = commit_samples(&mut store);
     drop(store);
-    let wal = std::fs::read(reference.path().join("wal")).unwrap();
+    let mut wal = std::fs::read(reference.path().join("wal")).unwrap();
+    // Without its preallocated tail of zeros, so that the damages below hit the last record.
+    let end = records_end(&wal);
+    assert!(
+        wal[end..].iter().all(|b| *b == 0),
+        "the tail past the records is zeros"
+    );
+    wal.truncate(end);
     let last_start = record_starts(&wal).pop().unwrap();
 
     let damages: Vec<(&str, Damage)> = vec![
@@ -267,6 +283,7 @@ fn wal_past_the_threshold_is_checkpointed_before_the_next_commit() {
     let dir = fast_tempdir();
     let options = Options {
         checkpoint_wal_bytes: 3 * PAGE_SIZE,
+        ..Options::default()
     };
     let mut store = Store::open_with(dir.path(), Arc::new(FsBackend), options.clone()).unwrap();
     let mut model = State::default();

@@ -175,3 +175,13 @@ pub fn list(dir: &Path, sub: &str) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Where the records of a WAL end (zeros preallocated ahead of them follow).
+pub fn records_end(wal: &[u8]) -> usize {
+    let mut pos = 0;
+    while pos + 12 <= wal.len() && &wal[pos..pos + 3] == b"DDW" {
+        let len = u32::from_le_bytes(wal[pos + 4..pos + 8].try_into().unwrap()) as usize;
+        pos += 12 + len;
+    }
+    pos
+}
