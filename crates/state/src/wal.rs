@@ -11,8 +11,11 @@
 //! 12      N     payload
 //! ```
 //!
-//! Records follow each other with no padding. The log is truncated to length
-//! 0 by every checkpoint, so it only holds records committed since then.
+//! Records follow each other with no padding. After the last one the file
+//! holds zeros, written ahead in chunks (`Options::wal_chunk`) so that appends
+//! do not change the file's size; recovery reads them as a torn tail. The log
+//! is truncated to length 0 by every checkpoint, so it only holds records
+//! committed since then.
 //!
 //! # Payload
 //!
