@@ -380,3 +380,86 @@ fn a_rust_canister_that_upgrades_itself_has_its_call_fail_and_the_event_logged()
     let (v,): (String,) = env.query(id, "version", ()).unwrap();
     assert_eq!(v, "v2");
 }
+
+#[derive(CandidType, Deserialize, Clone, Debug)]
+struct ChunkedUpgradeRequest {
+    canister_id: Principal,
+    chunk_hashes: Vec<ByteBuf>,
+    wasm_module_hash: ByteBuf,
+    arg: ByteBuf,
+    health_check: Option<HealthCheck>,
+    keep_main_memory: bool,
+}
+
+#[derive(CandidType, Deserialize, Clone, Debug)]
+struct UploadChunkRequest {
+    canister_id: Principal,
+    chunk: ByteBuf,
+}
+
+// A module larger than one message: its chunks go to the target's chunk store through the
+// upgrader (a controller of the target), then `request_chunked_upgrade` installs them with
+// `install_chunked_code`. Here a small module in three chunks shows the flow.
+#[test]
+fn a_module_uploaded_in_chunks_is_upgraded_through_the_upgrader() {
+    use sha2::Digest;
+    let mut s = Setup::new();
+    let target = s.target(8);
+    let module = wasm("selfup_v2");
+    let mut hashes = Vec::new();
+    for chunk in module.chunks(module.len() / 3 + 1) {
+        let (hash,): (ByteBuf,) = s
+            .env
+            .update(
+                s.upgrader,
+                "upload_chunk",
+                (UploadChunkRequest {
+                    canister_id: target,
+                    chunk: ByteBuf::from(chunk.to_vec()),
+                },),
+            )
+            .unwrap();
+        assert_eq!(hash.as_slice(), sha2::Sha256::digest(chunk).as_slice());
+        hashes.push(hash);
+    }
+    assert_eq!(hashes.len(), 3);
+    let req = ChunkedUpgradeRequest {
+        canister_id: target,
+        chunk_hashes: hashes,
+        wasm_module_hash: ByteBuf::from(sha2::Sha256::digest(&module).to_vec()),
+        arg: ByteBuf::from(candid::encode_args(()).unwrap()),
+        health_check: health_ok(),
+        keep_main_memory: false,
+    };
+    let (ticket,): (u64,) = s
+        .env
+        .update(s.upgrader, "request_chunked_upgrade", (req,))
+        .unwrap();
+    s.env.replica.run_until_idle().unwrap();
+    let status = s.status(ticket);
+    assert_eq!(status.state, UpgradeState::Upgraded, "{:?}", status.log);
+    assert!(
+        status
+            .log
+            .iter()
+            .any(|l| l == "installing a module of 3 chunks"),
+        "{:?}",
+        status.log
+    );
+    assert_eq!(s.version_and_value(target), ("v2".to_string(), 8));
+    // A stranger may not upload into the target's chunk store through the upgrader.
+    let bytes = candid::encode_one(UploadChunkRequest {
+        canister_id: target,
+        chunk: ByteBuf::from(vec![1, 2, 3]),
+    })
+    .unwrap();
+    let err = match s
+        .env
+        .replica
+        .update(eve(), s.upgrader, "upload_chunk", &bytes)
+    {
+        Err(drydock_replica::CallError::User(e)) => e,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert!(err.message.contains("may not request an upgrade"), "{err}");
+}
