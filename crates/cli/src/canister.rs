@@ -144,6 +144,7 @@ fn dispatch(ctx: &mut Ctx, cmd: CanisterCommand) -> Result<(), CliError> {
         CanisterCommand::Logs { canister, follow } => logs(ctx, &canister, follow),
         CanisterCommand::Stop { canister, no_wait } => stop(ctx, &canister, no_wait),
         CanisterCommand::Start { canister } => simple(ctx, &canister, "start_canister", "Started"),
+        CanisterCommand::TopUp { canister, amount } => top_up(ctx, &canister, &amount),
         CanisterCommand::Delete { canister } => {
             simple(ctx, &canister, "delete_canister", "Deleted")
         }
@@ -260,6 +261,7 @@ fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
                 ("Wasm memory size", dec(&m.wasm_memory_size)),
                 ("Stable memory size", dec(&m.stable_memory_size)),
                 ("Cycles", dec(&s.cycles)),
+                ("Idle cycles burned per day", dec(&s.idle_cycles_burned_per_day)),
                 ("Version", s.version.to_string()),
                 ("Wasm memory limit", dec(&d.wasm_memory_limit)),
                 ("Freezing threshold", dec(&d.freezing_threshold)),
@@ -309,6 +311,7 @@ fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
                 "wasm_memory_size": nat(&m.wasm_memory_size),
                 "stable_memory_size": nat(&m.stable_memory_size),
                 "cycles": nat(&s.cycles),
+                "idle_cycles_burned_per_day": nat(&s.idle_cycles_burned_per_day),
                 "version": s.version,
                 "wasm_memory_limit": nat(&d.wasm_memory_limit),
                 "freezing_threshold": nat(&d.freezing_threshold),
@@ -405,6 +408,26 @@ fn simple(ctx: &mut Ctx, canister: &str, method: &str, done: &str) -> Result<(),
     let canister_id = principal(canister, "canister id")?;
     ctx.management::<_, ()>(method, (CanisterIdRecord { canister_id },))?;
     note(format!("{done} canister {canister_id}"));
+    Ok(())
+}
+
+/// `top-up`: `provisional_top_up_canister`, then the new balance.
+fn top_up(ctx: &mut Ctx, canister: &str, amount: &str) -> Result<(), CliError> {
+    let canister_id = principal(canister, "canister id")?;
+    let cycles = crate::units::cycles(amount)?;
+    let args = ic_management_canister_types::ProvisionalTopUpCanisterArgs {
+        canister_id,
+        amount: candid::Nat::from(cycles),
+    };
+    ctx.management::<_, ()>("provisional_top_up_canister", (args,))?;
+    let balance = ctx.replica.canister(&canister_id).map_or(0, |r| r.cycles);
+    note(format!(
+        "Topped up canister {canister_id} with {cycles} cycles; its balance is {balance}"
+    ));
+    ctx.out.data(
+        String::new,
+        || json!({ "canister_id": canister_id.to_text(), "added": cycles.to_string(), "cycles": balance.to_string() }),
+    );
     Ok(())
 }
 

@@ -404,6 +404,15 @@ pub enum CanisterCommand {
     },
     /// Start a stopped canister.
     Start { canister: String },
+    /// Add cycles to a canister (the management canister's `provisional_top_up_canister`, as
+    /// on a local IC network): AMOUNT as digits (`_` allowed) or with a suffix, e.g. 500_000,
+    /// 2B, 1.5T. A frozen canister is unfrozen once its balance is above its freezing limit.
+    #[command(name = "top-up")]
+    TopUp {
+        canister: String,
+        /// The cycles to add.
+        amount: String,
+    },
     /// Delete a stopped canister with its state.
     Delete { canister: String },
     /// List the ids of all canisters in the state directory.

@@ -63,6 +63,55 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
+/// A number of cycles as typed: digits with optional `_`, or a number (decimals allowed) with
+/// a suffix K, M, B or T (thousand, million, billion, trillion), e.g. `2B`, `1.5T`.
+pub fn cycles(text: &str) -> Result<u128, CliError> {
+    let bad = || {
+        CliError::usage(format!(
+            "{text:?} is not an amount of cycles (digits such as 500_000, or 2B, 1.5T)"
+        ))
+    };
+    let t = text.trim().replace('_', "");
+    let (number, scale): (&str, u128) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let scale = match c.to_ascii_uppercase() {
+                'K' => 1_000,
+                'M' => 1_000_000,
+                'B' => 1_000_000_000,
+                'T' => 1_000_000_000_000,
+                _ => return Err(bad()),
+            };
+            (&t[..i], scale)
+        }
+        _ => (t.as_str(), 1),
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty()
+        || !whole.chars().all(|c| c.is_ascii_digit())
+        || !fraction.chars().all(|c| c.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let whole: u128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| bad())?
+    };
+    let mut value = whole.checked_mul(scale).ok_or_else(bad)?;
+    // The fraction, digit by digit, must come out whole.
+    let mut unit = scale;
+    for d in fraction.chars() {
+        if unit % 10 != 0 {
+            return Err(bad());
+        }
+        unit /= 10;
+        value = value
+            .checked_add(u128::from(d.to_digit(10).unwrap_or(0)) * unit)
+            .ok_or_else(bad)?;
+    }
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +160,18 @@ mod tests {
             let e = snapshot_id(bad).expect_err(bad);
             assert_eq!(e.exit_code(), 2);
             assert!(e.to_string().contains(problem), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn cycles_are_read_as_users_type_them() {
+        assert_eq!(cycles("500_000").unwrap(), 500_000);
+        assert_eq!(cycles("2B").unwrap(), 2_000_000_000);
+        assert_eq!(cycles("1.5T").unwrap(), 1_500_000_000_000);
+        assert_eq!(cycles("3k").unwrap(), 3_000);
+        // No suffix, no decimals; no fraction finer than one cycle.
+        for bad in ["", "T", "1.5", "-1", "1.0000000000001T", "abc", "1X"] {
+            assert!(cycles(bad).is_err(), "{bad:?}");
         }
     }
 }

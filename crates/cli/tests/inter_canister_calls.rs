@@ -695,3 +695,48 @@ fn a_canister_that_upgrades_itself_fails_as_on_the_ic_and_status_names_the_event
     let logs = d.run(&["canister", "logs", &id]).ok();
     assert!(logs.contains("[drydock] the response to call 0"), "{logs}");
 }
+
+// Interface spec, "IC method update_settings" (`freezing_threshold`): a canister created
+// with few cycles is frozen, says so with IC0207, and `drydock canister top-up` unfreezes it.
+#[test]
+fn a_frozen_canister_is_unfrozen_by_drydock_canister_top_up() {
+    let d = Drydock::new();
+    let created = call(
+        &d,
+        "aaaaa-aa",
+        "provisional_create_canister_with_cycles",
+        "(record { amount = opt (1_000_000 : nat); settings = null })",
+        &[],
+    );
+    let id = created
+        .split('"')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no id in {created}"))
+        .to_string();
+    let path = test_canister("kv.wasm");
+    d.run(&["canister", "install", &id, path.to_str().unwrap()])
+        .ok();
+    for _ in 0..2 {
+        let err = d
+            .run(&["canister", "call", &id, "put", "(\"k\", \"v\")"])
+            .fails(1);
+        assert!(err.contains("IC0207"), "{err}");
+        assert!(
+            err.contains("is out of cycles: please top up the canister with at least"),
+            "{err}"
+        );
+    }
+    let s = status_json(&d, &id);
+    assert!(!s["idle_cycles_burned_per_day"].is_null(), "{s}");
+    assert_ne!(s["idle_cycles_burned_per_day"], 0, "{s}");
+    let run = d.run(&["canister", "top-up", &id, "1T"]);
+    let stderr = run.stderr.clone();
+    run.ok();
+    assert!(stderr.contains("Topped up canister"), "{stderr}");
+    assert!(stderr.contains("its balance is 1000001000000"), "{stderr}");
+    for _ in 0..2 {
+        call(&d, &id, "put", "(\"k\", \"v\")", &[]);
+        assert!(call(&d, &id, "get", "(\"k\")", &[]).contains("opt \"v\""));
+    }
+    d.run(&["canister", "top-up", &id, "lots"]).fails(2);
+}

@@ -18,6 +18,7 @@ pub enum RejectCode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ErrorCode {
     IngressMessageTimeout = 202,
+    CanisterOutOfCycles = 207,
     CanisterNotFound = 301,
     CanisterSnapshotNotFound = 305,
     InsufficientCyclesForCreateCanister = 403,

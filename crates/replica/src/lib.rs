@@ -10,6 +10,7 @@ mod chunks;
 mod clone;
 mod destination;
 mod error;
+mod freezing;
 pub mod ids;
 mod install_stats;
 mod log_buffer;

@@ -420,30 +420,8 @@ impl Replica {
         if !visible {
             ensure_controller(&record, &sender)?;
         }
-        let module = self.module_of(&record)?;
-        let (binary, custom) = module
-            .as_ref()
-            .map(|m| {
-                let custom: usize = m
-                    .prepared
-                    .custom_sections
-                    .iter()
-                    .map(|(k, v)| k.len() + v.len())
-                    .sum();
-                (m.prepared.wasm.len() as u64, custom as u64)
-            })
-            .unwrap_or((0, 0));
-        // The module as uploaded (gzipped or not): its bytes in the content store.
-        let binary = match record.module_hash.as_deref().map(hex::decode) {
-            Some(Ok(h)) => match <[u8; 32]>::try_from(h.as_slice()) {
-                Ok(key) => self.store.content_len(&key).unwrap_or(binary),
-                Err(_) => binary,
-            },
-            _ => binary,
-        };
-        let globals = (record.globals.len() * 8) as u64;
-        let history = (record.history.len() * 64) as u64;
-        let snapshots = self.snapshots_size(&id)?;
+        let usage = self.memory_usage(&record)?;
+        let idle_burn = crate::freezing::idle_cycles_burned_per_day(usage.total, &record.settings);
         // Interface spec, "IC method canister_status": the chunk store's and the log's real
         // sizes.
         let mut chunk_store = 0u64;
@@ -454,8 +432,6 @@ impl Replica {
             }
         }
         let log_size = self.log_size(&id);
-        let total =
-            record.heap_size + record.stable_size + binary + custom + globals + history + snapshots;
         let s = &record.settings;
         Ok(CanisterStatusResult {
             status: match record.status {
@@ -495,21 +471,21 @@ impl Replica {
                 .module_hash
                 .as_ref()
                 .and_then(|h| hex::decode(h).ok()),
-            memory_size: Nat::from(total),
+            memory_size: Nat::from(usage.total),
             memory_metrics: MemoryMetrics {
                 wasm_memory_size: Nat::from(record.heap_size),
                 stable_memory_size: Nat::from(record.stable_size),
-                global_memory_size: Nat::from(globals),
-                wasm_binary_size: Nat::from(binary),
-                custom_sections_size: Nat::from(custom),
-                canister_history_size: Nat::from(history),
+                global_memory_size: Nat::from(usage.globals),
+                wasm_binary_size: Nat::from(usage.binary),
+                custom_sections_size: Nat::from(usage.custom_sections),
+                canister_history_size: Nat::from(usage.history),
                 wasm_chunk_store_size: Nat::from(chunk_store),
-                snapshots_size: Nat::from(snapshots),
+                snapshots_size: Nat::from(usage.snapshots),
                 log_memory_store_size: Nat::from(log_size),
             },
             cycles: Nat::from(record.cycles),
             reserved_cycles: Nat::from(0u64),
-            idle_cycles_burned_per_day: Nat::from(0u64),
+            idle_cycles_burned_per_day: Nat::from(idle_burn),
             query_stats: QueryStats {
                 num_calls_total: Nat::from(0u64),
                 num_instructions_total: Nat::from(0u64),

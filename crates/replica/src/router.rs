@@ -109,6 +109,7 @@ impl Replica {
     ) -> Result<(), CallError> {
         self.update_entry(&canister, method)?;
         let record = self.get(&canister)?.record.clone();
+        self.ensure_not_frozen(&record, Some(&sender))?;
         let module = self
             .module_of(&record)?
             .ok_or_else(|| no_module(&canister))?;

@@ -137,6 +137,13 @@ impl Replica {
                 return Ok(Step::Done);
             }
         };
+        // Interface spec, "freezing_threshold": a frozen canister takes no message.
+        if let Err(e) = self.ensure_not_frozen(&record, Some(&call.caller)) {
+            let e = split(e)?;
+            out.respond(&call.origin, Payload::from_user_error(&e), call.cycles);
+            self.commit_outbox(out)?;
+            return Ok(Step::Done);
+        }
         let ctx_id = record.calls.next_context;
         record.calls.next_context += 1;
         record.calls.contexts.insert(

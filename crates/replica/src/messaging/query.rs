@@ -85,6 +85,7 @@ impl Replica {
             )
             .into());
         }
+        self.ensure_not_frozen(&record, None)?;
         let module = self
             .module_of(&record)?
             .ok_or_else(|| no_module(&canister))?;

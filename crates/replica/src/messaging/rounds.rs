@@ -262,10 +262,16 @@ impl Replica {
                 continue;
             };
             let e = &module.prepared.exports;
-            if timers && r.global_timer != 0 && r.global_timer <= now {
+            let timer_due = timers && r.global_timer != 0 && r.global_timer <= now;
+            let heartbeat = heartbeats && e.heartbeat;
+            // A frozen canister's timer and heartbeat wait until it is topped up, as on the IC.
+            if (timer_due || heartbeat) && self.ensure_not_frozen(r, None).is_err() {
+                continue;
+            }
+            if timer_due {
                 tasks.push((r.id, "canister_global_timer", e.global_timer));
             }
-            if heartbeats && e.heartbeat {
+            if heartbeat {
                 tasks.push((r.id, "canister_heartbeat", true));
             }
         }
