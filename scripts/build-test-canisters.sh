@@ -11,6 +11,7 @@
 #       management canister; the second adds a heartbeat: feature `heartbeat`)   (+ NAME.did)
 #     upgrader.wasm (the upgrader canister, also carried by the drydock binary)
 #     selfup{,_v2,_unhealthy,_post_trap}.wasm (asks the upgrader for its own upgrade)
+#     certified.wasm (values certified in an ic-certification RbTree, with witnesses)
 #   Motoko (motoko/, moc.js from npm `motoko`):                     (+ .did, .most)
 #     counter_eop{,_v2,_incompatible}.wasm counter_classic{,_v2}.wasm
 #     shop{,_required_field,_result_tag,_removed_method,_opt_field,_added_method,_nat_to_int}.wasm
@@ -18,6 +19,7 @@
 #     stable_{nat,int,dropped}.wasm (stable-type family)
 #     pingpong_mo.wasm (src/pingpong.mo: calls, composite query, timer; `_mo` because
 #       pingpong.wasm is the Rust one) heartbeat.wasm (system func heartbeat)
+#     selfup_mo{,_v2}.wasm (asks the upgrader canister for its own upgrade)
 # then checks every module with scripts/inspect-wasm.js --check, and that
 # brickable.wasm and brickable_hotfix.wasm differ only in code (--same-layout).
 #
@@ -67,7 +69,7 @@ stale() {
 # ------------------------------------------------------------------ Rust
 RUST_OUT=(kv kv_v2 serde_state serde_state_v2 brickable brickable_v2 brickable_post_trap brickable_v2_blob_only
   brickable_c2 brickable_hotfix bigmem pingpong pingpong_heartbeat
-  upgrader selfup selfup_v2 selfup_unhealthy selfup_post_trap)
+  upgrader selfup selfup_v2 selfup_unhealthy selfup_post_trap certified)
 build_rust() {
   need cargo "Install Rust with rustup."
   need rustup "Install rustup (the wasm32 target is added with it)."
@@ -127,6 +129,8 @@ build_rust() {
   cargo_variant "selfup/v2" selfup:selfup_v2
   cargo_variant "selfup/unhealthy" selfup:selfup_unhealthy
   cargo_variant "selfup/post_trap" selfup:selfup_post_trap
+  # Values certified in an ic-certification RbTree, checked by agents.
+  cargo_variant "" certified:certified
 }
 
 # ------------------------------------------------------------------ Motoko

@@ -100,3 +100,48 @@ fn agent_js_calls_and_queries_a_canister_served_by_drydock_start() {
     let got = drydock(&state, &["canister", "call", &id, "get", r#"("greeting")"#]);
     assert!(got.contains("hello from agent-js"), "after restart: {got}");
 }
+
+// Interface spec, "Certified data": agent-js checks a value the `certified` canister certifies
+// in an ic-certification RbTree — the query's data certificate against the root key, the
+// witness's root hash against the certified data, and the value in the witness.
+#[test]
+fn agent_js_verifies_a_value_certified_by_a_canister() {
+    client_file("@icp-sdk/core/package.json");
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let id = drydock(&state, &["canister", "create"]);
+    let wasm = test_canister("certified.wasm");
+    drydock(
+        &state,
+        &["canister", "install", &id, wasm.to_str().unwrap()],
+    );
+    let server = Server::start(&state);
+    let script = clients_dir().join("certified.mjs");
+    for run in 1..=2 {
+        let ran = run_with_timeout(
+            format!("node certified.mjs {} {id}", server.url()),
+            Command::new("node").arg(&script).arg(server.url()).arg(&id),
+            Duration::from_secs(120),
+        );
+        let out = ran.ok();
+        let line = out
+            .lines()
+            .rev()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_else(|| panic!("certified.mjs printed no JSON report: {out}"));
+        let report: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("bad report ({e}): {line}"));
+        assert!(report["error"].is_null(), "run {run}: {report}");
+        assert_eq!(report["value"], "certified hello", "run {run}: {report}");
+        assert_eq!(report["certificate_verified"], true, "run {run}: {report}");
+        assert!(report["certified_data"].is_string(), "run {run}: {report}");
+        assert_eq!(
+            report["witness_root"], report["certified_data"],
+            "run {run}: the witness is what the certificate certifies: {report}"
+        );
+        assert_eq!(
+            report["value_in_witness"], "certified hello",
+            "run {run}: {report}"
+        );
+    }
+}

@@ -476,6 +476,72 @@ async fn an_agent_verifies_certified_data_from_a_query_and_read_state() {
     assert_eq!(Decode!(&reply, Option<serde_bytes::ByteBuf>).unwrap(), None);
 }
 
+// Interface spec, "Certified data": a canister certifies its values in an ic-certification
+// `RbTree` (the tree's root hash, labelled "kv", is its certified data); a query hands out the
+// value, the data certificate and a witness. The agent verifies the certificate against the
+// root key, and the witness against the certified data, then reads the value from the witness.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_verifies_a_value_certified_in_a_canisters_rbtree() {
+    #[derive(candid::CandidType, serde::Deserialize)]
+    struct CertifiedValue {
+        value: String,
+        certificate: serde_bytes::ByteBuf,
+        witness: serde_bytes::ByteBuf,
+    }
+    let server = start().await;
+    let agent = agent(&server, ed25519(11)).await;
+    let id = canister_with(&agent, "certified").await;
+    for (key, value) in [("a", "one"), ("b", "two"), ("a", "three")] {
+        agent
+            .update(&id, "put")
+            .with_arg(Encode!(&key, &value).unwrap())
+            .call_and_wait()
+            .await
+            .unwrap();
+        for k in ["a", "b"] {
+            let reply = agent
+                .query(&id, "get")
+                .with_arg(Encode!(&k).unwrap())
+                .call()
+                .await
+                .unwrap();
+            let Some(got) = Decode!(&reply, Option<CertifiedValue>).unwrap() else {
+                assert_eq!(k, "b", "a is always there");
+                continue;
+            };
+            let cert: ic_certification::Certificate =
+                serde_cbor::from_slice(&got.certificate).unwrap();
+            agent.verify(&cert, id).unwrap();
+            let path: [&[u8]; 3] = [b"canister", id.as_slice(), b"certified_data"];
+            let certified = match cert.tree.lookup_path(&path) {
+                ic_certification::LookupResult::Found(bytes) => bytes.to_vec(),
+                other => panic!("certified_data not in the certificate: {other:?}"),
+            };
+            let witness: ic_certification::HashTree = serde_cbor::from_slice(&got.witness).unwrap();
+            assert_eq!(
+                witness.digest().to_vec(),
+                certified,
+                "the witness is certified"
+            );
+            match witness.lookup_path([b"kv".as_slice(), k.as_bytes()]) {
+                ic_certification::LookupResult::Found(bytes) => {
+                    assert_eq!(bytes, got.value.as_bytes())
+                }
+                other => panic!("{k} not in the witness: {other:?}"),
+            }
+        }
+    }
+    // The last value of "a" is the one certified.
+    let reply = agent
+        .query(&id, "get")
+        .with_arg(Encode!(&"a").unwrap())
+        .call()
+        .await
+        .unwrap();
+    let got = Decode!(&reply, Option<CertifiedValue>).unwrap().unwrap();
+    assert_eq!(got.value, "three");
+}
+
 // Interface spec, "Root key" (`ic0.root_key_size`/`ic0.root_key_copy`, available in
 // replicated executions only): a canister reads the root key its network's certificates
 // verify with — the one `/api/v2/status` gives agents.
