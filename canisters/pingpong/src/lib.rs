@@ -125,6 +125,25 @@ async fn chain(hops: Vec<Principal>) -> String {
     }
 }
 
+/// `ic0.performance_counter` across an await (interface spec, "Performance counter"): before
+/// the call (type 0), then in the reply callback type 0 (the callback alone) and type 1 (the
+/// whole call context: the message and the callback).
+#[ic_cdk::update]
+async fn performance_counters(callee: Principal) -> (u64, u64, u64) {
+    let mut x: u64 = 1;
+    for i in 0..10_000u64 {
+        x = x.wrapping_mul(31).wrapping_add(i);
+    }
+    let before = ic_cdk::api::performance_counter(0);
+    let res = Call::unbounded_wait(callee, "noop").await;
+    if let Err(e) = res {
+        trap(format!("performance_counters: {e} ({x})"));
+    }
+    let callback = ic_cdk::api::performance_counter(0);
+    let context = ic_cdk::api::performance_counter(1);
+    (before, callback, context)
+}
+
 /// Calls `callee.<method>()` and reports (0, "replied") or (reject code, message).
 #[ic_cdk::update]
 async fn call_and_report(callee: Principal, method: String) -> (u32, String) {

@@ -33,8 +33,10 @@ use drydock_bench::report::Report;
 use drydock_bench::{machine_summary, test_canister, KvReplica};
 use ic_transport_types::{Envelope, EnvelopeContent};
 
-/// A kept-alive HTTP/1.1 connection.
+/// A kept-alive HTTP/1.1 connection (opened again when the server has closed it: it closes
+/// keep-alive connections idle for a while, as between two criterion groups).
 struct Conn {
+    addr: SocketAddr,
     reader: BufReader<TcpStream>,
     writer: TcpStream,
 }
@@ -44,6 +46,7 @@ impl Conn {
         let s = TcpStream::connect(addr).expect("connecting to the server");
         s.set_nodelay(true).expect("nodelay");
         Conn {
+            addr,
             reader: BufReader::new(s.try_clone().expect("clone")),
             writer: s,
         }
@@ -51,15 +54,27 @@ impl Conn {
 
     /// POSTs `body` and returns the status and the response body.
     fn post(&mut self, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        if let Some(answer) = self.try_post(path, body) {
+            return answer;
+        }
+        *self = Conn::new(self.addr);
+        self.try_post(path, body)
+            .expect("the server closed a new connection")
+    }
+
+    /// [`Self::post`] on this connection; `None` when the server has closed it.
+    fn try_post(&mut self, path: &str, body: &[u8]) -> Option<(u16, Vec<u8>)> {
         write!(
             self.writer,
             "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/cbor\r\nContent-Length: {}\r\n\r\n",
             body.len()
         )
         .and_then(|_| self.writer.write_all(body))
-        .expect("sending");
+        .ok()?;
         let mut line = String::new();
-        self.reader.read_line(&mut line).expect("status line");
+        if self.reader.read_line(&mut line).expect("status line") == 0 {
+            return None;
+        }
         let status = line
             .split_whitespace()
             .nth(1)
@@ -81,7 +96,7 @@ impl Conn {
         }
         let mut out = vec![0; length];
         self.reader.read_exact(&mut out).expect("body");
-        (status, out)
+        Some((status, out))
     }
 }
 

@@ -187,6 +187,18 @@ fn create(ctx: &mut Ctx, extra: &[String], cycles: Option<u128>) -> Result<(), C
     Ok(())
 }
 
+/// One call a canister made whose response it still waits for, as `canister status` shows it.
+#[derive(serde::Serialize)]
+struct OutstandingCall {
+    call: u64,
+    callee: String,
+    /// The module (hash, hex) that made the call.
+    module_hash: Option<String>,
+    canister_version: u64,
+    /// The installed module is another: the response will run in its table (seed 001).
+    module_changed: bool,
+}
+
 fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
     let canister_id = principal(canister, "canister id")?;
     let s: CanisterStatusResult =
@@ -231,18 +243,16 @@ fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
     });
     // Each outstanding call: who it went to, and which module made it. One made by another
     // module than the installed one will run its callback in the wrong table (seed 001).
-    let calls: Vec<Value> = record.map_or_else(Vec::new, |r| {
+    let calls: Vec<OutstandingCall> = record.map_or_else(Vec::new, |r| {
         r.calls
             .callbacks
             .iter()
-            .map(|(n, cb)| {
-                json!({
-                    "call": n,
-                    "callee": cb.callee.to_text(),
-                    "module_hash": cb.module_hash,
-                    "canister_version": cb.canister_version,
-                    "module_changed": cb.module_hash != r.module_hash,
-                })
+            .map(|(n, cb)| OutstandingCall {
+                call: *n,
+                callee: cb.callee.to_text(),
+                module_hash: cb.module_hash.clone(),
+                canister_version: cb.canister_version,
+                module_changed: cb.module_hash != r.module_hash,
             })
             .collect()
     });
@@ -282,13 +292,13 @@ fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
             ];
             let mut lines: Vec<String> = rows.iter().map(|(k, v)| format!("{k}: {v}")).collect();
             for c in &calls {
-                let module = c["module_hash"].as_str().map_or("none", |h| &h[..h.len().min(16)]);
+                let module = c.module_hash.as_deref().map_or("none", |h| &h[..h.len().min(16)]);
                 lines.push(format!(
                     "  call {} to {}, made by module {module} at version {}{}",
-                    c["call"],
-                    c["callee"].as_str().unwrap_or_default(),
-                    c["canister_version"],
-                    if c["module_changed"] == true {
+                    c.call,
+                    c.callee,
+                    c.canister_version,
+                    if c.module_changed {
                         " (the module has changed since: its response will run in the new module's table)"
                     } else {
                         ""

@@ -29,6 +29,25 @@ fn error<'a>(report: &'a serde_json::Value, field: &str) -> &'a str {
         .unwrap_or_else(|| panic!("agent-js step `{field}` should have failed: {report}"))
 }
 
+/// Runs `clients/SCRIPT URL ID` with node and returns the JSON report it prints last.
+fn run_client(script: &str, server: &Server, id: &str) -> serde_json::Value {
+    let ran = run_with_timeout(
+        format!("node {script} {} {id}", server.url()),
+        Command::new("node")
+            .arg(clients_dir().join(script))
+            .arg(server.url())
+            .arg(id),
+        Duration::from_secs(120),
+    );
+    let out = ran.ok();
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("{script} printed no JSON report: {out}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("bad report ({e}): {line}"))
+}
+
 #[test]
 fn agent_js_calls_and_queries_a_canister_served_by_drydock_start() {
     // agent-js must be installed: fail (not skip) with the command to run otherwise.
@@ -50,20 +69,7 @@ fn agent_js_calls_and_queries_a_canister_served_by_drydock_start() {
     );
 
     let server = Server::start(&state);
-    let script = clients_dir().join("call.mjs");
-    let ran = run_with_timeout(
-        format!("node call.mjs {} {id}", server.url()),
-        Command::new("node").arg(&script).arg(server.url()).arg(&id),
-        Duration::from_secs(120),
-    );
-    let out = ran.ok();
-    let line = out
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("call.mjs printed no JSON report: {out}"));
-    let report: serde_json::Value =
-        serde_json::from_str(line).unwrap_or_else(|e| panic!("bad report ({e}): {line}"));
+    let report = run_client("call.mjs", &server, &id);
 
     // The root key agent-js fetched is the one status.json announced.
     assert_eq!(value(&report, "root_key"), server.root_key.as_str());
@@ -116,21 +122,8 @@ fn agent_js_verifies_a_value_certified_by_a_canister() {
         &["canister", "install", &id, wasm.to_str().unwrap()],
     );
     let server = Server::start(&state);
-    let script = clients_dir().join("certified.mjs");
     for run in 1..=2 {
-        let ran = run_with_timeout(
-            format!("node certified.mjs {} {id}", server.url()),
-            Command::new("node").arg(&script).arg(server.url()).arg(&id),
-            Duration::from_secs(120),
-        );
-        let out = ran.ok();
-        let line = out
-            .lines()
-            .rev()
-            .find(|l| l.starts_with('{'))
-            .unwrap_or_else(|| panic!("certified.mjs printed no JSON report: {out}"));
-        let report: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("bad report ({e}): {line}"));
+        let report = run_client("certified.mjs", &server, &id);
         assert!(report["error"].is_null(), "run {run}: {report}");
         assert_eq!(report["value"], "certified hello", "run {run}: {report}");
         assert_eq!(report["certificate_verified"], true, "run {run}: {report}");

@@ -87,6 +87,9 @@ pub struct MessageEnv {
     /// Whether the call context this message runs in was already replied to (a callback of a
     /// context that replied before its calls came back may not reply again).
     pub responded: bool,
+    /// Instructions that earlier executions of this call context used (callbacks), added to
+    /// this execution's by `performance_counter(1)`.
+    pub call_context_instructions: u64,
 }
 
 /// A table entry and the argument to call it with: a callback of `call_new`/`call_on_cleanup`.
@@ -125,8 +128,9 @@ pub struct ExecLimits {
     pub heap64_max: u64,
     /// The most stable memory (bytes): 500 GiB on the IC.
     pub stable_max: u64,
-    /// Stable memory bytes a message may read or write: 2 GiB on the IC (8 GiB for upgrades).
-    pub stable_access_max: u64,
+    /// The stable-memory pages an execution may touch, and write: `None` for the IC's limit
+    /// of its kind ([`crate::metering::stable_page_limit`]).
+    pub stable_pages_max: Option<u64>,
     /// The canister's `wasm_memory_limit` setting, enforced when [`Self::enforce_wasm_memory_limit`].
     pub wasm_memory_limit: Option<u64>,
     /// Updates, init and post_upgrade enforce the limit; queries, callbacks, timers and
@@ -144,7 +148,7 @@ impl ExecLimits {
             heap32_max: 4 * GIB,
             heap64_max: 6 * GIB,
             stable_max: 500 * GIB,
-            stable_access_max: 2 * GIB,
+            stable_pages_max: None,
             wasm_memory_limit: None,
             enforce_wasm_memory_limit: false,
         }
@@ -184,8 +188,8 @@ pub struct SystemApiState {
     pub cycles_accepted: u128,
     /// Instruction budget of this execution, to compute `performance_counter`.
     pub instruction_limit: u64,
-    /// Stable memory bytes read or written so far by this message.
-    pub stable_accessed: u64,
+    /// The stable-memory pages this execution has touched and written.
+    pub stable_pages: crate::metering::StablePages,
     /// The limits in force.
     pub limits: ExecLimits,
     /// The call being assembled (`call_new` … `call_perform`).
@@ -215,7 +219,11 @@ impl SystemApiState {
             debug_log: Vec::new(),
             cycles_accepted: 0,
             instruction_limit: limits.instructions,
-            stable_accessed: 0,
+            stable_pages: crate::metering::StablePages::new(
+                limits
+                    .stable_pages_max
+                    .unwrap_or_else(|| crate::metering::stable_page_limit(kind)),
+            ),
             limits,
             building: None,
             calls: Vec::new(),

@@ -2,12 +2,11 @@
 //! memories), the System API linkers, and the compiled-module cache.
 //!
 //! # Metering
-//! Instructions are counted with wasmtime *fuel*: every Wasm operator costs one unit (a few
-//! structural ones, such as `nop` and `block`, cost none), and the System API charges its own
-//! costs. Fuel is deterministic — the same module, input and state always use the same count —
-//! and needs no rewriting of the module. It is not bit-for-bit the IC's instruction count (the
-//! IC instruments the module and weighs some operators differently), so figures are close to,
-//! not equal to, what the IC reports.
+//! Instructions are counted with wasmtime *fuel*, each operator at the IC's cost
+//! ([`crate::metering`]), and the System API charges the IC's overheads. Fuel is deterministic
+//! and needs no rewriting of the module. A loaded or stored byte costs twice as much in a
+//! wasm64 module, so there are two wasmtime engines, one per memory width, each with its
+//! linker.
 //!
 //! # Compiled-module cache
 //! Modules are compiled once per content: in memory by module hash, and on disk under the
@@ -49,7 +48,8 @@ impl std::fmt::Debug for CanisterModule {
 
 /// The wasmtime engine with drydock's configuration.
 pub struct Engine {
-    pub(crate) engine: wasmtime::Engine,
+    pub(crate) engine32: wasmtime::Engine,
+    pub(crate) engine64: wasmtime::Engine,
     pub(crate) linker32: Linker<StoreData>,
     pub(crate) linker64: Linker<StoreData>,
     cache_dir: Option<PathBuf>,
@@ -59,25 +59,12 @@ pub struct Engine {
 impl Engine {
     /// An engine whose compiled modules are cached in `cache_dir` (if given).
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, ExecError> {
-        let mut config = Config::new();
-        config
-            .consume_fuel(true)
-            .wasm_memory64(true)
-            .wasm_multi_memory(false)
-            .wasm_relaxed_simd(false)
-            .cranelift_nan_canonicalization(true)
-            .memory_reservation(HEAP_RESERVATION)
-            .memory_guard_size(HEAP_GUARD)
-            .memory_reservation_for_growth(0)
-            .memory_may_move(false)
-            .memory_init_cow(false)
-            .with_host_memory(Arc::new(HeapCreator));
-        let engine =
-            wasmtime::Engine::new(&config).map_err(|e| ExecError::Wasmtime(format!("{e:#}")))?;
-        let mut linker32 = Linker::new(&engine);
+        let engine32 = wasmtime_engine(false)?;
+        let engine64 = wasmtime_engine(true)?;
+        let mut linker32 = Linker::new(&engine32);
         crate::system_api::link(&mut linker32, false)
             .map_err(|e| ExecError::Wasmtime(format!("{e:#}")))?;
-        let mut linker64 = Linker::new(&engine);
+        let mut linker64 = Linker::new(&engine64);
         crate::system_api::link(&mut linker64, true)
             .map_err(|e| ExecError::Wasmtime(format!("{e:#}")))?;
         if let Some(dir) = &cache_dir {
@@ -87,7 +74,8 @@ impl Engine {
             })?;
         }
         Ok(Engine {
-            engine,
+            engine32,
+            engine64,
             linker32,
             linker64,
             cache_dir,
@@ -108,7 +96,7 @@ impl Engine {
             return Ok(m.clone());
         }
         let prepared = prepare(bytes)?;
-        let module = self.compile(&prepared.wasm)?;
+        let module = self.compile(&prepared.wasm, prepared.is_memory64)?;
         self.check_imports(&module, prepared.is_memory64)?;
         let loaded = Arc::new(CanisterModule { prepared, module });
         self.modules
@@ -118,7 +106,17 @@ impl Engine {
         Ok(loaded)
     }
 
-    fn compile(&self, wasm: &[u8]) -> Result<Module, ExecError> {
+    /// The wasmtime engine for modules of this memory width.
+    pub(crate) fn wasmtime(&self, is_memory64: bool) -> &wasmtime::Engine {
+        if is_memory64 {
+            &self.engine64
+        } else {
+            &self.engine32
+        }
+    }
+
+    fn compile(&self, wasm: &[u8], is_memory64: bool) -> Result<Module, ExecError> {
+        let engine = self.wasmtime(is_memory64);
         let key = hex::encode(Sha256::digest(wasm));
         let path = self
             .cache_dir
@@ -128,13 +126,13 @@ impl Engine {
             if path.exists() {
                 // SAFETY: the cache directory is drydock's own; wasmtime checks that the
                 // artifact was produced by a compatible engine and refuses it otherwise.
-                if let Ok(m) = unsafe { Module::deserialize_file(&self.engine, path) } {
+                if let Ok(m) = unsafe { Module::deserialize_file(engine, path) } {
                     return Ok(m);
                 }
             }
         }
         let module =
-            Module::new(&self.engine, wasm).map_err(|e| ModuleError::Invalid(format!("{e:#}")))?;
+            Module::new(engine, wasm).map_err(|e| ModuleError::Invalid(format!("{e:#}")))?;
         if let Some(path) = &path {
             if let Ok(bytes) = module.serialize() {
                 let tmp = path.with_extension(format!("tmp{}", std::process::id()));
@@ -152,7 +150,7 @@ impl Engine {
         } else {
             &self.linker32
         };
-        let mut store = wasmtime::Store::new(&self.engine, StoreData::empty());
+        let mut store = wasmtime::Store::new(self.wasmtime(memory64), StoreData::empty());
         for import in module.imports() {
             let (m, name) = (import.module(), import.name());
             let ExternType::Func(wanted) = import.ty() else {
@@ -182,6 +180,26 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// A wasmtime engine with drydock's configuration, metering at the IC's costs for modules of
+/// this memory width.
+fn wasmtime_engine(is_memory64: bool) -> Result<wasmtime::Engine, ExecError> {
+    let mut config = Config::new();
+    config
+        .consume_fuel(true)
+        .operator_cost(crate::metering::operator_costs(is_memory64))
+        .wasm_memory64(true)
+        .wasm_multi_memory(false)
+        .wasm_relaxed_simd(false)
+        .cranelift_nan_canonicalization(true)
+        .memory_reservation(HEAP_RESERVATION)
+        .memory_guard_size(HEAP_GUARD)
+        .memory_reservation_for_growth(0)
+        .memory_may_move(false)
+        .memory_init_cow(false)
+        .with_host_memory(Arc::new(HeapCreator));
+    wasmtime::Engine::new(&config).map_err(|e| ExecError::Wasmtime(format!("{e:#}")))
 }
 
 /// What the next heap created on this thread maps: set by [`crate::Instance`] right before it

@@ -24,9 +24,12 @@ pub enum HostTrap {
     /// Growing the heap would pass the `wasm_memory_limit` setting.
     #[error("Canister exceeded its current Wasm memory limit of {limit} bytes. The peak Wasm memory usage was {peak} bytes. If the canister reaches 4GiB, then it will stop functioning and will need to be reinstalled.")]
     WasmMemoryLimit { limit: u64, peak: u64 },
-    /// A message read or wrote more stable memory than allowed.
-    #[error("Canister exceeded the limit of {limit} bytes of stable memory accessed by a single message.")]
-    StableAccessLimit { limit: u64 },
+    /// An execution touched more distinct stable-memory pages than its limit allows (the
+    /// texts give the IC's limits: 2 GiB, 8 GiB for upgrades, 1 GiB for queries).
+    #[error("Canister exceeded memory access limits: Exceeded the limit for the number of accessed pages in the stable memory in a single message execution: limit 2097152 KB for regular messages and 1048576 KB for queries.")]
+    /// (The IC's limit on pages *written* is the same, and a written page is also accessed, so
+    /// this one is always reached first.)
+    StableAccessedPages,
 }
 
 /// Errors of the execution engine.

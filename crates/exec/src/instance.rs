@@ -112,6 +112,12 @@ pub struct Instance {
     committed_stable_size: usize,
     committed_globals: Vec<(u32, GlobalValue)>,
     stale: bool,
+    /// The heap holds no uncommitted change (so the pages an execution dirties are exactly
+    /// the heap's dirty pages after it).
+    clean: bool,
+    /// The heap's dirty pages, scanned after the last execution for its dirty-page charge, as
+    /// long as nothing has written to the heap since (for [`Instance::delta`]).
+    scan: Option<Vec<u64>>,
 }
 
 /// Sorts an instantiation failure: a trap (a data or element segment out of bounds) or a
@@ -168,7 +174,7 @@ impl Instance {
                 refused: None,
             },
         };
-        let mut store = Store::new(&engine.engine, data);
+        let mut store = Store::new(engine.wasmtime(is_memory64), data);
         store.limiter(|d| &mut d.limiter);
         store.set_fuel(u64::MAX).map_err(wasmtime_err)?;
         let restoring = restore.is_some();
@@ -201,6 +207,8 @@ impl Instance {
             committed_stable_size: stable_size,
             committed_globals: Vec::new(),
             stale: false,
+            clean: restore.is_some(),
+            scan: None,
         };
         if let Some(globals) = restore {
             if let Some(h) = &inst.heap {
@@ -329,6 +337,14 @@ impl Instance {
         data.api = Some(api);
         data.limiter.limits = limits;
         data.limiter.peak = self.heap.as_ref().map(|h| h.size() as u64).unwrap_or(0);
+        self.scan = None;
+        // The pages dirtied before this execution and not committed (install: the data
+        // segments, the start function) are not this execution's.
+        let before = match (&self.heap, self.clean) {
+            (Some(h), false) => h.dirty_pages().ok(),
+            _ => Some(Vec::new()),
+        };
+        self.clean = false;
         let fuel_ok = self.store.set_fuel(limits.instructions).is_ok();
         let result = if fuel_ok {
             self.call_target(target)
@@ -344,7 +360,25 @@ impl Instance {
             other => other,
         });
         let fuel_left = self.store.get_fuel().unwrap_or(0);
-        let instructions = limits.instructions.saturating_sub(fuel_left);
+        let mut instructions = limits.instructions.saturating_sub(fuel_left);
+        let mut result = result;
+        if result.is_ok() {
+            // Each heap page the execution dirtied is charged after it, as on the IC.
+            if let (Some(h), Some(before)) = (&self.heap, before) {
+                if let Ok(after) = h.dirty_pages() {
+                    let new = count_new(&before, &after);
+                    let cost =
+                        crate::metering::heap_dirty_page_cost(self.module.prepared.is_memory64);
+                    instructions = instructions.saturating_add(new.saturating_mul(cost));
+                    if instructions > limits.instructions {
+                        result = Err(CanisterTrap::Host(HostTrap::InstructionLimit {
+                            limit: limits.instructions,
+                        }));
+                    }
+                    self.scan = Some(after);
+                }
+            }
+        }
         let data = self.store.data_mut();
         let peak_heap = data.limiter.peak;
         let mut api = data.api.take().unwrap_or_else(|| {
@@ -420,14 +454,17 @@ impl Instance {
 
     /// What changed since the last commit (or since instantiation, for a fresh instance).
     pub fn delta(&mut self) -> Result<StateDelta, ExecError> {
+        let scanned = self.scan.take();
         let heap = match &self.heap {
             Some(h) => MemoryDelta {
                 size: h.size() as u64,
-                pages: h
-                    .dirty_pages()?
-                    .into_iter()
-                    .map(|p| (p, h.page(p)))
-                    .collect(),
+                pages: match scanned {
+                    Some(pages) => pages,
+                    None => h.dirty_pages()?,
+                }
+                .into_iter()
+                .map(|p| (p, h.page(p)))
+                .collect(),
             },
             None => MemoryDelta::default(),
         };
@@ -460,6 +497,8 @@ impl Instance {
             h.after_commit(&pages, heap)?;
             self.committed_heap_size = h.size();
         }
+        self.clean = true;
+        self.scan = None;
         let pages: Vec<u64> = delta.stable.pages.iter().map(|p| p.0).collect();
         let s = self.store.data().stable.pages();
         s.after_commit(&pages, stable)?;
@@ -483,6 +522,8 @@ impl Instance {
     /// Makes the heap `size` bytes (growing it as `memory.grow` would) and writes `pages`
     /// into it: how an upgrade that keeps the heap carries over what `pre_upgrade` changed.
     pub fn write_heap(&mut self, size: u64, pages: &[(u64, Vec<u8>)]) -> Result<(), ExecError> {
+        self.clean = false;
+        self.scan = None;
         let Some(mem) = self
             .instance
             .get_memory(&mut self.store, "__drydock_memory")
@@ -511,11 +552,16 @@ impl Instance {
 
     /// Discards every change since the last commit.
     pub fn rollback(&mut self) -> Result<(), ExecError> {
+        let scanned = self.scan.take();
+        self.clean = true;
         if let Some(h) = &self.heap {
             if h.size() != self.committed_heap_size {
                 self.stale = true;
             }
-            h.rollback(self.committed_heap_size)?;
+            match scanned {
+                Some(dirty) => h.rollback_pages(&dirty, self.committed_heap_size)?,
+                None => h.rollback(self.committed_heap_size)?,
+            }
         }
         self.store
             .data()
@@ -525,6 +571,21 @@ impl Instance {
         let globals = self.committed_globals.clone();
         self.set_globals(&globals)
     }
+}
+
+/// How many of the ascending pages `after` are not in the ascending pages `before`.
+fn count_new(before: &[u64], after: &[u64]) -> u64 {
+    let mut i = 0;
+    let mut new = 0;
+    for p in after {
+        while i < before.len() && before[i] < *p {
+            i += 1;
+        }
+        if before.get(i) != Some(p) {
+            new += 1;
+        }
+    }
+    new
 }
 
 fn classify(e: wasmtime::Error) -> CanisterTrap {

@@ -18,6 +18,8 @@ pub mod error;
 pub mod instance;
 #[cfg(feature = "engine")]
 pub mod memory;
+#[cfg(feature = "engine")]
+pub mod metering;
 pub mod module;
 #[cfg(feature = "engine")]
 pub mod stable;

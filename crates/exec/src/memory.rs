@@ -294,7 +294,13 @@ impl PageMemory {
     /// (A heap whose size changed must also be re-instantiated: wasmtime keeps its own size.)
     pub fn rollback(&self, size: usize) -> Result<(), ExecError> {
         let dirty = self.dirty_pages()?;
-        self.drop_pages(&dirty)?;
+        self.rollback_pages(&dirty, size)
+    }
+
+    /// [`Self::rollback`] when the dirty pages are known (from [`Self::dirty_pages`], with no
+    /// write since).
+    pub fn rollback_pages(&self, dirty: &[u64], size: usize) -> Result<(), ExecError> {
+        self.drop_pages(dirty)?;
         if self.guarded && size < self.size() {
             self.protect(round_up(size), round_up(self.size()), libc::PROT_NONE)?;
         }

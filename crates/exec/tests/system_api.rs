@@ -245,7 +245,9 @@ fn stable64_round_trip_and_bounds() {
     assert_eq!(global_i64(&mut r, "r2"), -1);
     assert_eq!(&r.heap()[200..203], b"abc");
     assert_eq!(r.store.data().stable.size_pages(), 1);
-    assert_eq!(r.api().stable_accessed, 6);
+    // The write and the read touch the same page: it counts once (interface spec, "Resource
+    // limits": distinct pages per message).
+    assert_eq!(r.api().stable_pages.accessed(), 1);
     assert_eq!(
         host_trap(r.call("stable_oob").unwrap_err()),
         HostTrap::StableOutOfBounds
@@ -268,17 +270,20 @@ fn stable64_round_trip_and_bounds() {
 fn stable64_grow_respects_stable_max_and_access_limit() {
     let mut limits = ExecLimits::ic(FUEL);
     limits.stable_max = 65536;
-    limits.stable_access_max = 4;
+    limits.stable_pages_max = Some(0);
     let mut r = setup_with(
         STABLE,
         false,
         store_data(EntryKind::Update, MessageEnv::default(), limits, 1 << 30),
     );
     let t = host_trap(r.run().unwrap_err());
-    assert_eq!(t, HostTrap::StableAccessLimit { limit: 4 });
+    assert_eq!(t, HostTrap::StableAccessedPages);
+    assert!(t
+        .to_string()
+        .starts_with("Canister exceeded memory access limits"));
+    // One page fits `stable_max`; the write's first page passes a limit of 0 pages.
     assert_eq!(global_i64(&mut r, "r0"), 0);
-    // One page fits `stable_max`; the write of 3 bytes fits the limit, the read of 3 does not.
-    assert_eq!(r.api().stable_accessed, 3);
+    assert_eq!(r.api().stable_pages.accessed(), 0);
 }
 
 #[test]

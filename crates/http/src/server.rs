@@ -343,7 +343,7 @@ async fn query(State(s): State<Shared>, Path(id): Path<String>, body: Bytes) -> 
                     reject_code: ic_transport_types::RejectCode::try_from(reject_code)
                         .unwrap_or(ic_transport_types::RejectCode::SysTransient),
                     reject_message: message,
-                    error_code: Some(error_code),
+                    error_code,
                 },
                 signatures: Vec::new(),
             },

@@ -27,7 +27,9 @@ pub enum CallOutcome {
     Rejected {
         reject_code: u64,
         message: String,
-        error_code: String,
+        /// The IC's error code; none for a failure of drydock itself, which has no IC code
+        /// (the interface spec makes `error_code` optional).
+        error_code: Option<String>,
     },
 }
 
@@ -43,8 +45,6 @@ struct RequestEntry {
     effective: Principal,
     expiry: u64,
     status: Status,
-    /// When the call finished (for the batch certificates of [`Service::call_certificate`]).
-    finished: Option<std::time::Instant>,
 }
 
 /// One certificate for a batch of finished calls: the state tree with all their statuses and
@@ -52,8 +52,6 @@ struct RequestEntry {
 /// same signature, as the IC certifies once per block.
 struct CallCertificates {
     made: std::time::Instant,
-    /// Calls that finished before this instant are in this tree or an older one.
-    cut: std::time::Instant,
     tree: crate::tree::Node,
     signature: Vec<u8>,
     requests: std::collections::HashSet<RequestId>,
@@ -69,7 +67,7 @@ const CALL_CERTIFICATE_REUSE: std::time::Duration = std::time::Duration::from_se
 pub struct Service {
     pub(crate) replica: Mutex<Replica>,
     pub(crate) keys: Keys,
-    requests: Mutex<HashMap<RequestId, RequestEntry>>,
+    requests: Mutex<Requests>,
     /// Data certificates by canister: when made and for which certified data, reused for
     /// [`DATA_CERTIFICATE_REUSE`] (the IC hands queries the certificate of the latest block).
     data_certificates: Mutex<HashMap<Principal, DataCertificate>>,
@@ -84,6 +82,40 @@ pub struct Service {
     pub answers: crate::signal::Signal,
     /// Set when the server stops: the scheduler thread ends.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
+}
+
+/// The statuses of recent calls, with their ids in expiry order and the calls finished since
+/// the last batch certificate, so that neither a new call nor a certificate looks at every
+/// call of the last minutes.
+#[derive(Default)]
+struct Requests {
+    by_id: HashMap<RequestId, RequestEntry>,
+    /// `(expiry, id)` of every entry of `by_id`: the expired ones are at the front.
+    by_expiry: std::collections::BTreeSet<(u64, RequestId)>,
+    /// Calls finished since the last batch certificate was cut, with when they finished.
+    finished: Vec<(std::time::Instant, RequestId)>,
+}
+
+impl Requests {
+    fn insert(&mut self, rid: RequestId, entry: RequestEntry) {
+        self.by_expiry.insert((entry.expiry, rid));
+        if let Some(old) = self.by_id.insert(rid, entry) {
+            if old.expiry != self.by_id[&rid].expiry {
+                self.by_expiry.remove(&(old.expiry, rid));
+            }
+        }
+    }
+
+    /// Forgets the requests whose expiry and retention have passed at `now`.
+    fn prune(&mut self, now: u64) {
+        while let Some(&(expiry, rid)) = self.by_expiry.first() {
+            if expiry.saturating_add(STATUS_RETENTION_NS) > now {
+                break;
+            }
+            self.by_expiry.pop_first();
+            self.by_id.remove(&rid);
+        }
+    }
 }
 
 /// A data certificate made at a time, for certified data, and its CBOR bytes.
@@ -103,12 +135,15 @@ pub fn outcome_of(result: Result<Vec<u8>, CallError>) -> CallOutcome {
         Err(CallError::User(e)) => CallOutcome::Rejected {
             reject_code: e.reject_code() as u64,
             message: e.message.clone(),
-            error_code: e.code.to_string(),
+            error_code: Some(e.code.to_string()),
         },
+        // Drydock's own failure (its state directory, its engine): SYS_TRANSIENT, as the
+        // message may succeed when retried, and no IC error code, as none of the IC's means
+        // this (IC0204 is the IC's full ingress history).
         Err(CallError::Replica(e)) => CallOutcome::Rejected {
             reject_code: 2,
             message: format!("drydock could not process the message: {e}"),
-            error_code: "IC0204".into(),
+            error_code: None,
         },
     }
 }
@@ -117,7 +152,8 @@ pub fn outcome_of(result: Result<Vec<u8>, CallError>) -> CallOutcome {
 struct RejectBody<'a> {
     reject_code: u64,
     reject_message: &'a str,
-    error_code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
 }
 
 fn leb128(mut v: u64) -> Vec<u8> {
@@ -138,7 +174,7 @@ impl Service {
         Service {
             replica: Mutex::new(replica),
             keys,
-            requests: Mutex::new(HashMap::new()),
+            requests: Mutex::new(Requests::default()),
             data_certificates: Mutex::new(HashMap::new()),
             call_certificates: Mutex::new(None),
             waiting: Mutex::new(HashMap::new()),
@@ -220,9 +256,8 @@ impl Service {
         expiry: u64,
     ) -> bool {
         let mut requests = lock(&self.requests);
-        let now = now_ns();
-        requests.retain(|_, r| r.expiry.saturating_add(STATUS_RETENTION_NS) > now);
-        if requests.contains_key(&rid) {
+        requests.prune(now_ns());
+        if requests.by_id.contains_key(&rid) {
             return false;
         }
         // Known from before a restart (kept durably until its expiry): not run again; its
@@ -239,7 +274,6 @@ impl Service {
                     Status::Processing
                 }
             };
-            let finished = matches!(status, Status::Done(_)).then(std::time::Instant::now);
             requests.insert(
                 rid,
                 RequestEntry {
@@ -247,7 +281,6 @@ impl Service {
                     effective,
                     expiry,
                     status,
-                    finished,
                 },
             );
             return false;
@@ -259,7 +292,6 @@ impl Service {
                 effective,
                 expiry,
                 status: Status::Processing,
-                finished: None,
             },
         );
         true
@@ -304,16 +336,17 @@ impl Service {
 
     /// Records a call's outcome.
     pub fn finish_call(&self, rid: RequestId, outcome: CallOutcome) {
-        if let Some(r) = lock(&self.requests).get_mut(&rid) {
+        let mut requests = lock(&self.requests);
+        if let Some(r) = requests.by_id.get_mut(&rid) {
             r.status = Status::Done(outcome);
-            r.finished = Some(std::time::Instant::now());
+            requests.finished.push((std::time::Instant::now(), rid));
         }
     }
 
     /// Whether the call is finished.
     pub fn is_done(&self, rid: &RequestId) -> bool {
         matches!(
-            lock(&self.requests).get(rid).map(|r| &r.status),
+            lock(&self.requests).by_id.get(rid).map(|r| &r.status),
             Some(Status::Done(_))
         )
     }
@@ -378,18 +411,13 @@ impl Service {
             // One tree and one signature for the calls that finished since the last tree was
             // cut: the calls answered by the same group commit share it, and a tree holds only
             // those (its cost does not grow with the calls of the last second).
-            let since = batch.as_ref().map(|b| b.cut);
-            let cut = std::time::Instant::now();
-            let requests: std::collections::HashSet<RequestId> = lock(&self.requests)
-                .iter()
-                .filter(|(_, r)| {
-                    r.finished.is_some_and(|t| {
-                        since.is_none_or(|s| t >= s) && t.elapsed() < CALL_CERTIFICATE_REUSE
-                    })
-                })
-                .map(|(k, _)| *k)
-                .chain(std::iter::once(*rid))
-                .collect();
+            let requests: std::collections::HashSet<RequestId> =
+                std::mem::take(&mut lock(&self.requests).finished)
+                    .into_iter()
+                    .filter(|(t, _)| t.elapsed() < CALL_CERTIFICATE_REUSE)
+                    .map(|(_, r)| r)
+                    .chain(std::iter::once(*rid))
+                    .collect();
             let all: Vec<Vec<Vec<u8>>> = requests
                 .iter()
                 .map(|r| vec![b"request_status".to_vec(), r.as_slice().to_vec()])
@@ -398,7 +426,6 @@ impl Service {
             let signature = self.keys.sign_root(&tree.digest());
             *batch = Some(CallCertificates {
                 made: std::time::Instant::now(),
-                cut,
                 tree,
                 signature,
                 requests,
@@ -485,7 +512,7 @@ impl Service {
                     let key = RequestId::new(rid.as_slice().try_into().map_err(|_| {
                         HttpReject::bad_request("Invalid path requested: a request id is 32 bytes")
                     })?);
-                    if let Some(r) = requests.get(&key) {
+                    if let Some(r) = requests.by_id.get(&key) {
                         if r.sender != sender {
                             return Err(HttpReject::forbidden(format!(
                                 "Request {} was sent by {}, not by {sender}",
@@ -578,15 +605,16 @@ impl Service {
         });
         // Only the statuses the paths name: a request's certificate does not grow with the
         // number of recent requests.
-        let wanted_requests: Vec<&[u8]> = paths
+        let wanted_requests: std::collections::BTreeSet<RequestId> = paths
             .iter()
             .filter(|p| p.first().map(|l| l.as_slice()) == Some(b"request_status"))
-            .filter_map(|p| p.get(1).map(|l| l.as_slice()))
+            .filter_map(|p| <[u8; 32]>::try_from(p.get(1)?.as_slice()).ok())
+            .map(|b| RequestId::new(&b))
             .collect();
         let requests = lock(&self.requests);
-        for (rid, r) in requests
+        for (rid, r) in wanted_requests
             .iter()
-            .filter(|(rid, _)| wanted_requests.contains(&rid.as_slice()))
+            .filter_map(|rid| Some((rid, requests.by_id.get(rid)?)))
         {
             let base = rid.as_slice();
             match &r.status {
@@ -612,10 +640,12 @@ impl Service {
                         &[b"request_status", base, b"reject_message"],
                         message.as_bytes().to_vec(),
                     );
-                    t.insert(
-                        &[b"request_status", base, b"error_code"],
-                        error_code.as_bytes().to_vec(),
-                    );
+                    if let Some(code) = error_code {
+                        t.insert(
+                            &[b"request_status", base, b"error_code"],
+                            code.as_bytes().to_vec(),
+                        );
+                    }
                 }
             }
         }
@@ -640,7 +670,7 @@ impl Service {
                 reject: RejectBody {
                     reject_code: *reject_code,
                     reject_message: message,
-                    error_code,
+                    error_code: error_code.as_deref(),
                 },
             }),
             CallOutcome::Replied(_) => Vec::new(),

@@ -163,8 +163,9 @@ impl Replica {
             }
             "stop_canister" => {
                 let args: CanisterIdRecord = decode(method, arg)?;
-                // No call context can be open between messages (inter-canister calls are not
-                // implemented yet), so stopping completes at once.
+                // Ingress and canister calls stop through `stop_from`, which waits until no
+                // call context is open (router.rs, messaging/execute.rs); this direct path
+                // stops at once.
                 self.set_status(sender, args.canister_id, CanisterStatus::Stopped)?;
                 encode(&())
             }

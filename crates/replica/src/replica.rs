@@ -590,7 +590,7 @@ pub(crate) fn trap_error(id: &Principal, trap: &CanisterTrap) -> UserError {
         CanisterTrap::Host(HostTrap::WasmMemoryLimit { .. }) => {
             ErrorCode::CanisterWasmMemoryLimitExceeded
         }
-        CanisterTrap::Host(HostTrap::StableAccessLimit { .. }) => {
+        CanisterTrap::Host(HostTrap::StableAccessedPages) => {
             ErrorCode::CanisterMemoryAccessLimitExceeded
         }
         CanisterTrap::Host(HostTrap::ContractViolation(_)) => ErrorCode::CanisterContractViolation,

@@ -380,9 +380,7 @@ pub(super) fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
         "ic0",
         STABLE64_WRITE.name,
         |mut c: Caller<'_, StoreData>, offset: u64, src: u64, size: u64| -> Res<()> {
-            run_heap(&mut c, &STABLE64_WRITE, size, |heap, api, stable| {
-                stable_write(heap, api, stable, offset, src, size)
-            })
+            run_stable_write(&mut c, &STABLE64_WRITE, (offset, src, size), false)
         },
     )?;
     linker.func_wrap(
@@ -456,10 +454,12 @@ pub(super) fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
             enter(&mut c, sys, 0).map_err(wasmtime::Error::new)?;
             let fuel = c.get_fuel().ok();
             let (api, _) = parts(c.data_mut(), sys).map_err(wasmtime::Error::new)?;
+            // Interface spec, "Performance counter": type 0 counts this execution, type 1
+            // also the earlier executions of its call context (the message, callbacks).
+            let here = fuel.map_or(0, |f| api.instruction_limit.saturating_sub(f));
             match kind {
-                // Type 1 (the call context) equals type 0 while calls are unsupported: every call
-                // context lives for one message.
-                0 | 1 => Ok(fuel.map_or(0, |f| api.instruction_limit.saturating_sub(f))),
+                0 => Ok(here),
+                1 => Ok(here.saturating_add(api.env.call_context_instructions)),
                 _ => Err(wasmtime::Error::new(contract(format!(
                     "Error getting performance counter type {kind}"
                 )))),
@@ -770,10 +770,7 @@ pub(super) fn link_wasm32_only(linker: &mut Linker<StoreData>) -> Res<()> {
         STABLE_WRITE.name,
         |mut c: Caller<'_, StoreData>, offset: u32, src: u32, size: u32| -> Res<()> {
             let (offset, src, size) = (u64::from(offset), u64::from(src), u64::from(size));
-            run_heap(&mut c, &STABLE_WRITE, size, |heap, api, stable| {
-                check_stable32(stable)?;
-                stable_write(heap, api, stable, offset, src, size)
-            })
+            run_stable_write(&mut c, &STABLE_WRITE, (offset, src, size), true)
         },
     )?;
     linker.func_wrap(

@@ -36,6 +36,7 @@ use wasmtime::{Caller, Extern, Linker};
 use crate::context::{Closure, EntryKind, Outcome, OutgoingCall, StoreData, SystemApiState};
 use crate::error::HostTrap;
 use crate::memory::checked_range;
+use crate::metering::DIRTY_PAGE_COST;
 use crate::stable::StableMemory;
 
 mod fees;
@@ -452,18 +453,8 @@ fn max_reply(kind: EntryKind) -> u64 {
 // ---------------------------------------------------------------------------------------------
 // Stable memory.
 
-/// Counts `size` bytes against the per-message stable memory access limit.
-fn stable_access(api: &mut SystemApiState, size: u64) -> Result<(), HostTrap> {
-    let accessed = api.stable_accessed.saturating_add(size);
-    if accessed > api.limits.stable_access_max {
-        return Err(HostTrap::StableAccessLimit {
-            limit: api.limits.stable_access_max,
-        });
-    }
-    api.stable_accessed = accessed;
-    Ok(())
-}
-
+/// Writes `size` bytes from the heap at `src` into stable memory at `offset`; returns the
+/// pages it wrote for the first time in this execution (each costs [`DIRTY_PAGE_COST`]).
 fn stable_write(
     heap: &[u8],
     api: &mut SystemApiState,
@@ -471,11 +462,12 @@ fn stable_write(
     offset: u64,
     src: u64,
     size: u64,
-) -> Result<(), HostTrap> {
+) -> Result<u64, HostTrap> {
     checked_range(offset, size, stable.size_bytes()).ok_or(HostTrap::StableOutOfBounds)?;
     let data = read_heap(heap, src, size)?;
-    stable_access(api, size)?;
-    stable.write(offset, data)
+    let dirtied = api.stable_pages.touch(offset, size, true)?;
+    stable.write(offset, data)?;
+    Ok(dirtied)
 }
 
 fn stable_read(
@@ -488,11 +480,32 @@ fn stable_read(
 ) -> Result<(), HostTrap> {
     checked_range(offset, size, stable.size_bytes()).ok_or(HostTrap::StableOutOfBounds)?;
     let range = heap_range(heap, dst, size)?;
-    stable_access(api, size)?;
+    api.stable_pages.touch(offset, size, false)?;
     stable.read(
         offset,
         heap.get_mut(range).ok_or(HostTrap::HeapOutOfBounds)?,
     )
+}
+
+/// `stable_write` or `stable64_write`: the write, then the charge for the pages it dirtied.
+fn run_stable_write(
+    caller: &mut Caller<'_, StoreData>,
+    sys: &Sys,
+    (offset, src, size): (u64, u64, u64),
+    wasm32: bool,
+) -> Res<()> {
+    let dirtied = run_heap(caller, sys, size, |heap, api, stable| {
+        if wasm32 {
+            check_stable32(stable)?;
+        }
+        stable_write(heap, api, stable, offset, src, size)
+    })?;
+    let limit = caller
+        .data()
+        .api
+        .as_ref()
+        .map_or(0, |a| a.instruction_limit);
+    charge(caller, dirtied.saturating_mul(DIRTY_PAGE_COST), limit).map_err(wasmtime::Error::new)
 }
 
 fn check_stable32(stable: &StableMemory) -> Result<u64, HostTrap> {

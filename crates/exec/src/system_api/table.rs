@@ -4,7 +4,9 @@
 //!
 //! Source: dfinity/developer-docs `docs/references/ic-interface-spec/canister-interface.md`,
 //! section "Overview of imports". Overheads follow the IC's
-//! `rs/embedders/src/wasmtime_embedder/system_api_complexity.rs` (`overhead` module).
+//! `rs/embedders/src/wasmtime_embedder/system_api_complexity.rs` (`overhead` module; for stable
+//! memory the `overhead_native` one: size 0, grow 100, read and write 20, as the IC replaces
+//! these functions with Wasm code of its own). `mint_cycles*` are not charged by the IC.
 
 use crate::context::EntryKind;
 
@@ -154,8 +156,8 @@ sys_table! {
     CALL_WITH_BEST_EFFORT_RESPONSE = "call_with_best_effort_response", U | CQ | RY | RT | T, 500, Both;
     CALL_CYCLES_ADD128 = "call_cycles_add128", U | RY | RT | T, 500, Both;
     CALL_PERFORM = "call_perform", U | CQ | RY | RT | T, 5_000, Both;
-    STABLE64_SIZE = "stable64_size", STAR | S, 20, Both;
-    STABLE64_GROW = "stable64_grow", STAR | S, 500, Both;
+    STABLE64_SIZE = "stable64_size", STAR | S, 0, Both;
+    STABLE64_GROW = "stable64_grow", STAR | S, 100, Both;
     STABLE64_WRITE = "stable64_write", STAR | S, 20, Both;
     STABLE64_READ = "stable64_read", STAR | S, 20, Both;
     ROOT_KEY_SIZE = "root_key_size", I | G | U | RQ | RY | RT | C | T, 500, Both;
@@ -184,17 +186,17 @@ sys_table! {
     DEBUG_PRINT = "debug_print", STAR | S, 100, Both;
     TRAP = "trap", STAR | S, 500, Both;
     // Not in the spec: the IC's Cycles Minting Canister function (availability as the IC's).
-    MINT_CYCLES128 = "mint_cycles128", U | RY | RT | T, 500, Both;
+    MINT_CYCLES128 = "mint_cycles128", U | RY | RT | T, 0, Both;
     // The IC's older CMC function; its validation lists it for both widths.
-    MINT_CYCLES = "mint_cycles", U | RY | RT | T, 500, Both;
+    MINT_CYCLES = "mint_cycles", U | RY | RT | T, 0, Both;
     // The spec's "only available if I = i32" list.
     MSG_CYCLES_AVAILABLE = "msg_cycles_available", U | RQ | RT | RY, 500, Only32;
     MSG_CYCLES_REFUNDED = "msg_cycles_refunded", RT | RY, 500, Only32;
     MSG_CYCLES_ACCEPT = "msg_cycles_accept", U | RQ | RT | RY, 500, Only32;
     CANISTER_CYCLE_BALANCE = "canister_cycle_balance", STAR, 500, Only32;
     CALL_CYCLES_ADD = "call_cycles_add", U | RY | RT | T, 500, Only32;
-    STABLE_SIZE = "stable_size", STAR | S, 20, Only32;
-    STABLE_GROW = "stable_grow", STAR | S, 500, Only32;
+    STABLE_SIZE = "stable_size", STAR | S, 0, Only32;
+    STABLE_GROW = "stable_grow", STAR | S, 100, Only32;
     STABLE_WRITE = "stable_write", STAR | S, 20, Only32;
     STABLE_READ = "stable_read", STAR | S, 20, Only32;
 }

@@ -155,6 +155,7 @@ impl Replica {
                 available_cycles: call.cycles,
                 outstanding: 0,
                 deadline: call.deadline,
+                instructions: 0,
             },
         );
         let mut env = self.env(&record, &call.caller, call.method, call.arg);
@@ -236,6 +237,7 @@ impl Replica {
                 available_cycles: 0,
                 outstanding: 0,
                 deadline: 0,
+                instructions: 0,
             },
         );
         let env = self.env(&record, &MANAGEMENT_CANISTER, "", &[]);
@@ -328,6 +330,7 @@ impl Replica {
         env.reject = reject;
         env.responded = ctx.responded;
         env.deadline = cb.deadline;
+        env.call_context_instructions = ctx.instructions;
         let instructions = self.config.limits.update_instructions;
         let then = Then {
             record,
@@ -426,12 +429,18 @@ impl Replica {
     ) -> Result<(), ReplicaError> {
         let id = record.id;
         let now = self.now();
+        // Interface spec, "Performance counter": type 1 counts the call context's executions.
+        let context_instructions = record.calls.contexts.get_mut(&ctx_id).map(|ctx| {
+            ctx.instructions = ctx.instructions.saturating_add(exec.instructions);
+            ctx.instructions
+        });
         match exec.result {
             Err(trap) => {
                 self.discard(&id)?;
                 let error = trap_error(&id, &trap);
                 let mut delta = None;
-                if let Some((closure, env)) = cleanup {
+                if let Some((closure, mut env)) = cleanup {
+                    env.call_context_instructions = context_instructions.unwrap_or(0);
                     // Interface spec, "Callback invocation": a trapping callback's changes are
                     // dropped, then the cleanup callback runs; its changes are kept.
                     let limits = self.config.limits.update_instructions;

@@ -88,6 +88,10 @@ pub struct CallContext {
     pub outstanding: u32,
     /// The deadline of the call (best-effort calls), 0 for guaranteed-response ones.
     pub deadline: u64,
+    /// Instructions the executions of this context have used so far, for
+    /// `performance_counter(1)` in its callbacks.
+    #[serde(default)]
+    pub instructions: u64,
 }
 
 /// A call the canister made and whose response it waits for.

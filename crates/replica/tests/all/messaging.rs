@@ -108,6 +108,27 @@ fn reject_codes_and_traps_propagate_to_the_caller() {
     assert_eq!(counters(&mut env, a).completed, 5);
 }
 
+// Interface spec, "Performance counter": in a callback, type 0 counts the callback's own
+// instructions and type 1 those of the whole call context (the message before its await, and
+// the callback).
+#[test]
+fn a_callback_counts_its_own_instructions_and_its_call_contexts() {
+    let mut env = Env::new();
+    let a = env.installed(wasm("pingpong"));
+    let b = env.installed(wasm("pingpong"));
+    for _ in 0..2 {
+        let (before, callback, context): (u64, u64, u64) =
+            env.update(a, "performance_counters", (b,)).unwrap();
+        // The message ran a 10,000-step loop before its call; the callback did not.
+        assert!(before > 50_000, "before the call: {before}");
+        assert!(callback < before, "callback {callback} vs message {before}");
+        assert!(
+            context >= before + callback,
+            "the context counts the message ({before}) and the callback ({callback}): {context}"
+        );
+    }
+}
+
 // Interface spec, "Callback invocation": a trapping callback is rolled back, then its
 // cleanup callback runs and keeps its changes; ic-cdk drops the awaiting future there.
 #[test]
