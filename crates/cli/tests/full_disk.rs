@@ -1,11 +1,13 @@
-//! `drydock start` on a full tmpfs of 64 MiB: updates that need space are refused (SYS_TRANSIENT,
-//! "no space"), nothing of them is kept, the server stays up and answers, and once space is
-//! freed updates go through again; everything acknowledged is there after a restart.
+//! `drydock start` on a full filesystem of 64 MiB, a tmpfs and an ext4 image: updates that need
+//! space are refused (SYS_TRANSIENT, "no space"), nothing of them is kept, the server stays up
+//! and answers, and once space is freed updates go through again; everything acknowledged is
+//! there after a restart.
 //!
-//! The tmpfs is mounted in a private mount namespace (`unshare -m`, with `-r` when not root),
-//! so the test needs `unshare` and either root or unprivileged user namespaces; without them
-//! it fails and says so. Before memory files were reserved as they grow, this scenario killed
-//! the server with SIGBUS.
+//! The filesystem is mounted in a private mount namespace (`unshare -m`, with `-r` when not
+//! root), so the tests need `unshare` and either root or unprivileged user namespaces; the
+//! ext4 one also needs root, `mkfs.ext4` and a loop device. Without them a test fails and says
+//! so. Before memory files were reserved as they grow, the tmpfs scenario killed the server
+//! with SIGBUS.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -17,9 +19,15 @@ use ic_management_canister_types::{
     CanisterIdRecord, CanisterInstallMode, InstallCodeArgs, ProvisionalCreateCanisterWithCyclesArgs,
 };
 
+/// How the 64 MiB filesystem is mounted at `$T` (`$CTL` is a scratch directory).
+const TMPFS: &str = r#"mount -t tmpfs -o size=64m tmpfs "$T""#;
+const EXT4: &str = r#"dd if=/dev/zero of="$CTL/ext4.img" bs=1M count=64 status=none
+mkfs.ext4 -q -F "$CTL/ext4.img"
+mount -o loop "$CTL/ext4.img" "$T""#;
+
 const SCRIPT: &str = r#"
 set -eu
-mount -t tmpfs -o size=64m tmpfs "$T"
+eval "$MOUNT"
 dd if=/dev/zero of="$T/filler" bs=1M count=20 status=none
 ( while [ ! -e "$CTL/free" ]; do sleep 0.05; done; rm -f "$T/filler"; touch "$CTL/freed" ) &
 "$DRYDOCK" --state-dir "$T/state" start --port 0 --status-dir "$CTL/status" 2>"$CTL/server.log" &
@@ -68,13 +76,32 @@ async fn size(agent: &Agent, id: Principal) -> u32 {
     )
 }
 
-#[allow(clippy::print_stderr)] // the measured figures, shown with --nocapture
 #[test]
 fn on_a_full_tmpfs_updates_that_need_space_are_refused_and_drydock_keeps_serving() {
+    full_disk("tmpfs", TMPFS);
+}
+
+#[test]
+fn on_a_full_ext4_filesystem_updates_that_need_space_are_refused_and_drydock_keeps_serving() {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    assert!(
+        root,
+        "this test mounts an ext4 image on a loop device, which needs root"
+    );
+    assert!(
+        Command::new("mkfs.ext4").arg("-V").output().is_ok(),
+        "this test needs mkfs.ext4 (e2fsprogs)"
+    );
+    full_disk("ext4", EXT4);
+}
+
+#[allow(clippy::print_stderr)] // the measured figures, shown with --nocapture
+fn full_disk(fs: &str, mount: &str) {
     let unshare = Command::new("unshare").arg("--help").output();
     assert!(
         unshare.is_ok_and(|o| o.status.success()),
-        "this test needs `unshare` (util-linux) to mount a private tmpfs"
+        "this test needs `unshare` (util-linux) to mount a private {fs}"
     );
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
@@ -88,6 +115,7 @@ fn on_a_full_tmpfs_updates_that_need_space_are_refused_and_drydock_keeps_serving
         .args(["-m", "--propagation", "private", "sh", "-c", SCRIPT])
         .env("T", mnt.path())
         .env("CTL", ctl.path())
+        .env("MOUNT", mount)
         .env("DRYDOCK", env!("CARGO_BIN_EXE_drydock"))
         .stdin(Stdio::null())
         .spawn()
@@ -97,7 +125,7 @@ fn on_a_full_tmpfs_updates_that_need_space_are_refused_and_drydock_keeps_serving
     while !status.exists() {
         if let Ok(Some(exit)) = child.try_wait() {
             panic!(
-                "could not mount a tmpfs in a private mount namespace (exit {exit}): this test needs root or unprivileged user namespaces"
+                "could not mount a {fs} in a private mount namespace (exit {exit}): this test needs root or unprivileged user namespaces"
             );
         }
         assert!(
@@ -160,7 +188,7 @@ fn on_a_full_tmpfs_updates_that_need_space_are_refused_and_drydock_keeps_serving
             .await
             .unwrap();
 
-        // Grow by 4 MiB at a time until the 44 MiB left on the tmpfs run out.
+        // Grow by 4 MiB at a time until the space left on the filesystem runs out.
         let mut acked = size(&agent, id).await;
         let mut refusal = None;
         for _ in 0..40 {
@@ -175,8 +203,8 @@ fn on_a_full_tmpfs_updates_that_need_space_are_refused_and_drydock_keeps_serving
                 }
             }
         }
-        let refusal = refusal.expect("40 grows of 4 MiB fitted in a 64 MiB tmpfs");
-        eprintln!("the heap grew to {acked} Wasm pages, then: {refusal}");
+        let refusal = refusal.expect("40 grows of 4 MiB fitted in a 64 MiB filesystem");
+        eprintln!("{fs}: the heap grew to {acked} Wasm pages, then: {refusal}");
         assert!(acked > 1, "not even one grow fitted: {refusal}");
         assert!(
             refusal.contains("no space") && refusal.contains("drydock could not process"),
