@@ -339,3 +339,72 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// POSTs a CBOR `body` to `path` of the server at `url` on a new connection (closed after the
+/// answer) and returns the HTTP status; `None` when the server is not there or went away
+/// before answering (killed, say).
+pub fn post_cbor(url: &str, path: &str, body: &[u8]) -> Option<u16> {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/cbor\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .ok()?;
+    s.write_all(body).ok()?;
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+}
+
+/// An anonymous `call` envelope to `canister`'s `method` with no argument, told apart from
+/// every other by `nonce`, expiring `ttl` from now.
+pub fn call_envelope(canister: Principal, method: &str, nonce: &[u8], ttl: Duration) -> Vec<u8> {
+    use ic_transport_types::{Envelope, EnvelopeContent};
+    use std::borrow::Cow;
+    let expiry = (std::time::SystemTime::now() + ttl)
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as u64;
+    Envelope {
+        content: Cow::Owned(EnvelopeContent::Call {
+            nonce: Some(nonce.to_vec()),
+            ingress_expiry: expiry,
+            sender: Principal::anonymous(),
+            canister_id: canister,
+            method_name: method.into(),
+            arg: candid::encode_args(()).expect("encode"),
+            sender_info: None,
+        }),
+        sender_pubkey: None,
+        sender_sig: None,
+        sender_delegation: None,
+    }
+    .encode_bytes()
+}
+
+/// The `pingpong` canister's version (`canister_versions`' second value: one more for every
+/// update that ran), by a query through ic-agent.
+pub fn pingpong_version(url: &str, id: Principal) -> u64 {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let agent = ic_agent::Agent::builder()
+            .with_url(url)
+            .build()
+            .expect("agent");
+        agent.fetch_root_key().await.expect("root key");
+        let reply = agent
+            .query(&id, "canister_versions")
+            .with_arg(candid::encode_args(()).expect("encode"))
+            .call()
+            .await
+            .expect("query");
+        candid::decode_args::<(u64, u64)>(&reply).expect("decode").1
+    })
+}
