@@ -50,7 +50,7 @@ fn sigkill_of_drydock_start_under_load_loses_nothing_acknowledged_and_runs_nothi
     let replays = Arc::new(AtomicU64::new(0));
     let replays_answered = Arc::new(AtomicU64::new(0));
     let answered: Arc<Mutex<Vec<Answered>>> = Arc::new(Mutex::new(Vec::new()));
-    let mut seed = 0x0c4a_05u64;
+    let mut seed = 0x000c_4a05_u64;
     let start = Instant::now();
     let mut first_version = None;
     let mut restarts = 0u64;
@@ -74,12 +74,12 @@ fn sigkill_of_drydock_start_under_load_loses_nothing_acknowledged_and_runs_nothi
                 let (acked, sent, stop) = (acked.clone(), sent.clone(), stop.clone());
                 let (replays, replays_answered) = (replays.clone(), replays_answered.clone());
                 let answered = answered.clone();
-                let mut seed = seed ^ (client as u64 + 1) * 0x9e37;
+                let mut seed = seed ^ ((client as u64 + 1) * 0x9e37);
                 std::thread::spawn(move || {
                     let mut i = 0u64;
                     while !stop.load(Ordering::SeqCst) {
                         // One request in four replays an answered one.
-                        if next(&mut seed) % 4 == 0 {
+                        if next(&mut seed).is_multiple_of(4) {
                             let old = {
                                 let mut kept = answered.lock().expect("lock");
                                 kept.retain(|a| a.at.elapsed() < Duration::from_secs(60));
