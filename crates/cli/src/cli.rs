@@ -98,6 +98,11 @@ pub struct GlobalArgs {
     )]
     pub identity: String,
 
+    /// Sign as the key in this PEM file (Ed25519, secp256k1 or P-256, unencrypted) instead of
+    /// a named identity.
+    #[arg(long, global = true, env = "DRYDOCK_PEM", value_name = "FILE")]
+    pub pem: Option<PathBuf>,
+
     /// Print data as one JSON object with snake_case fields.
     #[arg(long, global = true)]
     pub json: bool,
@@ -161,6 +166,7 @@ impl GlobalArgs {
             state_dir: state_dir
                 .or_else(|| std::env::var_os("DRYDOCK_STATE_DIR").map(PathBuf::from)),
             identity: std::env::var("DRYDOCK_IDENTITY").unwrap_or_else(|_| "default".into()),
+            pem: std::env::var_os("DRYDOCK_PEM").map(PathBuf::from),
             json: false,
             network: None,
             root_key: None,

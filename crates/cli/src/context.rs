@@ -25,6 +25,15 @@ pub fn state_dir(global: &GlobalArgs) -> Result<PathBuf, CliError> {
         })
 }
 
+/// The identity that signs calls: `--pem FILE`, else `--identity NAME` (drydock's own, then
+/// icp-cli's and dfx's).
+pub fn selected_identity(global: &GlobalArgs) -> Result<Box<dyn ic_agent::Identity>, CliError> {
+    match &global.pem {
+        Some(pem) => crate::foreign_identities::from_pem_file(pem),
+        None => Identities::new(&state_dir(global)?).identity(&global.identity),
+    }
+}
+
 /// The replica's configuration: the IC's limits, with the command line's overrides.
 pub fn config(global: &GlobalArgs) -> ReplicaConfig {
     let mut config = ReplicaConfig::default();
@@ -57,7 +66,7 @@ impl Ctx {
     /// nothing), opens the replica and runs any due timers.
     pub fn open(global: &GlobalArgs) -> Result<Ctx, CliError> {
         let dir = state_dir(global)?;
-        let sender = Identities::new(&dir).principal(&global.identity)?;
+        let sender = crate::identity::sender_of(&*selected_identity(global)?)?;
         let mut replica = open_replica(&dir, config(global))?;
         replica.run_timers()?;
         Ok(Ctx {

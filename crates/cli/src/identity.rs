@@ -4,7 +4,8 @@
 //! An identity's principal is the IC's self-authenticating principal of its public key in DER
 //! (a SubjectPublicKeyInfo, 44 bytes for Ed25519), as agents and icp-cli derive it. The
 //! identity named `default` is created the first time it is used; any other must be created
-//! with `drydock identity new`.
+//! with `drydock identity new`, or be one of icp-cli's or dfx's (`foreign_identities`), which
+//! are looked for after drydock's own. `anonymous` is the anonymous principal.
 
 use std::fs;
 use std::io::{ErrorKind, Write};
@@ -15,6 +16,8 @@ use candid::Principal;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use ed25519_dalek::SigningKey;
+use ic_agent::identity::{AnonymousIdentity, BasicIdentity};
+use ic_agent::Identity;
 use serde_json::json;
 
 use crate::cli::IdentityCommand;
@@ -23,6 +26,8 @@ use crate::output::{note, Output};
 
 /// The identity used when none is named.
 pub const DEFAULT_IDENTITY: &str = "default";
+/// The name of the anonymous identity (no key).
+pub const ANONYMOUS: &str = "anonymous";
 
 /// The DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): SEQUENCE { SEQUENCE { OID
 /// 1.3.101.112 }, BIT STRING (33 bytes, the first 0 unused bits) }, followed by the 32-byte key.
@@ -46,25 +51,32 @@ impl Identities {
         self.dir.join(format!("{name}.pem"))
     }
 
-    /// The principal of identity `name`, creating it first if it is `default`.
+    /// The principal of identity `name` (see [`Identities::identity`]).
     pub fn principal(&self, name: &str) -> Result<Principal, CliError> {
-        Ok(principal_of(&self.key(name)?))
+        sender_of(&*self.identity(name)?)
     }
 
-    /// The key of identity `name`, creating it first if it is `default`.
-    pub fn key(&self, name: &str) -> Result<SigningKey, CliError> {
+    /// Identity `name`: `anonymous`, or drydock's own (`default` is created on first use),
+    /// else icp-cli's or dfx's of that name.
+    pub fn identity(&self, name: &str) -> Result<Box<dyn Identity>, CliError> {
+        if name == ANONYMOUS {
+            return Ok(Box::new(AnonymousIdentity));
+        }
         check_name(name)?;
         let key = match self.read(name)? {
             Some(key) => key,
             None if name == DEFAULT_IDENTITY => self.create(name, true)?,
             None => {
-                return Err(CliError::usage(format!(
-                    "identity `{name}` does not exist (no file {}) — create it with `drydock identity new {name}`",
-                    self.path(name).display()
-                )))
+                return crate::foreign_identities::find(name).unwrap_or_else(|| {
+                    Err(CliError::usage(format!(
+                        "identity `{name}` does not exist: not in drydock's {}, nor in {} — create it with `drydock identity new {name}`, or pass a key with --pem FILE",
+                        self.path(name).display(),
+                        crate::foreign_identities::searched()
+                    )))
+                })
             }
         };
-        Ok(key)
+        Ok(Box::new(BasicIdentity::from_raw_key(&key.to_bytes())))
     }
 
     fn read(&self, name: &str) -> Result<Option<SigningKey>, CliError> {
@@ -166,6 +178,13 @@ impl Identities {
     }
 }
 
+/// The principal an identity signs as.
+pub fn sender_of(identity: &dyn Identity) -> Result<Principal, CliError> {
+    identity
+        .sender()
+        .map_err(|e| CliError::usage(format!("the identity has no principal: {e}")))
+}
+
 /// The self-authenticating principal of an Ed25519 key.
 pub fn principal_of(key: &SigningKey) -> Principal {
     let mut der = ED25519_SPKI_PREFIX.to_vec();
@@ -191,6 +210,7 @@ pub fn run(
     cmd: IdentityCommand,
     state_dir: &Path,
     selected: &str,
+    pem: Option<&Path>,
     out: Output,
 ) -> Result<(), CliError> {
     let ids = Identities::new(state_dir);
@@ -220,8 +240,12 @@ pub fn run(
             out.data(|| names.join("\n"), || json!({ "identities": list }));
         }
         IdentityCommand::Principal { name } => {
+            let principal = match (&name, pem) {
+                (None, Some(pem)) => sender_of(&*crate::foreign_identities::from_pem_file(pem)?)?,
+                _ => ids.principal(name.as_deref().unwrap_or(selected))?,
+            }
+            .to_text();
             let name = name.as_deref().unwrap_or(selected);
-            let principal = ids.principal(name)?.to_text();
             out.data(
                 || principal.clone(),
                 || json!({ "name": name, "principal": principal }),

@@ -30,6 +30,7 @@ mod check;
 mod cli;
 mod context;
 mod error;
+mod foreign_identities;
 mod identity;
 mod install;
 mod output;
@@ -94,7 +95,13 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let out = output::Output {
                 json: cli.global.json,
             };
-            identity::run(cmd, &dir, &cli.global.identity, out)
+            identity::run(
+                cmd,
+                &dir,
+                &cli.global.identity,
+                cli.global.pem.as_deref(),
+                out,
+            )
         }
         Command::Canister(cmd) => canister::run(cmd, &cli.global),
         Command::Check { old, new } => check::run(&old, &new, &cli.global),

@@ -4,8 +4,9 @@
 //!
 //! - Every call is an update call to `aaaaa-aa` with the canister as its effective canister id,
 //!   as icp-cli makes them (`read_canister_snapshot_*` included: the IC has no query form).
-//! - The identity is the CLI's (`<state-dir>/identities/NAME.pem`, Ed25519), or anonymous
-//!   with `--identity anonymous`; the state directory itself is never opened or locked.
+//! - The identity is the CLI's (`context::selected_identity`: `--pem FILE`, drydock's own,
+//!   icp-cli's or dfx's, or `--identity anonymous`); the state directory itself is never
+//!   opened or locked.
 //! - The root key: `--root-key fetch` asks the endpoint's `/api/v2/status` (unverified, with a
 //!   warning), `--root-key HEX` pins one; by default the IC's own key for its domains
 //!   (icp-api.io, ic0.app, icp0.io) and fetch for any other URL.
@@ -19,14 +20,11 @@ use std::time::Duration;
 
 use candid::Principal;
 use ic_agent::agent::RejectCode;
-use ic_agent::identity::{AnonymousIdentity, BasicIdentity};
-use ic_agent::{Agent, AgentError, Identity};
+use ic_agent::{Agent, AgentError};
 
 use super::SnapshotTransport;
 use crate::cli::GlobalArgs;
-use crate::context::state_dir;
 use crate::error::CliError;
-use crate::identity::Identities;
 use crate::output::warn;
 
 /// Retries of a call that failed transiently.
@@ -37,9 +35,6 @@ const FIRST_PAUSE: Duration = Duration::from_millis(500);
 const IC_DOMAINS: [&str; 3] = ["icp-api.io", "ic0.app", "icp0.io"];
 /// The length of a BLS12-381 root key in DER.
 const ROOT_KEY_BYTES: usize = 133;
-
-/// The identity named `--identity anonymous`: no key, the anonymous principal.
-pub const ANONYMOUS: &str = "anonymous";
 
 /// Where the root key comes from.
 #[derive(Debug, PartialEq, Eq)]
@@ -130,14 +125,9 @@ impl AgentTransport {
     /// An agent for `url` signing as the selected identity, with its root key set.
     pub fn connect(global: &GlobalArgs, url: &str) -> Result<AgentTransport, CliError> {
         let root = root_key(url, global.root_key.as_deref())?;
-        let identity: Box<dyn Identity> = if global.identity == ANONYMOUS {
-            Box::new(AnonymousIdentity)
-        } else {
-            // Only the identity file is read: the replica's state stays closed (and may be
-            // locked by the `drydock start` serving `url`).
-            let key = Identities::new(&state_dir(global)?).key(&global.identity)?;
-            Box::new(BasicIdentity::from_raw_key(&key.to_bytes()))
-        };
+        // Only the identity file is read: the replica's state stays closed (and may be
+        // locked by the `drydock start` serving `url`).
+        let identity = crate::context::selected_identity(global)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -29,6 +29,7 @@ pub fn command(state: &Path) -> Command {
     for var in [
         "DRYDOCK_STATE_DIR",
         "DRYDOCK_IDENTITY",
+        "DRYDOCK_PEM",
         "DRYDOCK_UPDATE_INSTRUCTION_LIMIT",
         "DRYDOCK_QUERY_INSTRUCTION_LIMIT",
         "DRYDOCK_INSTALL_INSTRUCTION_LIMIT",
