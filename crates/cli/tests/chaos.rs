@@ -16,8 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use candid::Principal;
-use common::{call_envelope, next, pingpong_version, post_cbor, test_canister, Drydock};
+use common::{call_envelope, next, pingpong_version, post_cbor, Drydock};
 
 const CLIENTS: usize = 4;
 /// Requests expire after this long; replays are drawn from the answered ones of the last
@@ -38,11 +37,7 @@ fn sigkill_of_drydock_start_under_load_loses_nothing_acknowledged_and_runs_nothi
         .map(|t| t.parse().expect("DRYDOCK_CHAOS_TRIALS: a number"))
         .unwrap_or(10);
     let d = Drydock::new();
-    let id = d.create_canister();
-    let wasm = test_canister("pingpong.wasm");
-    d.run(&["canister", "install", &id, wasm.to_str().expect("utf-8")])
-        .ok();
-    let canister = Principal::from_text(&id).expect("id");
+    let (id, canister) = d.with_test_canister("pingpong.wasm");
     let path = format!("/api/v3/canister/{id}/call");
 
     let acked = Arc::new(AtomicU64::new(0));

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use candid::Principal;
-use common::{call_envelope, pingpong_version, post_cbor, test_canister, Drydock, Server};
+use common::{call_envelope, pingpong_version, post_cbor, Drydock, Server};
 
 /// POSTs `body` to `path` of the server; the HTTP status.
 fn post(server: &Server, path: &str, body: &[u8]) -> u16 {
@@ -22,11 +22,7 @@ fn version(server: &Server, id: Principal) -> u64 {
 #[test]
 fn the_same_request_runs_once_across_a_kill_and_a_restart_of_drydock_start() {
     let d = Drydock::new();
-    let id = d.create_canister();
-    let wasm = test_canister("pingpong.wasm");
-    d.run(&["canister", "install", &id, wasm.to_str().expect("utf-8")])
-        .ok();
-    let canister = Principal::from_text(&id).expect("id");
+    let (id, canister) = d.with_test_canister("pingpong.wasm");
     let request = call_envelope(canister, "noop", b"once", Duration::from_secs(240));
     let path = format!("/api/v3/canister/{id}/call");
 

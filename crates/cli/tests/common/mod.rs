@@ -93,6 +93,17 @@ impl Drydock {
     pub fn create_canister(&self) -> String {
         self.run(&["canister", "create"]).ok()
     }
+
+    /// A new canister with the test canister `wasm` (e.g. "pingpong.wasm") installed: its id
+    /// as text and as a principal.
+    pub fn with_test_canister(&self, wasm: &str) -> (String, Principal) {
+        let id = self.create_canister();
+        let path = test_canister(wasm);
+        self.run(&["canister", "install", &id, path.to_str().expect("utf-8")])
+            .ok();
+        let principal = Principal::from_text(&id).expect("id");
+        (id, principal)
+    }
 }
 
 /// What a command printed and how it exited.
