@@ -45,6 +45,25 @@ impl EntryKind {
             EntryKind::Query | EntryKind::CompositeQuery | EntryKind::InspectMessage
         )
     }
+
+    /// The IC's limit on the stable-memory pages an execution of this kind may touch.
+    pub fn stable_page_limit(self) -> u64 {
+        use crate::metering::{STABLE_PAGES_MESSAGE, STABLE_PAGES_QUERY, STABLE_PAGES_UPGRADE};
+        match self {
+            EntryKind::Start | EntryKind::Init | EntryKind::PostUpgrade | EntryKind::PreUpgrade => {
+                STABLE_PAGES_UPGRADE
+            }
+            EntryKind::ReplicatedQuery
+            | EntryKind::Query
+            | EntryKind::CompositeQuery
+            | EntryKind::InspectMessage => STABLE_PAGES_QUERY,
+            EntryKind::Update
+            | EntryKind::ReplyCallback
+            | EntryKind::RejectCallback
+            | EntryKind::Cleanup
+            | EntryKind::SystemTask => STABLE_PAGES_MESSAGE,
+        }
+    }
 }
 
 /// The facts the replica supplies for one message. Principals are raw bytes.
@@ -129,7 +148,7 @@ pub struct ExecLimits {
     /// The most stable memory (bytes): 500 GiB on the IC.
     pub stable_max: u64,
     /// The stable-memory pages an execution may touch, and write: `None` for the IC's limit
-    /// of its kind ([`crate::metering::stable_page_limit`]).
+    /// of its kind ([`EntryKind::stable_page_limit`]).
     pub stable_pages_max: Option<u64>,
     /// The canister's `wasm_memory_limit` setting, enforced when [`Self::enforce_wasm_memory_limit`].
     pub wasm_memory_limit: Option<u64>,
@@ -222,7 +241,7 @@ impl SystemApiState {
             stable_pages: crate::metering::StablePages::new(
                 limits
                     .stable_pages_max
-                    .unwrap_or_else(|| crate::metering::stable_page_limit(kind)),
+                    .unwrap_or_else(|| kind.stable_page_limit()),
             ),
             limits,
             building: None,

@@ -26,7 +26,6 @@ use std::collections::HashMap;
 
 use wasmtime::{OperatorCost, VariableOperatorCost};
 
-use crate::context::{EntryKind, GIB};
 use crate::error::HostTrap;
 
 /// What a heap page dirtied by an execution costs, in instructions.
@@ -34,10 +33,11 @@ pub const DIRTY_PAGE_COST: u64 = 1_000;
 /// The multiplier of [`DIRTY_PAGE_COST`] for heap pages of a wasm64 module.
 const WASM64_DIRTY_PAGE_MULTIPLIER: u64 = 4;
 /// The stable-memory pages (4 KiB) an execution may touch: 2 GiB for a message, 8 GiB for
-/// install and upgrade hooks, 1 GiB for queries; the same limits for pages written.
-pub const STABLE_PAGES_MESSAGE: u64 = 2 * GIB / 4096;
-pub const STABLE_PAGES_UPGRADE: u64 = 8 * GIB / 4096;
-pub const STABLE_PAGES_QUERY: u64 = GIB / 4096;
+/// install and upgrade hooks, 1 GiB for queries (`EntryKind::stable_page_limit` picks one);
+/// the same limits for pages written.
+pub const STABLE_PAGES_MESSAGE: u64 = (2 << 30) / 4096;
+pub const STABLE_PAGES_UPGRADE: u64 = (8 << 30) / 4096;
+pub const STABLE_PAGES_QUERY: u64 = (1 << 30) / 4096;
 
 /// The cost of one heap page dirtied by an execution of a wasm32 or wasm64 module.
 pub fn heap_dirty_page_cost(is_memory64: bool) -> u64 {
@@ -45,24 +45,6 @@ pub fn heap_dirty_page_cost(is_memory64: bool) -> u64 {
         DIRTY_PAGE_COST * WASM64_DIRTY_PAGE_MULTIPLIER
     } else {
         DIRTY_PAGE_COST
-    }
-}
-
-/// The stable-memory page limit of an execution of `kind` (pages touched, and pages written).
-pub fn stable_page_limit(kind: EntryKind) -> u64 {
-    match kind {
-        EntryKind::Start | EntryKind::Init | EntryKind::PostUpgrade | EntryKind::PreUpgrade => {
-            STABLE_PAGES_UPGRADE
-        }
-        EntryKind::ReplicatedQuery
-        | EntryKind::Query
-        | EntryKind::CompositeQuery
-        | EntryKind::InspectMessage => STABLE_PAGES_QUERY,
-        EntryKind::Update
-        | EntryKind::ReplyCallback
-        | EntryKind::RejectCallback
-        | EntryKind::Cleanup
-        | EntryKind::SystemTask => STABLE_PAGES_MESSAGE,
     }
 }
 
