@@ -6,7 +6,8 @@
 #   1b. the real clients for the end-to-end tests (icp-cli 1.5, agent-js) from npm, in clients/;
 #   2. cargo test for the whole workspace (unit, integration, CLI and crash tests), then
 #      scripts/test-quickstart.sh: the quickstart in a clean environment, with
-#      CARGO_TARGET_DIR and CARGO_INSTALL_ROOT set, on the build cargo test made;
+#      CARGO_TARGET_DIR and CARGO_INSTALL_ROOT set, on the build cargo test made; then the
+#      PocketIC suite (clients/pocket-ic-rust, the `pocket-ic` crate) with POCKET_IC_BIN=drydock;
 #   3. the standards: rustfmt and clippy with warnings denied;
 #   4. the fuzz targets (scripts/fuzz.sh; installs cargo-fuzz on first use): the HTTP
 #      envelope decoder for 60 s, then module intake, Candid arguments, .most signatures and
@@ -29,8 +30,12 @@ scripts/clients.sh
 cargo test --workspace --locked "$@"
 if [ "$#" -eq 0 ]; then
   scripts/test-quickstart.sh
+  # A PocketIC test suite with the unmodified `pocket-ic` crate, its own project and lock
+  # file, with POCKET_IC_BIN naming drydock (README, "Testing with PocketIC clients").
+  POCKET_IC_BIN="$TARGET/debug/drydock" CARGO_TARGET_DIR="$TARGET" \
+    cargo test --locked --manifest-path clients/pocket-ic-rust/Cargo.toml
 else
-  echo "test.sh: not running scripts/test-quickstart.sh: cargo test ran a subset ($*), so drydock may not be built"
+  echo "test.sh: not running scripts/test-quickstart.sh and the PocketIC suite: cargo test ran a subset ($*), so drydock may not be built"
 fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -59,8 +59,8 @@ fn with_help_globals(
 
 /// Parses the command line as [`Parser::parse`] does (exiting with clap's message and code 2 on
 /// a usage error, or printing help), with the help of [`command`].
-pub fn parse() -> Cli {
-    let matches = command().get_matches();
+pub fn parse_from(args: Vec<String>) -> Cli {
+    let matches = command().get_matches_from(args);
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command()).exit())
 }
 
@@ -214,6 +214,37 @@ pub enum Command {
     /// canister from itself".
     #[command(subcommand)]
     Upgrader(UpgraderCommand),
+    /// Serve PocketIC's REST protocol, so that test suites written for the `pocket-ic` crate,
+    /// `@dfinity/pic` or Python `pocket-ic` run on drydock unchanged: set POCKET_IC_BIN to the
+    /// drydock binary. Started as the clients start a PocketIC server (`drydock --port-file
+    /// FILE ...`, no subcommand), drydock runs this. See README, "Testing with PocketIC
+    /// clients".
+    #[command(name = "pocket-ic")]
+    PocketIc(PocketIcArgs),
+}
+
+/// `drydock pocket-ic`: PocketIC's own flags.
+#[derive(Debug, Clone, Args)]
+pub struct PocketIcArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub ip_addr: std::net::IpAddr,
+    /// The port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Write the port to FILE once listening; if FILE exists, another server owns it and this
+    /// one exits at once.
+    #[arg(long, value_name = "FILE")]
+    pub port_file: Option<PathBuf>,
+    /// Stop after this many seconds without a request.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub ttl: u64,
+    /// Stop this many seconds after the start, whatever is running.
+    #[arg(long, value_name = "SECONDS")]
+    pub hard_ttl: Option<u64>,
+    /// PocketIC's log filter; drydock logs to stderr without one.
+    #[arg(long, hide = true)]
+    pub log_levels: Option<String>,
 }
 
 /// `drydock upgrader ...`.

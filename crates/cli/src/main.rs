@@ -10,6 +10,8 @@
 //! - `check`: `drydock check` and the upgrade report; `safe`: `canister upgrade`,
 //!   `rehearse` and `hotfix`, the safe paths of an upgrade.
 //! - `candid_io`: Candid text in, Candid replies out, typed by a canister's service.
+//! - `pocket_ic`: `drydock pocket-ic`, the PocketIC server (`drydock-pocketic`), and the
+//!   binary started as PocketIC's clients start a PocketIC server.
 //! - `start`: `drydock start`, the IC HTTP interface (`drydock-http`), and the icp-cli
 //!   network launcher interface (the binary run with `--interface-version ...`).
 //! - `error`: failures and their exit codes; `output`: everything written to the terminal.
@@ -34,6 +36,7 @@ mod foreign_identities;
 mod identity;
 mod install;
 mod output;
+mod pocket_ic;
 mod safe;
 mod snapshot;
 mod snapshot_transfer;
@@ -62,8 +65,11 @@ fn main() -> ExitCode {
                 return ExitCode::from(e.exit_code() as u8);
             }
         }
+    } else if pocket_ic::asks_version(&args) {
+        pocket_ic::print_version();
+        return ExitCode::SUCCESS;
     } else {
-        cli::parse()
+        cli::parse_from(pocket_ic::with_subcommand(args))
     };
     let worker = std::thread::Builder::new()
         .name("drydock".into())
@@ -116,6 +122,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 json: cli.global.json,
             },
         ),
+        Command::PocketIc(args) => pocket_ic::run(&args),
         Command::Request(cli::RequestCommand::Status { id, wait, output }) => {
             let mut ctx = context::Ctx::open(&cli.global)?;
             call::status(&mut ctx, &id, wait, output)

@@ -58,13 +58,24 @@ pub enum HttpError {
 #[cfg(feature = "server")]
 /// Builds the service over an open replica whose state directory is `state_dir`.
 pub fn service(replica: drydock_replica::Replica, state_dir: &Path) -> Result<Shared, HttpError> {
-    let keys = Keys::load_or_create(state_dir)?;
     let mut replica = replica;
+    let keys = give_keys(&mut replica, state_dir)?;
+    Ok(Arc::new(Service::new(replica, keys)))
+}
+
+#[cfg(feature = "server")]
+/// Loads (or creates) the keys of the state directory `state_dir` and gives the replica the
+/// subnet id and root key they make, which canisters then see.
+pub fn give_keys(
+    replica: &mut drydock_replica::Replica,
+    state_dir: &Path,
+) -> Result<Keys, HttpError> {
+    let keys = Keys::load_or_create(state_dir)?;
     // The CMC, the cycles ledger and `ic0.subnet_self` name the subnet the certificates name.
     replica.set_subnet_id(keys.subnet_id());
     // Interface spec, "Root key": `ic0.root_key_copy` gives the key certificates verify with.
     replica.set_root_key(keys.root_key_der().to_vec());
-    Ok(Arc::new(Service::new(replica, keys)))
+    Ok(keys)
 }
 
 /// The interval between background rounds.

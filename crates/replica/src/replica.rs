@@ -75,6 +75,9 @@ pub struct Replica {
     pub(crate) config: ReplicaConfig,
     next_index: u64,
     last_time: u64,
+    /// Time moves only when [`Replica::set_time`] moves it (PocketIC's clock), not with the
+    /// wall clock.
+    time_pinned: bool,
     pub(crate) logs: Vec<(Principal, String)>,
     /// Compiled modules by module hash (hex), so a message does not read the module again.
     modules: std::sync::Mutex<std::collections::HashMap<String, Arc<CanisterModule>>>,
@@ -178,6 +181,7 @@ impl Replica {
             config,
             next_index,
             last_time: 0,
+            time_pinned: false,
             logs: Vec::new(),
             modules: Default::default(),
             last_install: None,
@@ -218,12 +222,34 @@ impl Replica {
 
     /// The current time in nanoseconds; strictly increasing across calls.
     pub(crate) fn now(&mut self) -> u64 {
-        let wall = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
+        let wall = if self.time_pinned { 0 } else { wall_time() };
         self.last_time = wall.max(self.last_time + 1);
         self.last_time
+    }
+
+    /// The IC time as the last execution saw it (or as [`Replica::set_time`] set it).
+    pub fn time(&self) -> u64 {
+        self.last_time
+    }
+
+    /// Sets the IC time to `nanos` and pins it there: from now on it moves only when set
+    /// again (and by 1 ns per execution, so that it stays strictly increasing). The IC's time
+    /// never goes back: an earlier time is refused, with the current one. With `None`, time
+    /// follows the wall clock again (never going back either).
+    pub fn set_time(&mut self, nanos: Option<u64>) -> Result<(), u64> {
+        match nanos {
+            Some(t) if t < self.last_time => Err(self.last_time),
+            Some(t) => {
+                self.last_time = t;
+                self.time_pinned = true;
+                Ok(())
+            }
+            None => {
+                self.last_time = self.last_time.max(wall_time());
+                self.time_pinned = false;
+                Ok(())
+            }
+        }
     }
 
     /// The index of the next canister id, skipping the system canisters' ids (the cycles
@@ -572,6 +598,14 @@ pub enum Started {
     Pending(u64),
     /// A canister it would change is executing a job; start it again shortly.
     Busy,
+}
+
+/// Nanoseconds since the Unix epoch, by the wall clock.
+fn wall_time() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 pub(crate) fn no_module(id: &Principal) -> UserError {

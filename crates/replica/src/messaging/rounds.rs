@@ -90,7 +90,7 @@ impl Replica {
     }
 
     /// Runs rounds until ingress message `id` has its response, and returns it once durable.
-    pub(crate) fn await_ingress(&mut self, id: u64) -> Result<Vec<u8>, CallError> {
+    pub fn await_ingress(&mut self, id: u64) -> Result<Vec<u8>, CallError> {
         let start = std::time::Instant::now();
         for _ in 0..MAX_ROUNDS {
             if self.has_result(id) {

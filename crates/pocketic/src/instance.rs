@@ -1,0 +1,381 @@
+//! One PocketIC instance: a drydock replica over its own state directory (a temporary one,
+//! or the client's `state_dir`), seen as a single application subnet, with PocketIC's clock
+//! (time moves when the client moves it) and its ingress messages by message id.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use candid::{Encode, Principal};
+use drydock_replica::{
+    canister_id_from_index, CallError, Replica, ReplicaConfig, Started, UserError,
+    MANAGEMENT_CANISTER,
+};
+use sha2::{Digest, Sha256};
+
+use crate::wire::{
+    CanisterIdRange, InstanceConfig, RawCanisterCall, RawCanisterId, RawCanisterResult,
+    RawEffectivePrincipal, RawMessageId, RejectResponse, SubmitResult, SubnetConfig, Topology,
+};
+use crate::PocketIcError;
+
+/// A submitted ingress message.
+enum Message {
+    /// Accepted, waiting for rounds: the replica's ingress number.
+    Pending { sender: Principal, ingress: u64 },
+    /// Answered.
+    Done {
+        sender: Principal,
+        result: RawCanisterResult,
+    },
+}
+
+pub struct Instance {
+    replica: Replica,
+    /// The temporary state directory, deleted with the instance (none for a `state_dir`).
+    _dir: Option<tempfile::TempDir>,
+    subnet_id: Principal,
+    root_key: Vec<u8>,
+    messages: HashMap<Vec<u8>, Message>,
+    submitted: u64,
+}
+
+/// Why drydock cannot create the instance `config` asks for, if it cannot: drydock serves
+/// one application subnet, without PocketIC's optional system canisters and integrations.
+pub fn refusal(config: &InstanceConfig) -> Option<String> {
+    let set = &config.subnet_config_set;
+    let mut asked = Vec::new();
+    for (name, present) in [
+        ("an NNS subnet", set.nns.is_some()),
+        ("an SNS subnet", set.sns.is_some()),
+        ("an II subnet", set.ii.is_some()),
+        ("a fiduciary subnet", set.fiduciary.is_some()),
+        ("a bitcoin subnet", set.bitcoin.is_some()),
+        (
+            "a test threshold keys subnet",
+            set.test_threshold_keys.is_some(),
+        ),
+        ("system subnets", !set.system.is_empty()),
+        (
+            "verified application subnets",
+            !set.verified_application.is_empty(),
+        ),
+        ("cloud engine subnets", !set.cloud_engine.is_empty()),
+    ] {
+        if present {
+            asked.push(name.to_string());
+        }
+    }
+    if set.application.len() > 1 {
+        asked.push(format!("{} application subnets", set.application.len()));
+    }
+    for spec in &set.application {
+        if spec.state_config != serde_json::json!("New") {
+            asked.push("a subnet loaded from a PocketIC subnet state (use state_dir, which drydock keeps in its own format)".into());
+        }
+        if spec.instruction_config != serde_json::json!("Production") {
+            asked.push(format!(
+                "instruction config {} (drydock meters as the IC does)",
+                spec.instruction_config
+            ));
+        }
+    }
+    if let Some(serde_json::Value::Object(features)) = &config.icp_features {
+        for (name, value) in features {
+            if !value.is_null() {
+                asked.push(format!("the ICP feature `{name}`"));
+            }
+        }
+    }
+    if config.http_gateway_config.is_some() {
+        asked.push("an HTTP gateway".into());
+    }
+    if config.bitcoind_addr.is_some() || config.dogecoind_addr.is_some() {
+        asked.push("a bitcoind or dogecoind connection".into());
+    }
+    if asked.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "drydock's PocketIC server runs one application subnet; this instance asks for {}, \
+         which it does not support (see drydock's README, \"Testing with PocketIC clients\")",
+        asked.join(", ")
+    ))
+}
+
+impl Instance {
+    /// Opens the instance's replica over `state_dir` (kept), or over a new temporary
+    /// directory (deleted with the instance), with its clock pinned at `time` or now.
+    pub fn open(state_dir: Option<&Path>, time: Option<u64>) -> Result<Self, PocketIcError> {
+        let (dir, path) = match state_dir {
+            Some(p) => (None, p.to_path_buf()),
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("drydock-pocket-ic-")
+                    .tempdir()
+                    .map_err(|e| PocketIcError::Io {
+                        what: "cannot create the instance's state directory".into(),
+                        source: e,
+                    })?;
+                let path = dir.path().to_path_buf();
+                (Some(dir), path)
+            }
+        };
+        let mut replica = Replica::open(&path, ReplicaConfig::default())?;
+        let keys = drydock_http::give_keys(&mut replica, &path)?;
+        let now = replica.time();
+        replica
+            .set_time(Some(time.unwrap_or_else(|| now.max(wall_nanos()))))
+            .map_err(|current| {
+                PocketIcError::BadRequest(format!(
+                    "the initial time is before the state directory's time ({current} ns)"
+                ))
+            })?;
+        Ok(Instance {
+            replica,
+            _dir: dir,
+            subnet_id: keys.subnet_id(),
+            root_key: keys.root_key_der().to_vec(),
+            messages: HashMap::new(),
+            submitted: 0,
+        })
+    }
+
+    pub fn replica(&mut self) -> &mut Replica {
+        &mut self.replica
+    }
+
+    /// The one application subnet, holding every canister id in drydock's format.
+    pub fn topology(&self) -> Topology {
+        let range = CanisterIdRange {
+            start: raw_canister(canister_id_from_index(0)),
+            end: raw_canister(canister_id_from_index(u64::MAX)),
+        };
+        let config = SubnetConfig {
+            subnet_kind: "Application",
+            subnet_admins: None,
+            cost_schedule: "Normal",
+            subnet_seed: Sha256::digest(self.subnet_id.as_slice()).into(),
+            instruction_config: "Production",
+            canister_ranges: vec![range],
+        };
+        Topology {
+            subnet_configs: BTreeMap::from([(self.subnet_id.to_text(), config)]),
+            default_effective_canister_id: raw_canister(canister_id_from_index(
+                drydock_replica::ids::FIRST_CANISTER_INDEX,
+            )),
+        }
+    }
+
+    pub fn subnet_id(&self) -> Principal {
+        self.subnet_id
+    }
+
+    pub fn root_key(&self) -> &[u8] {
+        &self.root_key
+    }
+
+    /// `submit_ingress_message`: accepts an update call. A call to the management canister
+    /// runs now (as in drydock's own ingress path); a call to a canister waits for a round.
+    pub fn submit(&mut self, call: RawCanisterCall) -> Result<SubmitResult, PocketIcError> {
+        let (sender, canister) = principals(&call)?;
+        let started = self
+            .replica
+            .start_update(sender, canister, &call.method, &call.payload);
+        let message = match started {
+            Ok(Started::Pending(ingress)) => Message::Pending { sender, ingress },
+            Ok(Started::Done(result)) => Message::Done {
+                sender,
+                result: canister_result(result)?,
+            },
+            Ok(Started::Busy) => {
+                return Err(PocketIcError::Internal(
+                    "a canister the call needs is held by a job outside this instance".into(),
+                ))
+            }
+            Err(CallError::User(e)) => return Ok(SubmitResult::Err(reject(&e))),
+            Err(CallError::Replica(e)) => return Err(e.into()),
+        };
+        self.submitted += 1;
+        let id: Vec<u8> = Sha256::new()
+            .chain_update(b"drydock pocket-ic message")
+            .chain_update(self.subnet_id.as_slice())
+            .chain_update(self.submitted.to_be_bytes())
+            .finalize()
+            .to_vec();
+        self.messages.insert(id.clone(), message);
+        Ok(SubmitResult::Ok(RawMessageId {
+            effective_principal: call.effective_principal,
+            message_id: id,
+        }))
+    }
+
+    /// `await_ingress_message`: runs rounds until the message has its answer.
+    pub fn await_message(&mut self, id: &RawMessageId) -> Result<RawCanisterResult, PocketIcError> {
+        match self.messages.get(&id.message_id) {
+            None => Err(unknown_message()),
+            Some(Message::Done { result, .. }) => Ok(result.clone()),
+            Some(&Message::Pending { sender, ingress }) => {
+                let result = canister_result(self.replica.await_ingress(ingress))?;
+                self.messages.insert(
+                    id.message_id.clone(),
+                    Message::Done {
+                        sender,
+                        result: result.clone(),
+                    },
+                );
+                Ok(result)
+            }
+        }
+    }
+
+    /// `ingress_status`: the answer if the message has one, without running anything. A
+    /// `caller` other than the sender is refused, as PocketIC refuses it.
+    pub fn ingress_status(
+        &mut self,
+        id: &RawMessageId,
+        caller: Option<Principal>,
+    ) -> Result<Option<RawCanisterResult>, PocketIcError> {
+        let sender = match self.messages.get(&id.message_id) {
+            None => return Ok(None),
+            Some(Message::Done { sender, .. } | Message::Pending { sender, .. }) => *sender,
+        };
+        if caller.is_some_and(|c| c != sender) {
+            return Err(PocketIcError::Forbidden(format!(
+                "the message was sent by {sender}, not by {}",
+                caller.map(|c| c.to_text()).unwrap_or_default()
+            )));
+        }
+        if let Some(&Message::Pending { ingress, .. }) = self.messages.get(&id.message_id) {
+            match self.replica.poll_update(ingress) {
+                None => return Ok(None),
+                Some(result) => {
+                    let result = canister_result(result)?;
+                    self.messages
+                        .insert(id.message_id.clone(), Message::Done { sender, result });
+                }
+            }
+        }
+        match self.messages.get(&id.message_id) {
+            Some(Message::Done { result, .. }) => Ok(Some(result.clone())),
+            _ => Ok(None),
+        }
+    }
+
+    /// `update/execute_ingress_message`: submit and await in one.
+    pub fn execute(&mut self, call: RawCanisterCall) -> Result<RawCanisterResult, PocketIcError> {
+        match self.submit(call)? {
+            SubmitResult::Ok(id) => self.await_message(&id),
+            SubmitResult::Err(e) => Ok(RawCanisterResult::Err(e)),
+        }
+    }
+
+    /// `read/query`: a query call, in non-replicated mode.
+    pub fn query(&mut self, call: RawCanisterCall) -> Result<RawCanisterResult, PocketIcError> {
+        let (sender, canister) = principals(&call)?;
+        canister_result(
+            self.replica
+                .query(sender, canister, &call.method, &call.payload),
+        )
+    }
+
+    /// `update/add_cycles`: tops the canister up (`provisional_top_up_canister`); returns
+    /// its new balance.
+    pub fn add_cycles(&mut self, canister: Principal, amount: u128) -> Result<u128, PocketIcError> {
+        let args = ic_management_canister_types::ProvisionalTopUpCanisterArgs {
+            canister_id: canister,
+            amount: amount.into(),
+        };
+        let arg = Encode!(&args).map_err(|e| PocketIcError::Internal(e.to_string()))?;
+        match self.replica.update(
+            Principal::anonymous(),
+            MANAGEMENT_CANISTER,
+            "provisional_top_up_canister",
+            &arg,
+        ) {
+            Ok(_) => self.cycles(canister),
+            Err(CallError::User(e)) => Err(PocketIcError::BadRequest(e.to_string())),
+            Err(CallError::Replica(e)) => Err(e.into()),
+        }
+    }
+
+    /// A canister's cycles balance.
+    pub fn cycles(&self, canister: Principal) -> Result<u128, PocketIcError> {
+        Ok(self.record(canister)?.cycles)
+    }
+
+    /// A canister's controllers.
+    pub fn controllers(&self, canister: Principal) -> Result<Vec<Principal>, PocketIcError> {
+        Ok(self.record(canister)?.settings.controllers.clone())
+    }
+
+    /// Whether the canister exists (PocketIC's `get_subnet` answers its subnet, or none).
+    pub fn has_canister(&self, canister: Principal) -> bool {
+        self.replica.canister(&canister).is_some()
+    }
+
+    fn record(
+        &self,
+        canister: Principal,
+    ) -> Result<&drydock_replica::CanisterRecord, PocketIcError> {
+        self.replica
+            .canister(&canister)
+            .ok_or_else(|| PocketIcError::BadRequest(format!("canister {canister} not found")))
+    }
+}
+
+fn unknown_message() -> PocketIcError {
+    PocketIcError::BadRequest(
+        "no ingress message with this id was submitted to this instance".into(),
+    )
+}
+
+fn raw_canister(id: Principal) -> RawCanisterId {
+    RawCanisterId {
+        canister_id: id.as_slice().to_vec(),
+    }
+}
+
+/// A principal from its raw bytes.
+pub fn principal(bytes: &[u8], what: &str) -> Result<Principal, PocketIcError> {
+    Principal::try_from_slice(bytes)
+        .map_err(|e| PocketIcError::BadRequest(format!("the {what} is not a principal: {e}")))
+}
+
+fn principals(call: &RawCanisterCall) -> Result<(Principal, Principal), PocketIcError> {
+    let sender = principal(&call.sender, "sender")?;
+    let canister = principal(&call.canister_id, "canister id")?;
+    // The effective principal only routes the management canister's calls between subnets;
+    // with one subnet, it is checked for form only.
+    if let RawEffectivePrincipal::CanisterId(b) | RawEffectivePrincipal::SubnetId(b) =
+        &call.effective_principal
+    {
+        principal(b, "effective principal")?;
+    }
+    Ok((sender, canister))
+}
+
+/// A call's outcome as the clients read it; drydock's own failures are errors of the
+/// request, not rejections.
+fn canister_result(result: Result<Vec<u8>, CallError>) -> Result<RawCanisterResult, PocketIcError> {
+    match result {
+        Ok(bytes) => Ok(RawCanisterResult::Ok(bytes)),
+        Err(CallError::User(e)) => Ok(RawCanisterResult::Err(reject(&e))),
+        Err(CallError::Replica(e)) => Err(e.into()),
+    }
+}
+
+fn reject(e: &UserError) -> RejectResponse {
+    RejectResponse {
+        reject_code: e.reject_code(),
+        reject_message: e.message.clone(),
+        error_code: e.code,
+        certified: true,
+    }
+}
+
+fn wall_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,55 @@
+//! Drydock as a PocketIC server: PocketIC's REST protocol over drydock replicas, so test
+//! suites written for the `pocket-ic` crate (and the other PocketIC clients) run on drydock.
+//!
+//! - [`wire`]: the protocol's JSON bodies.
+//! - [`instance`]: one instance: a replica over its own state directory, one application
+//!   subnet, PocketIC's clock, ingress messages by id.
+//! - [`server`]: the routes, the port file, the TTL and live mode (`auto_progress`).
+//!
+//! It knows PocketIC's protocol and nothing of the IC's HTTP interface, CBOR or command
+//! lines. Every instance is a [`drydock_replica::Replica`]: what a canister sees is what it
+//! sees under `drydock start`.
+
+pub mod instance;
+pub mod server;
+pub mod wire;
+
+pub use server::{serve, ServerArgs};
+
+/// The PocketIC server version drydock answers as: the newest the `pocket-ic` crate on the
+/// registry (16.1.0) was made for.
+pub const SERVER_VERSION: &str = "16.1.0";
+
+/// The line `--version` prints for the PocketIC clients' version check
+/// (`pocket-ic-server X.Y.Z`); drydock's own version rides along as semver build metadata.
+pub fn version_line(drydock_version: &str) -> String {
+    format!("pocket-ic-server {SERVER_VERSION}+drydock.{drydock_version}")
+}
+
+/// What a request or the server can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum PocketIcError {
+    /// The request is malformed or names what does not exist (HTTP 400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request asks for what drydock does not support (HTTP 501).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The caller may not see this (HTTP 403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such instance, or it was deleted (HTTP 404).
+    #[error("instance {0} does not exist (or was deleted)")]
+    NoInstance(usize),
+    #[error(transparent)]
+    Replica(#[from] drydock_replica::ReplicaError),
+    #[error(transparent)]
+    Http(#[from] drydock_http::HttpError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("drydock failed: {0}")]
+    Internal(String),
+}
