@@ -64,6 +64,11 @@ fn query<T: candid::CandidType + for<'de> candid::Deserialize<'de>>(
 fn a_rust_canister_is_created_installed_and_called() {
     let pic = PocketIc::new();
     let kv = install(&pic, "kv");
+    assert_eq!(
+        kv.to_text(),
+        "lxzze-o7777-77777-aaaaa-cai",
+        "the first canister gets PocketIC's first id"
+    );
     assert!(pic.canister_exists(kv));
     for round in 0..3 {
         let key = format!("k{round}");
@@ -99,7 +104,12 @@ fn a_trap_is_rejected_with_the_ic_codes() {
         assert_eq!(got, None, "the trapped update changed nothing");
     }
     let err = pic
-        .update_call(kv, Principal::anonymous(), "no_such_method", encode_args(()).unwrap())
+        .update_call(
+            kv,
+            Principal::anonymous(),
+            "no_such_method",
+            encode_args(()).unwrap(),
+        )
         .unwrap_err();
     assert_eq!(err.error_code, ErrorCode::CanisterMethodNotFound);
 }
@@ -125,7 +135,11 @@ fn a_motoko_canister_keeps_its_state_across_an_upgrade() {
     )
     .unwrap();
     let n: candid::Nat = query(&pic, counter, "get", encode_args(()).unwrap());
-    assert_eq!(n, candid::Nat::from(3u64), "the EOP upgrade kept the counter");
+    assert_eq!(
+        n,
+        candid::Nat::from(3u64),
+        "the EOP upgrade kept the counter"
+    );
 }
 
 #[test]
@@ -238,7 +252,11 @@ fn instances_are_listed_and_deleted() {
 fn a_canister_lives_its_whole_life_through_the_management_canister() {
     let pic = PocketIc::new();
     let me = Principal::from_slice(&[7; 29]);
-    let wanted = Principal::from_text("lxzze-o7777-77777-aaaaa-cai").unwrap();
+    // An id in the subnet's range, not the first (which `create_canister` hands out).
+    let first = Principal::from_text("lxzze-o7777-77777-aaaaa-cai").unwrap();
+    let mut bytes = first.as_slice().to_vec();
+    bytes[7] = 100;
+    let wanted = Principal::from_slice(&bytes);
     let id = pic
         .create_canister_with_id(Some(me), None, wanted)
         .expect("a specified id");
@@ -294,7 +312,10 @@ fn settings_are_updated_and_reported() {
     };
     pic.update_canister_settings(kv, None, settings).unwrap();
     let status = pic.canister_status(kv, None).unwrap();
-    assert_eq!(status.settings.freezing_threshold, candid::Nat::from(1234u64));
+    assert_eq!(
+        status.settings.freezing_threshold,
+        candid::Nat::from(1234u64)
+    );
 }
 
 #[test]
@@ -331,9 +352,7 @@ fn a_trap_message_is_in_the_canister_logs() {
             encode_one("x").unwrap(),
         );
     }
-    let logs = pic
-        .fetch_canister_logs(kv, Principal::anonymous())
-        .unwrap();
+    let logs = pic.fetch_canister_logs(kv, Principal::anonymous()).unwrap();
     let text: Vec<String> = logs
         .iter()
         .map(|r| String::from_utf8_lossy(&r.content).into_owned())
@@ -392,4 +411,93 @@ fn live_mode_runs_timers_in_real_time() {
     }
     pic.stop_progress();
     assert!(!pic.auto_progress_enabled());
+}
+
+#[test]
+fn stable_memory_is_read_and_replaced() {
+    let pic = PocketIc::new();
+    let kv = install(&pic, "kv");
+    pic.set_stable_memory(
+        kv,
+        b"world".to_vec(),
+        pocket_ic::common::rest::BlobCompression::NoCompression,
+    );
+    let read: Vec<u8> = query(&pic, kv, "stable_read", encode_args((0u64, 5u64)).unwrap());
+    assert_eq!(read, b"world", "the canister reads what the test set");
+    let memory = pic.get_stable_memory(kv);
+    assert_eq!(memory.len(), 65536, "whole Wasm pages");
+    assert!(memory.starts_with(b"world") && memory[5..].iter().all(|b| *b == 0));
+
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &big).unwrap();
+    pic.set_stable_memory(
+        kv,
+        gz.finish().unwrap(),
+        pocket_ic::common::rest::BlobCompression::Gzip,
+    );
+    let pages: u64 = query(&pic, kv, "stable_size", encode_args(()).unwrap());
+    assert_eq!(pages, 4, "200 000 bytes take 4 Wasm pages");
+    let read: Vec<u8> = query(
+        &pic,
+        kv,
+        "stable_read",
+        encode_args((150_000u64, 10u64)).unwrap(),
+    );
+    assert_eq!(read, big[150_000..150_010]);
+    assert_eq!(&pic.get_stable_memory(kv)[..big.len()], &big[..]);
+}
+
+#[test]
+fn an_instance_is_kept_in_a_state_directory_and_resumed_from_it() {
+    let _ = wasm("kv");
+    let dir = std::env::temp_dir().join(format!("pocket-ic-suite-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let kv = {
+        let pic = PocketIcBuilder::new()
+            .with_state_dir(dir.clone())
+            .with_application_subnet()
+            .build();
+        let kv = install(&pic, "kv");
+        let () = update(&pic, kv, "put", encode_args(("kept", "yes")).unwrap());
+        kv
+    };
+    for round in 0..2 {
+        // The subnets come from the state directory.
+        let pic = PocketIcBuilder::new().with_state_dir(dir.clone()).build();
+        let got: Option<String> = query(&pic, kv, "get", encode_one("kept").unwrap());
+        assert_eq!(got.as_deref(), Some("yes"), "round {round}");
+        let len: u64 = query(&pic, kv, "len", encode_args(()).unwrap());
+        assert_eq!(len, 1 + round, "round {round}");
+        let () = update(
+            &pic,
+            kv,
+            "put",
+            encode_args((format!("r{round}"), "v")).unwrap(),
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn tests_share_a_state_set_up_once() {
+    static STATE: std::sync::OnceLock<pocket_ic::PocketIcState> = std::sync::OnceLock::new();
+    let state = STATE.get_or_init(|| {
+        let pic = PocketIcBuilder::new()
+            .with_application_subnet()
+            .with_state(pocket_ic::PocketIcState::new())
+            .build();
+        let kv = install(&pic, "kv");
+        let () = update(&pic, kv, "put", encode_args(("shared", "1")).unwrap());
+        pic.drop_and_take_state().unwrap()
+    });
+    for _ in 0..2 {
+        let pic = PocketIcBuilder::new().with_read_only_state(state).build();
+        let kv = Principal::from_text("lxzze-o7777-77777-aaaaa-cai").unwrap();
+        let got: Option<String> = query(&pic, kv, "get", encode_one("shared").unwrap());
+        assert_eq!(got.as_deref(), Some("1"));
+        // A change in one mount is not seen by the next.
+        let () = update(&pic, kv, "put", encode_args(("shared", "2")).unwrap());
+    }
 }

@@ -242,6 +242,10 @@ pub struct PocketIcArgs {
     /// Stop this many seconds after the start, whatever is running.
     #[arg(long, value_name = "SECONDS")]
     pub hard_ttl: Option<u64>,
+    /// Run `drydock check` on every upgrade an instance performs, and print its findings as
+    /// warnings (the upgrade proceeds as PocketIC would run it).
+    #[arg(long, env = "DRYDOCK_POCKET_IC_CHECK", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    pub check_upgrades: bool,
     /// PocketIC's log filter; drydock logs to stderr without one.
     #[arg(long, hide = true)]
     pub log_levels: Option<String>,

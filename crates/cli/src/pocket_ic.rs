@@ -46,22 +46,26 @@ pub fn run(args: &PocketIcArgs) -> Result<(), CliError> {
         port_file: args.port_file.clone(),
         ttl: Duration::from_secs(args.ttl),
         hard_ttl: args.hard_ttl.map(Duration::from_secs),
+        check_upgrades: args.check_upgrades,
     };
     let port_file = args.port_file.is_some();
     let ttl = args.ttl;
-    drydock_pocketic::serve(server, |addr| {
-        // Without a port file, the port goes to stdout, for a script to read.
-        if !port_file {
-            let out = crate::output::Output { json: false };
-            out.data(
-                || addr.port().to_string(),
-                || serde_json::json!({ "port": addr.port() }),
-            );
+    drydock_pocketic::serve(server, move |event| match event {
+        drydock_pocketic::Event::Listening(addr) => {
+            // Without a port file, the port goes to stdout, for a script to read.
+            if !port_file {
+                let out = crate::output::Output { json: false };
+                out.data(
+                    || addr.port().to_string(),
+                    || serde_json::json!({ "port": addr.port() }),
+                );
+            }
+            crate::output::note(format!(
+                "serving the PocketIC protocol (server {}) on http://{addr}/; it stops after {ttl} s without a request",
+                drydock_pocketic::SERVER_VERSION
+            ));
         }
-        crate::output::note(format!(
-            "serving the PocketIC protocol (server {}) on http://{addr}/; it stops after {ttl} s without a request",
-            drydock_pocketic::SERVER_VERSION
-        ));
+        drydock_pocketic::Event::Warning(w) => crate::output::warn(w),
     })
     .map_err(|e| CliError::internal(format!("the PocketIC server: {e}")))
 }

@@ -18,6 +18,13 @@ use crate::wire::{
 };
 use crate::PocketIcError;
 
+/// The index of the first canister id PocketIC gives out on its (first) application subnet,
+/// `lxzze-o7777-77777-aaaaa-cai`; suites written for PocketIC may expect it.
+pub const FIRST_CANISTER_INDEX: u64 = 0xFFFF_FFFF_FFE0_0000;
+
+/// How many canister ids the subnet's range holds.
+const RANGE_LEN: u64 = 1 << 20;
+
 /// A submitted ingress message.
 enum Message {
     /// Accepted, waiting for rounds: the replica's ingress number.
@@ -37,6 +44,10 @@ pub struct Instance {
     root_key: Vec<u8>,
     messages: HashMap<Vec<u8>, Message>,
     submitted: u64,
+    /// Run drydock's upgrade checks on each upgrade (`DRYDOCK_POCKET_IC_CHECK`).
+    check_upgrades: bool,
+    /// Findings of those checks not yet reported.
+    warnings: Vec<String>,
 }
 
 /// Why drydock cannot create the instance `config` asks for, if it cannot: drydock serves
@@ -92,6 +103,21 @@ pub fn refusal(config: &InstanceConfig) -> Option<String> {
     if config.bitcoind_addr.is_some() || config.dogecoind_addr.is_some() {
         asked.push("a bitcoind or dogecoind connection".into());
     }
+    if set.application.is_empty() && asked.is_empty() {
+        // Without subnets, the instance is the one kept in `state_dir`.
+        let kept = config
+            .state_dir
+            .as_deref()
+            .and_then(|d| std::fs::read_dir(d).ok())
+            .is_some_and(|mut entries| entries.next().is_some());
+        if !kept {
+            return Some(
+                "the instance has no subnet: ask for an application subnet, or give a \
+                 state_dir that holds an instance"
+                    .into(),
+            );
+        }
+    }
     if asked.is_empty() {
         return None;
     }
@@ -105,7 +131,11 @@ pub fn refusal(config: &InstanceConfig) -> Option<String> {
 impl Instance {
     /// Opens the instance's replica over `state_dir` (kept), or over a new temporary
     /// directory (deleted with the instance), with its clock pinned at `time` or now.
-    pub fn open(state_dir: Option<&Path>, time: Option<u64>) -> Result<Self, PocketIcError> {
+    pub fn open(
+        state_dir: Option<&Path>,
+        time: Option<u64>,
+        check_upgrades: bool,
+    ) -> Result<Self, PocketIcError> {
         let (dir, path) = match state_dir {
             Some(p) => (None, p.to_path_buf()),
             None => {
@@ -120,7 +150,11 @@ impl Instance {
                 (Some(dir), path)
             }
         };
-        let mut replica = Replica::open(&path, ReplicaConfig::default())?;
+        let config = ReplicaConfig {
+            first_canister_index: Some(FIRST_CANISTER_INDEX),
+            ..ReplicaConfig::default()
+        };
+        let mut replica = Replica::open(&path, config)?;
         let keys = drydock_http::give_keys(&mut replica, &path)?;
         let now = replica.time();
         replica
@@ -137,18 +171,25 @@ impl Instance {
             root_key: keys.root_key_der().to_vec(),
             messages: HashMap::new(),
             submitted: 0,
+            check_upgrades,
+            warnings: Vec::new(),
         })
+    }
+
+    /// The upgrade checks' findings since the last call.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 
     pub fn replica(&mut self) -> &mut Replica {
         &mut self.replica
     }
 
-    /// The one application subnet, holding every canister id in drydock's format.
+    /// The one application subnet, with PocketIC's canister id range for it.
     pub fn topology(&self) -> Topology {
         let range = CanisterIdRange {
-            start: raw_canister(canister_id_from_index(0)),
-            end: raw_canister(canister_id_from_index(u64::MAX)),
+            start: raw_canister(canister_id_from_index(FIRST_CANISTER_INDEX)),
+            end: raw_canister(canister_id_from_index(FIRST_CANISTER_INDEX + RANGE_LEN - 1)),
         };
         let config = SubnetConfig {
             subnet_kind: "Application",
@@ -161,7 +202,7 @@ impl Instance {
         Topology {
             subnet_configs: BTreeMap::from([(self.subnet_id.to_text(), config)]),
             default_effective_canister_id: raw_canister(canister_id_from_index(
-                drydock_replica::ids::FIRST_CANISTER_INDEX,
+                FIRST_CANISTER_INDEX,
             )),
         }
     }
@@ -178,6 +219,10 @@ impl Instance {
     /// runs now (as in drydock's own ingress path); a call to a canister waits for a round.
     pub fn submit(&mut self, call: RawCanisterCall) -> Result<SubmitResult, PocketIcError> {
         let (sender, canister) = principals(&call)?;
+        if self.check_upgrades && canister == MANAGEMENT_CANISTER {
+            let found = crate::upgrade_check::warnings(&self.replica, &call.method, &call.payload);
+            self.warnings.extend(found);
+        }
         let started = self
             .replica
             .start_update(sender, canister, &call.method, &call.payload);
@@ -286,16 +331,13 @@ impl Instance {
             amount: amount.into(),
         };
         let arg = Encode!(&args).map_err(|e| PocketIcError::Internal(e.to_string()))?;
-        match self.replica.update(
+        user_error(self.replica.update(
             Principal::anonymous(),
             MANAGEMENT_CANISTER,
             "provisional_top_up_canister",
             &arg,
-        ) {
-            Ok(_) => self.cycles(canister),
-            Err(CallError::User(e)) => Err(PocketIcError::BadRequest(e.to_string())),
-            Err(CallError::Replica(e)) => Err(e.into()),
-        }
+        ))?;
+        self.cycles(canister)
     }
 
     /// A canister's cycles balance.
@@ -306,6 +348,22 @@ impl Instance {
     /// A canister's controllers.
     pub fn controllers(&self, canister: Principal) -> Result<Vec<Principal>, PocketIcError> {
         Ok(self.record(canister)?.settings.controllers.clone())
+    }
+
+    /// `read/get_stable_memory`.
+    pub fn stable_memory(&self, canister: Principal) -> Result<Vec<u8>, PocketIcError> {
+        self.record(canister)?;
+        user_error(self.replica.stable_memory(&canister))
+    }
+
+    /// `update/set_stable_memory`.
+    pub fn set_stable_memory(
+        &mut self,
+        canister: Principal,
+        bytes: &[u8],
+    ) -> Result<(), PocketIcError> {
+        self.record(canister)?;
+        user_error(self.replica.set_stable_memory(&canister, bytes))
     }
 
     /// Whether the canister exists (PocketIC's `get_subnet` answers its subnet, or none).
@@ -320,6 +378,15 @@ impl Instance {
         self.replica
             .canister(&canister)
             .ok_or_else(|| PocketIcError::BadRequest(format!("canister {canister} not found")))
+    }
+}
+
+/// A request's failure: the canister's (a bad request) or drydock's.
+fn user_error<T>(result: Result<T, CallError>) -> Result<T, PocketIcError> {
+    match result {
+        Ok(v) => Ok(v),
+        Err(CallError::User(e)) => Err(PocketIcError::BadRequest(e.to_string())),
+        Err(CallError::Replica(e)) => Err(e.into()),
     }
 }
 

@@ -5,6 +5,7 @@
 //! - [`instance`]: one instance: a replica over its own state directory, one application
 //!   subnet, PocketIC's clock, ingress messages by id.
 //! - [`server`]: the routes, the port file, the TTL and live mode (`auto_progress`).
+//! - `upgrade_check`: `drydock check` on each upgrade, with `DRYDOCK_POCKET_IC_CHECK=1`.
 //!
 //! It knows PocketIC's protocol and nothing of the IC's HTTP interface, CBOR or command
 //! lines. Every instance is a [`drydock_replica::Replica`]: what a canister sees is what it
@@ -12,9 +13,10 @@
 
 pub mod instance;
 pub mod server;
+mod upgrade_check;
 pub mod wire;
 
-pub use server::{serve, ServerArgs};
+pub use server::{serve, Event, ServerArgs};
 
 /// The PocketIC server version drydock answers as: the newest the `pocket-ic` crate on the
 /// registry (16.1.0) was made for.

@@ -21,12 +21,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
+use sha2::Digest;
 
 use crate::instance::{principal, refusal, Instance};
 use crate::wire::{
     ApiError, AutoProgressConfig, CreateInstanceResponse, InitialTime, InstanceConfig,
     RawAddCycles, RawCanisterCall, RawCanisterId, RawCycles, RawIngressStatusArgs, RawMessageId,
-    RawPrincipalId, RawSubnetId, RawTime,
+    RawPrincipalId, RawSetStableMemory, RawStableMemory, RawSubnetId, RawTime,
 };
 use crate::PocketIcError;
 
@@ -43,6 +44,17 @@ pub struct ServerArgs {
     pub ttl: Duration,
     /// The server stops this long after its start, whatever it is doing.
     pub hard_ttl: Option<Duration>,
+    /// Run `drydock check` on every upgrade an instance performs (`DRYDOCK_POCKET_IC_CHECK`).
+    pub check_upgrades: bool,
+}
+
+/// What the server tells the program that runs it.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// It listens at this address (and has written the port file, if any).
+    Listening(std::net::SocketAddr),
+    /// A finding of an upgrade check, or another warning for the user.
+    Warning(String),
 }
 
 /// The largest request body: a module and its argument, or a stable memory, in base64.
@@ -57,8 +69,11 @@ struct Slot {
     live: Mutex<Option<Arc<AtomicBool>>>,
 }
 
-#[derive(Default)]
 struct Server {
+    events: Box<dyn Fn(Event) + Send + Sync>,
+    check_upgrades: bool,
+    /// Blobs uploaded to `/blobstore`, by SHA-256 (for `set_stable_memory`).
+    blobs: Mutex<std::collections::HashMap<Vec<u8>, Arc<Vec<u8>>>>,
     /// By instance id; `None` once deleted (ids are never reused).
     instances: Mutex<Vec<Option<Arc<Slot>>>>,
     /// Requests being answered, and when the last one finished (for the TTL).
@@ -74,11 +89,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Serves the PocketIC protocol until the server has been idle for its TTL. `listening` is
-/// told the address once the server listens (and the port file, if any, is written).
+/// Serves the PocketIC protocol until the server has been idle for its TTL, telling `events`
+/// what happens.
 pub fn serve(
     args: ServerArgs,
-    listening: impl FnOnce(std::net::SocketAddr),
+    events: impl Fn(Event) + Send + Sync + 'static,
 ) -> Result<(), PocketIcError> {
     let port_file = match &args.port_file {
         None => None,
@@ -94,7 +109,7 @@ pub fn serve(
             }
         },
     };
-    let result = run(&args, port_file.as_ref().map(|(_, f)| f), listening);
+    let result = run(&args, port_file.as_ref().map(|(_, f)| f), Box::new(events));
     if let Some((path, _)) = &port_file {
         let _ = std::fs::remove_file(path);
     }
@@ -104,7 +119,7 @@ pub fn serve(
 fn run(
     args: &ServerArgs,
     port_file: Option<&std::fs::File>,
-    listening: impl FnOnce(std::net::SocketAddr),
+    events: Box<dyn Fn(Event) + Send + Sync>,
 ) -> Result<(), PocketIcError> {
     let io = |what: &str| {
         let what = what.to_string();
@@ -129,8 +144,15 @@ fn run(
                 .and_then(|()| file.flush())
                 .map_err(io("cannot write the port file"))?;
         }
-        listening(addr);
-        let server: Shared = Arc::default();
+        events(Event::Listening(addr));
+        let server: Shared = Arc::new(Server {
+            events,
+            check_upgrades: args.check_upgrades,
+            blobs: Mutex::default(),
+            instances: Mutex::default(),
+            in_flight: AtomicUsize::new(0),
+            last_activity: Mutex::new(None),
+        });
         if let Some(hard) = args.hard_ttl {
             let path = args.port_file.clone();
             tokio::spawn(async move {
@@ -165,6 +187,8 @@ fn router(server: Shared) -> Router {
     Router::new()
         .route("/status", get(|| async { StatusCode::OK }))
         .route("/instances", post(create).get(list))
+        .route("/blobstore", post(upload_blob))
+        .route("/blobstore/", post(upload_blob))
         // The `pocket-ic` crate deletes `/instances/<id>/`, with the slash.
         .route("/instances/{id}", delete(delete_instance))
         .route("/instances/{id}/", delete(delete_instance))
@@ -251,7 +275,7 @@ async fn create(State(server): State<Shared>, body: Bytes) -> Response {
             Some(InitialTime::Timestamp(t)) => Some(t.nanos_since_epoch),
             _ => None,
         };
-        let instance = Instance::open(config.state_dir.as_deref(), time)?;
+        let instance = Instance::open(config.state_dir.as_deref(), time, server.check_upgrades)?;
         let topology = instance.topology();
         let slot = Arc::new(Slot {
             instance: Mutex::new(instance),
@@ -278,6 +302,39 @@ async fn create(State(server): State<Shared>, body: Bytes) -> Response {
             }),
         )
             .into_response(),
+        Err(e) => error_response(PocketIcError::Internal(e.to_string())),
+    }
+}
+
+/// `POST /blobstore/`: keeps the body (gunzipped with `Content-Encoding: gzip`) and answers
+/// its SHA-256 in hex, by which `set_stable_memory` names it.
+async fn upload_blob(
+    State(server): State<Shared>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    let gzip = headers
+        .get(axum::http::header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let result = tokio::task::spawn_blocking(move || {
+        let blob = if gzip {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut out)
+                .map_err(|e| {
+                    PocketIcError::BadRequest(format!("the blob is not valid gzip: {e}"))
+                })?;
+            out
+        } else {
+            body.to_vec()
+        };
+        let id = sha2::Sha256::digest(&blob).to_vec();
+        lock(&server.blobs).insert(id.clone(), Arc::new(blob));
+        Ok::<_, PocketIcError>(hex::encode(id))
+    })
+    .await;
+    match result {
+        Ok(Ok(id)) => (StatusCode::OK, id).into_response(),
+        Ok(Err(e)) => error_response(e),
         Err(e) => error_response(PocketIcError::Internal(e.to_string())),
     }
 }
@@ -355,6 +412,12 @@ async fn read(
                     .collect();
                 json(controllers)
             }
+            "get_stable_memory" => {
+                let id = canister(&body, &what)?;
+                json(RawStableMemory {
+                    blob: instance.stable_memory(id)?,
+                })
+            }
             "get_subnet" => {
                 let id = canister(&body, &what)?;
                 json(instance.has_canister(id).then(|| RawSubnetId {
@@ -387,7 +450,7 @@ async fn update(
         let slot = slot(&server, id)?;
         let mut instance = lock(&slot.instance);
         let what = format!("update/{op}");
-        match op.as_str() {
+        let result = match op.as_str() {
             "submit_ingress_message" => json(instance.submit(parse(&body, &what)?)?),
             "await_ingress_message" => {
                 json(instance.await_message(&parse::<RawMessageId>(&body, &what)?)?)
@@ -409,6 +472,21 @@ async fn update(
                     })?;
                 json(())
             }
+            "set_stable_memory" => {
+                let RawSetStableMemory {
+                    canister_id,
+                    blob_id,
+                } = parse(&body, &what)?;
+                let id = principal(&canister_id, "canister id")?;
+                let blob = lock(&server.blobs).get(&blob_id).cloned().ok_or_else(|| {
+                    PocketIcError::BadRequest(format!(
+                        "no blob {} was uploaded to /blobstore",
+                        hex::encode(&blob_id)
+                    ))
+                })?;
+                instance.set_stable_memory(id, &blob)?;
+                json(())
+            }
             "add_cycles" => {
                 let RawAddCycles {
                     canister_id,
@@ -420,7 +498,11 @@ async fn update(
                 })
             }
             _ => Err(unsupported_op(&what)),
+        };
+        for warning in instance.take_warnings() {
+            (server.events)(Event::Warning(warning));
         }
+        result
     })
     .await
 }

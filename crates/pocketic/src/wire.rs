@@ -224,6 +224,21 @@ pub struct RawCycles {
     pub cycles: u128,
 }
 
+/// `update/set_stable_memory`: a blob uploaded to `/blobstore` becomes the stable memory.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawSetStableMemory {
+    #[serde(with = "b64")]
+    pub canister_id: Vec<u8>,
+    #[serde(with = "b64")]
+    pub blob_id: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RawStableMemory {
+    #[serde(with = "b64")]
+    pub blob: Vec<u8>,
+}
+
 /// Every error answer: `{"message": ...}`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiError {

@@ -102,6 +102,14 @@ impl Replica {
         self.commit_record(record, Vec::new())
     }
 
+    /// The bytes of a chunk in the content store (uploaded to some canister's chunk store).
+    pub fn chunk_content(&self, hash: &[u8]) -> Result<Vec<u8>, CallError> {
+        let key: [u8; 32] = hash.try_into().map_err(|_| {
+            store_error(format!("chunk hash {} is not 32 bytes", hex::encode(hash)))
+        })?;
+        Ok(self.store.content(&key)?)
+    }
+
     pub(crate) fn install_chunked_code(
         &mut self,
         sender: Principal,

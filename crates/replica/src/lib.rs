@@ -27,6 +27,7 @@ mod settings;
 mod snapshot;
 mod snapshot_meta;
 mod snapshot_transfer;
+mod stable_io;
 mod state_hashes;
 pub mod system;
 mod upgrade;

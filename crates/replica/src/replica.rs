@@ -60,6 +60,9 @@ impl Default for Limits {
 #[derive(Clone, Debug, Default)]
 pub struct ReplicaConfig {
     pub limits: Limits,
+    /// The index of the first canister id a new state directory hands out (default
+    /// [`crate::ids::FIRST_CANISTER_INDEX`]); a state directory keeps its own counter.
+    pub first_canister_index: Option<u64>,
 }
 
 pub(crate) struct Canister {
@@ -156,7 +159,7 @@ impl Replica {
         let next_index = store
             .blob(NEXT_INDEX_KEY)
             .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
-            .unwrap_or(FIRST_CANISTER_INDEX);
+            .unwrap_or(config.first_canister_index.unwrap_or(FIRST_CANISTER_INDEX));
         let queue = crate::messaging::queue::Queue::load(&store)?;
         let mut replica = Replica {
             queue,

@@ -51,7 +51,14 @@ impl Env {
 
     pub fn with_limits(limits: Limits) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let replica = Replica::open(dir.path(), ReplicaConfig { limits }).unwrap();
+        let replica = Replica::open(
+            dir.path(),
+            ReplicaConfig {
+                limits,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         Env { dir, replica }
     }
 
@@ -70,7 +77,14 @@ impl Env {
             Replica::open(placeholder.path(), ReplicaConfig::default()).unwrap(),
         );
         drop(old);
-        self.replica = Replica::open(self.dir.path(), ReplicaConfig { limits }).unwrap();
+        self.replica = Replica::open(
+            self.dir.path(),
+            ReplicaConfig {
+                limits,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     }
 
     pub fn mgmt<A: CandidType, R: DeserializeOwned + CandidType>(
