@@ -275,7 +275,7 @@ fn with_checks_on_an_incompatible_upgrade_is_reported_as_a_warning() {
         skip_pre_upgrade: None,
         wasm_memory_persistence: Some(WasmMemoryPersistence::Keep),
     }));
-    let (status, body) = install("counter_eop_v2.wasm", keep.clone());
+    let (status, body) = install("counter_eop_v2.wasm", keep);
     assert_eq!(status, 200, "{body}");
     let (status, body) = install("counter_eop_incompatible.wasm", keep);
     assert_eq!(status, 200, "{body}");
