@@ -7,7 +7,8 @@
 #   2. cargo test for the whole workspace (unit, integration, CLI and crash tests), then
 #      scripts/test-quickstart.sh: the quickstart in a clean environment, with
 #      CARGO_TARGET_DIR and CARGO_INSTALL_ROOT set, on the build cargo test made; then the
-#      PocketIC suite (clients/pocket-ic-rust, the `pocket-ic` crate) with POCKET_IC_BIN=drydock;
+#      PocketIC suites (clients/pocket-ic-rust with the `pocket-ic` crate, clients/pic-js with
+#      @dfinity/pic, clients/pocket-ic-py with Python pocket-ic) with POCKET_IC_BIN=drydock;
 #   3. the standards: rustfmt and clippy with warnings denied;
 #   4. the fuzz targets (scripts/fuzz.sh; installs cargo-fuzz on first use): the HTTP
 #      envelope decoder for 60 s, then module intake, Candid arguments, .most signatures and
@@ -34,6 +35,8 @@ if [ "$#" -eq 0 ]; then
   # file, with POCKET_IC_BIN naming drydock (README, "Testing with PocketIC clients").
   POCKET_IC_BIN="$TARGET/debug/drydock" CARGO_TARGET_DIR="$TARGET" \
     cargo test --locked --manifest-path clients/pocket-ic-rust/Cargo.toml
+  POCKET_IC_BIN="$TARGET/debug/drydock" npm test --prefix clients/pic-js
+  (cd clients/pocket-ic-py && POCKET_IC_BIN="$TARGET/debug/drydock" .venv/bin/python -W ignore::ResourceWarning -m unittest -v test_suite)
 else
   echo "test.sh: not running scripts/test-quickstart.sh and the PocketIC suite: cargo test ran a subset ($*), so drydock may not be built"
 fi

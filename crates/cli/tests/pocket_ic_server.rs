@@ -295,3 +295,18 @@ fn with_checks_on_an_incompatible_upgrade_is_reported_as_a_warning() {
         "{findings:?}"
     );
 }
+
+#[test]
+fn a_server_stopped_with_sigterm_removes_its_port_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let port_file = dir.path().join("port");
+    let mut server = start(&port_file, 60);
+    let port = port(&port_file);
+    let (status, _) = request(port, "POST", "/instances", ONE_SUBNET);
+    assert_eq!(status, 201);
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(server.id() as i32, libc::SIGTERM) }, 0);
+    let status = wait_exit(&mut server, Duration::from_secs(30)).expect("the server stops");
+    assert!(status.success(), "{status:?}");
+    assert!(!port_file.exists(), "the port file is removed");
+}

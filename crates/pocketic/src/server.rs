@@ -164,11 +164,37 @@ fn run(
                 std::process::exit(0);
             });
         }
+        let ttl = args.ttl;
         axum::serve(listener, router(server.clone()))
-            .with_graceful_shutdown(idle(server, args.ttl))
+            .with_graceful_shutdown(async move {
+                // Stopped by its TTL, or by the client (pic-js stops it with SIGTERM): either
+                // way the port file goes.
+                tokio::select! {
+                    () = idle(server, ttl) => {}
+                    () = stop_signal() => {}
+                }
+            })
             .await
             .map_err(io("the server failed"))
     })
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        // Without signal handlers, the TTL alone stops the server.
+        _ => std::future::pending().await,
+    }
 }
 
 /// Resolves once no request has been in flight for `ttl`.
@@ -193,6 +219,8 @@ fn router(server: Shared) -> Router {
         .route("/instances/{id}", delete(delete_instance))
         .route("/instances/{id}/", delete(delete_instance))
         .route("/instances/{id}/read/{op}", get(read).post(read))
+        // pic-js reads the topology here.
+        .route("/instances/{id}/_/topology", get(topology))
         .route("/instances/{id}/update/{op}", post(update))
         .route(
             "/instances/{id}/auto_progress",
@@ -258,17 +286,33 @@ fn parse<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, PocketIcErro
         .map_err(|e| PocketIcError::BadRequest(format!("the body of {what} is not valid: {e}")))
 }
 
-async fn create(State(server): State<Shared>, body: Bytes) -> Response {
+/// A refused instance. The `pocket-ic` crate and pic-js read `{"Error": {"message"}}`; the
+/// Python client reads only a top-level `{"message"}`, and names itself in its User-Agent.
+fn refused(headers: &axum::http::HeaderMap, message: String) -> Response {
+    let python = headers
+        .get(axum::http::header::USER_AGENT)
+        .is_some_and(|ua| ua.as_bytes().starts_with(b"python-requests"));
+    if python {
+        return error_response(PocketIcError::BadRequest(message));
+    }
+    (
+        StatusCode::BAD_REQUEST,
+        Json(CreateInstanceResponse::Error { message }),
+    )
+        .into_response()
+}
+
+async fn create(
+    State(server): State<Shared>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
     let config: InstanceConfig = match parse(&body, "POST /instances") {
         Ok(c) => c,
         Err(e) => return error_response(e),
     };
     if let Some(message) = refusal(&config) {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(CreateInstanceResponse::Error { message }),
-        )
-            .into_response();
+        return refused(&headers, message);
     }
     let result = tokio::task::spawn_blocking(move || {
         let time = match &config.initial_time {
@@ -295,13 +339,7 @@ async fn create(State(server): State<Shared>, body: Bytes) -> Response {
     .await;
     match result {
         Ok(Ok(created)) => (StatusCode::CREATED, Json(created)).into_response(),
-        Ok(Err(e)) => (
-            StatusCode::BAD_REQUEST,
-            Json(CreateInstanceResponse::Error {
-                message: e.to_string(),
-            }),
-        )
-            .into_response(),
+        Ok(Err(e)) => refused(&headers, e.to_string()),
         Err(e) => error_response(PocketIcError::Internal(e.to_string())),
     }
 }
@@ -441,6 +479,10 @@ async fn read(
     .await
 }
 
+async fn topology(State(server): State<Shared>, UrlPath(id): UrlPath<usize>) -> Response {
+    blocking(move || Ok(lock(&slot(&server, id)?.instance).topology())).await
+}
+
 async fn update(
     State(server): State<Shared>,
     UrlPath((id, op)): UrlPath<(usize, String)>,
@@ -559,10 +601,8 @@ fn start_live(slot: &Arc<Slot>, config: &AutoProgressConfig) {
     }
     let running = Arc::new(AtomicBool::new(true));
     *live = Some(running.clone());
-    let interval = config
-        .artificial_delay_ms
-        .map(Duration::from_millis)
-        .unwrap_or(LIVE_ROUND);
+    // An artificial delay lengthens the interval between rounds; none (or 0) is real time.
+    let interval = LIVE_ROUND + Duration::from_millis(config.artificial_delay_ms.unwrap_or(0));
     let slot = Arc::downgrade(slot);
     std::thread::spawn(move || {
         while running.load(Ordering::SeqCst) {
