@@ -8,6 +8,7 @@ import { resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PocketIc, PocketIcServer } from '@dfinity/pic';
 import { Principal } from '@icp-sdk/core/principal';
+import { Actor, HttpAgent } from '@icp-sdk/core/agent';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const canisters = process.env.TEST_CANISTERS_OUT ?? resolve(here, '../../target/test-canisters');
@@ -131,4 +132,22 @@ test('a topology drydock cannot serve is refused with a clear error', async () =
     PocketIc.create(server.getUrl(), { nns: { state: { type: 'new' } } }),
     /NNS subnet/,
   );
+});
+
+test('an agent talks to a live instance through its HTTP gateway', async () => {
+  pic = await PocketIc.create(server.getUrl());
+  const { actor: direct, canisterId } = await pic.setupCanister({ idlFactory: kvIdl, wasm: wasm('kv') });
+  const port = await pic.makeLive();
+  const agent = await HttpAgent.create({ host: `http://127.0.0.1:${port}`, shouldFetchRootKey: true });
+  const actor = Actor.createActor(kvIdl, { agent, canisterId });
+  for (let i = 0; i < 2; i++) {
+    await actor.put(`via-agent-${i}`, 'v');
+    assert.deepEqual(await actor.get(`via-agent-${i}`), ['v']);
+  }
+  // The instance's own calls still work while it is live, and see the same state.
+  assert.equal(await direct.len(), 2n);
+  await pic.stopLive();
+  await direct.put('after', 'live');
+  assert.equal(await direct.len(), 3n);
+  await pic.tearDown();
 });

@@ -143,6 +143,10 @@ impl Listener {
         config: ServeConfig,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), HttpError> {
+        // A service is served by one listener at a time; a stopped one may be served again.
+        service
+            .stopping
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         let max = effective_max_connections(config.max_connections);
         let slots = Arc::new(Semaphore::new(max));
         let router = crate::server::router_with(service.clone(), &config);

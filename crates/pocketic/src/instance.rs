@@ -4,6 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use candid::{Encode, Principal};
 use drydock_replica::{
@@ -37,7 +40,10 @@ enum Message {
 }
 
 pub struct Instance {
-    replica: Replica,
+    /// The replica, inside the IC HTTP interface's service, which an HTTP gateway serves.
+    service: drydock_http::Shared,
+    /// An HTTP gateway serves the instance: its scheduler runs the rounds.
+    gateway: Arc<AtomicBool>,
     /// The temporary state directory, deleted with the instance (none for a `state_dir`).
     _dir: Option<tempfile::TempDir>,
     subnet_id: Principal,
@@ -155,7 +161,6 @@ impl Instance {
             ..ReplicaConfig::default()
         };
         let mut replica = Replica::open(&path, config)?;
-        let keys = drydock_http::give_keys(&mut replica, &path)?;
         let now = replica.time();
         replica
             .set_time(Some(time.unwrap_or_else(|| now.max(wall_nanos()))))
@@ -164,11 +169,15 @@ impl Instance {
                     "the initial time is before the state directory's time ({current} ns)"
                 ))
             })?;
+        let service = drydock_http::service(replica, &path)?;
+        let keys = service.keys();
+        let (subnet_id, root_key) = (keys.subnet_id(), keys.root_key_der().to_vec());
         Ok(Instance {
-            replica,
+            service,
+            gateway: Arc::new(AtomicBool::new(false)),
             _dir: dir,
-            subnet_id: keys.subnet_id(),
-            root_key: keys.root_key_der().to_vec(),
+            subnet_id,
+            root_key,
             messages: HashMap::new(),
             submitted: 0,
             check_upgrades,
@@ -181,8 +190,19 @@ impl Instance {
         std::mem::take(&mut self.warnings)
     }
 
-    pub fn replica(&mut self) -> &mut Replica {
-        &mut self.replica
+    /// Runs `f` with the replica locked.
+    pub fn with_replica<R>(&self, f: impl FnOnce(&mut Replica) -> R) -> R {
+        self.service.with_replica(f)
+    }
+
+    /// The service an HTTP gateway serves, and the flag that says one does.
+    pub fn gateway_parts(&self) -> (drydock_http::Shared, Arc<AtomicBool>) {
+        (self.service.clone(), self.gateway.clone())
+    }
+
+    /// Whether an HTTP gateway (and its scheduler) serves the instance.
+    pub fn has_gateway(&self) -> bool {
+        self.gateway.load(Ordering::SeqCst)
     }
 
     /// The one application subnet, with PocketIC's canister id range for it.
@@ -220,23 +240,18 @@ impl Instance {
     pub fn submit(&mut self, call: RawCanisterCall) -> Result<SubmitResult, PocketIcError> {
         let (sender, canister) = principals(&call)?;
         if self.check_upgrades && canister == MANAGEMENT_CANISTER {
-            let found = crate::upgrade_check::warnings(&self.replica, &call.method, &call.payload);
+            let found = self
+                .with_replica(|r| crate::upgrade_check::warnings(r, &call.method, &call.payload));
             self.warnings.extend(found);
         }
-        let started = self
-            .replica
-            .start_update(sender, canister, &call.method, &call.payload);
+        let started = self.start(sender, canister, &call)?;
         let message = match started {
             Ok(Started::Pending(ingress)) => Message::Pending { sender, ingress },
             Ok(Started::Done(result)) => Message::Done {
                 sender,
                 result: canister_result(result)?,
             },
-            Ok(Started::Busy) => {
-                return Err(PocketIcError::Internal(
-                    "a canister the call needs is held by a job outside this instance".into(),
-                ))
-            }
+            Ok(Started::Busy) => unreachable_busy()?,
             Err(CallError::User(e)) => return Ok(SubmitResult::Err(reject(&e))),
             Err(CallError::Replica(e)) => return Err(e.into()),
         };
@@ -260,7 +275,7 @@ impl Instance {
             None => Err(unknown_message()),
             Some(Message::Done { result, .. }) => Ok(result.clone()),
             Some(&Message::Pending { sender, ingress }) => {
-                let result = canister_result(self.replica.await_ingress(ingress))?;
+                let result = canister_result(self.wait(ingress))?;
                 self.messages.insert(
                     id.message_id.clone(),
                     Message::Done {
@@ -291,7 +306,7 @@ impl Instance {
             )));
         }
         if let Some(&Message::Pending { ingress, .. }) = self.messages.get(&id.message_id) {
-            match self.replica.poll_update(ingress) {
+            match self.with_replica(|r| r.poll_update(ingress)) {
                 None => return Ok(None),
                 Some(result) => {
                     let result = canister_result(result)?;
@@ -318,8 +333,7 @@ impl Instance {
     pub fn query(&mut self, call: RawCanisterCall) -> Result<RawCanisterResult, PocketIcError> {
         let (sender, canister) = principals(&call)?;
         canister_result(
-            self.replica
-                .query(sender, canister, &call.method, &call.payload),
+            self.with_replica(|r| r.query(sender, canister, &call.method, &call.payload)),
         )
     }
 
@@ -331,29 +345,31 @@ impl Instance {
             amount: amount.into(),
         };
         let arg = Encode!(&args).map_err(|e| PocketIcError::Internal(e.to_string()))?;
-        user_error(self.replica.update(
-            Principal::anonymous(),
-            MANAGEMENT_CANISTER,
-            "provisional_top_up_canister",
-            &arg,
-        ))?;
+        user_error(self.with_replica(|r| {
+            r.update(
+                Principal::anonymous(),
+                MANAGEMENT_CANISTER,
+                "provisional_top_up_canister",
+                &arg,
+            )
+        }))?;
         self.cycles(canister)
     }
 
     /// A canister's cycles balance.
     pub fn cycles(&self, canister: Principal) -> Result<u128, PocketIcError> {
-        Ok(self.record(canister)?.cycles)
+        self.record(canister, |r| r.cycles)
     }
 
     /// A canister's controllers.
     pub fn controllers(&self, canister: Principal) -> Result<Vec<Principal>, PocketIcError> {
-        Ok(self.record(canister)?.settings.controllers.clone())
+        self.record(canister, |r| r.settings.controllers.clone())
     }
 
     /// `read/get_stable_memory`.
     pub fn stable_memory(&self, canister: Principal) -> Result<Vec<u8>, PocketIcError> {
-        self.record(canister)?;
-        user_error(self.replica.stable_memory(&canister))
+        self.record(canister, |_| ())?;
+        user_error(self.with_replica(|r| r.stable_memory(&canister)))
     }
 
     /// `update/set_stable_memory`.
@@ -362,23 +378,76 @@ impl Instance {
         canister: Principal,
         bytes: &[u8],
     ) -> Result<(), PocketIcError> {
-        self.record(canister)?;
-        user_error(self.replica.set_stable_memory(&canister, bytes))
+        self.record(canister, |_| ())?;
+        user_error(self.with_replica(|r| r.set_stable_memory(&canister, bytes)))
     }
 
     /// Whether the canister exists (PocketIC's `get_subnet` answers its subnet, or none).
     pub fn has_canister(&self, canister: Principal) -> bool {
-        self.replica.canister(&canister).is_some()
+        self.with_replica(|r| r.canister(&canister).is_some())
     }
 
-    fn record(
+    /// `f` of the canister's record, or an error naming the missing canister.
+    fn record<T>(
         &self,
         canister: Principal,
-    ) -> Result<&drydock_replica::CanisterRecord, PocketIcError> {
-        self.replica
-            .canister(&canister)
+        f: impl FnOnce(&drydock_replica::CanisterRecord) -> T,
+    ) -> Result<T, PocketIcError> {
+        self.with_replica(|r| r.canister(&canister).map(f))
             .ok_or_else(|| PocketIcError::BadRequest(format!("canister {canister} not found")))
     }
+
+    /// Starts an update. While an HTTP gateway's scheduler holds a canister the call needs,
+    /// it is tried again shortly, with the replica unlocked in between.
+    fn start(
+        &self,
+        sender: Principal,
+        canister: Principal,
+        call: &RawCanisterCall,
+    ) -> Result<Result<Started, CallError>, PocketIcError> {
+        let deadline = Instant::now() + MAX_WAIT;
+        loop {
+            let started = self
+                .with_replica(|r| r.start_update(sender, canister, &call.method, &call.payload));
+            if !matches!(started, Ok(Started::Busy)) || Instant::now() > deadline {
+                return Ok(started);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// The answer to ingress `id`: rounds run here until it is there, or, while an HTTP
+    /// gateway's scheduler runs the rounds, it is polled for.
+    fn wait(&self, id: u64) -> Result<Vec<u8>, CallError> {
+        if !self.has_gateway() {
+            return self.with_replica(|r| r.await_ingress(id));
+        }
+        let deadline = Instant::now() + MAX_WAIT;
+        loop {
+            if let Some(result) = self.with_replica(|r| r.poll_update(id)) {
+                return result;
+            }
+            if Instant::now() > deadline {
+                return Err(drydock_replica::UserError::new(
+                    drydock_replica::ErrorCode::IngressMessageTimeout,
+                    format!("the call got no response within {} s", MAX_WAIT.as_secs()),
+                )
+                .into());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// How long a call waits for a canister held by the gateway's scheduler, or for its answer.
+const MAX_WAIT: Duration = Duration::from_secs(300);
+
+/// A canister is still busy after [`MAX_WAIT`].
+fn unreachable_busy<T>() -> Result<T, PocketIcError> {
+    Err(PocketIcError::Internal(format!(
+        "a canister the call needs stayed busy for {} s",
+        MAX_WAIT.as_secs()
+    )))
 }
 
 /// A request's failure: the canister's (a bad request) or drydock's.

@@ -25,9 +25,10 @@ use sha2::Digest;
 
 use crate::instance::{principal, refusal, Instance};
 use crate::wire::{
-    ApiError, AutoProgressConfig, CreateInstanceResponse, InitialTime, InstanceConfig,
-    RawAddCycles, RawCanisterCall, RawCanisterId, RawCycles, RawIngressStatusArgs, RawMessageId,
-    RawPrincipalId, RawSetStableMemory, RawStableMemory, RawSubnetId, RawTime,
+    ApiError, AutoProgressConfig, CreateHttpGatewayResponse, CreateInstanceResponse,
+    HttpGatewayConfig, HttpGatewayInfo, InitialTime, InstanceConfig, RawAddCycles, RawCanisterCall,
+    RawCanisterId, RawCycles, RawIngressStatusArgs, RawMessageId, RawPrincipalId,
+    RawSetStableMemory, RawStableMemory, RawSubnetId, RawTime,
 };
 use crate::PocketIcError;
 
@@ -69,7 +70,15 @@ struct Slot {
     live: Mutex<Option<Arc<AtomicBool>>>,
 }
 
+/// An HTTP gateway: the IC HTTP interface of one instance on a port of its own.
+struct Gateway {
+    instance: usize,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
 struct Server {
+    /// By gateway id; `None` once stopped.
+    gateways: Mutex<Vec<Option<Gateway>>>,
     events: Box<dyn Fn(Event) + Send + Sync>,
     check_upgrades: bool,
     /// Blobs uploaded to `/blobstore`, by SHA-256 (for `set_stable_memory`).
@@ -149,6 +158,7 @@ fn run(
             events,
             check_upgrades: args.check_upgrades,
             blobs: Mutex::default(),
+            gateways: Mutex::default(),
             instances: Mutex::default(),
             in_flight: AtomicUsize::new(0),
             last_activity: Mutex::new(None),
@@ -227,6 +237,8 @@ fn router(server: Shared) -> Router {
             post(auto_progress).get(live_enabled),
         )
         .route("/instances/{id}/stop_progress", post(stop_progress))
+        .route("/http_gateway", post(start_gateway))
+        .route("/http_gateway/{id}/stop", post(stop_gateway))
         .fallback(unsupported_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(server.clone(), track))
@@ -400,6 +412,13 @@ async fn delete_instance(State(server): State<Shared>, UrlPath(id): UrlPath<usiz
             .and_then(Option::take)
             .ok_or(PocketIcError::NoInstance(id))?;
         stop_live(&slot);
+        for gateway in lock(&server.gateways).iter_mut() {
+            if gateway.as_ref().is_some_and(|g| g.instance == id) {
+                if let Some(g) = gateway.take() {
+                    let _ = g.stop.send(());
+                }
+            }
+        }
         // The replica closes and a temporary state directory is deleted with the last
         // reference (a live-mode thread may hold one for the rest of its round).
         drop(slot);
@@ -420,7 +439,7 @@ async fn read(
         match op.as_str() {
             "topology" => json(instance.topology()),
             "get_time" => json(RawTime {
-                nanos_since_epoch: instance.replica().time(),
+                nanos_since_epoch: instance.with_replica(|r| r.time()),
             }),
             "query" => json(instance.query(parse::<RawCanisterCall>(&body, &what)?)?),
             "ingress_status" => {
@@ -499,14 +518,13 @@ async fn update(
             }
             "execute_ingress_message" => json(instance.execute(parse(&body, &what)?)?),
             "tick" => {
-                instance.replica().run_round()?;
+                instance.with_replica(|r| r.run_round())?;
                 json(())
             }
             "set_time" | "set_certified_time" => {
                 let RawTime { nanos_since_epoch } = parse(&body, &what)?;
                 instance
-                    .replica()
-                    .set_time(Some(nanos_since_epoch))
+                    .with_replica(|r| r.set_time(Some(nanos_since_epoch)))
                     .map_err(|now| {
                         PocketIcError::BadRequest(format!(
                             "the IC's time cannot go back: the instance's time is {now} ns since the epoch, later than {nanos_since_epoch}"
@@ -593,6 +611,100 @@ async fn stop_progress(State(server): State<Shared>, UrlPath(id): UrlPath<usize>
     .await
 }
 
+/// `POST /http_gateway`: serves the IC HTTP interface of an instance (drydock's own, as
+/// `drydock start` serves it) on a port of its own, with its scheduler running the rounds,
+/// so that agents talk to the instance.
+async fn start_gateway(State(server): State<Shared>, body: Bytes) -> Response {
+    let refuse = |message: String| {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(CreateHttpGatewayResponse::Error { message }),
+        )
+            .into_response()
+    };
+    let config: HttpGatewayConfig = match parse(&body, "POST /http_gateway") {
+        Ok(c) => c,
+        Err(e) => return refuse(e.to_string()),
+    };
+    let Some(id) = config
+        .forward_to
+        .get("PocketIcInstance")
+        .and_then(|v| v.as_u64())
+        .map(|v| v as usize)
+    else {
+        return refuse(format!(
+            "drydock's HTTP gateway forwards to a PocketIC instance of this server only, not to {}",
+            config.forward_to
+        ));
+    };
+    if config.https_config.is_some() {
+        return refuse("drydock's HTTP gateway does not serve HTTPS".into());
+    }
+    let ip: IpAddr = match config.ip_addr.as_deref().unwrap_or("127.0.0.1").parse() {
+        Ok(ip) => ip,
+        Err(e) => return refuse(format!("ip_addr: {e}")),
+    };
+    let (service, flag) = match slot(&server, id) {
+        Ok(slot) => {
+            let instance = lock(&slot.instance);
+            instance.with_replica(|r| {
+                let _ = r.set_time(None);
+            });
+            instance.gateway_parts()
+        }
+        Err(e) => return refuse(e.to_string()),
+    };
+    if flag.swap(true, Ordering::SeqCst) {
+        return refuse(format!("instance {id} has an HTTP gateway already"));
+    }
+    let addr = std::net::SocketAddr::new(ip, config.port.unwrap_or(0));
+    let listener = match drydock_http::Listener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            flag.store(false, Ordering::SeqCst);
+            return refuse(e.to_string());
+        }
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let served = listener
+            .serve(service, async {
+                let _ = stopped.await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::warn!("the HTTP gateway of instance {id} failed: {e}");
+        }
+        flag.store(false, Ordering::SeqCst);
+    });
+    let mut gateways = lock(&server.gateways);
+    gateways.push(Some(Gateway { instance: id, stop }));
+    let info = HttpGatewayInfo {
+        instance_id: gateways.len() - 1,
+        port,
+    };
+    (
+        StatusCode::OK,
+        Json(CreateHttpGatewayResponse::Created(info)),
+    )
+        .into_response()
+}
+
+/// `POST /http_gateway/<id>/stop`.
+async fn stop_gateway(State(server): State<Shared>, UrlPath(id): UrlPath<usize>) -> Response {
+    let gateway = lock(&server.gateways).get_mut(id).and_then(Option::take);
+    match gateway {
+        Some(g) => {
+            let _ = g.stop.send(());
+            (StatusCode::OK, Json(())).into_response()
+        }
+        None => error_response(PocketIcError::BadRequest(format!(
+            "no HTTP gateway {id} is running"
+        ))),
+    }
+}
+
 /// Live mode: a thread runs a round every interval, with the clock following real time.
 fn start_live(slot: &Arc<Slot>, config: &AutoProgressConfig) {
     let mut live = lock(&slot.live);
@@ -611,12 +723,18 @@ fn start_live(slot: &Arc<Slot>, config: &AutoProgressConfig) {
             if !running.load(Ordering::SeqCst) {
                 return;
             }
-            let mut instance = lock(&slot.instance);
-            let replica = instance.replica();
-            let _ = replica.set_time(None);
-            if let Err(e) = replica.run_round() {
-                tracing::warn!("a live-mode round failed: {e}");
-            }
+            let instance = lock(&slot.instance);
+            // With an HTTP gateway, its scheduler runs the rounds.
+            let gateway = instance.has_gateway();
+            instance.with_replica(|r| {
+                let _ = r.set_time(None);
+                if gateway {
+                    return;
+                }
+                if let Err(e) = r.run_round() {
+                    tracing::warn!("a live-mode round failed: {e}");
+                }
+            });
         }
     });
 }
@@ -625,9 +743,9 @@ fn start_live(slot: &Arc<Slot>, config: &AutoProgressConfig) {
 fn stop_live(slot: &Slot) {
     if let Some(running) = lock(&slot.live).take() {
         running.store(false, Ordering::SeqCst);
-        let mut instance = lock(&slot.instance);
-        let replica = instance.replica();
-        let now = replica.time();
-        let _ = replica.set_time(Some(now));
+        lock(&slot.instance).with_replica(|r| {
+            let now = r.time();
+            let _ = r.set_time(Some(now));
+        });
     }
 }

@@ -239,6 +239,33 @@ pub struct RawStableMemory {
     pub blob: Vec<u8>,
 }
 
+/// `POST /http_gateway`: serve the IC HTTP interface for an instance.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpGatewayConfig {
+    #[serde(default)]
+    pub ip_addr: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// `{"PocketIcInstance": id}` or `{"Replica": url}`.
+    pub forward_to: serde_json::Value,
+    #[serde(default)]
+    pub domains: Option<Vec<String>>,
+    #[serde(default)]
+    pub https_config: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpGatewayInfo {
+    pub instance_id: usize,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub enum CreateHttpGatewayResponse {
+    Created(HttpGatewayInfo),
+    Error { message: String },
+}
+
 /// Every error answer: `{"message": ...}`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiError {
