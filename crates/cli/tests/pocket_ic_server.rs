@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 
 use common::bin;
 
-/// `drydock` started with PocketIC's flags and no subcommand, as the clients start it.
+/// `drydock` started with PocketIC's flags and no subcommand, as the clients start it, with
+/// its temporary directory (instances, the compiled-module cache) beside the port file.
 fn start(port_file: &Path, ttl: u64) -> Child {
     Command::new(bin())
+        .env("TMPDIR", port_file.parent().unwrap())
         .arg("--port-file")
         .arg(port_file)
         .args(["--ttl", &ttl.to_string()])
@@ -69,6 +71,23 @@ fn request(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
 
 const ONE_SUBNET: &str = r#"{"subnet_config_set":{"application":[{"state_config":"New","instruction_config":"Production"}]}}"#;
 
+/// Stops the server as pic-js does (SIGTERM), and checks that it cleaned up after itself:
+/// no port file, no instance's temporary directory.
+fn stop(mut server: Child, port_file: &Path) {
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(server.id() as i32, libc::SIGTERM) }, 0);
+    let status = wait_exit(&mut server, Duration::from_secs(30)).expect("the server stops");
+    assert!(status.success(), "{status:?}");
+    assert!(!port_file.exists(), "the port file is removed");
+    let left: Vec<_> = std::fs::read_dir(port_file.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("drydock-pocket-ic"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
     let start = Instant::now();
     while start.elapsed() < within {
@@ -109,7 +128,7 @@ fn a_pocket_ic_client_checks_the_version_of_the_binary_it_names() {
 fn bad_requests_get_clear_errors_and_the_server_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
     let port_file = dir.path().join("port");
-    let mut server = start(&port_file, 60);
+    let server = start(&port_file, 60);
     let port = port(&port_file);
 
     let (status, body) = request(port, "POST", "/instances", "{not json");
@@ -153,16 +172,14 @@ fn bad_requests_get_clear_errors_and_the_server_keeps_serving() {
     assert_eq!(body, r#"["Deleted","Available"]"#);
     let (status, _) = request(port, "GET", "/instances/1/read/get_time", "");
     assert_eq!(status, 200, "the other instance still answers");
-
-    server.kill().unwrap();
-    server.wait().unwrap();
+    stop(server, &port_file);
 }
 
 #[test]
 fn a_second_server_on_the_same_port_file_leaves_the_first_serving() {
     let dir = tempfile::tempdir().unwrap();
     let port_file = dir.path().join("port");
-    let mut first = start(&port_file, 60);
+    let first = start(&port_file, 60);
     let port = port(&port_file);
     for _ in 0..2 {
         let mut second = start(&port_file, 60);
@@ -173,8 +190,7 @@ fn a_second_server_on_the_same_port_file_leaves_the_first_serving() {
         let (status, _) = request(port, "GET", "/instances", "");
         assert_eq!(status, 200);
     }
-    first.kill().unwrap();
-    first.wait().unwrap();
+    stop(first, &port_file);
 }
 
 #[test]
@@ -214,7 +230,8 @@ fn with_checks_on_an_incompatible_upgrade_is_reported_as_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let port_file = dir.path().join("port");
     let log = dir.path().join("stderr");
-    let mut server = Command::new(bin())
+    let server = Command::new(bin())
+        .env("TMPDIR", dir.path())
         .arg("--port-file")
         .arg(&port_file)
         .env("DRYDOCK_POCKET_IC_CHECK", "1")
@@ -279,8 +296,7 @@ fn with_checks_on_an_incompatible_upgrade_is_reported_as_a_warning() {
     assert_eq!(status, 200, "{body}");
     let (status, body) = install("counter_eop_incompatible.wasm", keep);
     assert_eq!(status, 200, "{body}");
-    server.kill().unwrap();
-    server.wait().unwrap();
+    stop(server, &port_file);
     let stderr = std::fs::read_to_string(&log).unwrap();
     let findings: Vec<&str> = stderr
         .lines()
@@ -297,16 +313,14 @@ fn with_checks_on_an_incompatible_upgrade_is_reported_as_a_warning() {
 }
 
 #[test]
-fn a_server_stopped_with_sigterm_removes_its_port_file() {
+fn a_server_stopped_with_sigterm_removes_its_port_file_and_instances() {
     let dir = tempfile::tempdir().unwrap();
     let port_file = dir.path().join("port");
-    let mut server = start(&port_file, 60);
+    let server = start(&port_file, 60);
     let port = port(&port_file);
-    let (status, _) = request(port, "POST", "/instances", ONE_SUBNET);
-    assert_eq!(status, 201);
-    // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(server.id() as i32, libc::SIGTERM) }, 0);
-    let status = wait_exit(&mut server, Duration::from_secs(30)).expect("the server stops");
-    assert!(status.success(), "{status:?}");
-    assert!(!port_file.exists(), "the port file is removed");
+    for _ in 0..2 {
+        let (status, _) = request(port, "POST", "/instances", ONE_SUBNET);
+        assert_eq!(status, 201);
+    }
+    stop(server, &port_file);
 }

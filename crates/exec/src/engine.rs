@@ -135,7 +135,11 @@ impl Engine {
             Module::new(engine, wasm).map_err(|e| ModuleError::Invalid(format!("{e:#}")))?;
         if let Some(path) = &path {
             if let Ok(bytes) = module.serialize() {
-                let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+                // Unique per process and per compilation: engines of one process may share
+                // the cache directory (PocketIC instances do).
+                static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
                 if std::fs::write(&tmp, bytes).is_ok() {
                     let _ = std::fs::rename(&tmp, path);
                 }

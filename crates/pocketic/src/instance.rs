@@ -137,10 +137,12 @@ pub fn refusal(config: &InstanceConfig) -> Option<String> {
 impl Instance {
     /// Opens the instance's replica over `state_dir` (kept), or over a new temporary
     /// directory (deleted with the instance), with its clock pinned at `time` or now.
+    /// Compiled modules are cached in `compiled` (the server's, shared by its instances).
     pub fn open(
         state_dir: Option<&Path>,
         time: Option<u64>,
         check_upgrades: bool,
+        compiled: &Path,
     ) -> Result<Self, PocketIcError> {
         let (dir, path) = match state_dir {
             Some(p) => (None, p.to_path_buf()),
@@ -158,6 +160,7 @@ impl Instance {
         };
         let config = ReplicaConfig {
             first_canister_index: Some(FIRST_CANISTER_INDEX),
+            compiled_cache: Some(compiled.to_path_buf()),
             ..ReplicaConfig::default()
         };
         let mut replica = Replica::open(&path, config)?;
@@ -514,4 +517,51 @@ fn wall_nanos() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refusal;
+    use crate::wire::InstanceConfig;
+
+    fn config(json: &str) -> InstanceConfig {
+        serde_json::from_str(json).expect("a config")
+    }
+
+    const APP: &str = r#"{"state_config":"New","instruction_config":"Production"}"#;
+
+    #[test]
+    fn one_application_subnet_is_served() {
+        let c = config(&format!(
+            r#"{{"subnet_config_set":{{"application":[{APP}]}}}}"#
+        ));
+        assert_eq!(refusal(&c), None);
+    }
+
+    #[test]
+    fn each_unsupported_request_is_named() {
+        for (json, named) in [
+            (
+                format!(r#"{{"subnet_config_set":{{"nns":{APP},"application":[{APP}]}}}}"#),
+                "an NNS subnet",
+            ),
+            (
+                format!(r#"{{"subnet_config_set":{{"application":[{APP},{APP}]}}}}"#),
+                "2 application subnets",
+            ),
+            (
+                r#"{"subnet_config_set":{"application":[{"state_config":"New","instruction_config":"Benchmarking"}]}}"#.to_string(),
+                "instruction config \"Benchmarking\"",
+            ),
+            (
+                format!(r#"{{"subnet_config_set":{{"application":[{APP}]}},"icp_features":{{"registry":"DefaultConfig","ii":null}}}}"#),
+                "the ICP feature `registry`",
+            ),
+            (r#"{"subnet_config_set":{}}"#.to_string(), "has no subnet"),
+        ] {
+            let message = refusal(&config(&json)).unwrap_or_default();
+            assert!(message.contains(named), "{json}: {message}");
+            assert!(!message.contains("`ii`"), "a null feature is not asked for: {message}");
+        }
+    }
 }

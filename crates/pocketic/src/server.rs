@@ -77,6 +77,8 @@ struct Gateway {
 }
 
 struct Server {
+    /// The compiled-module cache of every instance: a module compiles once per server.
+    compiled: tempfile::TempDir,
     /// By gateway id; `None` once stopped.
     gateways: Mutex<Vec<Option<Gateway>>>,
     events: Box<dyn Fn(Event) + Send + Sync>,
@@ -154,7 +156,12 @@ fn run(
                 .map_err(io("cannot write the port file"))?;
         }
         events(Event::Listening(addr));
+        let compiled = tempfile::Builder::new()
+            .prefix("drydock-pocket-ic-compiled-")
+            .tempdir()
+            .map_err(io("cannot create the compiled-module cache"))?;
         let server: Shared = Arc::new(Server {
+            compiled,
             events,
             check_upgrades: args.check_upgrades,
             blobs: Mutex::default(),
@@ -331,7 +338,12 @@ async fn create(
             Some(InitialTime::Timestamp(t)) => Some(t.nanos_since_epoch),
             _ => None,
         };
-        let instance = Instance::open(config.state_dir.as_deref(), time, server.check_upgrades)?;
+        let instance = Instance::open(
+            config.state_dir.as_deref(),
+            time,
+            server.check_upgrades,
+            server.compiled.path(),
+        )?;
         let topology = instance.topology();
         let slot = Arc::new(Slot {
             instance: Mutex::new(instance),
@@ -427,14 +439,31 @@ async fn delete_instance(State(server): State<Shared>, UrlPath(id): UrlPath<usiz
     .await
 }
 
+/// Runs `f` on instance `id`, locked, on a blocking thread, and answers its value; then
+/// reports the warnings of the upgrade checks it ran.
+async fn on_instance<T, F>(server: Shared, id: usize, f: F) -> Response
+where
+    T: serde::Serialize + Send + 'static,
+    F: FnOnce(&mut Instance) -> Result<T, PocketIcError> + Send + 'static,
+{
+    blocking(move || {
+        let slot = slot(&server, id)?;
+        let mut instance = lock(&slot.instance);
+        let result = f(&mut instance);
+        for warning in instance.take_warnings() {
+            (server.events)(Event::Warning(warning));
+        }
+        result
+    })
+    .await
+}
+
 async fn read(
     State(server): State<Shared>,
     UrlPath((id, op)): UrlPath<(usize, String)>,
     body: Bytes,
 ) -> Response {
-    blocking(move || {
-        let slot = slot(&server, id)?;
-        let mut instance = lock(&slot.instance);
+    on_instance(server, id, move |instance| {
         let what = format!("read/{op}");
         match op.as_str() {
             "topology" => json(instance.topology()),
@@ -499,7 +528,7 @@ async fn read(
 }
 
 async fn topology(State(server): State<Shared>, UrlPath(id): UrlPath<usize>) -> Response {
-    blocking(move || Ok(lock(&slot(&server, id)?.instance).topology())).await
+    on_instance(server, id, |instance| Ok(instance.topology())).await
 }
 
 async fn update(
@@ -507,11 +536,10 @@ async fn update(
     UrlPath((id, op)): UrlPath<(usize, String)>,
     body: Bytes,
 ) -> Response {
-    blocking(move || {
-        let slot = slot(&server, id)?;
-        let mut instance = lock(&slot.instance);
+    let blobs = server.clone();
+    on_instance(server, id, move |instance| {
         let what = format!("update/{op}");
-        let result = match op.as_str() {
+        match op.as_str() {
             "submit_ingress_message" => json(instance.submit(parse(&body, &what)?)?),
             "await_ingress_message" => {
                 json(instance.await_message(&parse::<RawMessageId>(&body, &what)?)?)
@@ -538,7 +566,7 @@ async fn update(
                     blob_id,
                 } = parse(&body, &what)?;
                 let id = principal(&canister_id, "canister id")?;
-                let blob = lock(&server.blobs).get(&blob_id).cloned().ok_or_else(|| {
+                let blob = lock(&blobs.blobs).get(&blob_id).cloned().ok_or_else(|| {
                     PocketIcError::BadRequest(format!(
                         "no blob {} was uploaded to /blobstore",
                         hex::encode(&blob_id)
@@ -558,11 +586,7 @@ async fn update(
                 })
             }
             _ => Err(unsupported_op(&what)),
-        };
-        for warning in instance.take_warnings() {
-            (server.events)(Event::Warning(warning));
         }
-        result
     })
     .await
 }

@@ -63,6 +63,9 @@ pub struct ReplicaConfig {
     /// The index of the first canister id a new state directory hands out (default
     /// [`crate::ids::FIRST_CANISTER_INDEX`]); a state directory keeps its own counter.
     pub first_canister_index: Option<u64>,
+    /// Where compiled modules are cached (default `<dir>/compiled`): replicas of one process
+    /// may share one.
+    pub compiled_cache: Option<std::path::PathBuf>,
 }
 
 pub(crate) struct Canister {
@@ -134,7 +137,11 @@ impl Replica {
     /// Opens (creating if needed) the state directory at `dir`.
     pub fn open(dir: &Path, config: ReplicaConfig) -> Result<Self, ReplicaError> {
         let store = Store::open(dir)?;
-        let engine = Engine::new(Some(dir.join("compiled")))?;
+        let cache = config
+            .compiled_cache
+            .clone()
+            .unwrap_or_else(|| dir.join("compiled"));
+        let engine = Engine::new(Some(cache))?;
         let mut canisters = BTreeMap::new();
         for key in store.blob_keys("canister/") {
             let bytes = store.blob(&key).unwrap_or_default();
