@@ -63,6 +63,9 @@ test('a Rust canister is set up and called', async () => {
   }
   await assert.rejects(actor.trap_after_write('x'), /trap/);
   assert.deepEqual(await actor.get('x'), [], 'the trapped update changed nothing');
+  const subnets = await pic.getApplicationSubnets();
+  assert.equal(subnets.length, 1);
+  assert.equal((await pic.getTopology()).length, 1, 'one subnet, an application one');
   await pic.tearDown();
 });
 

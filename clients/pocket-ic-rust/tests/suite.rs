@@ -528,3 +528,26 @@ fn a_live_instance_serves_the_ic_http_interface() {
     let len: u64 = query(&pic, kv, "len", encode_args(()).unwrap());
     assert_eq!(len, 2);
 }
+
+#[test]
+fn an_instance_starts_at_the_time_asked_and_reports_one_application_subnet() {
+    let _ = wasm("kv");
+    // 2023-11-14T22:13:20Z, in nanoseconds.
+    let start = 1_700_000_000_000_000_000u64;
+    let pic = PocketIcBuilder::new()
+        .with_application_subnet()
+        .with_initial_timestamp(start)
+        .build();
+    assert_eq!(pic.get_time().as_nanos_since_unix_epoch(), start);
+    let kv = install(&pic, "kv");
+    let () = update(&pic, kv, "put", encode_args(("a", "b")).unwrap());
+    assert!(pic.get_time().as_nanos_since_unix_epoch() < start + 1_000_000_000);
+
+    let topology = pic.topology();
+    let apps = topology.get_app_subnets();
+    assert_eq!(apps.len(), 1, "one application subnet");
+    assert_eq!(topology.subnet_configs.len(), 1, "and nothing else");
+    assert_eq!(topology.get_subnet(kv), Some(apps[0]));
+    assert_eq!(pic.get_subnet(kv), Some(apps[0]));
+    assert!(pic.root_key().is_none(), "no NNS subnet, so no root key");
+}
