@@ -8,7 +8,8 @@
 #
 # The targets: envelope, envelope_signed (the HTTP request envelope), module_intake (Wasm
 # module intake), candid_args (management call arguments), most (Motoko stable signatures),
-# snapshot_upload (snapshot upload arguments). See ARCHITECTURE.md, "Fuzz targets".
+# snapshot_upload (snapshot upload arguments), pocketic (PocketIC request bodies). See
+# ARCHITECTURE.md, "Fuzz targets".
 #   DRYDOCK_FUZZ_SECONDS=300 scripts/fuzz.sh          # longer
 #   DRYDOCK_FUZZ_SANITIZER=address scripts/fuzz.sh    # with AddressSanitizer (5x slower)
 #
@@ -30,7 +31,7 @@ cd "$ROOT/fuzz"
 
 SECS="${DRYDOCK_FUZZ_SECONDS:-60}"
 SANITIZER="${DRYDOCK_FUZZ_SANITIZER:-none}"
-ALL=(envelope envelope_signed module_intake candid_args most snapshot_upload)
+ALL=(envelope envelope_signed module_intake candid_args most snapshot_upload pocketic)
 if [ "$#" -eq 1 ] && [ "$1" = all ]; then TARGETS=("${ALL[@]}")
 elif [ "$#" -gt 0 ]; then TARGETS=("$@")
 else TARGETS=(envelope); fi

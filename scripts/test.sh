@@ -12,7 +12,7 @@
 #   3. the standards: rustfmt and clippy with warnings denied;
 #   4. the fuzz targets (scripts/fuzz.sh; installs cargo-fuzz on first use): the HTTP
 #      envelope decoder for 60 s, then module intake, Candid arguments, .most signatures and
-#      snapshot uploads for 20 s each.
+#      snapshot uploads and PocketIC request bodies for 20 s each.
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p drydock-state`).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,4 +43,4 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 scripts/fuzz.sh envelope
-DRYDOCK_FUZZ_SECONDS="${DRYDOCK_FUZZ_SECONDS:-20}" scripts/fuzz.sh module_intake candid_args most snapshot_upload
+DRYDOCK_FUZZ_SECONDS="${DRYDOCK_FUZZ_SECONDS:-20}" scripts/fuzz.sh module_intake candid_args most snapshot_upload pocketic

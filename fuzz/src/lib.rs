@@ -10,6 +10,7 @@
 //!   management canister decode them.
 //! - [`most`]: Motoko stable signatures (`drydock_compat::motoko::parse`).
 //! - [`snapshot_upload`]: snapshot upload arguments (metadata and data).
+//! - [`pocketic`]: the PocketIC protocol's request bodies (`drydock_pocketic::request`).
 //!
 //! Each module's `seeds()` gives its committed corpus (`cargo run --bin seeds`).
 
@@ -35,6 +36,7 @@ pub mod candid_args;
 pub mod envelope;
 pub mod module_intake;
 pub mod most;
+pub mod pocketic;
 pub mod snapshot_upload;
 
 /// The seed corpora of the targets other than the envelope ones, by target name.
@@ -44,6 +46,7 @@ pub fn seed_corpora() -> Vec<(&'static str, Vec<(String, Vec<u8>)>)> {
         ("candid_args", candid_args::seeds()),
         ("most", most::seeds()),
         ("snapshot_upload", snapshot_upload::seeds()),
+        ("pocketic", pocketic::seeds()),
     ]
 }
 
@@ -70,6 +73,7 @@ mod tests {
                     "candid_args" => candid_args::decode_bytes(&bytes),
                     "most" => most::parse_text(std::str::from_utf8(&bytes).expect("utf-8")),
                     "snapshot_upload" => snapshot_upload::decode_bytes(&bytes),
+                    "pocketic" => pocketic::decode_bytes(&bytes),
                     other => panic!("unknown target {other}"),
                 }
             }

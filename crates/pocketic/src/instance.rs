@@ -15,9 +15,10 @@ use drydock_replica::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::request::Call;
 use crate::wire::{
-    CanisterIdRange, InstanceConfig, RawCanisterCall, RawCanisterId, RawCanisterResult,
-    RawEffectivePrincipal, RawMessageId, RejectResponse, SubmitResult, SubnetConfig, Topology,
+    CanisterIdRange, RawCanisterId, RawCanisterResult, RawMessageId, RejectResponse, SubmitResult,
+    SubnetConfig, Topology,
 };
 use crate::PocketIcError;
 
@@ -56,84 +57,6 @@ pub struct Instance {
     warnings: Vec<String>,
 }
 
-/// Why drydock cannot create the instance `config` asks for, if it cannot: drydock serves
-/// one application subnet, without PocketIC's optional system canisters and integrations.
-pub fn refusal(config: &InstanceConfig) -> Option<String> {
-    let set = &config.subnet_config_set;
-    let mut asked = Vec::new();
-    for (name, present) in [
-        ("an NNS subnet", set.nns.is_some()),
-        ("an SNS subnet", set.sns.is_some()),
-        ("an II subnet", set.ii.is_some()),
-        ("a fiduciary subnet", set.fiduciary.is_some()),
-        ("a bitcoin subnet", set.bitcoin.is_some()),
-        (
-            "a test threshold keys subnet",
-            set.test_threshold_keys.is_some(),
-        ),
-        ("system subnets", !set.system.is_empty()),
-        (
-            "verified application subnets",
-            !set.verified_application.is_empty(),
-        ),
-        ("cloud engine subnets", !set.cloud_engine.is_empty()),
-    ] {
-        if present {
-            asked.push(name.to_string());
-        }
-    }
-    if set.application.len() > 1 {
-        asked.push(format!("{} application subnets", set.application.len()));
-    }
-    for spec in &set.application {
-        if spec.state_config != serde_json::json!("New") {
-            asked.push("a subnet loaded from a PocketIC subnet state (use state_dir, which drydock keeps in its own format)".into());
-        }
-        if spec.instruction_config != serde_json::json!("Production") {
-            asked.push(format!(
-                "instruction config {} (drydock meters as the IC does)",
-                spec.instruction_config
-            ));
-        }
-    }
-    if let Some(serde_json::Value::Object(features)) = &config.icp_features {
-        for (name, value) in features {
-            if !value.is_null() {
-                asked.push(format!("the ICP feature `{name}`"));
-            }
-        }
-    }
-    if config.http_gateway_config.is_some() {
-        asked.push("an HTTP gateway".into());
-    }
-    if config.bitcoind_addr.is_some() || config.dogecoind_addr.is_some() {
-        asked.push("a bitcoind or dogecoind connection".into());
-    }
-    if set.application.is_empty() && asked.is_empty() {
-        // Without subnets, the instance is the one kept in `state_dir`.
-        let kept = config
-            .state_dir
-            .as_deref()
-            .and_then(|d| std::fs::read_dir(d).ok())
-            .is_some_and(|mut entries| entries.next().is_some());
-        if !kept {
-            return Some(
-                "the instance has no subnet: ask for an application subnet, or give a \
-                 state_dir that holds an instance"
-                    .into(),
-            );
-        }
-    }
-    if asked.is_empty() {
-        return None;
-    }
-    Some(format!(
-        "drydock's PocketIC server runs one application subnet; this instance asks for {}, \
-         which it does not support (see drydock's README, \"Testing with PocketIC clients\")",
-        asked.join(", ")
-    ))
-}
-
 impl Instance {
     /// Opens the instance's replica over `state_dir` (kept), or over a new temporary
     /// directory (deleted with the instance), with its clock pinned at `time` or now.
@@ -164,14 +87,19 @@ impl Instance {
             ..ReplicaConfig::default()
         };
         let mut replica = Replica::open(&path, config)?;
-        let now = replica.time();
-        replica
-            .set_time(Some(time.unwrap_or_else(|| now.max(wall_nanos()))))
-            .map_err(|current| {
-                PocketIcError::BadRequest(format!(
-                    "the initial time is before the state directory's time ({current} ns)"
-                ))
-            })?;
+        let start = match time {
+            Some(t) => t,
+            // Unpinned, the clock follows real time (and never goes back).
+            None => {
+                let _ = replica.set_time(None);
+                replica.time()
+            }
+        };
+        replica.set_time(Some(start)).map_err(|current| {
+            PocketIcError::BadRequest(format!(
+                "the initial time is before the state directory's time ({current} ns)"
+            ))
+        })?;
         let service = drydock_http::service(replica, &path)?;
         let keys = service.keys();
         let (subnet_id, root_key) = (keys.subnet_id(), keys.root_key_der().to_vec());
@@ -240,8 +168,8 @@ impl Instance {
 
     /// `submit_ingress_message`: accepts an update call. A call to the management canister
     /// runs now (as in drydock's own ingress path); a call to a canister waits for a round.
-    pub fn submit(&mut self, call: RawCanisterCall) -> Result<SubmitResult, PocketIcError> {
-        let (sender, canister) = principals(&call)?;
+    pub fn submit(&mut self, call: Call) -> Result<SubmitResult, PocketIcError> {
+        let (sender, canister) = (call.sender, call.canister);
         if self.check_upgrades && canister == MANAGEMENT_CANISTER {
             let found = self
                 .with_replica(|r| crate::upgrade_check::warnings(r, &call.method, &call.payload));
@@ -325,7 +253,7 @@ impl Instance {
     }
 
     /// `update/execute_ingress_message`: submit and await in one.
-    pub fn execute(&mut self, call: RawCanisterCall) -> Result<RawCanisterResult, PocketIcError> {
+    pub fn execute(&mut self, call: Call) -> Result<RawCanisterResult, PocketIcError> {
         match self.submit(call)? {
             SubmitResult::Ok(id) => self.await_message(&id),
             SubmitResult::Err(e) => Ok(RawCanisterResult::Err(e)),
@@ -333,10 +261,9 @@ impl Instance {
     }
 
     /// `read/query`: a query call, in non-replicated mode.
-    pub fn query(&mut self, call: RawCanisterCall) -> Result<RawCanisterResult, PocketIcError> {
-        let (sender, canister) = principals(&call)?;
+    pub fn query(&mut self, call: Call) -> Result<RawCanisterResult, PocketIcError> {
         canister_result(
-            self.with_replica(|r| r.query(sender, canister, &call.method, &call.payload)),
+            self.with_replica(|r| r.query(call.sender, call.canister, &call.method, &call.payload)),
         )
     }
 
@@ -406,7 +333,7 @@ impl Instance {
         &self,
         sender: Principal,
         canister: Principal,
-        call: &RawCanisterCall,
+        call: &Call,
     ) -> Result<Result<Started, CallError>, PocketIcError> {
         let deadline = Instant::now() + MAX_WAIT;
         loop {
@@ -474,25 +401,6 @@ fn raw_canister(id: Principal) -> RawCanisterId {
     }
 }
 
-/// A principal from its raw bytes.
-pub fn principal(bytes: &[u8], what: &str) -> Result<Principal, PocketIcError> {
-    Principal::try_from_slice(bytes)
-        .map_err(|e| PocketIcError::BadRequest(format!("the {what} is not a principal: {e}")))
-}
-
-fn principals(call: &RawCanisterCall) -> Result<(Principal, Principal), PocketIcError> {
-    let sender = principal(&call.sender, "sender")?;
-    let canister = principal(&call.canister_id, "canister id")?;
-    // The effective principal only routes the management canister's calls between subnets;
-    // with one subnet, it is checked for form only.
-    if let RawEffectivePrincipal::CanisterId(b) | RawEffectivePrincipal::SubnetId(b) =
-        &call.effective_principal
-    {
-        principal(b, "effective principal")?;
-    }
-    Ok((sender, canister))
-}
-
 /// A call's outcome as the clients read it; drydock's own failures are errors of the
 /// request, not rejections.
 fn canister_result(result: Result<Vec<u8>, CallError>) -> Result<RawCanisterResult, PocketIcError> {
@@ -509,59 +417,5 @@ fn reject(e: &UserError) -> RejectResponse {
         reject_message: e.message.clone(),
         error_code: e.code,
         certified: true,
-    }
-}
-
-fn wall_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::refusal;
-    use crate::wire::InstanceConfig;
-
-    fn config(json: &str) -> InstanceConfig {
-        serde_json::from_str(json).expect("a config")
-    }
-
-    const APP: &str = r#"{"state_config":"New","instruction_config":"Production"}"#;
-
-    #[test]
-    fn one_application_subnet_is_served() {
-        let c = config(&format!(
-            r#"{{"subnet_config_set":{{"application":[{APP}]}}}}"#
-        ));
-        assert_eq!(refusal(&c), None);
-    }
-
-    #[test]
-    fn each_unsupported_request_is_named() {
-        for (json, named) in [
-            (
-                format!(r#"{{"subnet_config_set":{{"nns":{APP},"application":[{APP}]}}}}"#),
-                "an NNS subnet",
-            ),
-            (
-                format!(r#"{{"subnet_config_set":{{"application":[{APP},{APP}]}}}}"#),
-                "2 application subnets",
-            ),
-            (
-                r#"{"subnet_config_set":{"application":[{"state_config":"New","instruction_config":"Benchmarking"}]}}"#.to_string(),
-                "instruction config \"Benchmarking\"",
-            ),
-            (
-                format!(r#"{{"subnet_config_set":{{"application":[{APP}]}},"icp_features":{{"registry":"DefaultConfig","ii":null}}}}"#),
-                "the ICP feature `registry`",
-            ),
-            (r#"{"subnet_config_set":{}}"#.to_string(), "has no subnet"),
-        ] {
-            let message = refusal(&config(&json)).unwrap_or_default();
-            assert!(message.contains(named), "{json}: {message}");
-            assert!(!message.contains("`ii`"), "a null feature is not asked for: {message}");
-        }
     }
 }

@@ -2,21 +2,42 @@
 //! suites written for the `pocket-ic` crate (and the other PocketIC clients) run on drydock.
 //!
 //! - [`wire`]: the protocol's JSON bodies.
+//! - [`request`]: every request body decoded into a typed request, and checked (fuzzed).
 //! - [`instance`]: one instance: a replica over its own state directory, one application
 //!   subnet, PocketIC's clock, ingress messages by id.
-//! - [`server`]: the routes, the port file, the TTL and live mode (`auto_progress`).
+//! - `registry`: what a running server holds (instances, gateways, blobs).
+//! - `live`: live mode (`auto_progress`) and HTTP gateways.
+//! - `routes`: the routes, each a request run on its instance.
+//! - [`server`]: the process: port file, TTL, signals.
 //! - `upgrade_check`: `drydock check` on each upgrade, with `DRYDOCK_POCKET_IC_CHECK=1`.
+//!
+//! Imports point down that list's reverse: `server` → `routes` → `live` → `registry` →
+//! `instance` → `request` → `wire`.
 //!
 //! It knows PocketIC's protocol and nothing of the IC's HTTP interface, CBOR or command
 //! lines. Every instance is a [`drydock_replica::Replica`]: what a canister sees is what it
-//! sees under `drydock start`.
+//! sees under `drydock start`. Without the default feature `server`, the crate is only
+//! [`wire`] and [`request`], with no replica: what the fuzz target `pocketic` builds.
 
+#[cfg(feature = "server")]
 pub mod instance;
+#[cfg(feature = "server")]
+mod live;
+#[cfg(feature = "server")]
+mod registry;
+pub mod request;
+#[cfg(feature = "server")]
+mod routes;
+#[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
 mod upgrade_check;
 pub mod wire;
 
-pub use server::{serve, Event, ServerArgs};
+#[cfg(feature = "server")]
+pub use registry::Event;
+#[cfg(feature = "server")]
+pub use server::{serve, ServerArgs};
 
 /// The PocketIC server version drydock answers as: the newest the `pocket-ic` crate on the
 /// registry (16.1.0) was made for.
@@ -43,8 +64,10 @@ pub enum PocketIcError {
     /// No such instance, or it was deleted (HTTP 404).
     #[error("instance {0} does not exist (or was deleted)")]
     NoInstance(usize),
+    #[cfg(feature = "server")]
     #[error(transparent)]
     Replica(#[from] drydock_replica::ReplicaError),
+    #[cfg(feature = "server")]
     #[error(transparent)]
     Http(#[from] drydock_http::HttpError),
     #[error("{what}: {source}")]

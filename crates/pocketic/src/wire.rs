@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+#[cfg(feature = "server")]
 use drydock_replica::{ErrorCode, RejectCode};
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +27,7 @@ pub mod b64 {
 }
 
 /// `POST /instances`: the instance to create. Fields drydock does not use are ignored; the
-/// ones that ask for what drydock cannot give are checked by [`crate::instance::refusal`].
+/// ones that ask for what drydock cannot give are checked by [`crate::request::refusal`].
 #[derive(Debug, Default, Deserialize)]
 pub struct InstanceConfig {
     #[serde(default)]
@@ -190,6 +191,7 @@ pub struct RawIngressStatusArgs {
 }
 
 /// A call's reply or rejection.
+#[cfg(feature = "server")]
 #[derive(Debug, Clone, Serialize)]
 pub enum RawCanisterResult {
     Ok(#[serde(with = "b64")] Vec<u8>),
@@ -197,6 +199,7 @@ pub enum RawCanisterResult {
 }
 
 /// The answer to `submit_ingress_message`: the message, or why it was not accepted.
+#[cfg(feature = "server")]
 #[derive(Debug, Clone, Serialize)]
 pub enum SubmitResult {
     Ok(RawMessageId),
@@ -204,6 +207,7 @@ pub enum SubmitResult {
 }
 
 /// A rejection: the IC's reject code and error code by name, as the clients name them.
+#[cfg(feature = "server")]
 #[derive(Debug, Clone, Serialize)]
 pub struct RejectResponse {
     pub reject_code: RejectCode,
