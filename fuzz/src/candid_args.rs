@@ -15,18 +15,48 @@ use candid::Principal;
 use drydock_http::envelope::management_target;
 use ic_management_canister_types as mgmt;
 
-/// Decodes `arg` every way drydock does. Panics only if a decoder breaks a promise.
+/// How many ways [`decode_way`] decodes.
+pub const WAYS: u8 = 10;
+
+/// Decodes `arg` the `way`-th way drydock does (`way % WAYS`). Panics only if a decoder breaks
+/// a promise.
+pub fn decode_way(way: u8, arg: &[u8]) {
+    match way % WAYS {
+        0 => drop(management_target(arg)),
+        1 => drop(crate::decode_arg::<mgmt::CanisterIdRecord>(arg)),
+        2 => drop(crate::decode_arg::<mgmt::InstallCodeArgs>(arg)),
+        3 => drop(crate::decode_arg::<mgmt::UpdateSettingsArgs>(arg)),
+        4 => drop(crate::decode_arg::<mgmt::ProvisionalCreateCanisterWithCyclesArgs>(arg)),
+        5 => drop(crate::decode_arg::<mgmt::UploadChunkArgs>(arg)),
+        6 => drop(crate::decode_arg::<mgmt::InstallChunkedCodeArgs>(arg)),
+        7 => drop(crate::decode_arg::<mgmt::TakeCanisterSnapshotArgs>(arg)),
+        8 => drop(crate::decode_arg::<mgmt::LoadCanisterSnapshotArgs>(arg)),
+        _ => drop(crate::decode_arg::<mgmt::FetchCanisterLogsArgs>(arg)),
+    }
+}
+
+/// Decodes `arg` every way drydock does.
 pub fn decode_bytes(arg: &[u8]) {
-    let _ = management_target(arg);
-    let _ = crate::decode_arg::<mgmt::CanisterIdRecord>(arg);
-    let _ = crate::decode_arg::<mgmt::InstallCodeArgs>(arg);
-    let _ = crate::decode_arg::<mgmt::UpdateSettingsArgs>(arg);
-    let _ = crate::decode_arg::<mgmt::ProvisionalCreateCanisterWithCyclesArgs>(arg);
-    let _ = crate::decode_arg::<mgmt::UploadChunkArgs>(arg);
-    let _ = crate::decode_arg::<mgmt::InstallChunkedCodeArgs>(arg);
-    let _ = crate::decode_arg::<mgmt::TakeCanisterSnapshotArgs>(arg);
-    let _ = crate::decode_arg::<mgmt::LoadCanisterSnapshotArgs>(arg);
-    let _ = crate::decode_arg::<mgmt::FetchCanisterLogsArgs>(arg);
+    for way in 0..WAYS {
+        decode_way(way, arg);
+    }
+}
+
+/// One fuzz input: its first byte picks one decoding of the rest (`0..WAYS`), or (`WAYS`)
+/// a structured [`Target`] built from the rest. One decoding per execution keeps an input
+/// that is costly to decode (one that spends its whole quota) from costing ten times over.
+pub fn fuzz_one(input: &[u8]) {
+    let Some((&pick, rest)) = input.split_first() else {
+        return;
+    };
+    let pick = pick % (WAYS + 1);
+    if pick == WAYS {
+        if let Ok(t) = arbitrary::Unstructured::new(rest).arbitrary::<Target>() {
+            t.check();
+        }
+    } else {
+        decode_way(pick, rest);
+    }
 }
 
 /// A management argument with a `canister_id` and other fields around it.
@@ -60,16 +90,30 @@ impl Target {
     }
 }
 
-/// The seeds: well-formed arguments of the methods above.
+/// The seeds: well-formed arguments of the methods above, each after the byte that picks the
+/// decoding meant for it (see [`fuzz_one`]).
 pub fn seeds() -> Vec<(String, Vec<u8>)> {
+    raw_seeds()
+        .into_iter()
+        .map(|(name, way, bytes)| {
+            let mut input = vec![way];
+            input.extend(bytes);
+            (name, input)
+        })
+        .collect()
+}
+
+fn raw_seeds() -> Vec<(String, u8, Vec<u8>)> {
     let id = Principal::from_slice(&[0, 0, 0, 0, 0, 0x10, 0, 0, 1, 1]);
     let mut out = vec![
         (
             "canister_id_record.bin".to_string(),
+            1,
             candid::encode_one(mgmt::CanisterIdRecord { canister_id: id }).expect("encodes"),
         ),
         (
             "install_code.bin".to_string(),
+            2,
             candid::encode_one(mgmt::InstallCodeArgs {
                 mode: mgmt::CanisterInstallMode::Upgrade(Some(mgmt::UpgradeFlags {
                     skip_pre_upgrade: Some(true),
@@ -84,6 +128,7 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
         ),
         (
             "take_snapshot.bin".to_string(),
+            7,
             candid::encode_one(mgmt::TakeCanisterSnapshotArgs {
                 canister_id: id,
                 replace_snapshot: Some(vec![0; 16]),
@@ -95,6 +140,7 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
     ];
     out.push((
         "vec_null.bin".to_string(),
+        0,
         // `(vec null)` claiming 2^32 elements: the quota must stop it quickly.
         b"DIDL\x01\x6d\x7f\x01\x00\x80\x80\x80\x80\x10".to_vec(),
     ));

@@ -12,7 +12,7 @@ use axum::Router;
 use candid::Principal;
 use ic_transport_types::{EnvelopeContent, NodeSignature, QueryResponse, ReplyResponse};
 
-use crate::service::{cbor, now_ns, outcome_of, CallOutcome, HttpReject, Service, Shared};
+use crate::service::{cbor, now_ns, outcome_of, Answer, CallOutcome, HttpReject, Service, Shared};
 
 /// How long a synchronous call waits for its reply before answering 202.
 pub const SYNC_CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -170,15 +170,35 @@ struct Started {
     rid: ic_transport_types::RequestId,
     sender: Principal,
     /// Fires when the call is done; `None` when the same request was already submitted (it
-    /// is not run again).
-    /// The outcome, and whether the call was refused before it was accepted (an unknown
-    /// canister or method, `canister_inspect_message` declining it, a method only canisters
-    /// may call): such a refusal is not certified.
-    done: Option<tokio::sync::oneshot::Receiver<(CallOutcome, bool)>>,
+    /// is not run again). The answer says whether the call was refused before it was
+    /// accepted (an unknown canister or method, `canister_inspect_message` declining it, a
+    /// method only canisters may call): such a refusal is not certified.
+    done: Option<tokio::sync::oneshot::Receiver<Answer>>,
 }
 
-/// Decodes, authenticates and starts an update call.
-fn start_call(s: &Shared, id: &str, body: &[u8]) -> Result<Started, HttpReject> {
+/// How a call's HTTP request waits.
+#[derive(Clone, Copy, PartialEq)]
+enum Wait {
+    /// v2: answered 202 as soon as the request is known; the call starts on another thread.
+    Accepted,
+    /// v3/v4: the request waits for the answer anyway, so the call starts on this thread.
+    Answer,
+}
+
+/// Decodes, authenticates and starts an update call, on a blocking thread: the decoding
+/// (signatures) costs CPU, and the start takes the replica's lock, which must never stall the
+/// async executor's few threads.
+async fn start_call(
+    s: &Shared,
+    id: String,
+    body: Bytes,
+    wait: Wait,
+) -> Result<Started, HttpReject> {
+    let s = s.clone();
+    blocking(move || start_call_now(&s, &id, &body, wait)).await?
+}
+
+fn start_call_now(s: &Shared, id: &str, body: &[u8], wait: Wait) -> Result<Started, HttpReject> {
     let effective = parse_id(id)?;
     let authed = s.decode(body, Some(effective))?;
     let EnvelopeContent::Call {
@@ -204,7 +224,7 @@ fn start_call(s: &Shared, id: &str, body: &[u8]) -> Result<Started, HttpReject> 
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
     let service = s.clone();
-    tokio::task::spawn_blocking(move || {
+    let run = move || {
         // The replica is held for one step at a time, so other requests are served while this
         // call waits for the calls it made.
         let mut refused = false;
@@ -251,9 +271,17 @@ fn start_call(s: &Shared, id: &str, body: &[u8]) -> Result<Started, HttpReject> 
         let outcome = outcome_of(result);
         service.finish_call(rid, outcome.clone());
         if let Some(tx) = tx {
-            let _ = tx.send((outcome, refused));
+            let _ = tx.send(Answer {
+                outcome,
+                refused,
+                certified: None,
+            });
         }
-    });
+    };
+    match wait {
+        Wait::Answer => run(),
+        Wait::Accepted => drop(tokio::task::spawn_blocking(run)),
+    }
     Ok(Started {
         rid,
         sender,
@@ -262,31 +290,45 @@ fn start_call(s: &Shared, id: &str, body: &[u8]) -> Result<Started, HttpReject> 
 }
 
 async fn call_v2(State(s): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
-    match start_call(&s, &id, &body) {
+    match start_call(&s, id, body, Wait::Accepted).await {
         Ok(_) => StatusCode::ACCEPTED.into_response(),
         Err(r) => reject(r),
     }
 }
 
 async fn call_sync(State(s): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
-    let started = match start_call(&s, &id, &body) {
+    let started = match start_call(&s, id, body, Wait::Answer).await {
         Ok(v) => v,
         Err(r) => return reject(r),
     };
+    let (rid, sender) = (started.rid, started.sender);
+    let mut certificate = None;
     if let Some(rx) = started.done {
         match tokio::time::timeout(SYNC_CALL_TIMEOUT, rx).await {
-            Ok(Ok((outcome, true))) => {
-                return cbor_response(StatusCode::OK, Service::rejection_body(&outcome));
+            Ok(Ok(answer)) if answer.refused => {
+                return cbor_response(StatusCode::OK, Service::rejection_body(&answer.outcome));
             }
-            Ok(_) => {}
+            // Answered by the scheduler with its batch certificate: the witness is made here.
+            Ok(Ok(answer)) => {
+                certificate = answer
+                    .certified
+                    .filter(|b| b.covers(&rid))
+                    .map(|b| b.certificate(&rid));
+            }
+            Ok(Err(_)) => {}
             Err(_) => return StatusCode::ACCEPTED.into_response(),
         }
     } else if !s.is_done(&started.rid) {
         return StatusCode::ACCEPTED.into_response();
     }
-    let s2 = s.clone();
-    let (rid, sender) = (started.rid, started.sender);
-    match blocking(move || s2.call_certificate(&rid, sender)).await {
+    let certificate = match certificate {
+        Some(cert) => Ok(Ok(cert)),
+        None => {
+            let s2 = s.clone();
+            blocking(move || s2.call_certificate(&rid, sender)).await
+        }
+    };
+    match certificate {
         Ok(Ok(cert)) => {
             #[derive(serde::Serialize)]
             struct Replied {

@@ -50,15 +50,46 @@ struct RequestEntry {
 /// One certificate for a batch of finished calls: the state tree with all their statuses and
 /// its signature. Each call's certificate is a witness of this tree (same root hash) with the
 /// same signature, as the IC certifies once per block.
-struct CallCertificates {
+pub struct CallCertificates {
     made: std::time::Instant,
     tree: crate::tree::Node,
     signature: Vec<u8>,
     requests: std::collections::HashSet<RequestId>,
 }
 
-/// Where a call's outcome goes, and whether it was refused before it was accepted.
-pub type AnswerTo = tokio::sync::oneshot::Sender<(CallOutcome, bool)>;
+impl CallCertificates {
+    /// Whether this batch certifies `rid`, and is recent enough to be used.
+    pub fn covers(&self, rid: &RequestId) -> bool {
+        self.made.elapsed() < CALL_CERTIFICATE_REUSE && self.requests.contains(rid)
+    }
+
+    /// The certificate of `rid` (covered): `time` and its status, a witness of the batch's
+    /// tree (same root hash) with the batch's signature.
+    pub fn certificate(&self, rid: &RequestId) -> Vec<u8> {
+        let paths = vec![
+            vec![b"time".to_vec()],
+            vec![b"request_status".to_vec(), rid.as_slice().to_vec()],
+        ];
+        cbor(&ic_certification::Certificate {
+            tree: self.tree.witness(&paths),
+            signature: self.signature.clone(),
+            delegation: None,
+        })
+    }
+}
+
+/// A call's outcome, as its waiting HTTP request gets it.
+pub struct Answer {
+    pub outcome: CallOutcome,
+    /// The call was refused before it was accepted: its refusal is not certified.
+    pub refused: bool,
+    /// The batch certificate that covers the call, when the scheduler made one for it: the
+    /// request makes its own witness of it, with no further trip to the replica.
+    pub certified: Option<Arc<CallCertificates>>,
+}
+
+/// Where a call's [`Answer`] goes.
+pub type AnswerTo = tokio::sync::oneshot::Sender<Answer>;
 
 /// How long a batch certificate is used for calls it covers.
 const CALL_CERTIFICATE_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -75,7 +106,7 @@ pub struct Service {
     /// the outcome goes (see [`Service::deliver_answers`]).
     waiting: Mutex<HashMap<u64, (RequestId, AnswerTo)>>,
     /// The batch certificate of recently finished calls.
-    call_certificates: Mutex<Option<CallCertificates>>,
+    call_certificates: Mutex<Option<Arc<CallCertificates>>>,
     /// Wakes the scheduler: an ingress message accepted, an execution finished.
     pub work: crate::signal::Signal,
     /// Wakes the callers waiting for answers: answers handed out after a sync.
@@ -324,12 +355,17 @@ impl Service {
         for (rid, _, outcome) in &answered {
             self.finish_call(*rid, outcome.clone());
         }
-        if let Some((rid, _, _)) = answered.first() {
-            // Certifies every call finished so far, these included.
-            let _ = self.call_certificate(rid, Principal::anonymous());
-        }
+        // One certificate for every call finished so far, these included; each request makes
+        // its own witness of it.
+        let certified = answered
+            .first()
+            .and_then(|(rid, _, _)| self.batch_certificate(rid, Principal::anonymous()).ok());
         for (_, tx, outcome) in answered {
-            let _ = tx.send((outcome, false));
+            let _ = tx.send(Answer {
+                outcome,
+                refused: false,
+                certified: certified.clone(),
+            });
         }
         true
     }
@@ -399,48 +435,44 @@ impl Service {
         rid: &RequestId,
         sender: Principal,
     ) -> Result<Vec<u8>, HttpReject> {
-        let paths = vec![
-            vec![b"time".to_vec()],
-            vec![b"request_status".to_vec(), rid.as_slice().to_vec()],
-        ];
+        Ok(self.batch_certificate(rid, sender)?.certificate(rid))
+    }
+
+    /// A batch certificate that covers `rid`: the current one if it does, else a new one for
+    /// the calls finished since the last (one tree, one signature).
+    fn batch_certificate(
+        &self,
+        rid: &RequestId,
+        sender: Principal,
+    ) -> Result<Arc<CallCertificates>, HttpReject> {
         let mut batch = lock(&self.call_certificates);
-        let covered = batch
-            .as_ref()
-            .is_some_and(|b| b.made.elapsed() < CALL_CERTIFICATE_REUSE && b.requests.contains(rid));
-        if !covered {
-            // One tree and one signature for the calls that finished since the last tree was
-            // cut: the calls answered by the same group commit share it, and a tree holds only
-            // those (its cost does not grow with the calls of the last second).
-            let requests: std::collections::HashSet<RequestId> =
-                std::mem::take(&mut lock(&self.requests).finished)
-                    .into_iter()
-                    .filter(|(t, _)| t.elapsed() < CALL_CERTIFICATE_REUSE)
-                    .map(|(_, r)| r)
-                    .chain(std::iter::once(*rid))
-                    .collect();
-            let all: Vec<Vec<Vec<u8>>> = requests
-                .iter()
-                .map(|r| vec![b"request_status".to_vec(), r.as_slice().to_vec()])
-                .collect();
-            let tree = self.state_tree(&all, sender)?;
-            let signature = self.keys.sign_root(&tree.digest());
-            *batch = Some(CallCertificates {
-                made: std::time::Instant::now(),
-                tree,
-                signature,
-                requests,
-            });
+        if let Some(b) = batch.as_ref().filter(|b| b.covers(rid)) {
+            return Ok(b.clone());
         }
-        let Some(b) = batch.as_ref() else {
-            return Err(HttpReject::internal("no call certificate was made"));
-        };
-        // A witness has the tree's root hash, so the batch's signature covers it.
-        let cert = ic_certification::Certificate {
-            tree: b.tree.witness(&paths),
-            signature: b.signature.clone(),
-            delegation: None,
-        };
-        Ok(cbor(&cert))
+        // One tree and one signature for the calls that finished since the last tree was cut:
+        // the calls answered by the same group commit share it, and a tree holds only those
+        // (its cost does not grow with the calls of the last second).
+        let requests: std::collections::HashSet<RequestId> =
+            std::mem::take(&mut lock(&self.requests).finished)
+                .into_iter()
+                .filter(|(t, _)| t.elapsed() < CALL_CERTIFICATE_REUSE)
+                .map(|(_, r)| r)
+                .chain(std::iter::once(*rid))
+                .collect();
+        let all: Vec<Vec<Vec<u8>>> = requests
+            .iter()
+            .map(|r| vec![b"request_status".to_vec(), r.as_slice().to_vec()])
+            .collect();
+        let tree = self.state_tree(&all, sender)?;
+        let signature = self.keys.sign_root(&tree.digest());
+        let made = Arc::new(CallCertificates {
+            made: std::time::Instant::now(),
+            tree,
+            signature,
+            requests,
+        });
+        *batch = Some(made.clone());
+        Ok(made)
     }
 
     /// `read_state`: checks that `sender` may read each path with this effective id, then
