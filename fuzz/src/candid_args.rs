@@ -26,7 +26,9 @@ pub fn decode_way(way: u8, arg: &[u8]) {
         1 => drop(crate::decode_arg::<mgmt::CanisterIdRecord>(arg)),
         2 => drop(crate::decode_arg::<mgmt::InstallCodeArgs>(arg)),
         3 => drop(crate::decode_arg::<mgmt::UpdateSettingsArgs>(arg)),
-        4 => drop(crate::decode_arg::<mgmt::ProvisionalCreateCanisterWithCyclesArgs>(arg)),
+        4 => drop(crate::decode_arg::<
+            mgmt::ProvisionalCreateCanisterWithCyclesArgs,
+        >(arg)),
         5 => drop(crate::decode_arg::<mgmt::UploadChunkArgs>(arg)),
         6 => drop(crate::decode_arg::<mgmt::InstallChunkedCodeArgs>(arg)),
         7 => drop(crate::decode_arg::<mgmt::TakeCanisterSnapshotArgs>(arg)),
