@@ -20,7 +20,7 @@ use crate::wire::{
     CanisterIdRange, RawCanisterId, RawCanisterResult, RawMessageId, RejectResponse, SubmitResult,
     SubnetConfig, Topology,
 };
-use crate::PocketIcError;
+use crate::error::PocketIcError;
 
 /// The index of the first canister id PocketIC gives out on its (first) application subnet,
 /// `lxzze-o7777-77777-aaaaa-cai`; suites written for PocketIC may expect it.

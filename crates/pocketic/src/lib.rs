@@ -1,6 +1,7 @@
 //! Drydock as a PocketIC server: PocketIC's REST protocol over drydock replicas, so test
 //! suites written for the `pocket-ic` crate (and the other PocketIC clients) run on drydock.
 //!
+//! - [`error`]: what a request or the server can fail with.
 //! - [`wire`]: the protocol's JSON bodies.
 //! - [`request`]: every request body decoded into a typed request, and checked (fuzzed).
 //! - [`instance`]: one instance: a replica over its own state directory, one application
@@ -11,14 +12,15 @@
 //! - [`server`]: the process: port file, TTL, signals.
 //! - `upgrade_check`: `drydock check` on each upgrade, with `DRYDOCK_POCKET_IC_CHECK=1`.
 //!
-//! Imports point down that list's reverse: `server` → `routes` → `live` → `registry` →
-//! `instance` → `request` → `wire`.
+//! Imports point one way: `server` → `routes` → `live` → `registry` → `instance` →
+//! `request` → `wire`, and all of them to `error`.
 //!
 //! It knows PocketIC's protocol and nothing of the IC's HTTP interface, CBOR or command
 //! lines. Every instance is a [`drydock_replica::Replica`]: what a canister sees is what it
 //! sees under `drydock start`. Without the default feature `server`, the crate is only
 //! [`wire`] and [`request`], with no replica: what the fuzz target `pocketic` builds.
 
+pub mod error;
 #[cfg(feature = "server")]
 pub mod instance;
 #[cfg(feature = "server")]
@@ -34,6 +36,7 @@ pub mod server;
 mod upgrade_check;
 pub mod wire;
 
+pub use error::PocketIcError;
 #[cfg(feature = "server")]
 pub use registry::Event;
 #[cfg(feature = "server")]
@@ -47,34 +50,4 @@ pub const SERVER_VERSION: &str = "16.1.0";
 /// (`pocket-ic-server X.Y.Z`); drydock's own version rides along as semver build metadata.
 pub fn version_line(drydock_version: &str) -> String {
     format!("pocket-ic-server {SERVER_VERSION}+drydock.{drydock_version}")
-}
-
-/// What a request or the server can fail with.
-#[derive(Debug, thiserror::Error)]
-pub enum PocketIcError {
-    /// The request is malformed or names what does not exist (HTTP 400).
-    #[error("{0}")]
-    BadRequest(String),
-    /// The request asks for what drydock does not support (HTTP 501).
-    #[error("{0}")]
-    Unsupported(String),
-    /// The caller may not see this (HTTP 403).
-    #[error("{0}")]
-    Forbidden(String),
-    /// No such instance, or it was deleted (HTTP 404).
-    #[error("instance {0} does not exist (or was deleted)")]
-    NoInstance(usize),
-    #[cfg(feature = "server")]
-    #[error(transparent)]
-    Replica(#[from] drydock_replica::ReplicaError),
-    #[cfg(feature = "server")]
-    #[error(transparent)]
-    Http(#[from] drydock_http::HttpError),
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
-    #[error("drydock failed: {0}")]
-    Internal(String),
 }

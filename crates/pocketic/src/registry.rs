@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::instance::Instance;
-use crate::PocketIcError;
+use crate::error::PocketIcError;
 
 /// What the server tells the program that runs it.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ use crate::wire::{
     RawCanisterId, RawEffectivePrincipal, RawIngressStatusArgs, RawMessageId, RawPrincipalId,
     RawSetStableMemory, RawSubnetId, RawTime,
 };
-use crate::PocketIcError;
+use crate::error::PocketIcError;
 
 /// A call from `sender` to `canister`, sent without a signature.
 #[derive(Debug, Clone)]

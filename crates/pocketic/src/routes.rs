@@ -25,7 +25,7 @@ use crate::wire::{
     ApiError, CreateHttpGatewayResponse, CreateInstanceResponse, InitialTime, RawCycles,
     RawPrincipalId, RawStableMemory, RawSubnetId, RawTime,
 };
-use crate::PocketIcError;
+use crate::error::PocketIcError;
 
 /// The largest request body: a module and its argument, or a stable memory, in base64. A
 /// gzipped blob may not gunzip to more either.

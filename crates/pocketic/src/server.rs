@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::registry::{lock, Event, Server, Shared};
 use crate::routes::router;
-use crate::PocketIcError;
+use crate::error::PocketIcError;
 
 /// How the server is started (PocketIC's own flags).
 #[derive(Debug, Clone)]
