@@ -297,14 +297,19 @@ async fn call_v2(State(s): State<Shared>, Path(id): Path<String>, body: Bytes) -
 }
 
 async fn call_sync(State(s): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
-    let started = match start_call(&s, id, body, Wait::Answer).await {
-        Ok(v) => v,
-        Err(r) => return reject(r),
-    };
+    // One deadline for the start (which waits while a canister the call changes is busy) and
+    // the answer: past it the client gets 202 and reads the status later. The call goes on.
+    let deadline = tokio::time::Instant::now() + SYNC_CALL_TIMEOUT;
+    let started =
+        match tokio::time::timeout_at(deadline, start_call(&s, id, body, Wait::Answer)).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(r)) => return reject(r),
+            Err(_) => return StatusCode::ACCEPTED.into_response(),
+        };
     let (rid, sender) = (started.rid, started.sender);
     let mut certificate = None;
     if let Some(rx) = started.done {
-        match tokio::time::timeout(SYNC_CALL_TIMEOUT, rx).await {
+        match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(answer)) if answer.refused => {
                 return cbor_response(StatusCode::OK, Service::rejection_body(&answer.outcome));
             }

@@ -15,12 +15,12 @@ use drydock_replica::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::error::PocketIcError;
 use crate::request::Call;
 use crate::wire::{
     CanisterIdRange, RawCanisterId, RawCanisterResult, RawMessageId, RejectResponse, SubmitResult,
     SubnetConfig, Topology,
 };
-use crate::error::PocketIcError;
 
 /// The index of the first canister id PocketIC gives out on its (first) application subnet,
 /// `lxzze-o7777-77777-aaaaa-cai`; suites written for PocketIC may expect it.

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use crate::instance::Instance;
 use crate::error::PocketIcError;
+use crate::instance::Instance;
 
 /// What the server tells the program that runs it.
 #[derive(Debug, Clone)]

@@ -9,12 +9,12 @@ use std::io::Read as _;
 use candid::Principal;
 use serde::de::DeserializeOwned;
 
+use crate::error::PocketIcError;
 use crate::wire::{
     AutoProgressConfig, HttpGatewayConfig, InstanceConfig, RawAddCycles, RawCanisterCall,
     RawCanisterId, RawEffectivePrincipal, RawIngressStatusArgs, RawMessageId, RawPrincipalId,
     RawSetStableMemory, RawSubnetId, RawTime,
 };
-use crate::error::PocketIcError;
 
 /// A call from `sender` to `canister`, sent without a signature.
 #[derive(Debug, Clone)]

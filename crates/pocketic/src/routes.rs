@@ -17,6 +17,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use sha2::Digest;
 
+use crate::error::PocketIcError;
 use crate::instance::Instance;
 use crate::live::{start_gateway, start_live, stop_gateway, stop_gateways_of, stop_live};
 use crate::registry::{lock, Event, Shared, Slot};
@@ -25,7 +26,6 @@ use crate::wire::{
     ApiError, CreateHttpGatewayResponse, CreateInstanceResponse, InitialTime, RawCycles,
     RawPrincipalId, RawStableMemory, RawSubnetId, RawTime,
 };
-use crate::error::PocketIcError;
 
 /// The largest request body: a module and its argument, or a stable memory, in base64. A
 /// gzipped blob may not gunzip to more either.

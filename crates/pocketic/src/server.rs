@@ -10,9 +10,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::error::PocketIcError;
 use crate::registry::{lock, Event, Server, Shared};
 use crate::routes::router;
-use crate::error::PocketIcError;
 
 /// How the server is started (PocketIC's own flags).
 #[derive(Debug, Clone)]
