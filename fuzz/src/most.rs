@@ -53,3 +53,16 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    /// Inputs that once broke a promise.
+    #[test]
+    fn found_inputs_keep_the_promises() {
+        // non-regular recursion: "too deeply nested to compare" against itself (now refused
+        // while parsing, as moc refuses it)
+        super::parse_text(
+            "// Version: 1.0.0\ntype List__1021506447<T >= ?(T, List__1021506447<?T>);\nactor {\n  stable var items : ?({c : Int32}, List__1021506447<{c : Int32}>)\n};\n",
+        );
+    }
+}

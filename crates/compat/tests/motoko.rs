@@ -305,6 +305,38 @@ fn recursive_and_generic_definitions() {
     assert_eq!(codes(new, old), vec!["M0170"]);
 }
 
+/// Six definitions, each an option nested 150 deep around the next: an unchanged variable of
+/// that type compares as compatible although unfolding it is 900 levels deep.
+fn deep_chain(last: &str) -> String {
+    let mut defs = String::new();
+    for i in 0..6 {
+        let inner = if i == 5 {
+            last.to_string()
+        } else {
+            format!("D{}", i + 1)
+        };
+        defs += &format!("type D{i} = {}{inner};\n", "?".repeat(150));
+    }
+    format!("// Version: 1.0.0\n{defs}actor {{\n  stable var d : D0\n}};\n")
+}
+
+#[test]
+fn deep_unchanged_types_stay_compatible() {
+    let sig = deep_chain("Nat");
+    assert!(codes(&sig, &sig).is_empty());
+    assert!(codes(&sig, &deep_chain("Int")).is_empty());
+    assert_eq!(codes(&deep_chain("Int"), &sig), vec!["M0170"]);
+}
+
+#[test]
+fn expansive_definitions_are_refused_as_moc_refuses_them() {
+    // found by the `most` fuzz target: moc never writes this (M0156), and unfolding it never
+    // repeats
+    let sig = "// Version: 1.0.0\ntype List__1<T> = ?(T, List__1<?T>);\nactor {\n  stable var items : ?(Nat, List__1<Nat>)\n};\n";
+    let e = check_stable(sig, sig).expect_err("refused").to_string();
+    assert!(e.contains("M0156") && e.contains("line 2"), "{e}");
+}
+
 #[test]
 fn migration_function_allows_the_drop() {
     let old = single("  stable var a : Nat;\n  stable var b : {x : Nat; y : Text}");

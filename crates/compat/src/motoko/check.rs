@@ -25,6 +25,8 @@ const MAX_DEPTH: usize = 1_000;
 /// One run of the relation: moc's `RelArg` plus the memo tables.
 struct Rel<'a> {
     defs: [&'a BTreeMap<String, TypeDef>; 2],
+    /// The definitions that mean the same on both sides (see [`shared_defs`]).
+    shared: &'a HashSet<String>,
     stable: bool,
     /// Inside an odd number of contravariant positions (function parameters), the left type
     /// comes from the new signature.
@@ -56,6 +58,13 @@ impl Rel<'_> {
         }
     }
 
+    /// Whether every definition `t` uses means the same on both sides.
+    fn only_shared(&self, t: &Type) -> bool {
+        let mut ok = true;
+        t.for_each_con(&mut |n, _| ok = ok && self.shared.contains(n));
+        ok
+    }
+
     /// `t1 <: t2` (or `t1 = t2` when `eq`).
     fn rel(&mut self, eq: bool, t1: &Type, t2: &Type) -> bool {
         self.depth += 1;
@@ -67,6 +76,11 @@ impl Rel<'_> {
     fn rel_inner(&mut self, eq: bool, t1: &Type, t2: &Type) -> bool {
         if self.depth > MAX_DEPTH {
             return self.fail("the types are too deeply nested to compare".into());
+        }
+        // Every type is a (stable) subtype of itself; this also spares deep unchanged types
+        // the depth bound.
+        if t1 == t2 && self.only_shared(t1) {
+            return true;
         }
         // Type definitions are per side, so equal texts only mean equal types without Cons.
         let memo_key = (self.flipped, t1.clone(), t2.clone());
@@ -304,10 +318,48 @@ enum VarVerdict {
     Lossy(String, String),
 }
 
-fn relate(old: &Signature, new: &Signature, t1: &Type, t2: &Type) -> VarVerdict {
+/// The definitions that mean the same in `old` and `new`: equal bodies that use only such
+/// definitions (the greatest such set).
+fn shared_defs(old: &Signature, new: &Signature) -> HashSet<String> {
+    let mut shared: HashSet<String> = old
+        .defs
+        .iter()
+        .filter(|(n, d)| new.defs.get(*n) == Some(*d))
+        .map(|(n, _)| n.clone())
+        .collect();
+    loop {
+        let unsure: Vec<String> = shared
+            .iter()
+            .filter(|n| {
+                let mut ok = true;
+                if let Some(d) = old.defs.get(*n) {
+                    d.body
+                        .for_each_con(&mut |c, _| ok = ok && shared.contains(c));
+                }
+                !ok
+            })
+            .cloned()
+            .collect();
+        if unsure.is_empty() {
+            return shared;
+        }
+        for n in unsure {
+            shared.remove(&n);
+        }
+    }
+}
+
+fn relate(
+    old: &Signature,
+    new: &Signature,
+    shared: &HashSet<String>,
+    t1: &Type,
+    t2: &Type,
+) -> VarVerdict {
     let run = |stable: bool| {
         let mut r = Rel {
             defs: [&old.defs, &new.defs],
+            shared,
             stable,
             flipped: false,
             depth: 0,
@@ -434,6 +486,7 @@ pub fn check(old: &Signature, new: &Signature) -> Vec<Finding> {
         }
     };
     let old_fields = post(&old.sig);
+    let shared = shared_defs(old, new);
     let (mut i, mut j) = (0, 0);
     while i < old_fields.len() || j < pre.len() {
         let o = old_fields.get(i);
@@ -441,7 +494,7 @@ pub fn check(old: &Signature, new: &Signature) -> Vec<Finding> {
         match (o, n) {
             (Some(o), Some(n)) if o.name == n.name => {
                 let path = format!("stable variable `{}`", o.name);
-                match relate(old, new, o.typ.as_immut(), n.typ.as_immut()) {
+                match relate(old, new, &shared, o.typ.as_immut(), n.typ.as_immut()) {
                     VarVerdict::Ok => {}
                     VarVerdict::NotSub(p, why) => out.push(finding(
                         "M0170",

@@ -3,6 +3,8 @@
 //!
 //! - `types`: the data model (Motoko types, the three signature shapes);
 //! - `parse`: the `.most` text format (versions 1.0.0, 3.0.0 and 4.0.0);
+//! - `wellformed`: the type definitions moc refuses (non-productive, expansive), refused
+//!   while parsing;
 //! - `check`: moc's (stable) subtyping and signature matching, as [`Finding`]s with moc's
 //!   error codes (M0169, M0170, M0216, M0263, M0255, M0253).
 //!
@@ -11,6 +13,7 @@
 mod check;
 mod parse;
 pub mod types;
+mod wellformed;
 
 use crate::{CompatError, Finding};
 

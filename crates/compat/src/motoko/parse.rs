@@ -332,6 +332,7 @@ impl Parser {
 
     fn signature(&mut self) -> Result<(BTreeMap<String, TypeDef>, StabSig), CompatError> {
         let mut defs = BTreeMap::new();
+        let mut defined_at = HashMap::new();
         while self.is_kw("type") {
             let (l, c) = self.here();
             self.bump();
@@ -363,6 +364,7 @@ impl Parser {
             {
                 return Err(err(l, c, format!("type `{name}` is defined twice")));
             }
+            defined_at.insert(name, (l, c));
             self.eat_sym(";");
         }
         let sig = if self.is_sym("{") {
@@ -451,6 +453,10 @@ impl Parser {
                     ));
                 }
             }
+        }
+        if let Err((name, why)) = super::wellformed::check(&defs) {
+            let (l, c) = defined_at.get(&name).copied().unwrap_or((1, 1));
+            return Err(err(l, c, why));
         }
         Ok((defs, sig))
     }

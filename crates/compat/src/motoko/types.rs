@@ -157,6 +157,38 @@ impl Type {
         }
     }
 
+    /// Calls `f` on each type directly inside this one (not recursively).
+    pub fn for_each_child<'a>(&'a self, f: &mut impl FnMut(&'a Type)) {
+        match self {
+            Type::Prim(_) | Type::Param(_) | Type::Var(_) | Type::Any | Type::Non => {}
+            Type::Con(_, ts) | Type::Tup(ts) => ts.iter().for_each(f),
+            Type::Obj(_, fs) | Type::Variant(fs) => fs.iter().for_each(|x| f(&x.typ)),
+            Type::Array(t) | Type::Opt(t) | Type::Async(_, t) | Type::Mut(t) | Type::Weak(t) => {
+                f(t)
+            }
+            Type::Func(_, _, bs, a, r) => bs.iter().chain(a).chain(r).for_each(f),
+        }
+    }
+
+    /// Calls `f` on every use of a type definition inside this type, the arguments of uses
+    /// included, outermost first.
+    pub fn for_each_con<'a>(&'a self, f: &mut impl FnMut(&'a str, &'a [Type])) {
+        if let Type::Con(n, ts) = self {
+            f(n, ts);
+        }
+        self.for_each_child(&mut |t| t.for_each_con(f));
+    }
+
+    /// Whether the definition parameter `Param(i)` occurs in this type.
+    pub fn mentions_param(&self, i: usize) -> bool {
+        if *self == Type::Param(i) {
+            return true;
+        }
+        let mut found = false;
+        self.for_each_child(&mut |t| found = found || t.mentions_param(i));
+        found
+    }
+
     /// Replaces the definition parameters `Param(i)` by `args[i]`.
     pub fn subst(&self, args: &[Type]) -> Type {
         let s = |t: &Type| t.subst(args);
