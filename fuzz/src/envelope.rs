@@ -35,12 +35,12 @@ pub const CANISTER: Principal = Principal::from_slice(&[0, 0, 0, 0, 0, 0x10, 0, 
 /// Decodes `body` as of [`NOW`] with the effective canister id [`CANISTER`] (and, for an
 /// accepted read_state, also without one). Panics only if the decoder breaks a promise.
 pub fn decode_bytes(body: &[u8]) {
-    let Ok(authed) = decode_envelope(body, Some(CANISTER), NOW) else {
+    let Ok(authed) = decode_envelope(body, Some(CANISTER), NOW, &[]) else {
         return;
     };
     check_accepted(&authed);
     if matches!(authed.content, EnvelopeContent::ReadState { .. }) {
-        if let Ok(authed) = decode_envelope(body, None, NOW) {
+        if let Ok(authed) = decode_envelope(body, None, NOW, &[]) {
             check_accepted(&authed);
         }
     }
@@ -344,7 +344,7 @@ impl Spec {
     pub fn check(&self) {
         let body = self.body();
         let effective = self.effective.as_ref().map(Id::principal);
-        let result = decode_envelope(&body, effective, NOW);
+        let result = decode_envelope(&body, effective, NOW, &[]);
         match (self.acceptable(), result) {
             (true, Ok(authed)) => {
                 check_accepted(&authed);

@@ -3,11 +3,18 @@
 //! canister's certified data on every change. A query returns the value with the data
 //! certificate the system hands it (`ic0.data_certificate_copy`) and a witness (the tree
 //! pruned to that key, CBOR), so a client can check the value against the IC's root key.
+//!
+//! It also makes canister signatures, as Internet Identity does: `sign` puts
+//! `sig/<seed hash>/<message hash>` into a second tree (labelled "sig"; the certified data is
+//! the hash of both), and the query `signature` returns the certificate and the witness of
+//! that path (CBOR), which is the canister signature. `caller_info` (update) and
+//! `caller_info_query` return what `ic0.msg_caller_info_*` hand the canister.
 
 use std::cell::RefCell;
 
 use candid::CandidType;
-use ic_certification::{labeled, labeled_hash, AsHashTree, RbTree};
+use candid::Principal;
+use ic_certification::{fork, fork_hash, labeled, labeled_hash, pruned, AsHashTree, RbTree};
 use serde_bytes::ByteBuf;
 
 /// The Candid interface, as the custom section `icp:public candid:service`.
@@ -17,9 +24,26 @@ const CANDID_LEN: usize = include_bytes!("../certified.did").len();
 static CANDID_SERVICE: [u8; CANDID_LEN] = *include_bytes!("../certified.did");
 
 const LABEL: &[u8] = b"kv";
+const SIG: &[u8] = b"sig";
+
+type Sigs = RbTree<Vec<u8>, RbTree<Vec<u8>, Vec<u8>>>;
 
 thread_local! {
     static TREE: RefCell<RbTree<Vec<u8>, Vec<u8>>> = RefCell::new(RbTree::new());
+    static SIGS: RefCell<Sigs> = RefCell::new(RbTree::new());
+}
+
+/// The certified data: `fork(labeled("kv", values), labeled("sig", signatures))`.
+fn certify() {
+    ic_cdk::api::certified_data_set(fork_hash(&kv_hash(), &sig_hash()));
+}
+
+fn kv_hash() -> [u8; 32] {
+    TREE.with(|t| labeled_hash(LABEL, &t.borrow().root_hash()))
+}
+
+fn sig_hash() -> [u8; 32] {
+    SIGS.with(|t| labeled_hash(SIG, &t.borrow().root_hash()))
 }
 
 #[derive(CandidType)]
@@ -32,10 +56,9 @@ struct CertifiedValue {
 #[ic_cdk::update]
 fn put(key: String, value: String) {
     TREE.with(|t| {
-        let mut t = t.borrow_mut();
-        t.insert(key.into_bytes(), value.into_bytes());
-        ic_cdk::api::certified_data_set(labeled_hash(LABEL, &t.root_hash()));
+        t.borrow_mut().insert(key.into_bytes(), value.into_bytes());
     });
+    certify();
 }
 
 #[ic_cdk::query]
@@ -44,7 +67,7 @@ fn get(key: String) -> Option<CertifiedValue> {
     TREE.with(|t| {
         let t = t.borrow();
         let value = t.get(key.as_bytes())?.clone();
-        let witness = labeled(LABEL, t.witness(key.as_bytes()));
+        let witness = fork(labeled(LABEL, t.witness(key.as_bytes())), pruned(sig_hash()));
         let witness = serde_cbor::to_vec(&witness)
             .unwrap_or_else(|e| ic_cdk::trap(format!("encoding the witness: {e}")));
         Some(CertifiedValue {
@@ -53,4 +76,92 @@ fn get(key: String) -> Option<CertifiedValue> {
             witness: ByteBuf::from(witness),
         })
     })
+}
+
+/// Signs `message_hash` for `seed_hash` (the SHA-256 hashes of the key's seed and of the
+/// message, computed by the caller).
+#[ic_cdk::update]
+fn sign(seed_hash: ByteBuf, message_hash: ByteBuf) {
+    SIGS.with(|t| {
+        let mut t = t.borrow_mut();
+        let (seed, message) = (seed_hash.into_vec(), message_hash.into_vec());
+        if t.get(&seed).is_none() {
+            t.insert(seed.clone(), RbTree::new());
+        }
+        t.modify(&seed, |inner| inner.insert(message, Vec::new()));
+    });
+    certify();
+}
+
+/// The canister signature of a message `sign` signed: CBOR `{certificate, tree}`.
+#[ic_cdk::query]
+fn signature(seed_hash: ByteBuf, message_hash: ByteBuf) -> Option<ByteBuf> {
+    #[derive(serde::Serialize)]
+    struct Sig {
+        #[serde(with = "serde_bytes")]
+        certificate: Vec<u8>,
+        tree: ic_certification::HashTree,
+    }
+    let certificate = ic_cdk::api::data_certificate()?;
+    let tree = SIGS.with(|t| {
+        let t = t.borrow();
+        t.get(&seed_hash)?.get(&message_hash)?;
+        Some(labeled(
+            SIG,
+            t.nested_witness(&seed_hash, |inner| inner.witness(&message_hash)),
+        ))
+    })?;
+    let sig = Sig {
+        certificate,
+        tree: fork(pruned(kv_hash()), tree),
+    };
+    let mut out = serde_cbor::ser::Serializer::new(Vec::new());
+    out.self_describe()
+        .unwrap_or_else(|e| ic_cdk::trap(format!("encoding the signature: {e}")));
+    serde::Serialize::serialize(&sig, &mut out)
+        .unwrap_or_else(|e| ic_cdk::trap(format!("encoding the signature: {e}")));
+    Some(ByteBuf::from(out.into_inner()))
+}
+
+#[derive(CandidType)]
+struct CallerInfo {
+    caller: Principal,
+    data: ByteBuf,
+    signer: Option<Principal>,
+}
+
+#[link(wasm_import_module = "ic0")]
+unsafe extern "C" {
+    fn msg_caller_info_data_size() -> usize;
+    fn msg_caller_info_data_copy(dst: usize, offset: usize, size: usize);
+    fn msg_caller_info_signer_size() -> usize;
+    fn msg_caller_info_signer_copy(dst: usize, offset: usize, size: usize);
+}
+
+fn read_caller_info() -> CallerInfo {
+    // SAFETY: each copy writes `size` bytes into a buffer of that size.
+    let (data, signer) = unsafe {
+        let mut data = vec![0u8; msg_caller_info_data_size()];
+        msg_caller_info_data_copy(data.as_mut_ptr() as usize, 0, data.len());
+        let mut signer = vec![0u8; msg_caller_info_signer_size()];
+        msg_caller_info_signer_copy(signer.as_mut_ptr() as usize, 0, signer.len());
+        (data, signer)
+    };
+    CallerInfo {
+        caller: ic_cdk::api::msg_caller(),
+        data: ByteBuf::from(data),
+        signer: (!signer.is_empty()).then(|| Principal::from_slice(&signer)),
+    }
+}
+
+/// The caller and its caller info, as an update.
+#[ic_cdk::update]
+fn caller_info() -> CallerInfo {
+    read_caller_info()
+}
+
+/// The caller and its caller info, as a query.
+#[ic_cdk::query]
+fn caller_info_query() -> CallerInfo {
+    read_caller_info()
 }

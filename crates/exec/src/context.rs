@@ -75,6 +75,10 @@ pub struct MessageEnv {
     pub arg: Vec<u8>,
     /// The caller (`msg_caller_*`).
     pub caller: Vec<u8>,
+    /// What the request's `sender_info` attested about the caller (`msg_caller_info_data_*`),
+    /// and the canister that signed it (`msg_caller_info_signer_*`); both empty without.
+    pub caller_info_data: Vec<u8>,
+    pub caller_info_signer: Vec<u8>,
     /// This canister's id (`canister_self_*`).
     pub canister_id: Vec<u8>,
     /// The controllers, for `is_controller`.

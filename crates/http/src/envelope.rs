@@ -73,12 +73,14 @@ pub fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// Decodes a request body and authenticates it as of `now`: the envelope decoder that the
+/// Decodes a request body and authenticates it as of `now`, canister signatures against
+/// `root_key` (raw BLS, empty for none): the envelope decoder that the
 /// fuzz target `envelope` drives. Never panics on input.
 pub fn decode_envelope(
     body: &[u8],
     effective: Option<Principal>,
     now: u64,
+    root_key: &[u8],
 ) -> Result<Authed, HttpReject> {
     if body.len() > MAX_REQUEST_BYTES {
         return Err(HttpReject {
@@ -108,7 +110,7 @@ pub fn decode_envelope(
         }
         EnvelopeContent::ReadState { .. } => effective,
     };
-    let sender = auth::authenticate(&envelope, &request_id, callee, now)?;
+    let sender = auth::authenticate(&envelope, &request_id, callee, now, root_key)?;
     Ok(Authed {
         request_id,
         sender,

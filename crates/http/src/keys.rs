@@ -122,6 +122,11 @@ impl Keys {
         &self.node_key_der
     }
 
+    /// The root key without its DER prefix: the 96 bytes of the BLS12-381 G2 point.
+    pub fn root_key(&self) -> &[u8] {
+        &self.root_key_der[BLS_DER_PREFIX.len()..]
+    }
+
     /// The node id: the self-authenticating principal of its key.
     pub fn node_id(&self) -> Principal {
         Principal::self_authenticating(&self.node_key_der)

@@ -12,6 +12,7 @@
 //! It is the only crate that knows CBOR and the IC's wire types.
 
 pub mod auth;
+pub mod canister_sig;
 pub mod envelope;
 pub mod keys;
 #[cfg(feature = "server")]

@@ -177,7 +177,7 @@ struct Started {
 }
 
 /// How a call's HTTP request waits.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Wait {
     /// v2: answered 202 as soon as the request is known; the call starts on another thread.
     Accepted,
@@ -206,6 +206,7 @@ fn start_call_now(s: &Shared, id: &str, body: &[u8], wait: Wait) -> Result<Start
         method_name,
         arg,
         ingress_expiry,
+        sender_info,
         ..
     } = authed.content
     else {
@@ -215,6 +216,7 @@ fn start_call_now(s: &Shared, id: &str, body: &[u8], wait: Wait) -> Result<Start
     };
     s.check_effective(effective, canister_id, &method_name, &arg)?;
     let (rid, sender) = (authed.request_id, authed.sender);
+    let caller_info = caller_info(sender_info);
     if !s.begin_call(rid, sender, effective, ingress_expiry) {
         return Ok(Started {
             rid,
@@ -234,14 +236,15 @@ fn start_call_now(s: &Shared, id: &str, body: &[u8], wait: Wait) -> Result<Start
             // An accepted call is registered under the replica's lock, so the scheduler, which
             // hands out answers under it too, cannot miss it.
             let started = service.with_replica(|r| {
-                let started = r.start_request(
-                    *rid,
-                    ingress_expiry,
+                let started = r.start_request(drydock_replica::IngressRequest {
+                    id: *rid,
+                    expiry: ingress_expiry,
                     sender,
-                    canister_id,
-                    &method_name,
-                    &arg,
-                );
+                    canister: canister_id,
+                    method: &method_name,
+                    arg: &arg,
+                    caller_info: caller_info.clone(),
+                });
                 if let Ok(drydock_replica::Started::Pending(id)) = &started {
                     if let Some(tx) = tx.take() {
                         service.await_answer(*id, rid, tx);
@@ -286,6 +289,18 @@ fn start_call_now(s: &Shared, id: &str, body: &[u8], wait: Wait) -> Result<Start
         rid,
         sender,
         done: Some(rx),
+    })
+}
+
+/// A request's verified `sender_info` as the canister sees it (its signer is a principal: the
+/// canister of the sender's key).
+fn caller_info(
+    info: Option<ic_transport_types::SenderInfo>,
+) -> Option<drydock_replica::CallerInfo> {
+    let info = info?;
+    Some(drydock_replica::CallerInfo {
+        data: info.info,
+        signer: Principal::try_from_slice(&info.signer).ok()?,
     })
 }
 
@@ -362,6 +377,7 @@ async fn query(State(s): State<Shared>, Path(id): Path<String>, body: Bytes) -> 
             canister_id,
             method_name,
             arg,
+            sender_info,
             ..
         } = authed.content
         else {
@@ -374,7 +390,14 @@ async fn query(State(s): State<Shared>, Path(id): Path<String>, body: Bytes) -> 
         // certified data (`ic0.data_certificate_*`).
         let certificate = s2.data_certificate(canister_id).ok();
         let result = s2.with_replica(|r| {
-            r.query_with_certificate(authed.sender, canister_id, &method_name, &arg, certificate)
+            r.query_with_certificate(
+                authed.sender,
+                canister_id,
+                &method_name,
+                &arg,
+                certificate,
+                caller_info(sender_info),
+            )
         });
         let response = match outcome_of(result) {
             CallOutcome::Replied(arg) => QueryResponse::Replied {

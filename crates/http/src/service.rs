@@ -246,7 +246,7 @@ impl Service {
 
     /// Decodes and authenticates an envelope sent to `effective` (a canister or the subnet).
     pub fn decode(&self, body: &[u8], effective: Option<Principal>) -> Result<Authed, HttpReject> {
-        decode_envelope(body, effective, now_ns())
+        decode_envelope(body, effective, now_ns(), self.keys.root_key())
     }
 
     /// The effective canister id of a call: the callee, or for the management canister the

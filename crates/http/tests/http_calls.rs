@@ -752,3 +752,260 @@ async fn the_same_request_sent_again_after_a_restart_runs_once() {
         "not run again after the restart"
     );
 }
+
+/// An Internet Identity-style user: the principal of a canister signature key (`certified`'s
+/// canister and `seed`), with a delegation to an Ed25519 session key that the canister signed.
+struct CanisterSigUser {
+    key_der: Vec<u8>,
+    seed: Vec<u8>,
+    chain: Vec<SignedDelegation>,
+}
+
+fn sha256(bytes: &[u8]) -> serde_bytes::ByteBuf {
+    use sha2::Digest;
+    serde_bytes::ByteBuf::from(sha2::Sha256::digest(bytes).to_vec())
+}
+
+/// Has the `certified` canister `signer` make a canister signature over `msg` for `seed`.
+async fn canister_signature(agent: &Agent, signer: Principal, seed: &[u8], msg: &[u8]) -> Vec<u8> {
+    agent
+        .update(&signer, "sign")
+        .with_arg(Encode!(&sha256(seed), &sha256(msg)).unwrap())
+        .call_and_wait()
+        .await
+        .unwrap();
+    let reply = agent
+        .query(&signer, "signature")
+        .with_arg(Encode!(&sha256(seed), &sha256(msg)).unwrap())
+        .call()
+        .await
+        .unwrap();
+    Decode!(&reply, Option<serde_bytes::ByteBuf>)
+        .unwrap()
+        .expect("the canister signed it")
+        .into_vec()
+}
+
+async fn canister_sig_user(
+    agent: &Agent,
+    signer: Principal,
+    seed: &[u8],
+    session: &BasicIdentity,
+) -> CanisterSigUser {
+    let key_der = drydock_http::canister_sig::CanisterKey {
+        canister: signer,
+        seed: seed.to_vec(),
+    }
+    .to_der();
+    let delegation = Delegation {
+        pubkey: session.public_key().unwrap(),
+        expiration: drydock_http::envelope::now_ns() + 600_000_000_000,
+        targets: None,
+        permissions: None,
+    };
+    let signature = canister_signature(agent, signer, seed, &delegation.signable()).await;
+    CanisterSigUser {
+        key_der,
+        seed: seed.to_vec(),
+        chain: vec![SignedDelegation {
+            delegation,
+            signature,
+        }],
+    }
+}
+
+#[derive(candid::CandidType, serde::Deserialize, Debug, PartialEq)]
+struct CallerInfo {
+    caller: Principal,
+    data: serde_bytes::ByteBuf,
+    signer: Option<Principal>,
+}
+
+/// `caller_info` as an update and as a query, twice each.
+async fn caller_infos(agent: &Agent, id: Principal) -> Vec<CallerInfo> {
+    let mut out = Vec::new();
+    for _ in 0..2 {
+        let reply = agent
+            .update(&id, "caller_info")
+            .with_arg(Encode!().unwrap())
+            .call_and_wait()
+            .await
+            .unwrap();
+        out.push(Decode!(&reply, CallerInfo).unwrap());
+        let reply = agent
+            .query(&id, "caller_info_query")
+            .with_arg(Encode!().unwrap())
+            .call()
+            .await
+            .unwrap();
+        out.push(Decode!(&reply, CallerInfo).unwrap());
+    }
+    out
+}
+
+// Interface spec, "Authentication" (canister signatures, as Internet Identity makes them): a
+// user whose key is a canister signature key calls through a delegation the canister signed,
+// with ic-agent's DelegatedIdentity, which checks the canister signature itself against the
+// root key first.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_internet_identity_style_user_calls_through_a_canister_signed_delegation() {
+    let server = start().await;
+    let admin = agent(&server, ed25519(20)).await;
+    let signer = canister_with(&admin, "certified").await;
+    let root_key = admin.read_root_key();
+    let session = ed25519(21);
+    let user = canister_sig_user(&admin, signer, b"anchor 10000", &session).await;
+    let principal = Principal::self_authenticating(&user.key_der);
+    let identity = DelegatedIdentity::new_with_root_key(
+        user.key_der.clone(),
+        Box::new(ed25519(21)),
+        user.chain.clone(),
+        &root_key,
+    )
+    .expect("ic-agent accepts the canister signature");
+    let as_user = agent(&server, identity).await;
+    for info in caller_infos(&as_user, signer).await {
+        assert_eq!(
+            info,
+            CallerInfo {
+                caller: principal,
+                data: serde_bytes::ByteBuf::new(),
+                signer: None,
+            }
+        );
+    }
+    // A delegation the canister did not sign: its signature is for another message.
+    let mut forged = user.chain.clone();
+    forged[0].delegation.expiration += 1;
+    let identity =
+        DelegatedIdentity::new_unchecked(user.key_der.clone(), Box::new(session), forged);
+    let as_forger = agent(&server, identity).await;
+    for _ in 0..2 {
+        let err = as_forger
+            .update(&signer, "caller_info")
+            .with_arg(Encode!().unwrap())
+            .call_and_wait()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("has not signed this message"), "{err}");
+    }
+}
+
+// Interface spec, "Authentication" (`sender_info`) and "Caller information"
+// (`ic0.msg_caller_info_data_*`, `ic0.msg_caller_info_signer_*`): a request carries what its
+// sender's canister attested about it, signed by that canister; the callee reads it in
+// updates and queries. Another signer, or a sender without a canister signature key, is
+// refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canister_reads_the_caller_info_the_callers_canister_attested() {
+    use ic_agent::identity::InfoAwareIdentity;
+    let server = start().await;
+    let admin = agent(&server, ed25519(22)).await;
+    let signer = canister_with(&admin, "certified").await;
+    let root_key = admin.read_root_key();
+    let user = canister_sig_user(&admin, signer, b"anchor 10001", &ed25519(23)).await;
+    let info = b"email: someone@example.org".to_vec();
+    let mut attested = b"\x0Eic-sender-info".to_vec();
+    attested.extend_from_slice(&info);
+    let sig = canister_signature(&admin, signer, &user.seed, &attested).await;
+    let delegated = || {
+        DelegatedIdentity::new_unchecked(
+            user.key_der.clone(),
+            Box::new(ed25519(23)),
+            user.chain.clone(),
+        )
+    };
+    let identity =
+        InfoAwareIdentity::new_with_root_key(delegated(), info.clone(), sig.clone(), &root_key)
+            .expect("ic-agent accepts the attestation");
+    let as_user = agent(&server, identity).await;
+    for got in caller_infos(&as_user, signer).await {
+        assert_eq!(
+            got,
+            CallerInfo {
+                caller: Principal::self_authenticating(&user.key_der),
+                data: serde_bytes::ByteBuf::from(info.clone()),
+                signer: Some(signer),
+            }
+        );
+    }
+    // An attestation of other data than what was signed.
+    let identity = InfoAwareIdentity::new_unchecked(
+        delegated(),
+        b"email: admin@example.org".to_vec(),
+        sig.clone(),
+    )
+    .unwrap();
+    let as_liar = agent(&server, identity).await;
+    for _ in 0..2 {
+        let err = as_liar
+            .query(&signer, "caller_info_query")
+            .with_arg(Encode!().unwrap())
+            .call()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("Invalid sender info") && err.contains("has not signed"),
+            "{err}"
+        );
+    }
+    // Sender info from a sender whose key is no canister's (Ed25519), or from the anonymous
+    // principal: ic-agent will not build such requests, so they are made by hand.
+    let expiry = drydock_http::envelope::now_ns() + 120_000_000_000;
+    let ed = ed25519(24);
+    for (sender, signed, why) in [
+        (
+            ed.sender().unwrap(),
+            true,
+            "not a canister signature public key",
+        ),
+        (
+            Principal::anonymous(),
+            false,
+            "an unsigned request carries sender_info",
+        ),
+    ] {
+        let content = EnvelopeContent::Call {
+            nonce: None,
+            ingress_expiry: expiry,
+            sender,
+            canister_id: signer,
+            method_name: "caller_info".into(),
+            arg: Encode!().unwrap(),
+            sender_info: Some(ic_transport_types::SenderInfo {
+                info: info.clone(),
+                signer: signer.as_slice().to_vec(),
+                sig: sig.clone(),
+            }),
+        };
+        let (sender_pubkey, sender_sig) = if signed {
+            let s = ed.sign(&content).unwrap();
+            (s.public_key, s.signature)
+        } else {
+            (None, None)
+        };
+        let body = ic_transport_types::Envelope {
+            content: std::borrow::Cow::Owned(content),
+            sender_pubkey,
+            sender_sig,
+            sender_delegation: None,
+        }
+        .encode_bytes();
+        for _ in 0..2 {
+            let (code, reply) = raw(
+                server.addr,
+                "POST",
+                &format!("/api/v3/canister/{signer}/call"),
+                &body,
+            );
+            let reply = String::from_utf8_lossy(&reply);
+            assert_eq!(code, 400, "{reply}");
+            assert!(
+                reply.contains("Invalid sender info") && reply.contains(why),
+                "{reply}"
+            );
+        }
+    }
+}

@@ -294,7 +294,7 @@ pub fn refusal(config: &InstanceConfig) -> Option<String> {
 }
 
 /// A principal from its raw bytes.
-pub fn principal(bytes: &[u8], what: &str) -> Result<Principal, PocketIcError> {
+fn principal(bytes: &[u8], what: &str) -> Result<Principal, PocketIcError> {
     Principal::try_from_slice(bytes)
         .map_err(|e| PocketIcError::BadRequest(format!("the {what} is not a principal: {e}")))
 }
@@ -327,7 +327,7 @@ fn call(raw: RawCanisterCall) -> Result<Call, PocketIcError> {
     })
 }
 
-pub fn unsupported_op(what: &str) -> PocketIcError {
+fn unsupported_op(what: &str) -> PocketIcError {
     PocketIcError::Unsupported(format!(
         "drydock's PocketIC server does not support `{what}` (see drydock's README, \"Testing with PocketIC clients\", for what it supports)"
     ))

@@ -125,6 +125,8 @@ pub struct Replica {
     pub(crate) staged: Vec<crate::messaging::queue::Outbox>,
     /// The certificate the query being run sees (`query_with_certificate`).
     pub(crate) data_certificate: Option<Vec<u8>>,
+    /// The caller info of the query being run, taken by its first execution.
+    pub(crate) query_caller_info: Option<crate::messaging::CallerInfo>,
     /// Canister logs read or changed in this process (`logs.rs`).
     pub(crate) log_cache: std::collections::HashMap<Principal, crate::log_buffer::CanisterLog>,
     /// The root key (DER) canisters read with `ic0.root_key_*` (see [`Replica::set_root_key`]).
@@ -183,6 +185,7 @@ impl Replica {
             carry: Vec::new(),
             staged: Vec::new(),
             data_certificate: None,
+            query_caller_info: None,
             log_cache: Default::default(),
             root_key: Vec::new(),
             store,

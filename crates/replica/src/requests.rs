@@ -20,6 +20,19 @@ use crate::error::{CallError, ReplicaError, UserError};
 use crate::messaging::Payload;
 use crate::replica::{Replica, Started};
 
+/// An ingress update call as the HTTP interface received it.
+pub struct IngressRequest<'a> {
+    /// The request id, kept durably until `expiry` (and the retention after it) has passed.
+    pub id: [u8; 32],
+    pub expiry: u64,
+    pub sender: Principal,
+    pub canister: Principal,
+    pub method: &'a str,
+    pub arg: &'a [u8],
+    /// What the request's `sender_info` attested, verified.
+    pub caller_info: Option<crate::CallerInfo>,
+}
+
 /// How long the status of a request is kept after its expiry (the IC's retention).
 const RETENTION_NS: u64 = 5 * 60 * 1_000_000_000;
 
@@ -77,16 +90,18 @@ impl Replica {
 
     /// [`Replica::start_update`] for an ingress call with a request id: the id is recorded
     /// durably with the acceptance (see the module documentation), and the answer is kept.
-    pub fn start_request(
-        &mut self,
-        request_id: [u8; 32],
-        expiry: u64,
-        sender: Principal,
-        canister: Principal,
-        method: &str,
-        arg: &[u8],
-    ) -> Result<Started, CallError> {
-        let started = self.start_update_keeping(sender, canister, method, arg, true)?;
+    pub fn start_request(&mut self, request: IngressRequest<'_>) -> Result<Started, CallError> {
+        let IngressRequest {
+            id: request_id,
+            expiry,
+            sender,
+            canister,
+            method,
+            arg,
+            caller_info,
+        } = request;
+        let started =
+            self.start_update_keeping(sender, canister, method, arg, true, caller_info)?;
         let ingress = match &started {
             Started::Pending(id) => *id,
             // Management calls and native canisters answer at once; their effects are

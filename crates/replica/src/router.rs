@@ -8,6 +8,7 @@ use drydock_exec::EntryKind;
 use crate::destination::{route, Destination};
 use crate::error::{CallError, ErrorCode, ReplicaError, UserError};
 use crate::ids::MANAGEMENT_CANISTER;
+use crate::messaging::CallerInfo;
 use crate::method::MethodKind;
 use crate::record::CanisterRecord;
 use crate::replica::{no_module, trap_error, Replica, Started};
@@ -45,7 +46,7 @@ impl Replica {
         method: &str,
         arg: &[u8],
     ) -> Result<Started, CallError> {
-        self.start_update_keeping(sender, canister, method, arg, false)
+        self.start_update_keeping(sender, canister, method, arg, false, None)
     }
 
     /// [`Replica::start_update`]; with `keep`, a call to a canister keeps its answer durably
@@ -57,6 +58,7 @@ impl Replica {
         method: &str,
         arg: &[u8],
         keep: bool,
+        caller_info: Option<CallerInfo>,
     ) -> Result<Started, CallError> {
         match route(&canister) {
             Destination::Management => {
@@ -79,7 +81,7 @@ impl Replica {
             }
             Destination::Canister(_) => {}
         }
-        let id = self.accept_ingress(sender, canister, method, arg, keep)?;
+        let id = self.accept_ingress(sender, canister, method, arg, keep, caller_info)?;
         Ok(Started::Pending(id))
     }
 
@@ -106,6 +108,7 @@ impl Replica {
         canister: Principal,
         method: &str,
         arg: &[u8],
+        caller_info: Option<&CallerInfo>,
     ) -> Result<(), CallError> {
         self.update_entry(&canister, method)?;
         let record = self.get(&canister)?.record.clone();
@@ -114,7 +117,7 @@ impl Replica {
             .module_of(&record)?
             .ok_or_else(|| no_module(&canister))?;
         if module.prepared.exports.inspect_message {
-            self.inspect_message(&record, sender, method, arg)?;
+            self.inspect_message(&record, sender, method, arg, caller_info)?;
         }
         Ok(())
     }
@@ -140,6 +143,7 @@ impl Replica {
                 arg,
                 cycles: 0,
                 deadline: 0,
+                caller_info: None,
             },
             crate::messaging::queue::Outbox::default(),
         )?;
@@ -152,10 +156,12 @@ impl Replica {
         sender: Principal,
         method: &str,
         arg: &[u8],
+        caller_info: Option<&CallerInfo>,
     ) -> Result<(), CallError> {
         let id = record.id;
         let limits = self.exec_limits(self.config.limits.inspect_instructions, record, false);
-        let env = self.env(record, &sender, method, arg);
+        let mut env = self.env(record, &sender, method, arg);
+        CallerInfo::apply(caller_info, &mut env);
         let inst = self.ensure_instance(&id)?;
         let exec = inst.run(
             "canister_inspect_message",

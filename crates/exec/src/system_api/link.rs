@@ -13,13 +13,13 @@ pub(super) fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
         linker,
         MSG_CALLER_INFO_DATA_SIZE,
         MSG_CALLER_INFO_DATA_COPY,
-        src_empty,
+        src_caller_info_data,
     )?;
     blob::<P>(
         linker,
         MSG_CALLER_INFO_SIGNER_SIZE,
         MSG_CALLER_INFO_SIGNER_COPY,
-        src_empty,
+        src_caller_info_signer,
     )?;
     linker.func_wrap(
         "ic0",

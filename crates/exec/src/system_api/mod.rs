@@ -324,10 +324,15 @@ fn src_caller<'a>(api: &'a SystemApiState, _: &Sys) -> Result<&'a [u8], HostTrap
     Ok(&api.env.caller)
 }
 
-/// Caller info is only set for callers authenticated by canister signatures; drydock has no
-/// such callers, so it is always empty (as the spec says for every other caller).
-fn src_empty<'a>(_: &'a SystemApiState, _: &Sys) -> Result<&'a [u8], HostTrap> {
-    Ok(&[])
+/// Caller info: what a request's canister-signed `sender_info` attested (empty for every other
+/// caller, as the spec says).
+fn src_caller_info_data<'a>(api: &'a SystemApiState, _: &Sys) -> Result<&'a [u8], HostTrap> {
+    Ok(&api.env.caller_info_data)
+}
+
+/// The canister that signed the caller info (empty without caller info).
+fn src_caller_info_signer<'a>(api: &'a SystemApiState, _: &Sys) -> Result<&'a [u8], HostTrap> {
+    Ok(&api.env.caller_info_signer)
 }
 
 fn src_reject_msg<'a>(api: &'a SystemApiState, sys: &Sys) -> Result<&'a [u8], HostTrap> {

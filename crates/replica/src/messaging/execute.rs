@@ -28,6 +28,8 @@ pub(crate) struct Call<'a> {
     pub arg: &'a [u8],
     pub cycles: u128,
     pub deadline: u64,
+    /// An ingress message's caller info.
+    pub caller_info: Option<&'a super::CallerInfo>,
 }
 
 impl Replica {
@@ -156,9 +158,11 @@ impl Replica {
                 outstanding: 0,
                 deadline: call.deadline,
                 instructions: 0,
+                caller_info: call.caller_info.cloned(),
             },
         );
         let mut env = self.env(&record, &call.caller, call.method, call.arg);
+        super::CallerInfo::apply(call.caller_info, &mut env);
         env.cycles_available = call.cycles;
         env.deadline = call.deadline;
         let instructions = self.config.limits.update_instructions;
@@ -238,6 +242,7 @@ impl Replica {
                 outstanding: 0,
                 deadline: 0,
                 instructions: 0,
+                caller_info: None,
             },
         );
         let env = self.env(&record, &MANAGEMENT_CANISTER, "", &[]);
@@ -325,6 +330,7 @@ impl Replica {
             Payload::Reject { .. } => Vec::new(),
         };
         let mut env = self.env(&record, &ctx.caller, "", &arg);
+        super::CallerInfo::apply(ctx.caller_info.as_ref(), &mut env);
         env.cycles_available = ctx.available_cycles;
         env.cycles_refunded = refund;
         env.reject = reject;

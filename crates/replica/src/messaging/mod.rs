@@ -75,6 +75,27 @@ pub enum Origin {
     System,
 }
 
+/// What a request's canister-signed `sender_info` attested about its sender, and the canister
+/// that signed it (the interface spec, "Authentication"): a canister reads them with
+/// `ic0.msg_caller_info_data_*` and `ic0.msg_caller_info_signer_*`, in the call's own
+/// execution and its callbacks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallerInfo {
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+    pub signer: Principal,
+}
+
+impl CallerInfo {
+    /// Sets `env`'s caller info to `info` (none: both empty).
+    pub(crate) fn apply(info: Option<&CallerInfo>, env: &mut drydock_exec::MessageEnv) {
+        if let Some(info) = info {
+            env.caller_info_data = info.data.clone();
+            env.caller_info_signer = info.signer.as_slice().to_vec();
+        }
+    }
+}
+
 /// A call the canister is executing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallContext {
@@ -92,6 +113,9 @@ pub struct CallContext {
     /// `performance_counter(1)` in its callbacks.
     #[serde(default)]
     pub instructions: u64,
+    /// The caller info of the ingress message that opened the context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_info: Option<CallerInfo>,
 }
 
 /// A call the canister made and whose response it waits for.

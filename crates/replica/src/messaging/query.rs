@@ -8,6 +8,7 @@ use candid::Principal;
 use drydock_exec::{EntryKind, Outcome, OutgoingCall};
 
 use super::outcome_payload;
+use super::CallerInfo;
 use super::Payload;
 use crate::destination::{route, Destination};
 use crate::error::{CallError, ErrorCode, UserError};
@@ -26,12 +27,13 @@ impl Replica {
         method: &str,
         arg: &[u8],
     ) -> Result<Vec<u8>, CallError> {
-        self.query_with_certificate(sender, canister, method, arg, None)
+        self.query_with_certificate(sender, canister, method, arg, None, None)
     }
 
     /// A query call whose method sees `certificate` through `ic0.data_certificate_*` (the HTTP
-    /// interface passes a certificate of the canister's certified data). Calls a composite
-    /// query makes see none, as on the IC.
+    /// interface passes a certificate of the canister's certified data), and the request's
+    /// `caller_info` through `ic0.msg_caller_info_*`. Calls a composite query makes see
+    /// neither, as on the IC.
     pub fn query_with_certificate(
         &mut self,
         sender: Principal,
@@ -39,6 +41,7 @@ impl Replica {
         method: &str,
         arg: &[u8],
         certificate: Option<Vec<u8>>,
+        caller_info: Option<CallerInfo>,
     ) -> Result<Vec<u8>, CallError> {
         match route(&canister) {
             // Interface spec, "IC method fetch_canister_logs": a query call.
@@ -63,9 +66,11 @@ impl Replica {
             Destination::Canister(_) => {}
         }
         self.data_certificate = certificate;
+        self.query_caller_info = caller_info;
         let mut stack = Vec::new();
         let result = self.query_call(sender, canister, method, arg, &mut stack);
         self.data_certificate = None;
+        self.query_caller_info = None;
         result
     }
 
@@ -142,9 +147,14 @@ impl Replica {
         let canister = record.id;
         let instructions = self.config.limits.query_instructions;
         let mut env = self.env(record, &sender, method, arg);
-        if stack.len() == 1 {
+        // Only the query the client sent sees the certificate and the caller info.
+        let caller_info = if stack.len() == 1 {
             env.data_certificate = self.data_certificate.take();
-        }
+            self.query_caller_info.take()
+        } else {
+            None
+        };
+        CallerInfo::apply(caller_info.as_ref(), &mut env);
         let mut exec = self.run_on(record, export, None, kind, env, instructions)?;
         let mut response: Option<Outcome> = None;
         let mut pending: VecDeque<OutgoingCall> = VecDeque::new();
@@ -180,6 +190,7 @@ impl Replica {
                 )),
             };
             let mut env = self.env(record, &sender, "", &[]);
+            CallerInfo::apply(caller_info.as_ref(), &mut env);
             env.responded = response.is_some();
             let (closure, kind) = match payload {
                 Payload::Reply(bytes) => {

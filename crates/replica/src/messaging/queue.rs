@@ -34,6 +34,7 @@ pub(crate) struct Ingress {
     pub canister: Principal,
     pub method: String,
     pub arg: Vec<u8>,
+    pub caller_info: Option<super::CallerInfo>,
 }
 
 /// The queued messages, oldest first.

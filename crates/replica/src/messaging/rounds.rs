@@ -160,7 +160,7 @@ impl Replica {
         method: &str,
         arg: &[u8],
     ) -> Result<u64, CallError> {
-        let id = self.accept_ingress(sender, canister, method, arg, true)?;
+        let id = self.accept_ingress(sender, canister, method, arg, true, None)?;
         self.run_round()?;
         Ok(id)
     }
@@ -174,8 +174,9 @@ impl Replica {
         method: &str,
         arg: &[u8],
         keep: bool,
+        caller_info: Option<super::CallerInfo>,
     ) -> Result<u64, CallError> {
-        self.check_ingress(sender, canister, method, arg)?;
+        self.check_ingress(sender, canister, method, arg, caller_info.as_ref())?;
         let id = self.next_ingress_id();
         // The counter rides along with the next commit. A kept answer is found by its number
         // later, by another process: make the number durable now so it is never given twice.
@@ -193,6 +194,7 @@ impl Replica {
             canister,
             method: method.to_string(),
             arg: arg.to_vec(),
+            caller_info,
         });
         Ok(id)
     }

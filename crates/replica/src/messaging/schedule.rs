@@ -220,6 +220,7 @@ impl Replica {
                     arg: &ingress.arg,
                     cycles: 0,
                     deadline: 0,
+                    caller_info: ingress.caller_info.as_ref(),
                 },
                 None,
             );
@@ -258,6 +259,7 @@ impl Replica {
                     arg: &arg,
                     cycles,
                     deadline,
+                    caller_info: None,
                 },
                 Some(seq),
             ),
