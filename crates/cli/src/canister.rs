@@ -16,7 +16,9 @@ use serde_json::{json, Value};
 use crate::cli::{CanisterCommand, GlobalArgs};
 use crate::context::{principal, Ctx};
 use crate::error::CliError;
-use crate::output::note;
+use crate::output::{note, Output};
+use crate::transport::agent::AgentTransport;
+use crate::transport::{management, Transport};
 use crate::{call, install, snapshot};
 
 /// The most changes `canister_info` returns.
@@ -39,15 +41,31 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
     }
     // With --network the state directory is not opened (only its identities are read).
     if let Some(url) = &global.network {
-        let CanisterCommand::Snapshot(snapshot) = cmd else {
+        let supported = matches!(
+            cmd,
+            CanisterCommand::Snapshot(_)
+                | CanisterCommand::Status { .. }
+                | CanisterCommand::Start { .. }
+                | CanisterCommand::Stop { no_wait: false, .. }
+                | CanisterCommand::Delete { .. }
+        );
+        if !supported {
             return Err(CliError::usage(
-                "--network is supported by the `canister snapshot` commands only; the other \
-                 commands work on the state directory",
+                if matches!(cmd, CanisterCommand::Stop { .. }) {
+                    "--no-wait works on the state directory only: over --network, `canister stop` \
+                 waits until the canister has stopped, as the IC answers the stop call"
+                } else {
+                    "--network is supported by `canister status`, `start`, `stop`, `delete` and the \
+                 `canister snapshot` commands; the other commands work on the state directory"
+                },
             ));
-        };
-        let mut transport = crate::snapshot_transfer::agent::AgentTransport::connect(global, url)?;
+        }
+        let mut transport = AgentTransport::connect(global, url)?;
         let out = crate::output::Output { json: global.json };
-        return snapshot::run(&mut transport, out, snapshot);
+        return match cmd {
+            CanisterCommand::Snapshot(snapshot) => snapshot::run(&mut transport, out, snapshot),
+            other => managed(&mut transport, out, other),
+        };
     }
     if global.root_key.is_some() {
         return Err(CliError::usage("--root-key goes with --network URL"));
@@ -140,14 +158,19 @@ fn dispatch(ctx: &mut Ctx, cmd: CanisterCommand) -> Result<(), CliError> {
             }
             call::run(ctx, id, &method, arg, kind, output)
         }
-        CanisterCommand::Status { canister } => status(ctx, &canister),
-        CanisterCommand::Logs { canister, follow } => logs(ctx, &canister, follow),
-        CanisterCommand::Stop { canister, no_wait } => stop(ctx, &canister, no_wait),
-        CanisterCommand::Start { canister } => simple(ctx, &canister, "start_canister", "Started"),
-        CanisterCommand::TopUp { canister, amount } => top_up(ctx, &canister, &amount),
-        CanisterCommand::Delete { canister } => {
-            simple(ctx, &canister, "delete_canister", "Deleted")
+        CanisterCommand::Stop {
+            canister,
+            no_wait: true,
+        } => stop_without_waiting(ctx, &canister),
+        cmd @ (CanisterCommand::Status { .. }
+        | CanisterCommand::Start { .. }
+        | CanisterCommand::Stop { .. }
+        | CanisterCommand::Delete { .. }) => {
+            let out = ctx.out;
+            managed(ctx, out, cmd)
         }
+        CanisterCommand::Logs { canister, follow } => logs(ctx, &canister, follow),
+        CanisterCommand::TopUp { canister, amount } => top_up(ctx, &canister, &amount),
         CanisterCommand::List => list(ctx),
         CanisterCommand::Info { canister } => info(ctx, &canister),
         CanisterCommand::Metadata { canister, name } => metadata(ctx, &canister, name.as_deref()),
@@ -187,22 +210,27 @@ fn create(ctx: &mut Ctx, extra: &[String], cycles: Option<u128>) -> Result<(), C
     Ok(())
 }
 
-/// One call a canister made whose response it still waits for, as `canister status` shows it.
-#[derive(serde::Serialize)]
-struct OutstandingCall {
-    call: u64,
-    callee: String,
-    /// The module (hash, hex) that made the call.
-    module_hash: Option<String>,
-    canister_version: u64,
-    /// The installed module is another: the response will run in its table (seed 001).
-    module_changed: bool,
+/// `status`, `start`, `stop` and `delete` through `t`: the embedded replica or a network.
+fn managed(t: &mut dyn Transport, out: Output, cmd: CanisterCommand) -> Result<(), CliError> {
+    match cmd {
+        CanisterCommand::Status { canister } => status(t, out, &canister),
+        CanisterCommand::Start { canister } => simple(t, &canister, "start_canister", "Started"),
+        CanisterCommand::Stop { canister, .. } => stop(t, &canister),
+        CanisterCommand::Delete { canister } => simple(t, &canister, "delete_canister", "Deleted"),
+        _ => Err(CliError::internal(
+            "only status, start, stop and delete go through a transport",
+        )),
+    }
 }
 
-fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
+fn status(t: &mut dyn Transport, out: Output, canister: &str) -> Result<(), CliError> {
     let canister_id = principal(canister, "canister id")?;
-    let s: CanisterStatusResult =
-        ctx.management("canister_status", (CanisterIdRecord { canister_id },))?;
+    let s: CanisterStatusResult = management(
+        t,
+        "canister_status",
+        canister_id,
+        (CanisterIdRecord { canister_id },),
+    )?;
     let status = match s.status {
         CanisterStatusType::Running => "running",
         CanisterStatusType::Stopping => "stopping",
@@ -237,27 +265,9 @@ fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
         StatusVisibility::Public => "public".to_string(),
         StatusVisibility::AllowedViewers(v) => viewers(v),
     };
-    let record = ctx.replica.canister(&canister_id);
-    let (open_contexts, outstanding) = record.map_or((0, 0), |r| {
-        (r.calls.open_contexts(), r.calls.callbacks.len())
-    });
-    // Each outstanding call: who it went to, and which module made it. One made by another
-    // module than the installed one will run its callback in the wrong table (seed 001).
-    let calls: Vec<OutstandingCall> = record.map_or_else(Vec::new, |r| {
-        r.calls
-            .callbacks
-            .iter()
-            .map(|(n, cb)| OutstandingCall {
-                call: *n,
-                callee: cb.callee.to_text(),
-                module_hash: cb.module_hash.clone(),
-                canister_version: cb.canister_version,
-                module_changed: cb.module_hash != r.module_hash,
-            })
-            .collect()
-    });
-    let stale: Vec<String> = record.map_or_else(Vec::new, |r| r.calls.stale_responses.clone());
-    ctx.out.data(
+    // Only the embedded replica sees the canister's calls; over a network they are unknown.
+    let calls = t.call_state(canister_id);
+    out.data(
         || {
             let rows = [
                 ("Status", status.to_string()),
@@ -287,11 +297,14 @@ fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
                     dec(&d.minimum_incoming_canister_call_cycles),
                 ),
                 ("Environment variables", env_vars.join(" ")),
-                ("Open call contexts", open_contexts.to_string()),
-                ("Outstanding calls", outstanding.to_string()),
             ];
             let mut lines: Vec<String> = rows.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-            for c in &calls {
+            let Some(calls) = &calls else {
+                return lines.join("\n");
+            };
+            lines.push(format!("Open call contexts: {}", calls.open_contexts));
+            lines.push(format!("Outstanding calls: {}", calls.outstanding));
+            for c in &calls.calls {
                 let module = c.module_hash.as_deref().map_or("none", |h| &h[..h.len().min(16)]);
                 lines.push(format!(
                     "  call {} to {}, made by module {module} at version {}{}",
@@ -305,14 +318,14 @@ fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
                     }
                 ));
             }
-            if !stale.is_empty() {
+            if !calls.stale.is_empty() {
                 lines.push("Responses that ran in another module than the caller's:".into());
-                lines.extend(stale.iter().map(|n| format!("  {n}")));
+                lines.extend(calls.stale.iter().map(|n| format!("  {n}")));
             }
             lines.join("\n")
         },
         || {
-            json!({
+            let mut v = json!({
                 "canister_id": canister_id.to_text(),
                 "status": status,
                 "module_hash": hash,
@@ -334,11 +347,14 @@ fn status(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
                 "status_visibility": status_visibility,
                 "minimum_incoming_canister_call_cycles": nat(&d.minimum_incoming_canister_call_cycles),
                 "environment_variables": d.environment_variables.iter().map(|v| (v.name.clone(), v.value.clone())).collect::<std::collections::BTreeMap<_, _>>(),
-                "open_call_contexts": open_contexts,
-                "outstanding_calls": outstanding,
-                "calls": calls,
-                "stale_responses": stale,
-            })
+            });
+            if let Some(c) = &calls {
+                v["open_call_contexts"] = json!(c.open_contexts);
+                v["outstanding_calls"] = json!(c.outstanding);
+                v["calls"] = json!(c.calls);
+                v["stale_responses"] = json!(c.stale);
+            }
+            v
         },
     );
     Ok(())
@@ -384,39 +400,51 @@ fn logs(ctx: &mut Ctx, canister: &str, follow: bool) -> Result<(), CliError> {
 }
 
 /// `stop`: the canister becomes stopping, and stopped once no call context is open.
-fn stop(ctx: &mut Ctx, canister: &str, no_wait: bool) -> Result<(), CliError> {
+/// `stop --no-wait` (the state directory only): the canister becomes stopping, and this says
+/// whether it has stopped already.
+fn stop_without_waiting(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
     let canister_id = principal(canister, "canister id")?;
     let open = ctx
         .replica
         .canister(&canister_id)
         .map_or(0, |r| r.calls.open_contexts());
-    if no_wait {
-        let status = ctx.replica.stop_without_waiting(ctx.sender, canister_id)?;
-        let word = match status {
-            drydock_replica::CanisterStatus::Stopped => "stopped",
-            drydock_replica::CanisterStatus::Stopping => "stopping",
-            drydock_replica::CanisterStatus::Running => "running",
-        };
-        ctx.out.data(
-            || format!("Canister {canister_id} is {word} ({open} open call contexts)"),
-            || json!({ "canister_id": canister_id.to_text(), "status": word, "open_call_contexts": open }),
-        );
-        return Ok(());
-    }
+    let status = ctx.replica.stop_without_waiting(ctx.sender, canister_id)?;
+    let word = match status {
+        drydock_replica::CanisterStatus::Stopped => "stopped",
+        drydock_replica::CanisterStatus::Stopping => "stopping",
+        drydock_replica::CanisterStatus::Running => "running",
+    };
+    ctx.out.data(
+        || format!("Canister {canister_id} is {word} ({open} open call contexts)"),
+        || json!({ "canister_id": canister_id.to_text(), "status": word, "open_call_contexts": open }),
+    );
+    Ok(())
+}
+
+/// `stop`: the canister becomes stopping, and the call answers once it is stopped (no call
+/// context open).
+fn stop(t: &mut dyn Transport, canister: &str) -> Result<(), CliError> {
+    let canister_id = principal(canister, "canister id")?;
+    let open = t.call_state(canister_id).map_or(0, |c| c.open_contexts);
     if open > 0 {
         note(format!(
             "stopping {canister_id}: waiting for {open} open call context(s) to finish (new calls are rejected meanwhile)"
         ));
     }
-    ctx.management::<_, ()>("stop_canister", (CanisterIdRecord { canister_id },))?;
+    management::<_, _, ()>(
+        t,
+        "stop_canister",
+        canister_id,
+        (CanisterIdRecord { canister_id },),
+    )?;
     note(format!("Stopped {canister_id}"));
     Ok(())
 }
 
-/// `stop`, `start`, `delete`: a management call taking a `CanisterIdRecord`, replying `()`.
-fn simple(ctx: &mut Ctx, canister: &str, method: &str, done: &str) -> Result<(), CliError> {
+/// `start`, `delete`: a management call taking a `CanisterIdRecord`, replying `()`.
+fn simple(t: &mut dyn Transport, canister: &str, method: &str, done: &str) -> Result<(), CliError> {
     let canister_id = principal(canister, "canister id")?;
-    ctx.management::<_, ()>(method, (CanisterIdRecord { canister_id },))?;
+    management::<_, _, ()>(t, method, canister_id, (CanisterIdRecord { canister_id },))?;
     note(format!("{done} canister {canister_id}"));
     Ok(())
 }

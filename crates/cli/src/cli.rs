@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// The global options each subcommand's help shows: the state directory, the identity and
-/// --json everywhere; --network and --root-key only where they work (`canister snapshot`).
+/// --json everywhere; --network and --root-key only where they work (`canister snapshot`,
+/// `status`, `start`, `stop`, `delete`).
 /// The others (the instruction limits) are listed once, by `drydock --help`; every
 /// subcommand still accepts them all.
 const GLOBALS_SHOWN: [&str; 3] = ["state_dir", "identity", "json"];
@@ -39,12 +40,16 @@ fn with_help_globals(
     for name in &names {
         let mut sub_path = path.to_vec();
         sub_path.push(name);
-        let snapshot = sub_path.starts_with(&["canister", "snapshot"]);
+        let networked = sub_path.starts_with(&["canister", "snapshot"])
+            || matches!(
+                sub_path.as_slice(),
+                ["canister", "status" | "start" | "stop" | "delete"]
+            );
         cmd = cmd.mut_subcommand(name, |mut sub| {
             for g in globals {
                 let id = g.get_id().as_str();
                 let shown =
-                    GLOBALS_SHOWN.contains(&id) || (snapshot && NETWORK_GLOBALS.contains(&id));
+                    GLOBALS_SHOWN.contains(&id) || (networked && NETWORK_GLOBALS.contains(&id));
                 sub = sub.arg(g.clone().hide(!shown));
             }
             sub = sub.after_long_help(
@@ -109,8 +114,9 @@ pub struct GlobalArgs {
 
     /// Talk to this IC endpoint through its HTTP interface instead of opening the state
     /// directory, e.g. http://127.0.0.1:4943 (`drydock start`) or https://icp-api.io (the IC).
-    /// Supported by the `canister snapshot` commands; the identity is still read from
-    /// <state-dir>/identities ("anonymous" for none).
+    /// Supported by `canister status`, `start`, `stop`, `delete` and the `canister snapshot`
+    /// commands; the identity is still read from <state-dir>/identities ("anonymous" for
+    /// none).
     #[arg(long, global = true, value_name = "URL")]
     pub network: Option<String>,
 

@@ -10,6 +10,8 @@
 //! - `check`: `drydock check` and the upgrade report; `safe`: `canister upgrade`,
 //!   `rehearse` and `hotfix`, the safe paths of an upgrade.
 //! - `candid_io`: Candid text in, Candid replies out, typed by a canister's service.
+//! - `transport`: the management canister through the embedded replica or, with
+//!   `--network URL`, ic-agent (`transport::agent`).
 //! - `pocket_ic`: `drydock pocket-ic`, the PocketIC server (`drydock-pocketic`), and the
 //!   binary started as PocketIC's clients start a PocketIC server.
 //! - `start`: `drydock start`, the IC HTTP interface (`drydock-http`), and the icp-cli
@@ -22,8 +24,8 @@
 //!   user's input, 3 drydock's own (see `error`).
 //! - The CLI talks to canisters only through `drydock-replica`'s public API, with the Candid
 //!   requests a real IC client would send to the management canister — or, with
-//!   `--network URL` (the `canister snapshot` commands), through ic-agent to that endpoint,
-//!   without opening the state directory.
+//!   `--network URL` (`canister status`, `start`, `stop`, `delete` and the `canister snapshot`
+//!   commands), through ic-agent to that endpoint, without opening the state directory.
 
 mod call;
 mod candid_io;
@@ -41,6 +43,7 @@ mod safe;
 mod snapshot;
 mod snapshot_transfer;
 mod start;
+mod transport;
 mod units;
 mod upgrader;
 

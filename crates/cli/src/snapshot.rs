@@ -18,7 +18,7 @@ use crate::cli::SnapshotCommand;
 use crate::context::principal;
 use crate::error::CliError;
 use crate::output::{note, Output};
-use crate::snapshot_transfer::{management, SnapshotTransport};
+use crate::transport::{management, Transport};
 use crate::units::{size, snapshot_id, timestamp};
 
 /// Checks the command line's ids before the state directory is opened, so a typo changes
@@ -69,11 +69,7 @@ pub fn check(cmd: &SnapshotCommand) -> Result<(), CliError> {
 
 /// Runs a `canister snapshot` subcommand through `ctx`: the embedded replica, or a network
 /// (`--network URL`).
-pub fn run(
-    ctx: &mut dyn SnapshotTransport,
-    out: Output,
-    cmd: SnapshotCommand,
-) -> Result<(), CliError> {
+pub fn run(ctx: &mut dyn Transport, out: Output, cmd: SnapshotCommand) -> Result<(), CliError> {
     match cmd {
         SnapshotCommand::Create {
             canister,
@@ -157,7 +153,7 @@ pub fn run(
 }
 
 fn create(
-    ctx: &mut dyn SnapshotTransport,
+    ctx: &mut dyn Transport,
     out: Output,
     canister_id: Principal,
     replace_snapshot: Option<Vec<u8>>,
@@ -189,7 +185,7 @@ fn create(
 }
 
 fn list(
-    ctx: &mut dyn SnapshotTransport,
+    ctx: &mut dyn Transport,
     out: Output,
     canister_id: Principal,
     quiet: bool,

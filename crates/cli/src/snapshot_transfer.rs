@@ -1,6 +1,6 @@
 //! `canister snapshot download` and `canister snapshot upload`: a snapshot to and from a
 //! directory, through the management canister's `read_canister_snapshot_*` and
-//! `upload_canister_snapshot_*` methods, behind the [`SnapshotTransport`] trait.
+//! `upload_canister_snapshot_*` methods, through any [`Transport`].
 //!
 //! # Directory
 //! icp-cli's layout (icp-cli 1.5 reads what drydock writes and the other way round):
@@ -22,17 +22,14 @@
 //! - Slices are [`SLICE_BYTES`], the IC's maximum (and icp-cli's choice), so offsets in a
 //!   progress file mean the same to both tools.
 
-pub mod agent;
 mod manifest;
 
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::IsTerminal;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use candid::utils::ArgumentEncoder;
-use candid::{CandidType, Principal};
+use candid::Principal;
 use ic_management_canister_types::{
     ReadCanisterSnapshotDataArgs, ReadCanisterSnapshotDataResult, ReadCanisterSnapshotMetadataArgs,
     ReadCanisterSnapshotMetadataResult, SnapshotDataKind, SnapshotDataOffset,
@@ -40,14 +37,13 @@ use ic_management_canister_types::{
     UploadCanisterSnapshotMetadataResult,
 };
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::context::Ctx;
 use crate::error::CliError;
 use crate::output::{note, warn, Output};
+use crate::transport::{management, Transport};
 use manifest::{sha256_hex, FileEntry, Manifest};
 
 /// Bytes per `read_canister_snapshot_data` / `upload_canister_snapshot_data` call.
@@ -58,29 +54,8 @@ const METADATA: &str = "metadata.json";
 const CHUNK_DIR: &str = "wasm_chunk_store";
 const UPLOAD_PROGRESS: &str = ".upload_progress.json";
 
-/// The management calls the snapshot commands make, as Candid bytes: implemented for the
-/// embedded replica ([`Ctx`]) and for any IC endpoint through ic-agent
-/// ([`agent::AgentTransport`], `--network URL`). The typed calls are provided on top.
-pub trait SnapshotTransport {
-    /// Calls management method `method` about `canister` (the call's effective canister id)
-    /// with Candid-encoded `arg`, and returns the Candid reply.
-    fn management_raw(
-        &mut self,
-        method: &str,
-        canister: Principal,
-        arg: Vec<u8>,
-    ) -> Result<Vec<u8>, CliError>;
-
-    /// drydock's labels of a canister's snapshots (its automatic snapshots), where known.
-    fn labels(&mut self, _canister: Principal) -> HashMap<Vec<u8>, String> {
-        HashMap::new()
-    }
-
-    /// The flags that name this transport on a command line (`--network URL`), for hints.
-    fn cli_flags(&self) -> String {
-        String::new()
-    }
-
+/// The snapshot transfer's management calls, typed, on any [`Transport`].
+pub trait SnapshotCalls: Transport {
     fn read_metadata(
         &mut self,
         canister: Principal,
@@ -137,58 +112,7 @@ pub trait SnapshotTransport {
     }
 }
 
-/// Calls a management method through `t` with Candid arguments and decodes its reply.
-pub fn management<T, A, R>(
-    t: &mut T,
-    method: &str,
-    canister: Principal,
-    arg: A,
-) -> Result<R, CliError>
-where
-    T: SnapshotTransport + ?Sized,
-    A: ArgumentEncoder,
-    R: CandidType + DeserializeOwned,
-{
-    let bytes = candid::encode_args(arg).map_err(|e| {
-        CliError::internal(format!(
-            "encoding the arguments of management method {method}: {e}"
-        ))
-    })?;
-    let reply = t.management_raw(method, canister, bytes)?;
-    candid::decode_one(&reply).map_err(|e| {
-        CliError::internal(format!(
-            "decoding the reply of management method {method}: {e}"
-        ))
-    })
-}
-
-impl SnapshotTransport for Ctx {
-    fn management_raw(
-        &mut self,
-        method: &str,
-        _canister: Principal,
-        arg: Vec<u8>,
-    ) -> Result<Vec<u8>, CliError> {
-        Ok(self.replica.update(
-            self.sender,
-            drydock_replica::MANAGEMENT_CANISTER,
-            method,
-            &arg,
-        )?)
-    }
-
-    fn labels(&mut self, canister: Principal) -> HashMap<Vec<u8>, String> {
-        self.replica
-            .snapshot_infos(&self.sender, &canister)
-            .map(|infos| {
-                infos
-                    .into_iter()
-                    .filter_map(|i| Some((i.id, i.label?)))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
+impl<T: Transport + ?Sized> SnapshotCalls for T {}
 
 /// The three regions of a snapshot kept as files.
 #[derive(Clone, Copy, Debug)]
@@ -288,7 +212,7 @@ fn metadata_json(m: &ReadCanisterSnapshotMetadataResult) -> Result<Vec<u8>, CliE
 
 /// `canister snapshot download CANISTER SNAPSHOT -o DIR [--resume]`.
 pub fn download(
-    ctx: &mut dyn SnapshotTransport,
+    ctx: &mut dyn Transport,
     out: Output,
     canister: Principal,
     snapshot: &[u8],
@@ -426,7 +350,7 @@ pub fn download(
 /// that match the manifest.
 #[allow(clippy::too_many_arguments)]
 fn download_region(
-    ctx: &mut dyn SnapshotTransport,
+    ctx: &mut dyn Transport,
     canister: Principal,
     snapshot: &[u8],
     dir: &Path,
@@ -581,7 +505,7 @@ fn check_unverified(dir: &Path, meta: &ReadCanisterSnapshotMetadataResult) -> Re
 
 /// `canister snapshot upload CANISTER -i DIR [--resume] [--replace SNAPSHOT]`.
 pub fn upload(
-    ctx: &mut dyn SnapshotTransport,
+    ctx: &mut dyn Transport,
     out: Output,
     canister: Principal,
     dir: &Path,
@@ -774,7 +698,7 @@ pub fn upload(
 /// Uploads one region from its file, from the progress file's offset on.
 #[allow(clippy::too_many_arguments)]
 fn upload_region(
-    ctx: &mut dyn SnapshotTransport,
+    ctx: &mut dyn Transport,
     canister: Principal,
     snapshot: &[u8],
     dir: &Path,

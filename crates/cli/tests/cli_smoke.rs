@@ -368,7 +368,8 @@ fn help_of_a_subcommand_lists_only_the_global_options_that_apply_there() {
         "it says where the rest are:\n{call}"
     );
 
-    // --network is refused outside `canister snapshot`, so only those list it.
+    // --network works only for `canister snapshot`, `status`, `start`, `stop` and `delete`,
+    // so only those list it.
     let download = d.run(&["canister", "snapshot", "download", "--help"]).ok();
     let listed = options(&download);
     assert!(listed.iter().any(|o| o == "--network"), "{download}");
@@ -388,6 +389,13 @@ fn help_of_a_subcommand_lists_only_the_global_options_that_apply_there() {
     .ok();
     let refused = d.run(&["canister", "list", "--network", "http://127.0.0.1:9"]);
     assert_eq!(refused.code, 2, "{}", refused.stderr);
+    let status = d.run(&["canister", "status", "--help"]).ok();
+    assert!(
+        options(&status).iter().any(|o| o == "--network"),
+        "{status}"
+    );
+    let list = d.run(&["canister", "list", "--help"]).ok();
+    assert!(!options(&list).iter().any(|o| o == "--network"), "{list}");
 }
 
 #[test]

@@ -61,23 +61,6 @@ impl Drydock {
 }
 
 impl Server {
-    /// `drydock --network URL ARGS` with the state directory's identities.
-    fn run(&self, args: &[&str]) -> Run {
-        self.run_with(&[], args)
-    }
-
-    fn run_with(&self, flags: &[&str], args: &[&str]) -> Run {
-        Run::from(
-            common::command(&self.state)
-                .arg("--network")
-                .arg(&self.url)
-                .args(flags)
-                .args(args)
-                .output()
-                .expect("run drydock"),
-        )
-    }
-
     fn download(&self, id: &str, snap: &str, dir: &Path) -> Run {
         self.run(&[
             "canister",

@@ -334,6 +334,26 @@ pub struct Server {
     pub state: PathBuf,
 }
 
+impl Server {
+    /// `drydock --network URL ARGS` with the state directory's identities.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(&[], args)
+    }
+
+    /// [`Server::run`] with `flags` between `--network URL` and `args`.
+    pub fn run_with(&self, flags: &[&str], args: &[&str]) -> Run {
+        Run::from(
+            command(&self.state)
+                .arg("--network")
+                .arg(&self.url)
+                .args(flags)
+                .args(args)
+                .output()
+                .expect("run drydock"),
+        )
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         // SAFETY: kill(2) on the pid of a child this guard owns and has not yet reaped.

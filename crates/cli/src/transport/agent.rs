@@ -1,4 +1,4 @@
-//! `--network URL`: the snapshot commands' management calls to any IC endpoint (`drydock
+//! `--network URL`: the commands' management calls to any IC endpoint (`drydock
 //! start`, the IC itself) through ic-agent, with its verification on (certificates checked
 //! against the root key).
 //!
@@ -22,7 +22,7 @@ use candid::Principal;
 use ic_agent::agent::RejectCode;
 use ic_agent::{Agent, AgentError};
 
-use super::SnapshotTransport;
+use super::Transport;
 use crate::cli::GlobalArgs;
 use crate::error::CliError;
 use crate::output::warn;
@@ -111,6 +111,9 @@ fn idempotent(method: &str) -> bool {
             | "upload_canister_snapshot_data"
             | "list_canister_snapshots"
             | "load_canister_snapshot"
+            | "canister_status"
+            | "start_canister"
+            | "stop_canister"
     )
 }
 
@@ -233,7 +236,7 @@ fn describe(e: &AgentError) -> String {
     }
 }
 
-impl SnapshotTransport for AgentTransport {
+impl Transport for AgentTransport {
     fn management_raw(
         &mut self,
         method: &str,

@@ -1,0 +1,144 @@
+//! The one way commands reach the management canister: [`Transport`], its methods as Candid
+//! bytes, implemented for the embedded replica ([`Ctx`], the state directory) and for any IC
+//! endpoint through ic-agent ([`agent::AgentTransport`], `--network URL`). A command written
+//! against it works both ways: `canister status`, `start`, `stop`, `delete` and the
+//! `canister snapshot` commands.
+
+pub mod agent;
+
+use std::collections::HashMap;
+
+use candid::utils::ArgumentEncoder;
+use candid::{CandidType, Principal};
+use serde::de::DeserializeOwned;
+
+use crate::context::Ctx;
+use crate::error::CliError;
+
+/// The management canister's methods as Candid bytes: implemented for the embedded replica
+/// ([`Ctx`]) and for any IC endpoint through ic-agent ([`agent::AgentTransport`],
+/// `--network URL`). Typed calls go through [`management`].
+pub trait Transport {
+    /// Calls management method `method` about `canister` (the call's effective canister id)
+    /// with Candid-encoded `arg`, and returns the Candid reply.
+    fn management_raw(
+        &mut self,
+        method: &str,
+        canister: Principal,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, CliError>;
+
+    /// drydock's labels of a canister's snapshots (its automatic snapshots), where known.
+    fn labels(&mut self, _canister: Principal) -> HashMap<Vec<u8>, String> {
+        HashMap::new()
+    }
+
+    /// The flags that name this transport on a command line (`--network URL`), for hints.
+    fn cli_flags(&self) -> String {
+        String::new()
+    }
+
+    /// The canister's call contexts and outstanding calls, where this transport sees them (the
+    /// embedded replica; the IC's HTTP interface does not show them).
+    fn call_state(&mut self, _canister: Principal) -> Option<CallState> {
+        None
+    }
+}
+
+/// One call a canister made whose response it still waits for, as `canister status` shows it.
+#[derive(serde::Serialize)]
+pub struct OutstandingCall {
+    pub call: u64,
+    pub callee: String,
+    /// The module (hash, hex) that made the call.
+    pub module_hash: Option<String>,
+    pub canister_version: u64,
+    /// The installed module is another: the response will run in its table (seed 001).
+    pub module_changed: bool,
+}
+
+/// What the embedded replica knows of a canister's calls beyond `canister_status`.
+pub struct CallState {
+    pub open_contexts: usize,
+    pub outstanding: usize,
+    pub calls: Vec<OutstandingCall>,
+    /// Responses that ran in another module than the one that made the call.
+    pub stale: Vec<String>,
+}
+
+/// Calls a management method through `t` with Candid arguments and decodes its reply.
+pub fn management<T, A, R>(
+    t: &mut T,
+    method: &str,
+    canister: Principal,
+    arg: A,
+) -> Result<R, CliError>
+where
+    T: Transport + ?Sized,
+    A: ArgumentEncoder,
+    R: CandidType + DeserializeOwned,
+{
+    let bytes = candid::encode_args(arg).map_err(|e| {
+        CliError::internal(format!(
+            "encoding the arguments of management method {method}: {e}"
+        ))
+    })?;
+    let reply = t.management_raw(method, canister, bytes)?;
+    candid::decode_one(&reply).map_err(|e| {
+        CliError::internal(format!(
+            "decoding the reply of management method {method}: {e}"
+        ))
+    })
+}
+
+impl Transport for Ctx {
+    fn management_raw(
+        &mut self,
+        method: &str,
+        _canister: Principal,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, CliError> {
+        Ok(self.replica.update(
+            self.sender,
+            drydock_replica::MANAGEMENT_CANISTER,
+            method,
+            &arg,
+        )?)
+    }
+
+    fn labels(&mut self, canister: Principal) -> HashMap<Vec<u8>, String> {
+        self.replica
+            .snapshot_infos(&self.sender, &canister)
+            .map(|infos| {
+                infos
+                    .into_iter()
+                    .filter_map(|i| Some((i.id, i.label?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn call_state(&mut self, canister: Principal) -> Option<CallState> {
+        let r = self.replica.canister(&canister)?;
+        // Each outstanding call: who it went to, and which module made it. One made by another
+        // module than the installed one will run its callback in the wrong table (seed 001).
+        let calls = r
+            .calls
+            .callbacks
+            .iter()
+            .map(|(n, cb)| OutstandingCall {
+                call: *n,
+                callee: cb.callee.to_text(),
+                module_hash: cb.module_hash.clone(),
+                canister_version: cb.canister_version,
+                module_changed: cb.module_hash != r.module_hash,
+            })
+            .collect();
+        Some(CallState {
+            open_contexts: r.calls.open_contexts(),
+            outstanding: r.calls.callbacks.len(),
+            calls,
+            stale: r.calls.stale_responses.clone(),
+        })
+    }
+}

@@ -1,0 +1,97 @@
+//! `drydock --network URL canister status|stop|start|delete` against `drydock start`: the
+//! same commands as on the state directory, through ic-agent (replies verified against the
+//! fetched root key), while the server holds the directory.
+
+mod common;
+
+use common::{Drydock, Run};
+
+fn status_json(run: Run) -> serde_json::Value {
+    let v = run.json();
+    assert!(v["canister_id"].is_string(), "{v}");
+    v
+}
+
+// Interface spec, "IC method stop_canister", "start_canister", "canister_status" and
+// "delete_canister": a controller manages its canister over the network as on the state
+// directory; what only the embedded replica sees (open call contexts) is left out.
+#[test]
+fn a_controller_stops_starts_inspects_and_deletes_a_canister_over_the_network() {
+    let d = Drydock::new();
+    let (id, _) = d.with_test_canister("kv.wasm");
+    let local = d.run(&["canister", "status", &id]).ok();
+    assert!(local.contains("Open call contexts: 0"), "{local}");
+    let server = d.serve();
+    for _ in 0..2 {
+        let text = server.run(&["canister", "status", &id]).ok();
+        assert!(text.contains("Status: running"), "{text}");
+        assert!(text.contains("Module hash: 0x"), "{text}");
+        assert!(
+            !text.contains("Open call contexts"),
+            "not known over the network: {text}"
+        );
+        let v = status_json(server.run(&["--json", "canister", "status", &id]));
+        assert_eq!(v["status"], "running");
+        assert!(v.get("open_call_contexts").is_none(), "{v}");
+    }
+    for _ in 0..2 {
+        let run = server.run(&["canister", "stop", &id]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("Stopped {id}")),
+            "{}",
+            run.stderr
+        );
+        let v = status_json(server.run(&["--json", "canister", "status", &id]));
+        assert_eq!(v["status"], "stopped");
+    }
+    for _ in 0..2 {
+        server.run(&["canister", "start", &id]).ok();
+        let v = status_json(server.run(&["--json", "canister", "status", &id]));
+        assert_eq!(v["status"], "running");
+    }
+    // --no-wait has no IC equivalent: the stop call answers when the canister has stopped.
+    let err = server.run(&["canister", "stop", &id, "--no-wait"]).fails(2);
+    assert!(err.contains("--no-wait"), "{err}");
+    // Another identity is no controller: the IC's reject, exit code 1.
+    for _ in 0..2 {
+        let err = server
+            .run_with(&["--identity", "anonymous"], &["canister", "status", &id])
+            .fails(1);
+        assert!(err.contains("controller"), "{err}");
+    }
+    // A running canister cannot be deleted (IC0510); a stopped one can, once.
+    let err = server.run(&["canister", "delete", &id]).fails(1);
+    assert!(err.contains("stopped"), "{err}");
+    server.run(&["canister", "stop", &id]).ok();
+    let run = server.run(&["canister", "delete", &id]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("Deleted canister {id}")),
+        "{}",
+        run.stderr
+    );
+    for _ in 0..2 {
+        server.run(&["canister", "status", &id]).fails(1);
+    }
+    drop(server);
+    // The state directory agrees.
+    d.run(&["canister", "status", &id]).fails(1);
+}
+
+#[test]
+fn commands_without_a_network_form_are_refused_with_the_list_of_those_that_have_one() {
+    let d = Drydock::new();
+    let (id, _) = d.with_test_canister("kv.wasm");
+    let server = d.serve();
+    for args in [
+        &["canister", "call", &id, "get", "(\"a\")"][..],
+        &["canister", "install", &id, "x.wasm"][..],
+    ] {
+        let err = server.run(args).fails(2);
+        assert!(
+            err.contains("`canister status`, `start`, `stop`, `delete`"),
+            "{err}"
+        );
+    }
+}
