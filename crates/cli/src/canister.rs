@@ -60,7 +60,10 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
                 },
             ));
         }
-        let mut transport = AgentTransport::connect(global, url)?;
+        // Only the identity file is read: the replica's state stays closed (and may be
+        // locked by the `drydock start` serving `url`).
+        let identity = crate::context::selected_identity(global)?;
+        let mut transport = AgentTransport::connect(url, global.root_key.as_deref(), identity)?;
         let out = crate::output::Output { json: global.json };
         return match cmd {
             CanisterCommand::Snapshot(snapshot) => snapshot::run(&mut transport, out, snapshot),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use candid::utils::ArgumentEncoder;
 use candid::{CandidType, Principal};
-use drydock_replica::{Replica, ReplicaConfig, MANAGEMENT_CANISTER};
+use drydock_replica::{Replica, ReplicaConfig};
 use serde::de::DeserializeOwned;
 
 use crate::cli::GlobalArgs;
@@ -86,19 +86,7 @@ impl Ctx {
         A: ArgumentEncoder,
         R: CandidType + DeserializeOwned,
     {
-        let bytes = candid::encode_args(arg).map_err(|e| {
-            CliError::internal(format!(
-                "encoding the arguments of management method {method}: {e}"
-            ))
-        })?;
-        let reply = self
-            .replica
-            .update(self.sender, MANAGEMENT_CANISTER, method, &bytes)?;
-        candid::decode_one(&reply).map_err(|e| {
-            CliError::internal(format!(
-                "decoding the reply of management method {method}: {e}"
-            ))
-        })
+        crate::transport::management(self, method, Principal::management_canister(), arg)
     }
 }
 
@@ -113,4 +101,56 @@ fn open_replica(dir: &Path, config: ReplicaConfig) -> Result<Replica, CliError> 
 /// Parses a principal given on the command line.
 pub fn principal(text: &str, what: &str) -> Result<Principal, CliError> {
     Principal::from_text(text).map_err(|e| CliError::usage(format!("invalid {what} `{text}`: {e}")))
+}
+
+impl crate::transport::Transport for Ctx {
+    fn management_raw(
+        &mut self,
+        method: &str,
+        _canister: Principal,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, CliError> {
+        Ok(self.replica.update(
+            self.sender,
+            drydock_replica::MANAGEMENT_CANISTER,
+            method,
+            &arg,
+        )?)
+    }
+
+    fn labels(&mut self, canister: Principal) -> std::collections::HashMap<Vec<u8>, String> {
+        self.replica
+            .snapshot_infos(&self.sender, &canister)
+            .map(|infos| {
+                infos
+                    .into_iter()
+                    .filter_map(|i| Some((i.id, i.label?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn call_state(&mut self, canister: Principal) -> Option<crate::transport::CallState> {
+        let r = self.replica.canister(&canister)?;
+        // Each outstanding call: who it went to, and which module made it. One made by another
+        // module than the installed one will run its callback in the wrong table (seed 001).
+        let calls = r
+            .calls
+            .callbacks
+            .iter()
+            .map(|(n, cb)| crate::transport::OutstandingCall {
+                call: *n,
+                callee: cb.callee.to_text(),
+                module_hash: cb.module_hash.clone(),
+                canister_version: cb.canister_version,
+                module_changed: cb.module_hash != r.module_hash,
+            })
+            .collect();
+        Some(crate::transport::CallState {
+            open_contexts: r.calls.open_contexts(),
+            outstanding: r.calls.callbacks.len(),
+            calls,
+            stale: r.calls.stale_responses.clone(),
+        })
+    }
 }

@@ -1,5 +1,5 @@
 //! The one way commands reach the management canister: [`Transport`], its methods as Candid
-//! bytes, implemented for the embedded replica ([`Ctx`], the state directory) and for any IC
+//! bytes, implemented for the embedded replica ([`crate::context::Ctx`], the state directory) and for any IC
 //! endpoint through ic-agent ([`agent::AgentTransport`], `--network URL`). A command written
 //! against it works both ways: `canister status`, `start`, `stop`, `delete` and the
 //! `canister snapshot` commands.
@@ -12,11 +12,10 @@ use candid::utils::ArgumentEncoder;
 use candid::{CandidType, Principal};
 use serde::de::DeserializeOwned;
 
-use crate::context::Ctx;
 use crate::error::CliError;
 
 /// The management canister's methods as Candid bytes: implemented for the embedded replica
-/// ([`Ctx`]) and for any IC endpoint through ic-agent ([`agent::AgentTransport`],
+/// ([`crate::context::Ctx`]) and for any IC endpoint through ic-agent ([`agent::AgentTransport`],
 /// `--network URL`). Typed calls go through [`management`].
 pub trait Transport {
     /// Calls management method `method` about `canister` (the call's effective canister id)
@@ -89,56 +88,4 @@ where
             "decoding the reply of management method {method}: {e}"
         ))
     })
-}
-
-impl Transport for Ctx {
-    fn management_raw(
-        &mut self,
-        method: &str,
-        _canister: Principal,
-        arg: Vec<u8>,
-    ) -> Result<Vec<u8>, CliError> {
-        Ok(self.replica.update(
-            self.sender,
-            drydock_replica::MANAGEMENT_CANISTER,
-            method,
-            &arg,
-        )?)
-    }
-
-    fn labels(&mut self, canister: Principal) -> HashMap<Vec<u8>, String> {
-        self.replica
-            .snapshot_infos(&self.sender, &canister)
-            .map(|infos| {
-                infos
-                    .into_iter()
-                    .filter_map(|i| Some((i.id, i.label?)))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    fn call_state(&mut self, canister: Principal) -> Option<CallState> {
-        let r = self.replica.canister(&canister)?;
-        // Each outstanding call: who it went to, and which module made it. One made by another
-        // module than the installed one will run its callback in the wrong table (seed 001).
-        let calls = r
-            .calls
-            .callbacks
-            .iter()
-            .map(|(n, cb)| OutstandingCall {
-                call: *n,
-                callee: cb.callee.to_text(),
-                module_hash: cb.module_hash.clone(),
-                canister_version: cb.canister_version,
-                module_changed: cb.module_hash != r.module_hash,
-            })
-            .collect();
-        Some(CallState {
-            open_contexts: r.calls.open_contexts(),
-            outstanding: r.calls.callbacks.len(),
-            calls,
-            stale: r.calls.stale_responses.clone(),
-        })
-    }
 }

@@ -30,7 +30,7 @@ pub struct IngressRequest<'a> {
     pub method: &'a str,
     pub arg: &'a [u8],
     /// What the request's `sender_info` attested, verified.
-    pub caller_info: Option<crate::CallerInfo>,
+    pub caller_info: Option<crate::messaging::CallerInfo>,
 }
 
 /// How long the status of a request is kept after its expiry (the IC's retention).

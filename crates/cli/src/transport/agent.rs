@@ -23,7 +23,6 @@ use ic_agent::agent::RejectCode;
 use ic_agent::{Agent, AgentError};
 
 use super::Transport;
-use crate::cli::GlobalArgs;
 use crate::error::CliError;
 use crate::output::warn;
 
@@ -125,12 +124,14 @@ pub struct AgentTransport {
 }
 
 impl AgentTransport {
-    /// An agent for `url` signing as the selected identity, with its root key set.
-    pub fn connect(global: &GlobalArgs, url: &str) -> Result<AgentTransport, CliError> {
-        let root = root_key(url, global.root_key.as_deref())?;
-        // Only the identity file is read: the replica's state stays closed (and may be
-        // locked by the `drydock start` serving `url`).
-        let identity = crate::context::selected_identity(global)?;
+    /// An agent for `url` signing as `identity`, with its root key set from `--root-key`
+    /// (`root_key_flag`).
+    pub fn connect(
+        url: &str,
+        root_key_flag: Option<&str>,
+        identity: Box<dyn ic_agent::Identity>,
+    ) -> Result<AgentTransport, CliError> {
+        let root = root_key(url, root_key_flag)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
