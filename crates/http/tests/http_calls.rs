@@ -758,7 +758,23 @@ async fn the_same_request_sent_again_after_a_restart_runs_once() {
 struct CanisterSigUser {
     key_der: Vec<u8>,
     seed: Vec<u8>,
+    session: u8,
     chain: Vec<SignedDelegation>,
+}
+
+impl CanisterSigUser {
+    fn principal(&self) -> Principal {
+        Principal::self_authenticating(&self.key_der)
+    }
+
+    /// The user's identity, as ic-agent builds it without checking the chain.
+    fn identity(&self) -> DelegatedIdentity {
+        DelegatedIdentity::new_unchecked(
+            self.key_der.clone(),
+            Box::new(ed25519(self.session)),
+            self.chain.clone(),
+        )
+    }
 }
 
 fn sha256(bytes: &[u8]) -> serde_bytes::ByteBuf {
@@ -786,32 +802,34 @@ async fn canister_signature(agent: &Agent, signer: Principal, seed: &[u8], msg: 
         .into_vec()
 }
 
-async fn canister_sig_user(
-    agent: &Agent,
-    signer: Principal,
-    seed: &[u8],
-    session: &BasicIdentity,
-) -> CanisterSigUser {
+/// A server, an admin agent, a `certified` canister (the signer) and a user of its keys.
+async fn signer_and_user(admin: u8, session: u8) -> (Server, Agent, Principal, CanisterSigUser) {
+    let server = start().await;
+    let admin = agent(&server, ed25519(admin)).await;
+    let signer = canister_with(&admin, "certified").await;
+    let seed = format!("anchor {session}").into_bytes();
     let key_der = drydock_http::canister_sig::CanisterKey {
         canister: signer,
-        seed: seed.to_vec(),
+        seed: seed.clone(),
     }
     .to_der();
     let delegation = Delegation {
-        pubkey: session.public_key().unwrap(),
+        pubkey: ed25519(session).public_key().unwrap(),
         expiration: drydock_http::envelope::now_ns() + 600_000_000_000,
         targets: None,
         permissions: None,
     };
-    let signature = canister_signature(agent, signer, seed, &delegation.signable()).await;
-    CanisterSigUser {
+    let signature = canister_signature(&admin, signer, &seed, &delegation.signable()).await;
+    let user = CanisterSigUser {
         key_der,
-        seed: seed.to_vec(),
+        seed,
+        session,
         chain: vec![SignedDelegation {
             delegation,
             signature,
         }],
-    }
+    };
+    (server, admin, signer, user)
 }
 
 #[derive(candid::CandidType, serde::Deserialize, Debug, PartialEq)]
@@ -843,24 +861,35 @@ async fn caller_infos(agent: &Agent, id: Principal) -> Vec<CallerInfo> {
     out
 }
 
+/// The errors of `caller_info` as an update and of `caller_info_query`, once each.
+async fn caller_info_errors(agent: &Agent, id: Principal) -> [String; 2] {
+    let update = agent
+        .update(&id, "caller_info")
+        .with_arg(Encode!().unwrap())
+        .call_and_wait()
+        .await
+        .unwrap_err();
+    let query = agent
+        .query(&id, "caller_info_query")
+        .with_arg(Encode!().unwrap())
+        .call()
+        .await
+        .unwrap_err();
+    [update.to_string(), query.to_string()]
+}
+
 // Interface spec, "Authentication" (canister signatures, as Internet Identity makes them): a
 // user whose key is a canister signature key calls through a delegation the canister signed,
 // with ic-agent's DelegatedIdentity, which checks the canister signature itself against the
 // root key first.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_internet_identity_style_user_calls_through_a_canister_signed_delegation() {
-    let server = start().await;
-    let admin = agent(&server, ed25519(20)).await;
-    let signer = canister_with(&admin, "certified").await;
-    let root_key = admin.read_root_key();
-    let session = ed25519(21);
-    let user = canister_sig_user(&admin, signer, b"anchor 10000", &session).await;
-    let principal = Principal::self_authenticating(&user.key_der);
+    let (server, admin, signer, user) = signer_and_user(20, 21).await;
     let identity = DelegatedIdentity::new_with_root_key(
         user.key_der.clone(),
-        Box::new(ed25519(21)),
+        Box::new(ed25519(user.session)),
         user.chain.clone(),
-        &root_key,
+        &admin.read_root_key(),
     )
     .expect("ic-agent accepts the canister signature");
     let as_user = agent(&server, identity).await;
@@ -868,27 +897,20 @@ async fn an_internet_identity_style_user_calls_through_a_canister_signed_delegat
         assert_eq!(
             info,
             CallerInfo {
-                caller: principal,
+                caller: user.principal(),
                 data: serde_bytes::ByteBuf::new(),
                 signer: None,
             }
         );
     }
     // A delegation the canister did not sign: its signature is for another message.
-    let mut forged = user.chain.clone();
-    forged[0].delegation.expiration += 1;
-    let identity =
-        DelegatedIdentity::new_unchecked(user.key_der.clone(), Box::new(session), forged);
-    let as_forger = agent(&server, identity).await;
+    let mut forger = user;
+    forger.chain[0].delegation.expiration += 1;
+    let as_forger = agent(&server, forger.identity()).await;
     for _ in 0..2 {
-        let err = as_forger
-            .update(&signer, "caller_info")
-            .with_arg(Encode!().unwrap())
-            .call_and_wait()
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("has not signed this message"), "{err}");
+        for err in caller_info_errors(&as_forger, signer).await {
+            assert!(err.contains("has not signed this message"), "{err}");
+        }
     }
 }
 
@@ -900,56 +922,40 @@ async fn an_internet_identity_style_user_calls_through_a_canister_signed_delegat
 #[tokio::test(flavor = "multi_thread")]
 async fn a_canister_reads_the_caller_info_the_callers_canister_attested() {
     use ic_agent::identity::InfoAwareIdentity;
-    let server = start().await;
-    let admin = agent(&server, ed25519(22)).await;
-    let signer = canister_with(&admin, "certified").await;
-    let root_key = admin.read_root_key();
-    let user = canister_sig_user(&admin, signer, b"anchor 10001", &ed25519(23)).await;
+    let (server, admin, signer, user) = signer_and_user(22, 23).await;
     let info = b"email: someone@example.org".to_vec();
     let mut attested = b"\x0Eic-sender-info".to_vec();
     attested.extend_from_slice(&info);
     let sig = canister_signature(&admin, signer, &user.seed, &attested).await;
-    let delegated = || {
-        DelegatedIdentity::new_unchecked(
-            user.key_der.clone(),
-            Box::new(ed25519(23)),
-            user.chain.clone(),
-        )
-    };
-    let identity =
-        InfoAwareIdentity::new_with_root_key(delegated(), info.clone(), sig.clone(), &root_key)
-            .expect("ic-agent accepts the attestation");
+    let identity = InfoAwareIdentity::new_with_root_key(
+        user.identity(),
+        info.clone(),
+        sig.clone(),
+        &admin.read_root_key(),
+    )
+    .expect("ic-agent accepts the attestation");
     let as_user = agent(&server, identity).await;
     for got in caller_infos(&as_user, signer).await {
         assert_eq!(
             got,
             CallerInfo {
-                caller: Principal::self_authenticating(&user.key_der),
+                caller: user.principal(),
                 data: serde_bytes::ByteBuf::from(info.clone()),
                 signer: Some(signer),
             }
         );
     }
     // An attestation of other data than what was signed.
-    let identity = InfoAwareIdentity::new_unchecked(
-        delegated(),
-        b"email: admin@example.org".to_vec(),
-        sig.clone(),
-    )
-    .unwrap();
+    let lie = b"email: admin@example.org".to_vec();
+    let identity = InfoAwareIdentity::new_unchecked(user.identity(), lie, sig.clone()).unwrap();
     let as_liar = agent(&server, identity).await;
     for _ in 0..2 {
-        let err = as_liar
-            .query(&signer, "caller_info_query")
-            .with_arg(Encode!().unwrap())
-            .call()
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("Invalid sender info") && err.contains("has not signed"),
-            "{err}"
-        );
+        for err in caller_info_errors(&as_liar, signer).await {
+            assert!(
+                err.contains("Invalid sender info") && err.contains("has not signed"),
+                "{err}"
+            );
+        }
     }
     // Sender info from a sender whose key is no canister's (Ed25519), or from the anonymous
     // principal: ic-agent will not build such requests, so they are made by hand.
