@@ -7,8 +7,9 @@
 //! It also makes canister signatures, as Internet Identity does: `sign` puts
 //! `sig/<seed hash>/<message hash>` into a second tree (labelled "sig"; the certified data is
 //! the hash of both), and the query `signature` returns the certificate and the witness of
-//! that path (CBOR), which is the canister signature. `caller_info` (update) and
-//! `caller_info_query` return what `ic0.msg_caller_info_*` hand the canister.
+//! that path (CBOR), which is the canister signature. `caller_info` (update),
+//! `caller_info_query` and `caller_info_across_a_call` return what `ic0.msg_caller_info_*`
+//! hand the canister.
 
 use std::cell::RefCell;
 
@@ -123,7 +124,7 @@ fn signature(seed_hash: ByteBuf, message_hash: ByteBuf) -> Option<ByteBuf> {
     Some(ByteBuf::from(out.into_inner()))
 }
 
-#[derive(CandidType)]
+#[derive(CandidType, serde::Deserialize)]
 struct CallerInfo {
     caller: Principal,
     data: ByteBuf,
@@ -164,4 +165,17 @@ fn caller_info() -> CallerInfo {
 #[ic_cdk::query]
 fn caller_info_query() -> CallerInfo {
     read_caller_info()
+}
+
+/// `caller_info` of this canister called by itself (what the callee sees: an inter-canister
+/// call carries no caller info), then this call's caller info read again in the reply
+/// callback (the call context's).
+#[ic_cdk::update]
+async fn caller_info_across_a_call() -> (CallerInfo, CallerInfo) {
+    let inner = ic_cdk::call::Call::unbounded_wait(ic_cdk::api::canister_self(), "caller_info")
+        .await
+        .unwrap_or_else(|e| ic_cdk::trap(format!("calling itself: {e}")))
+        .candid::<CallerInfo>()
+        .unwrap_or_else(|e| ic_cdk::trap(format!("decoding its own reply: {e}")));
+    (inner, read_caller_info())
 }

@@ -945,6 +945,33 @@ async fn a_canister_reads_the_caller_info_the_callers_canister_attested() {
             }
         );
     }
+    // Interface spec, "Caller information": a call the canister makes carries none, and its
+    // reply callback runs in the call context of the attested request.
+    for _ in 0..2 {
+        let reply = as_user
+            .update(&signer, "caller_info_across_a_call")
+            .with_arg(Encode!().unwrap())
+            .call_and_wait()
+            .await
+            .unwrap();
+        let (inner, after) = Decode!(&reply, CallerInfo, CallerInfo).unwrap();
+        assert_eq!(
+            inner,
+            CallerInfo {
+                caller: signer,
+                data: serde_bytes::ByteBuf::new(),
+                signer: None,
+            }
+        );
+        assert_eq!(
+            after,
+            CallerInfo {
+                caller: user.principal(),
+                data: serde_bytes::ByteBuf::from(info.clone()),
+                signer: Some(signer),
+            }
+        );
+    }
     // An attestation of other data than what was signed.
     let lie = b"email: admin@example.org".to_vec();
     let identity = InfoAwareIdentity::new_unchecked(user.identity(), lie, sig.clone()).unwrap();
