@@ -7,9 +7,8 @@
 
 use candid::{Nat, Principal};
 use ic_management_canister_types::{
-    CanisterIdRecord, CanisterInfoArgs, CanisterInfoResult, CanisterSettings, CanisterStatusResult,
-    CanisterStatusType, Change, ChangeDetails, ChangeOrigin, CodeDeploymentMode,
-    ProvisionalCreateCanisterWithCyclesArgs,
+    CanisterIdRecord, CanisterSettings, CanisterStatusResult, CanisterStatusType, Change,
+    ChangeDetails, ChangeOrigin, CodeDeploymentMode, ProvisionalCreateCanisterWithCyclesArgs,
 };
 use serde_json::{json, Value};
 
@@ -20,9 +19,6 @@ use crate::output::{note, Output};
 use crate::transport::agent::AgentTransport;
 use crate::transport::{management, Transport};
 use crate::{call, install, snapshot};
-
-/// The most changes `canister_info` returns.
-const MAX_CHANGES: u64 = 20;
 
 /// Runs a `canister` subcommand.
 pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
@@ -48,17 +44,25 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
                 | CanisterCommand::Start { .. }
                 | CanisterCommand::Stop { no_wait: false, .. }
                 | CanisterCommand::Delete { .. }
+                | CanisterCommand::Info { .. }
+                | CanisterCommand::Metadata { name: Some(_), .. }
         );
         if !supported {
-            return Err(CliError::usage(
-                if matches!(cmd, CanisterCommand::Stop { .. }) {
-                    "--no-wait works on the state directory only: over --network, `canister stop` \
-                 waits until the canister has stopped, as the IC answers the stop call"
-                } else {
-                    "--network is supported by `canister status`, `start`, `stop`, `delete` and the \
-                 `canister snapshot` commands; the other commands work on the state directory"
-                },
-            ));
+            return Err(CliError::usage(match cmd {
+                CanisterCommand::Stop { .. } => {
+                    "--no-wait works on the state directory only: over --network, `canister \
+                     stop` waits until the canister has stopped, as the IC answers the stop call"
+                }
+                CanisterCommand::Metadata { .. } => {
+                    "over --network, name the section (e.g. candid:service): the IC's state \
+                     tree gives a section by its name and has no list of them"
+                }
+                _ => {
+                    "--network is supported by `canister status`, `start`, `stop`, `delete`, \
+                     `info`, `metadata` and the `canister snapshot` commands; the other \
+                     commands work on the state directory"
+                }
+            }));
         }
         // Only the identity file is read: the replica's state stays closed (and may be
         // locked by the `drydock start` serving `url`).
@@ -165,18 +169,22 @@ fn dispatch(ctx: &mut Ctx, cmd: CanisterCommand) -> Result<(), CliError> {
             canister,
             no_wait: true,
         } => stop_without_waiting(ctx, &canister),
+        CanisterCommand::Metadata {
+            canister,
+            name: None,
+        } => metadata_names(ctx, &canister),
         cmd @ (CanisterCommand::Status { .. }
         | CanisterCommand::Start { .. }
         | CanisterCommand::Stop { .. }
-        | CanisterCommand::Delete { .. }) => {
+        | CanisterCommand::Delete { .. }
+        | CanisterCommand::Info { .. }
+        | CanisterCommand::Metadata { .. }) => {
             let out = ctx.out;
             managed(ctx, out, cmd)
         }
         CanisterCommand::Logs { canister, follow } => logs(ctx, &canister, follow),
         CanisterCommand::TopUp { canister, amount } => top_up(ctx, &canister, &amount),
         CanisterCommand::List => list(ctx),
-        CanisterCommand::Info { canister } => info(ctx, &canister),
-        CanisterCommand::Metadata { canister, name } => metadata(ctx, &canister, name.as_deref()),
         CanisterCommand::Snapshot(cmd) => {
             let out = ctx.out;
             snapshot::run(ctx, out, cmd)
@@ -213,15 +221,21 @@ fn create(ctx: &mut Ctx, extra: &[String], cycles: Option<u128>) -> Result<(), C
     Ok(())
 }
 
-/// `status`, `start`, `stop` and `delete` through `t`: the embedded replica or a network.
+/// `status`, `start`, `stop`, `delete`, `info` and `metadata ID NAME` through `t`: the
+/// embedded replica or a network.
 fn managed(t: &mut dyn Transport, out: Output, cmd: CanisterCommand) -> Result<(), CliError> {
     match cmd {
+        CanisterCommand::Info { canister } => info(t, out, &canister),
+        CanisterCommand::Metadata {
+            canister,
+            name: Some(name),
+        } => metadata(t, out, &canister, &name),
         CanisterCommand::Status { canister } => status(t, out, &canister),
         CanisterCommand::Start { canister } => simple(t, &canister, "start_canister", "Started"),
         CanisterCommand::Stop { canister, .. } => stop(t, &canister),
         CanisterCommand::Delete { canister } => simple(t, &canister, "delete_canister", "Deleted"),
         _ => Err(CliError::internal(
-            "only status, start, stop and delete go through a transport",
+            "only status, start, stop, delete, info and metadata go through a transport",
         )),
     }
 }
@@ -491,18 +505,13 @@ fn list(ctx: &Ctx) -> Result<(), CliError> {
     Ok(())
 }
 
-fn info(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
+/// `info`: controllers and module hash; the history where the transport sees it.
+fn info(t: &mut dyn Transport, out: Output, canister: &str) -> Result<(), CliError> {
     let canister_id = principal(canister, "canister id")?;
-    let args = CanisterInfoArgs {
-        canister_id,
-        num_requested_changes: Some(MAX_CHANGES),
-    };
-    // Only canisters may call `canister_info` through the management canister; drydock reads
-    // the same record directly.
-    let i: CanisterInfoResult = ctx.replica.canister_info(args)?;
+    let i = t.info(canister_id)?;
     let hash = i.module_hash.as_ref().map(hex::encode);
     let controllers: Vec<String> = i.controllers.iter().map(Principal::to_text).collect();
-    ctx.out.data(
+    out.data(
         || {
             let mut lines = vec![
                 format!("Controllers: {}", controllers.join(" ")),
@@ -511,19 +520,24 @@ fn info(ctx: &mut Ctx, canister: &str) -> Result<(), CliError> {
                     hash.as_ref()
                         .map_or("None".to_string(), |h| format!("0x{h}"))
                 ),
-                format!("Total changes: {}", i.total_num_changes),
             ];
-            lines.extend(i.recent_changes.iter().map(change_text));
+            if let Some((total, changes)) = &i.history {
+                lines.push(format!("Total changes: {total}"));
+                lines.extend(changes.iter().map(change_text));
+            }
             lines.join("\n")
         },
         || {
-            json!({
+            let mut v = json!({
                 "canister_id": canister_id.to_text(),
                 "controllers": controllers,
                 "module_hash": hash,
-                "total_num_changes": i.total_num_changes,
-                "recent_changes": i.recent_changes.iter().map(change_json).collect::<Vec<_>>(),
-            })
+            });
+            if let Some((total, changes)) = &i.history {
+                v["total_num_changes"] = json!(total);
+                v["recent_changes"] = json!(changes.iter().map(change_json).collect::<Vec<_>>());
+            }
+            v
         },
     );
     Ok(())
@@ -623,9 +637,10 @@ fn change_json(c: &Change) -> Value {
     })
 }
 
-fn metadata(ctx: &Ctx, canister: &str, name: Option<&str>) -> Result<(), CliError> {
+/// `metadata ID`: the sections' names and visibility (the state directory only).
+fn metadata_names(ctx: &Ctx, canister: &str) -> Result<(), CliError> {
     let id = principal(canister, "canister id")?;
-    let Some(name) = name else {
+    {
         let mut names = ctx.replica.metadata_names(&ctx.sender, &id)?;
         names.sort();
         let vis = |public: bool| if public { "public" } else { "private" };
@@ -641,11 +656,21 @@ fn metadata(ctx: &Ctx, canister: &str, name: Option<&str>) -> Result<(), CliErro
             || text.join("\n"),
             || json!({ "canister_id": id.to_text(), "sections": rows }),
         );
-        return Ok(());
-    };
-    let bytes = ctx.replica.metadata(&ctx.sender, &id, name)?;
+        Ok(())
+    }
+}
+
+/// `metadata ID NAME`: one section's bytes, as text when they are UTF-8.
+fn metadata(
+    t: &mut dyn Transport,
+    out: Output,
+    canister: &str,
+    name: &str,
+) -> Result<(), CliError> {
+    let id = principal(canister, "canister id")?;
+    let bytes = t.metadata(id, name)?;
     let text = std::str::from_utf8(&bytes).ok();
-    ctx.out.data(
+    out.data(
         || text.map_or_else(|| hex::encode(&bytes), str::to_string),
         || json!({ "canister_id": id.to_text(), "name": name, "text": text, "hex": hex::encode(&bytes) }),
     );

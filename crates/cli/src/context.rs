@@ -53,6 +53,9 @@ pub fn config(global: &GlobalArgs) -> ReplicaConfig {
     config
 }
 
+/// The most changes `canister_info` returns.
+const MAX_CHANGES: u64 = 20;
+
 /// An open replica and the caller.
 pub struct Ctx {
     pub replica: Replica,
@@ -128,6 +131,26 @@ impl crate::transport::Transport for Ctx {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    fn metadata(&mut self, canister: Principal, name: &str) -> Result<Vec<u8>, CliError> {
+        Ok(self.replica.metadata(&self.sender, &canister, name)?)
+    }
+
+    fn info(&mut self, canister: Principal) -> Result<crate::transport::CanisterInfo, CliError> {
+        // Only canisters may call `canister_info` through the management canister; drydock
+        // reads the same record directly.
+        let i = self
+            .replica
+            .canister_info(ic_management_canister_types::CanisterInfoArgs {
+                canister_id: canister,
+                num_requested_changes: Some(MAX_CHANGES),
+            })?;
+        Ok(crate::transport::CanisterInfo {
+            controllers: i.controllers,
+            module_hash: i.module_hash,
+            history: Some((i.total_num_changes, i.recent_changes)),
+        })
     }
 
     fn call_state(&mut self, canister: Principal) -> Option<crate::transport::CallState> {

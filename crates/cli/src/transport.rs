@@ -1,8 +1,8 @@
 //! The one way commands reach the management canister: [`Transport`], its methods as Candid
 //! bytes, implemented for the embedded replica ([`crate::context::Ctx`], the state directory) and for any IC
 //! endpoint through ic-agent ([`agent::AgentTransport`], `--network URL`). A command written
-//! against it works both ways: `canister status`, `start`, `stop`, `delete` and the
-//! `canister snapshot` commands.
+//! against it works both ways: `canister status`, `start`, `stop`, `delete`, `info`,
+//! `metadata` and the `canister snapshot` commands.
 
 pub mod agent;
 
@@ -42,6 +42,23 @@ pub trait Transport {
     fn call_state(&mut self, _canister: Principal) -> Option<CallState> {
         None
     }
+
+    /// The bytes of the canister's metadata section `name` (without its `icp:public` or
+    /// `icp:private` prefix), as the state tree's `canister/<id>/metadata/<name>` gives them
+    /// to the caller (a private section only to a controller).
+    fn metadata(&mut self, canister: Principal, name: &str) -> Result<Vec<u8>, CliError>;
+
+    /// The canister's controllers and module hash, and its history where this transport sees
+    /// it (`canister_info` is for canisters only; the embedded replica reads the record).
+    fn info(&mut self, canister: Principal) -> Result<CanisterInfo, CliError>;
+}
+
+/// What `canister info` shows.
+pub struct CanisterInfo {
+    pub controllers: Vec<Principal>,
+    pub module_hash: Option<Vec<u8>>,
+    /// The total number of changes and the most recent ones, where known.
+    pub history: Option<(u64, Vec<ic_management_canister_types::Change>)>,
 }
 
 /// One call a canister made whose response it still waits for, as `canister status` shows it.

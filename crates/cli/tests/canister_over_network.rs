@@ -95,3 +95,41 @@ fn commands_without_a_network_form_are_refused_with_the_list_of_those_that_have_
         );
     }
 }
+
+// Interface spec, "Canister information" (the state tree's `canister/<id>/controllers`,
+// `module_hash` and `metadata/<name>`): `info` and `metadata` read them over the network; the
+// history `info` shows locally comes from `canister_info`, which only canisters may call.
+#[test]
+fn info_and_metadata_are_read_from_the_state_tree_over_the_network() {
+    let d = Drydock::new();
+    let (id, _) = d.with_test_canister("kv.wasm");
+    let empty = d.create_canister();
+    let local_info = d.run(&["canister", "info", &id]).ok();
+    let local_candid = d.run(&["canister", "metadata", &id, "candid:service"]).ok();
+    assert!(local_info.contains("Total changes: 2"), "{local_info}");
+    let server = d.serve();
+    for _ in 0..2 {
+        let info = server.run(&["canister", "info", &id]).ok();
+        let wanted: Vec<&str> = local_info
+            .lines()
+            .filter(|l| l.starts_with("Controllers:") || l.starts_with("Module hash:"))
+            .collect();
+        assert_eq!(info.lines().collect::<Vec<_>>(), wanted, "{info}");
+        let v = server.run(&["--json", "canister", "info", &empty]).json();
+        assert_eq!(v["module_hash"], serde_json::Value::Null, "{v}");
+        assert_eq!(v["controllers"].as_array().map(Vec::len), Some(1), "{v}");
+        assert!(v.get("total_num_changes").is_none(), "{v}");
+        assert_eq!(
+            server
+                .run(&["canister", "metadata", &id, "candid:service"])
+                .ok(),
+            local_candid
+        );
+        let err = server
+            .run(&["canister", "metadata", &id, "no:such"])
+            .fails(2);
+        assert!(err.contains("no metadata section `no:such`"), "{err}");
+    }
+    let err = server.run(&["canister", "metadata", &id]).fails(2);
+    assert!(err.contains("name the section"), "{err}");
+}

@@ -258,6 +258,42 @@ impl Transport for AgentTransport {
     fn cli_flags(&self) -> String {
         format!(" --network {}", self.url)
     }
+
+    fn metadata(&mut self, canister: Principal, name: &str) -> Result<Vec<u8>, CliError> {
+        let section = self.with_retries(&format!("metadata {name}"), true, |agent| async move {
+            match agent.read_state_canister_metadata(canister, name).await {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(AgentError::LookupPathAbsent(_)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?;
+        section.ok_or_else(|| {
+            CliError::usage(format!(
+                "canister {canister} has no metadata section `{name}` (the state tree of {} has \
+                 none by that name; give it without its icp:public or icp:private prefix)",
+                self.url
+            ))
+        })
+    }
+
+    fn info(&mut self, canister: Principal) -> Result<super::CanisterInfo, CliError> {
+        let controllers = self.with_retries("the controllers", true, |agent| async move {
+            agent.read_state_canister_controllers(canister).await
+        })?;
+        // A canister without a module has no `module_hash` in the state tree.
+        let module_hash = self.with_retries("the module hash", true, |agent| async move {
+            match agent.read_state_canister_module_hash(canister).await {
+                Ok(hash) => Ok(Some(hash)),
+                Err(AgentError::LookupPathAbsent(_)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?;
+        Ok(super::CanisterInfo {
+            controllers,
+            module_hash,
+            history: None,
+        })
+    }
 }
 
 #[cfg(test)]
