@@ -46,6 +46,7 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
                 | CanisterCommand::Delete { .. }
                 | CanisterCommand::Info { .. }
                 | CanisterCommand::Metadata { name: Some(_), .. }
+                | CanisterCommand::Logs { .. }
         );
         if !supported {
             return Err(CliError::usage(match cmd {
@@ -59,7 +60,7 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
                 }
                 _ => {
                     "--network is supported by `canister status`, `start`, `stop`, `delete`, \
-                     `info`, `metadata` and the `canister snapshot` commands; the other \
+                     `info`, `metadata`, `logs` and the `canister snapshot` commands; the other \
                      commands work on the state directory"
                 }
             }));
@@ -178,11 +179,11 @@ fn dispatch(ctx: &mut Ctx, cmd: CanisterCommand) -> Result<(), CliError> {
         | CanisterCommand::Stop { .. }
         | CanisterCommand::Delete { .. }
         | CanisterCommand::Info { .. }
-        | CanisterCommand::Metadata { .. }) => {
+        | CanisterCommand::Metadata { .. }
+        | CanisterCommand::Logs { .. }) => {
             let out = ctx.out;
             managed(ctx, out, cmd)
         }
-        CanisterCommand::Logs { canister, follow } => logs(ctx, &canister, follow),
         CanisterCommand::TopUp { canister, amount } => top_up(ctx, &canister, &amount),
         CanisterCommand::List => list(ctx),
         CanisterCommand::Snapshot(cmd) => {
@@ -221,10 +222,11 @@ fn create(ctx: &mut Ctx, extra: &[String], cycles: Option<u128>) -> Result<(), C
     Ok(())
 }
 
-/// `status`, `start`, `stop`, `delete`, `info` and `metadata ID NAME` through `t`: the
-/// embedded replica or a network.
+/// `status`, `start`, `stop`, `delete`, `info`, `metadata ID NAME` and `logs` through `t`:
+/// the embedded replica or a network.
 fn managed(t: &mut dyn Transport, out: Output, cmd: CanisterCommand) -> Result<(), CliError> {
     match cmd {
+        CanisterCommand::Logs { canister, follow } => logs(t, out, &canister, follow),
         CanisterCommand::Info { canister } => info(t, out, &canister),
         CanisterCommand::Metadata {
             canister,
@@ -235,7 +237,7 @@ fn managed(t: &mut dyn Transport, out: Output, cmd: CanisterCommand) -> Result<(
         CanisterCommand::Stop { canister, .. } => stop(t, &canister),
         CanisterCommand::Delete { canister } => simple(t, &canister, "delete_canister", "Deleted"),
         _ => Err(CliError::internal(
-            "only status, start, stop, delete, info and metadata go through a transport",
+            "only status, start, stop, delete, info, metadata and logs go through a transport",
         )),
     }
 }
@@ -378,8 +380,9 @@ fn status(t: &mut dyn Transport, out: Output, canister: &str) -> Result<(), CliE
 }
 
 /// `logs`: the canister's log records (`fetch_canister_logs`, a query to the management
-/// canister); with `--follow`, runs rounds and prints new records every second.
-fn logs(ctx: &mut Ctx, canister: &str, follow: bool) -> Result<(), CliError> {
+/// canister); with `--follow`, prints new records every second (running a round each time on
+/// the state directory).
+fn logs(t: &mut dyn Transport, out: Output, canister: &str, follow: bool) -> Result<(), CliError> {
     use ic_management_canister_types::{FetchCanisterLogsArgs, FetchCanisterLogsResult};
     let canister_id = principal(canister, "canister id")?;
     let arg = candid::encode_one(FetchCanisterLogsArgs {
@@ -389,18 +392,13 @@ fn logs(ctx: &mut Ctx, canister: &str, follow: bool) -> Result<(), CliError> {
     .map_err(|e| CliError::internal(format!("encoding: {e}")))?;
     let mut next = 0u64;
     loop {
-        let reply = ctx.replica.query(
-            ctx.sender,
-            drydock_replica::MANAGEMENT_CANISTER,
-            "fetch_canister_logs",
-            &arg,
-        )?;
+        let reply = t.management_query_raw("fetch_canister_logs", canister_id, arg.clone())?;
         let result: FetchCanisterLogsResult = candid::decode_one(&reply)
             .map_err(|e| CliError::internal(format!("decoding fetch_canister_logs: {e}")))?;
         let from = next;
         for r in result.canister_log_records.iter().filter(|r| r.idx >= from) {
             let text = String::from_utf8_lossy(&r.content).into_owned();
-            ctx.out.data(
+            out.data(
                 || format!("[{}. {}]: {text}", r.idx, r.timestamp_nanos),
                 || json!({ "idx": r.idx, "timestamp_nanos": r.timestamp_nanos, "content": text }),
             );
@@ -410,9 +408,7 @@ fn logs(ctx: &mut Ctx, canister: &str, follow: bool) -> Result<(), CliError> {
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_secs(1));
-        ctx.replica
-            .run_round()
-            .map_err(|e| CliError::from(drydock_replica::CallError::from(e)))?;
+        t.run_round()?;
     }
 }
 

@@ -7,7 +7,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// The global options each subcommand's help shows: the state directory, the identity and
 /// --json everywhere; --network and --root-key only where they work (`canister snapshot`,
-/// `status`, `start`, `stop`, `delete`, `info`, `metadata`).
+/// `status`, `start`, `stop`, `delete`, `info`, `metadata`, `logs`).
 /// The others (the instruction limits) are listed once, by `drydock --help`; every
 /// subcommand still accepts them all.
 const GLOBALS_SHOWN: [&str; 3] = ["state_dir", "identity", "json"];
@@ -45,7 +45,7 @@ fn with_help_globals(
                 sub_path.as_slice(),
                 [
                     "canister",
-                    "status" | "start" | "stop" | "delete" | "info" | "metadata"
+                    "status" | "start" | "stop" | "delete" | "info" | "metadata" | "logs"
                 ]
             );
         cmd = cmd.mut_subcommand(name, |mut sub| {
@@ -117,8 +117,8 @@ pub struct GlobalArgs {
 
     /// Talk to this IC endpoint through its HTTP interface instead of opening the state
     /// directory, e.g. http://127.0.0.1:4943 (`drydock start`) or https://icp-api.io (the IC).
-    /// Supported by `canister status`, `start`, `stop`, `delete`, `info`, `metadata` and the
-    /// `canister snapshot` commands; the identity is still read from <state-dir>/identities ("anonymous" for
+    /// Supported by `canister status`, `start`, `stop`, `delete`, `info`, `metadata`, `logs`
+    /// and the `canister snapshot` commands; the identity is still read from <state-dir>/identities ("anonymous" for
     /// none).
     #[arg(long, global = true, value_name = "URL")]
     pub network: Option<String>,

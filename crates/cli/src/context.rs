@@ -133,6 +133,27 @@ impl crate::transport::Transport for Ctx {
             .unwrap_or_default()
     }
 
+    fn management_query_raw(
+        &mut self,
+        method: &str,
+        _canister: Principal,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, CliError> {
+        Ok(self.replica.query(
+            self.sender,
+            drydock_replica::MANAGEMENT_CANISTER,
+            method,
+            &arg,
+        )?)
+    }
+
+    fn run_round(&mut self) -> Result<(), CliError> {
+        self.replica
+            .run_round()
+            .map(|_| ())
+            .map_err(|e| CliError::from(drydock_replica::CallError::from(e)))
+    }
+
     fn metadata(&mut self, canister: Principal, name: &str) -> Result<Vec<u8>, CliError> {
         Ok(self.replica.metadata(&self.sender, &canister, name)?)
     }

@@ -24,8 +24,8 @@
 //!   user's input, 3 drydock's own (see `error`).
 //! - The CLI talks to canisters only through `drydock-replica`'s public API, with the Candid
 //!   requests a real IC client would send to the management canister — or, with
-//!   `--network URL` (`canister status`, `start`, `stop`, `delete`, `info`, `metadata` and
-//!   the `canister snapshot` commands), through ic-agent to that endpoint, without opening the state directory.
+//!   `--network URL` (`canister status`, `start`, `stop`, `delete`, `info`, `metadata`,
+//!   `logs` and the `canister snapshot` commands), through ic-agent to that endpoint, without opening the state directory.
 
 mod call;
 mod candid_io;

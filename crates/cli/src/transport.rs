@@ -2,7 +2,7 @@
 //! bytes, implemented for the embedded replica ([`crate::context::Ctx`], the state directory) and for any IC
 //! endpoint through ic-agent ([`agent::AgentTransport`], `--network URL`). A command written
 //! against it works both ways: `canister status`, `start`, `stop`, `delete`, `info`,
-//! `metadata` and the `canister snapshot` commands.
+//! `metadata`, `logs` and the `canister snapshot` commands.
 
 pub mod agent;
 
@@ -26,6 +26,21 @@ pub trait Transport {
         canister: Principal,
         arg: Vec<u8>,
     ) -> Result<Vec<u8>, CliError>;
+
+    /// Calls management method `method` as a query (`fetch_canister_logs`,
+    /// `canister_status`), with `canister` as the effective canister id.
+    fn management_query_raw(
+        &mut self,
+        method: &str,
+        canister: Principal,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, CliError>;
+
+    /// Lets time pass where the transport itself runs the rounds (the embedded replica runs
+    /// one: timers and queued messages); a network runs its own.
+    fn run_round(&mut self) -> Result<(), CliError> {
+        Ok(())
+    }
 
     /// drydock's labels of a canister's snapshots (its automatic snapshots), where known.
     fn labels(&mut self, _canister: Principal) -> HashMap<Vec<u8>, String> {

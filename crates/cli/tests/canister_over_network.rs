@@ -133,3 +133,35 @@ fn info_and_metadata_are_read_from_the_state_tree_over_the_network() {
     let err = server.run(&["canister", "metadata", &id]).fails(2);
     assert!(err.contains("name the section"), "{err}");
 }
+
+// Interface spec, "IC method fetch_canister_logs" (a query to the management canister): the
+// log a canister keeps in the state directory is read over the network, with the same lines.
+#[test]
+fn canister_logs_are_read_over_the_network() {
+    let d = Drydock::new();
+    let (a, _) = d.with_test_canister("pingpong.wasm");
+    for _ in 0..2 {
+        let err = d.run(&["canister", "call", &a, "trap_now"]).fails(1);
+        assert!(err.contains("pingpong: trap_now"), "{err}");
+    }
+    let local = d.run(&["canister", "logs", &a]).ok();
+    assert_eq!(
+        local.lines().filter(|l| l.contains("[TRAP]")).count(),
+        2,
+        "{local}"
+    );
+    let server = d.serve();
+    for _ in 0..2 {
+        assert_eq!(server.run(&["canister", "logs", &a]).ok(), local);
+        let json = server.run(&["--json", "canister", "logs", &a]).ok();
+        assert!(
+            json.contains("\"idx\":1") || json.contains("\"idx\": 1"),
+            "{json}"
+        );
+    }
+    // The logs are for controllers (the default `log_visibility`).
+    let err = server
+        .run_with(&["--identity", "anonymous"], &["canister", "logs", &a])
+        .fails(1);
+    assert!(err.contains("log"), "{err}");
+}

@@ -255,6 +255,23 @@ impl Transport for AgentTransport {
         })
     }
 
+    fn management_query_raw(
+        &mut self,
+        method: &str,
+        canister: Principal,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, CliError> {
+        let arg = &arg;
+        self.with_retries(method, true, |agent| async move {
+            agent
+                .query(&Principal::management_canister(), method)
+                .with_effective_canister_id(canister)
+                .with_arg(arg.clone())
+                .call()
+                .await
+        })
+    }
+
     fn cli_flags(&self) -> String {
         format!(" --network {}", self.url)
     }
