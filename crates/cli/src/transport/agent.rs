@@ -278,11 +278,7 @@ impl Transport for AgentTransport {
 
     fn metadata(&mut self, canister: Principal, name: &str) -> Result<Vec<u8>, CliError> {
         let section = self.with_retries(&format!("metadata {name}"), true, |agent| async move {
-            match agent.read_state_canister_metadata(canister, name).await {
-                Ok(bytes) => Ok(Some(bytes)),
-                Err(AgentError::LookupPathAbsent(_)) => Ok(None),
-                Err(e) => Err(e),
-            }
+            absent_as_none(agent.read_state_canister_metadata(canister, name).await)
         })?;
         section.ok_or_else(|| {
             CliError::usage(format!(
@@ -299,17 +295,22 @@ impl Transport for AgentTransport {
         })?;
         // A canister without a module has no `module_hash` in the state tree.
         let module_hash = self.with_retries("the module hash", true, |agent| async move {
-            match agent.read_state_canister_module_hash(canister).await {
-                Ok(hash) => Ok(Some(hash)),
-                Err(AgentError::LookupPathAbsent(_)) => Ok(None),
-                Err(e) => Err(e),
-            }
+            absent_as_none(agent.read_state_canister_module_hash(canister).await)
         })?;
         Ok(super::CanisterInfo {
             controllers,
             module_hash,
             history: None,
         })
+    }
+}
+
+/// A state-tree read whose path the certificate proves absent, as `None`.
+fn absent_as_none<T>(read: Result<T, AgentError>) -> Result<Option<T>, AgentError> {
+    match read {
+        Ok(v) => Ok(Some(v)),
+        Err(AgentError::LookupPathAbsent(_)) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
