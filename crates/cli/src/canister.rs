@@ -16,7 +16,6 @@ use crate::cli::{CanisterCommand, GlobalArgs};
 use crate::context::{principal, Ctx};
 use crate::error::CliError;
 use crate::output::{note, Output};
-use crate::transport::agent::AgentTransport;
 use crate::transport::{management, Transport};
 use crate::{call, install, snapshot};
 
@@ -47,6 +46,8 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
                 | CanisterCommand::Info { .. }
                 | CanisterCommand::Metadata { name: Some(_), .. }
                 | CanisterCommand::Logs { .. }
+                | CanisterCommand::Upgrade { .. }
+                | CanisterCommand::Rehearse { .. }
         );
         if !supported {
             return Err(CliError::usage(match cmd {
@@ -60,18 +61,35 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
                 }
                 _ => {
                     "--network is supported by `canister status`, `start`, `stop`, `delete`, \
-                     `info`, `metadata`, `logs` and the `canister snapshot` commands; the other \
-                     commands work on the state directory"
+                     `info`, `metadata`, `logs`, `upgrade`, `rehearse` and the `canister \
+                     snapshot` commands; the other commands work on the state directory"
                 }
             }));
         }
-        // Only the identity file is read: the replica's state stays closed (and may be
-        // locked by the `drydock start` serving `url`).
-        let identity = crate::context::selected_identity(global)?;
-        let mut transport = AgentTransport::connect(url, global.root_key.as_deref(), identity)?;
+        if let CanisterCommand::Rehearse { upgrade, keep } = cmd {
+            return crate::network_rehearse::rehearse(url, upgrade, keep, global);
+        }
+        let mut transport = crate::context::connect(url, global)?;
         let out = crate::output::Output { json: global.json };
         return match cmd {
             CanisterCommand::Snapshot(snapshot) => snapshot::run(&mut transport, out, snapshot),
+            CanisterCommand::Upgrade {
+                upgrade,
+                yes,
+                no_snapshot,
+            } => {
+                let report = crate::network_upgrade::upgrade(
+                    &mut transport,
+                    url,
+                    &upgrade,
+                    yes,
+                    no_snapshot,
+                )?;
+                if out.json {
+                    out.data(String::new, || json!(report));
+                }
+                Ok(())
+            }
             other => managed(&mut transport, out, other),
         };
     }
@@ -664,7 +682,12 @@ fn metadata(
     name: &str,
 ) -> Result<(), CliError> {
     let id = principal(canister, "canister id")?;
-    let bytes = t.metadata(id, name)?;
+    let bytes = t.metadata(id, name)?.ok_or_else(|| {
+        CliError::usage(format!(
+            "canister {id} has no metadata section `{name}` (give its name without the \
+             icp:public or icp:private prefix)"
+        ))
+    })?;
     let text = std::str::from_utf8(&bytes).ok();
     out.data(
         || text.map_or_else(|| hex::encode(&bytes), str::to_string),

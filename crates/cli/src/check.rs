@@ -38,9 +38,19 @@ pub fn run(old: &str, new: &Path, global: &GlobalArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::usage(format!("cannot check the upgrade: {name}: {e}")))?;
     }
     let report = check(&old_bytes, &new_bytes)?;
+    show(report, &old_name, new, global)
+}
+
+/// Prints the report of `check` and refuses when it is breaking.
+pub fn show(
+    report: Report,
+    old_name: &str,
+    new: &Path,
+    global: &GlobalArgs,
+) -> Result<(), CliError> {
     let out = crate::output::Output { json: global.json };
     out.data(
-        || render(&report, &old_name, &new.display().to_string(), std::io::stdout().is_terminal()),
+        || render(&report, old_name, &new.display().to_string(), std::io::stdout().is_terminal()),
         || json!({ "old": old_name, "new": new.display().to_string(), "breaking": report.is_breaking(), "report": report }),
     );
     if report.is_breaking() {

@@ -7,7 +7,8 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// The global options each subcommand's help shows: the state directory, the identity and
 /// --json everywhere; --network and --root-key only where they work (`canister snapshot`,
-/// `status`, `start`, `stop`, `delete`, `info`, `metadata`, `logs`).
+/// `status`, `start`, `stop`, `delete`, `info`, `metadata`, `logs`, `upgrade`, `rehearse`, and
+/// `check`).
 /// The others (the instruction limits) are listed once, by `drydock --help`; every
 /// subcommand still accepts them all.
 const GLOBALS_SHOWN: [&str; 3] = ["state_dir", "identity", "json"];
@@ -45,8 +46,16 @@ fn with_help_globals(
                 sub_path.as_slice(),
                 [
                     "canister",
-                    "status" | "start" | "stop" | "delete" | "info" | "metadata" | "logs"
-                ]
+                    "status"
+                        | "start"
+                        | "stop"
+                        | "delete"
+                        | "info"
+                        | "metadata"
+                        | "logs"
+                        | "upgrade"
+                        | "rehearse"
+                ] | ["check"]
             );
         cmd = cmd.mut_subcommand(name, |mut sub| {
             for g in globals {
@@ -117,9 +126,9 @@ pub struct GlobalArgs {
 
     /// Talk to this IC endpoint through its HTTP interface instead of opening the state
     /// directory, e.g. http://127.0.0.1:4943 (`drydock start`) or https://icp-api.io (the IC).
-    /// Supported by `canister status`, `start`, `stop`, `delete`, `info`, `metadata`, `logs`
-    /// and the `canister snapshot` commands; the identity is still read from <state-dir>/identities ("anonymous" for
-    /// none).
+    /// Supported by `canister status`, `start`, `stop`, `delete`, `info`, `metadata`, `logs`,
+    /// `upgrade`, `rehearse`, the `canister snapshot` commands and `check`; the identity is still read
+    /// from <state-dir>/identities ("anonymous" for none).
     #[arg(long, global = true, value_name = "URL")]
     pub network: Option<String>,
 
@@ -200,7 +209,9 @@ pub enum Command {
     ///
     /// OLD is a Wasm file or the id of a canister (its deployed module is compared). The
     /// interfaces come from the modules' metadata sections (candid:service, candid:args,
-    /// motoko:stable-types).
+    /// motoko:stable-types). With --network URL, OLD is a canister on that network: its
+    /// interfaces are read from the state tree (private sections as a controller), and the
+    /// Wasm structure check is skipped, since the IC does not give out a module's bytes.
     Check {
         /// The current module: a Wasm file, or a canister id.
         old: String,
@@ -322,8 +333,8 @@ pub struct HealthArgs {
     /// e.g. 'count () => (3 : nat)' or 'version () => ("v2")'. Repeat for several.
     #[arg(long = "health-check", value_name = "\"METHOD ARGS => EXPECTED\"")]
     pub checks: Vec<String>,
-    /// A shell command that must exit with 0 (run with DRYDOCK_CANISTER_ID and
-    /// DRYDOCK_STATE_DIR set).
+    /// A shell command that must exit with 0 (run with DRYDOCK_CANISTER_ID set, and
+    /// DRYDOCK_STATE_DIR, or with --network DRYDOCK_NETWORK, the URL).
     #[arg(long, value_name = "CMD")]
     pub health_check_cmd: Option<String>,
 }
@@ -486,7 +497,16 @@ pub enum CanisterCommand {
     /// snapshot back if anything fails.
     ///
     /// Refuses a breaking change (see `drydock check`) unless --yes. The automatic snapshot
-    /// is labelled; drydock keeps at most 5 of its own and never deletes one you took.
+    /// is labelled; drydock keeps at most 5 of its own and never deletes one you took. An
+    /// EOP (Motoko) canister keeps its Wasm memory unless --wasm-memory-persistence says
+    /// otherwise.
+    ///
+    /// With --network URL the same steps run against that endpoint (the IC too): the checks
+    /// against the deployed module's metadata, stop, snapshot, install (chunked over 2 MB),
+    /// start, health checks as queries, and on failure stop, load the snapshot and start.
+    /// drydock records which snapshots on a network are its own in
+    /// <state-dir>/network-snapshots.json; the commands to roll back by hand are printed as
+    /// soon as the snapshot exists.
     Upgrade {
         #[command(flatten)]
         upgrade: UpgradeArgs,
@@ -500,6 +520,10 @@ pub enum CanisterCommand {
     /// Rehearse an upgrade on a clone of the canister: upgrade it to NEW, then again from
     /// NEW to NEW (so NEW's own pre_upgrade runs), health-check it, and report each hook's
     /// instructions and memory against the IC's limits. The canister itself is not touched.
+    ///
+    /// With --network URL the canister's state is copied from that endpoint first (a snapshot
+    /// taken, downloaded and deleted there) into a local canister of the state directory,
+    /// and the rehearsal runs on the copy.
     Rehearse {
         #[command(flatten)]
         upgrade: UpgradeArgs,

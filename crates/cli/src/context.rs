@@ -34,6 +34,24 @@ pub fn selected_identity(global: &GlobalArgs) -> Result<Box<dyn ic_agent::Identi
     }
 }
 
+/// The transport to the network at `url`. Only the identity file and drydock's record of its
+/// own snapshots are read: the replica's state stays closed (and may be locked by the
+/// `drydock start` serving `url`).
+pub fn connect(
+    url: &str,
+    global: &GlobalArgs,
+) -> Result<crate::transport::agent::AgentTransport, CliError> {
+    let identity = crate::context::selected_identity(global)?;
+    Ok(
+        crate::transport::agent::AgentTransport::connect(
+            url,
+            global.root_key.as_deref(),
+            identity,
+        )?
+        .with_labels(state_dir(global)?.join("network-snapshots.json")),
+    )
+}
+
 /// The replica's configuration: the IC's limits, with the command line's overrides.
 pub fn config(global: &GlobalArgs) -> ReplicaConfig {
     let mut config = ReplicaConfig::default();
@@ -154,8 +172,42 @@ impl crate::transport::Transport for Ctx {
             .map_err(|e| CliError::from(drydock_replica::CallError::from(e)))
     }
 
-    fn metadata(&mut self, canister: Principal, name: &str) -> Result<Vec<u8>, CliError> {
-        Ok(self.replica.metadata(&self.sender, &canister, name)?)
+    fn metadata(&mut self, canister: Principal, name: &str) -> Result<Option<Vec<u8>>, CliError> {
+        match self.replica.metadata(&self.sender, &canister, name) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) => {
+                let e = CliError::from(e);
+                // A private section a non-controller may not read stays an error; a section
+                // the module does not have is `None`.
+                let listed = self.replica.metadata_names(&self.sender, &canister)?;
+                let private = e.ic_error_code()
+                    == Some(drydock_replica::ErrorCode::CanisterInvalidController);
+                if private || listed.iter().any(|(n, _)| n == name) {
+                    Err(e)
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    fn query(
+        &mut self,
+        canister: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, CliError> {
+        Ok(self.replica.query(self.sender, canister, method, &arg)?)
+    }
+
+    fn take_labelled_snapshot(
+        &mut self,
+        args: ic_management_canister_types::TakeCanisterSnapshotArgs,
+        label: String,
+    ) -> Result<ic_management_canister_types::Snapshot, CliError> {
+        Ok(self
+            .replica
+            .take_labelled_snapshot(self.sender, args, Some(label))?)
     }
 
     fn info(&mut self, canister: Principal) -> Result<crate::transport::CanisterInfo, CliError> {

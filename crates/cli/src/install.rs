@@ -24,6 +24,7 @@ use crate::cli::{InstallMode, Persistence};
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::output::{note, warn};
+use crate::transport::{management, Transport};
 
 /// The IC's limit on a Wasm module, gzipped or not; a gzipped module is not inflated past it.
 const MAX_WASM: u64 = 100 << 20;
@@ -117,11 +118,11 @@ pub const MAX_INLINE_WASM: usize = (2 << 20) - (64 << 10);
 /// Sends `install_code`, or for a module over [`MAX_INLINE_WASM`] uploads it to the
 /// canister's chunk store in 1 MiB chunks and sends `install_chunked_code`, then clears the
 /// store, as icp-cli does.
-pub fn send(ctx: &mut Ctx, args: InstallCodeArgs) -> Result<(), CliError> {
-    if args.wasm_module.len() <= MAX_INLINE_WASM {
-        return ctx.management::<_, ()>("install_code", (args,));
-    }
+pub fn send(t: &mut dyn Transport, args: InstallCodeArgs) -> Result<(), CliError> {
     let canister_id = args.canister_id;
+    if args.wasm_module.len() <= MAX_INLINE_WASM {
+        return management(t, "install_code", canister_id, (args,));
+    }
     let chunks: Vec<&[u8]> = args
         .wasm_module
         .chunks(drydock_replica::MAX_CHUNK_BYTES)
@@ -133,8 +134,10 @@ pub fn send(ctx: &mut Ctx, args: InstallCodeArgs) -> Result<(), CliError> {
     ));
     let mut hashes = Vec::with_capacity(chunks.len());
     for chunk in chunks {
-        let hash: ChunkHash = ctx.management(
+        let hash: ChunkHash = management(
+            t,
             "upload_chunk",
+            canister_id,
             (UploadChunkArgs {
                 canister_id,
                 chunk: chunk.to_vec(),
@@ -142,8 +145,10 @@ pub fn send(ctx: &mut Ctx, args: InstallCodeArgs) -> Result<(), CliError> {
         )?;
         hashes.push(hash);
     }
-    let result = ctx.management::<_, ()>(
+    let result: Result<(), CliError> = management(
+        t,
         "install_chunked_code",
+        canister_id,
         (InstallChunkedCodeArgs {
             mode: args.mode,
             target_canister: canister_id,
@@ -154,7 +159,12 @@ pub fn send(ctx: &mut Ctx, args: InstallCodeArgs) -> Result<(), CliError> {
             sender_canister_version: None,
         },),
     );
-    let cleared = ctx.management::<_, ()>("clear_chunk_store", (CanisterIdRecord { canister_id },));
+    let cleared = management(
+        t,
+        "clear_chunk_store",
+        canister_id,
+        (CanisterIdRecord { canister_id },),
+    );
     result?;
     cleared
 }

@@ -8,7 +8,9 @@
 //!   `canister snapshot` subcommands) have their own modules, and `snapshot_transfer` the
 //!   snapshot download and upload (directory format, `manifest.json`, resume).
 //! - `check`: `drydock check` and the upgrade report; `safe`: `canister upgrade`,
-//!   `rehearse` and `hotfix`, the safe paths of an upgrade.
+//!   `rehearse` and `hotfix`, the safe paths of an upgrade; `network_upgrade`: `canister
+//!   upgrade` and `check` over `--network`, `network_rehearse` `canister rehearse` on a copy of
+//!   a network's canister; `auto_snapshot` and `health`, what they share.
 //! - `candid_io`: Candid text in, Candid replies out, typed by a canister's service.
 //! - `transport`: the management canister through the embedded replica or, with
 //!   `--network URL`, ic-agent (`transport::agent`).
@@ -25,8 +27,10 @@
 //! - The CLI talks to canisters only through `drydock-replica`'s public API, with the Candid
 //!   requests a real IC client would send to the management canister — or, with
 //!   `--network URL` (`canister status`, `start`, `stop`, `delete`, `info`, `metadata`,
-//!   `logs` and the `canister snapshot` commands), through ic-agent to that endpoint, without opening the state directory.
+//!   `logs`, `upgrade`, `rehearse`, the `canister snapshot` commands, and `check`), through ic-agent to
+//!   that endpoint, without opening the state directory.
 
+mod auto_snapshot;
 mod call;
 mod candid_io;
 mod canister;
@@ -35,8 +39,11 @@ mod cli;
 mod context;
 mod error;
 mod foreign_identities;
+mod health;
 mod identity;
 mod install;
+mod network_rehearse;
+mod network_upgrade;
 mod output;
 mod pocket_ic;
 mod safe;
@@ -113,7 +120,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
             )
         }
         Command::Canister(cmd) => canister::run(cmd, &cli.global),
-        Command::Check { old, new } => check::run(&old, &new, &cli.global),
+        Command::Check { old, new } => match &cli.global.network {
+            // The IC keeps a module's hash and metadata, not its bytes: the interfaces are
+            // read from the state tree.
+            Some(url) => network_upgrade::check_command(url, &old, &new, &cli.global),
+            None => check::run(&old, &new, &cli.global),
+        },
         Command::Start(_) if cli.global.network.is_some() => Err(CliError::usage(
             "`drydock start` serves a network on the state directory; --network is for the \
              commands that talk to one",

@@ -13,29 +13,22 @@
 //! - The state directory is released while a `--health-check-cmd` runs, so the command may
 //!   run `drydock` itself.
 
-use std::process::Command;
-
-use candid::types::Type;
-use candid::{IDLArgs, Principal, TypeEnv};
-use drydock_replica::{InstallStats, SnapshotInfo, StateHashes, MAX_SNAPSHOTS_PER_CANISTER};
-use ic_management_canister_types::{
-    CanisterIdRecord, LoadCanisterSnapshotArgs, Snapshot, TakeCanisterSnapshotArgs,
-};
+use candid::Principal;
+use drydock_replica::{InstallStats, StateHashes};
+use ic_management_canister_types::CanisterIdRecord;
 use serde_json::json;
 
-use crate::candid_io::{encode_args, Service};
 use crate::check::{check, deployed_module, render};
 use crate::cli::{GlobalArgs, HealthArgs, InstallMode, UpgradeArgs};
 use crate::context::{principal, state_dir, Ctx};
 use crate::error::CliError;
+use crate::health::HealthCheck;
 use crate::install::{install_code_args, read_wasm, Flags};
 use crate::output::{note, warn};
 use crate::units::size;
 
-/// The start of the label of every snapshot drydock takes itself.
-pub const AUTO_LABEL: &str = "drydock auto";
-/// The most automatic snapshots drydock keeps of one canister.
-pub const MAX_AUTO_SNAPSHOTS: usize = 5;
+/// Said when `upgrade` keeps the Wasm memory of an EOP canister without being asked to.
+pub const EOP_KEEP: &str = "The deployed module uses enhanced orthogonal persistence: upgrading with wasm_memory_persistence = keep, as icp-cli does (--wasm-memory-persistence replace drops the heap)";
 /// A figure above this share of its limit gets a warning.
 const WARN_SHARE: f64 = 0.5;
 
@@ -51,72 +44,27 @@ fn close(mut ctx: Ctx) {
     }
 }
 
-fn flags(u: &UpgradeArgs) -> Flags {
+/// The upgrade's flags. An upgrade of an EOP module without `--wasm-memory-persistence` keeps
+/// the Wasm memory (saying so), as icp-cli does: the IC refuses it without the option.
+fn flags(u: &UpgradeArgs, old_is_eop: bool) -> Flags {
+    let mut persistence = u.wasm_memory_persistence;
+    if persistence.is_none() && old_is_eop {
+        note(EOP_KEEP);
+        persistence = Some(crate::cli::Persistence::Keep);
+    }
     Flags {
         mode: InstallMode::Upgrade,
         skip_pre_upgrade: u.skip_pre_upgrade,
-        wasm_memory_persistence: u.wasm_memory_persistence,
+        wasm_memory_persistence: persistence,
     }
 }
 
-/// Takes a labelled snapshot, making room among drydock's own snapshots: the oldest
-/// automatic one is replaced when there are [`MAX_AUTO_SNAPSHOTS`] of them, or when the
-/// canister is at the IC's limit of 10. Refuses when the limit is reached with no automatic
-/// snapshot to replace.
-pub fn auto_snapshot(ctx: &mut Ctx, id: Principal, why: &str) -> Result<Snapshot, CliError> {
-    let infos = ctx.replica.snapshot_infos(&ctx.sender, &id)?;
-    let autos: Vec<&SnapshotInfo> = infos
-        .iter()
-        .filter(|s| {
-            s.label
-                .as_deref()
-                .is_some_and(|l| l.starts_with(AUTO_LABEL))
-        })
-        .collect();
-    let replace = if autos.len() >= MAX_AUTO_SNAPSHOTS || infos.len() >= MAX_SNAPSHOTS_PER_CANISTER
-    {
-        match autos.first() {
-            Some(oldest) => Some(oldest.id.clone()),
-            None => {
-                return Err(CliError::Refused(format!(
-                    "canister {id} has {} snapshots, the IC's limit, and none of them is drydock's own: delete one (`drydock canister snapshot delete`) or pass --no-snapshot",
-                    infos.len()
-                )))
-            }
-        }
-    } else {
-        None
-    };
-    let label = format!("{AUTO_LABEL}: {why}");
-    let snap = ctx.replica.take_labelled_snapshot(
-        ctx.sender,
-        TakeCanisterSnapshotArgs {
-            canister_id: id,
-            replace_snapshot: replace.clone(),
-            uninstall_code: None,
-            sender_canister_version: None,
-        },
-        Some(label.clone()),
-    )?;
-    if let Some(old) = replace {
-        note(format!(
-            "Replaced drydock's oldest automatic snapshot {}",
-            hex::encode(old)
-        ));
-    }
-    note(format!("Took snapshot {} ({label})", hex::encode(&snap.id)));
-    Ok(snap)
-}
-
-fn load_snapshot(ctx: &mut Ctx, id: Principal, snap: &[u8]) -> Result<(), CliError> {
-    ctx.management::<_, ()>(
-        "load_canister_snapshot",
-        (LoadCanisterSnapshotArgs {
-            canister_id: id,
-            snapshot_id: snap.to_vec(),
-            sender_canister_version: None,
-        },),
-    )
+/// Whether the module deployed on `id` uses enhanced orthogonal persistence.
+fn deployed_is_eop(ctx: &Ctx, id: &Principal) -> bool {
+    deployed_module(ctx, id)
+        .ok()
+        .and_then(|m| drydock_compat::wasm::parse_module(&m).ok())
+        .is_some_and(|m| m.eop)
 }
 
 /// Runs `canister upgrade`.
@@ -129,13 +77,18 @@ pub fn upgrade(
     let id = principal(&u.canister, "canister id")?;
     let new = read_wasm(&u.wasm)?;
     let health = HealthCheck::parse_all(&u.health)?;
-    let args = install_code_args(id, new.clone(), flags(&u), u.arg.as_deref())?;
     let mut ctx = open(global)?;
     let json = ctx.out.json;
 
     // 1. The static checks.
     let old = deployed_module(&ctx, &id)?;
     let report = check(&old, &new)?;
+    let args = install_code_args(
+        id,
+        new.clone(),
+        flags(&u, deployed_is_eop(&ctx, &id)),
+        u.arg.as_deref(),
+    )?;
     note(render(
         &report,
         &format!("canister {id}"),
@@ -152,19 +105,29 @@ pub fn upgrade(
         warn("upgrading despite breaking changes (--yes)");
     }
 
+    // The snapshot's place, before anything changes: at the IC's limit with no snapshot of
+    // drydock's own to replace, the upgrade refuses here.
+    let replace = if no_snapshot {
+        None
+    } else {
+        Some(crate::auto_snapshot::plan(&mut ctx, id)?)
+    };
+
     // 2. Stop, and let the canister's calls finish: a callback registered by the old module
     // would run in the new module's table (seed 001).
     let restart = drain(&mut ctx, id, u.drain_timeout)?;
 
     // 3. The snapshot.
     let before = fingerprint(&ctx, &id)?;
-    let snapshot = if no_snapshot {
-        warn("--no-snapshot: a failed health check cannot be rolled back");
-        None
-    } else {
-        match auto_snapshot(
+    let snapshot = match replace {
+        None => {
+            warn("--no-snapshot: a failed health check cannot be rolled back");
+            None
+        }
+        Some(replace) => match crate::auto_snapshot::take(
             &mut ctx,
             id,
+            replace,
             &format!("before upgrade to {}", short_hash(&new)),
         ) {
             Ok(s) => Some(s),
@@ -174,7 +137,7 @@ pub fn upgrade(
                 }
                 return Err(e);
             }
-        }
+        },
     };
     let snap_id = snapshot.as_ref().map(|s| s.id.clone());
     let snap_text = snap_id.as_ref().map(hex::encode);
@@ -190,7 +153,7 @@ pub fn upgrade(
         if !unchanged {
             // install_code is atomic, so this is drydock's bug; the snapshot still saves the day.
             if let Some(s) = &snap_id {
-                load_snapshot(&mut ctx, id, s)?;
+                crate::auto_snapshot::load(&mut ctx, id, s)?;
             }
         }
         msg += &format!(
@@ -220,7 +183,7 @@ pub fn upgrade(
                 "the health check of canister {id} failed: {why}. No snapshot was taken (--no-snapshot), so the canister keeps running the new module"
             )));
         };
-        load_snapshot(&mut ctx, id, s)?;
+        crate::auto_snapshot::load(&mut ctx, id, s)?;
         let after = fingerprint(&ctx, &id)?;
         let same = same_state(&before, &after);
         let timer_note = if before.global_timer != 0 {
@@ -363,116 +326,19 @@ fn run_health(
         if let Err(why) = c.run(&mut ctx, id) {
             return Ok((ctx, Err(why)));
         }
-        note(format!("Health check passed: {}", c.text));
+        note(format!("Health check passed: {}", c.text()));
     }
     if let Some(cmd) = &args.health_check_cmd {
         close(ctx);
-        let status = Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .env("DRYDOCK_CANISTER_ID", id.to_text())
-            .env("DRYDOCK_STATE_DIR", dir)
-            .status();
+        let verdict = crate::health::run_command(cmd, id, ("DRYDOCK_STATE_DIR", dir.as_os_str()));
         let ctx = open(global)?;
-        let verdict = match status {
-            Ok(s) if s.success() => {
-                note(format!("Health check command passed: {cmd}"));
-                Ok(())
-            }
-            Ok(s) => Err(format!("the health check command `{cmd}` failed ({s})")),
-            Err(e) => Err(format!(
-                "the health check command `{cmd}` could not run: {e}"
-            )),
-        };
         return Ok((ctx, verdict));
     }
     Ok((ctx, Ok(())))
 }
 
-/// A `--health-check "METHOD ARGS => EXPECTED"`.
-#[derive(Clone, Debug)]
-pub struct HealthCheck {
-    text: String,
-    method: String,
-    args: String,
-    expected: String,
-}
-
-impl HealthCheck {
-    fn parse_all(h: &HealthArgs) -> Result<Vec<HealthCheck>, CliError> {
-        h.checks.iter().map(|t| HealthCheck::parse(t)).collect()
-    }
-
-    /// Parses "METHOD ARGS => EXPECTED" (ARGS may be empty for `()`).
-    pub fn parse(text: &str) -> Result<HealthCheck, CliError> {
-        let bad = |why: &str| {
-            CliError::usage(format!(
-                "--health-check {text:?}: {why}; write it as \"METHOD ARGS => EXPECTED\", e.g. 'count () => (3 : nat)'"
-            ))
-        };
-        let (call, expected) = text.split_once("=>").ok_or_else(|| bad("no `=>`"))?;
-        let call = call.trim();
-        let (method, args) = match call.split_once(char::is_whitespace) {
-            Some((m, a)) => (m, a.trim()),
-            None => (call, ""),
-        };
-        if method.is_empty() {
-            return Err(bad("no method"));
-        }
-        let args = if args.is_empty() { "()" } else { args };
-        for (what, t) in [("ARGS", args), ("EXPECTED", expected.trim())] {
-            candid_parser::parse_idl_args(t)
-                .map_err(|e| bad(&format!("{what} is not Candid text ({e})")))?;
-        }
-        Ok(HealthCheck {
-            text: text.to_string(),
-            method: method.to_string(),
-            args: args.to_string(),
-            expected: expected.trim().to_string(),
-        })
-    }
-
-    /// Queries the canister and compares the reply with the expected values, typed by the
-    /// canister's Candid when it has some.
-    fn run(&self, ctx: &mut Ctx, id: Principal) -> Result<(), String> {
-        let service = ctx
-            .replica
-            .metadata(&ctx.sender, &id, "candid:service")
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|t| Service::parse(&t).ok());
-        let function = service.as_ref().and_then(|s| s.method(&self.method));
-        let env = service.as_ref().map(|s| &s.env);
-        let arg_types: Option<(&TypeEnv, &[Type])> = env.zip(function.map(|f| f.args.as_slice()));
-        let ret_types: Option<(&TypeEnv, &[Type])> = env.zip(function.map(|f| f.rets.as_slice()));
-        let arg = encode_args(&self.args, arg_types).map_err(|e| e.to_string())?;
-        let reply = ctx
-            .replica
-            .query(ctx.sender, id, &self.method, &arg)
-            .map_err(|e| format!("`{}` was rejected: {e}", self.text))?;
-        let expected = encode_args(&self.expected, ret_types).map_err(|e| e.to_string())?;
-        let show = |bytes: &[u8]| {
-            match ret_types {
-                Some((env, types)) => IDLArgs::from_bytes_with_types(bytes, env, types),
-                None => IDLArgs::from_bytes(bytes),
-            }
-            .map(|a| a.to_string())
-            .unwrap_or_else(|_| hex::encode(bytes))
-        };
-        let (got, want) = (show(&reply), show(&expected));
-        if got == want {
-            Ok(())
-        } else {
-            Err(format!(
-                "`{}`: the canister replied {got}, expected {want}",
-                self.text
-            ))
-        }
-    }
-}
-
 /// The first 12 hex digits of a module's sha256 (of the bytes as given).
-fn short_hash(wasm: &[u8]) -> String {
+pub fn short_hash(wasm: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(&sha2::Sha256::digest(wasm)[..6])
 }
@@ -608,6 +474,11 @@ pub fn rehearse(u: UpgradeArgs, keep: bool, global: &GlobalArgs) -> Result<(), C
     let mut ctx = open(global)?;
     let json = ctx.out.json;
     let before = fingerprint(&ctx, &id)?;
+    // Whether each rehearsed upgrade starts from an EOP module: the deployed one, then NEW.
+    let eop = [
+        deployed_is_eop(&ctx, &id),
+        drydock_compat::wasm::parse_module(&new).is_ok_and(|m| m.eop),
+    ];
     if let Some(r) = ctx.replica.canister(&id) {
         let (open, outstanding) = (r.calls.open_contexts(), r.calls.callbacks.len());
         if outstanding > 0 {
@@ -637,7 +508,7 @@ pub fn rehearse(u: UpgradeArgs, keep: bool, global: &GlobalArgs) -> Result<(), C
         (1, "upgrade 1 (current -> new)"),
         (2, "upgrade 2 (new -> new)"),
     ] {
-        let mut f = flags(&u);
+        let mut f = flags(&u, eop[n - 1]);
         if n == 2 {
             // The second upgrade is the next release's: it runs pre_upgrade.
             f.skip_pre_upgrade = false;
@@ -806,7 +677,7 @@ pub fn hotfix(canister: &str, wasm: &std::path::Path, global: &GlobalArgs) -> Re
             )))
         }
     }
-    let snap = auto_snapshot(
+    let snap = crate::auto_snapshot::plan_and_take(
         &mut ctx,
         id,
         &format!("before hotfix to {}", short_hash(&new)),
@@ -832,21 +703,6 @@ pub fn hotfix(canister: &str, wasm: &std::path::Path, global: &GlobalArgs) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn health_checks_parse_method_args_and_expected() {
-        let c = HealthCheck::parse("count () => (3 : nat)").expect("parses");
-        assert_eq!(c.method, "count");
-        assert_eq!(c.args, "()");
-        assert_eq!(c.expected, "(3 : nat)");
-        let c = HealthCheck::parse("get (\"k\") => (opt \"v\")").expect("parses");
-        assert_eq!(c.args, "(\"k\")");
-        let c = HealthCheck::parse("version => (\"v2\")").expect("parses");
-        assert_eq!(c.args, "()");
-        assert!(HealthCheck::parse("count ()").is_err());
-        assert!(HealthCheck::parse(" => ()").is_err());
-        assert!(HealthCheck::parse("count (( => ()").is_err());
-    }
 
     #[test]
     fn headroom_warns_above_half_of_a_limit() {

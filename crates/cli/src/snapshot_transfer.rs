@@ -513,6 +513,36 @@ pub fn upload(
     replace: Option<Vec<u8>>,
     quiet: bool,
 ) -> Result<(), CliError> {
+    let id = upload_dir(ctx, canister, dir, resume, replace)?;
+    if !quiet && !out.json {
+        note(format!(
+            "Use `drydock{} canister snapshot restore {canister} {id}` to restore from this \
+             snapshot",
+            ctx.cli_flags()
+        ));
+    }
+    out.data(
+        || {
+            if quiet {
+                id.clone()
+            } else {
+                format!("Snapshot {id} uploaded successfully")
+            }
+        },
+        || json!({ "snapshot_id": id, "canister_id": canister.to_text() }),
+    );
+    Ok(())
+}
+
+/// The work of [`upload`]: verifies the directory, uploads it as a new snapshot of `canister`
+/// (or into the one an interrupted upload started), and returns the snapshot's id in hex.
+pub fn upload_dir(
+    ctx: &mut dyn Transport,
+    canister: Principal,
+    dir: &Path,
+    resume: bool,
+    replace: Option<Vec<u8>>,
+) -> Result<String, CliError> {
     let meta_path = dir.join(METADATA);
     let meta_bytes = fs::read(&meta_path).map_err(|e| {
         CliError::usage(format!(
@@ -674,25 +704,7 @@ pub fn upload(
     let progress_path = dir.join(UPLOAD_PROGRESS);
     fs::remove_file(&progress_path).map_err(|e| io_error("cannot remove", &progress_path, e))?;
 
-    let id = progress.snapshot_id.clone();
-    if !quiet && !out.json {
-        note(format!(
-            "Use `drydock{} canister snapshot restore {canister} {id}` to restore from this \
-             snapshot",
-            ctx.cli_flags()
-        ));
-    }
-    out.data(
-        || {
-            if quiet {
-                id.clone()
-            } else {
-                format!("Snapshot {id} uploaded successfully")
-            }
-        },
-        || json!({ "snapshot_id": id, "canister_id": canister.to_text() }),
-    );
-    Ok(())
+    Ok(progress.snapshot_id)
 }
 
 /// Uploads one region from its file, from the progress file's offset on.

@@ -2,14 +2,16 @@
 //! bytes, implemented for the embedded replica ([`crate::context::Ctx`], the state directory) and for any IC
 //! endpoint through ic-agent ([`agent::AgentTransport`], `--network URL`). A command written
 //! against it works both ways: `canister status`, `start`, `stop`, `delete`, `info`,
-//! `metadata`, `logs` and the `canister snapshot` commands.
+//! `metadata`, `logs`, `upgrade`, `check` and the `canister snapshot` commands.
 
 pub mod agent;
+mod labels;
 
 use std::collections::HashMap;
 
 use candid::utils::ArgumentEncoder;
 use candid::{CandidType, Principal};
+use ic_management_canister_types::{Snapshot, TakeCanisterSnapshotArgs};
 use serde::de::DeserializeOwned;
 
 use crate::error::CliError;
@@ -60,8 +62,25 @@ pub trait Transport {
 
     /// The bytes of the canister's metadata section `name` (without its `icp:public` or
     /// `icp:private` prefix), as the state tree's `canister/<id>/metadata/<name>` gives them
-    /// to the caller (a private section only to a controller).
-    fn metadata(&mut self, canister: Principal, name: &str) -> Result<Vec<u8>, CliError>;
+    /// to the caller (a private section only to a controller); `None` when the module has no
+    /// such section.
+    fn metadata(&mut self, canister: Principal, name: &str) -> Result<Option<Vec<u8>>, CliError>;
+
+    /// Calls `method` of `canister` as a query, signed by the caller; returns the Candid reply.
+    fn query(
+        &mut self,
+        canister: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, CliError>;
+
+    /// Takes a snapshot (`take_canister_snapshot`) and records it as drydock's own, with
+    /// `label`, so that [`Transport::labels`] names it and drydock may replace it later.
+    fn take_labelled_snapshot(
+        &mut self,
+        args: TakeCanisterSnapshotArgs,
+        label: String,
+    ) -> Result<Snapshot, CliError>;
 
     /// The canister's controllers and module hash, and its history where this transport sees
     /// it (`canister_info` is for canisters only; the embedded replica reads the record).

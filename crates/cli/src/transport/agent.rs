@@ -21,7 +21,9 @@ use std::time::Duration;
 use candid::Principal;
 use ic_agent::agent::RejectCode;
 use ic_agent::{Agent, AgentError};
+use ic_management_canister_types::{Snapshot, TakeCanisterSnapshotArgs};
 
+use super::labels::SnapshotLabels;
 use super::Transport;
 use crate::error::CliError;
 use crate::output::warn;
@@ -121,6 +123,8 @@ pub struct AgentTransport {
     agent: Agent,
     runtime: tokio::runtime::Runtime,
     url: String,
+    /// drydock's record of its own snapshots on this network.
+    labels: Option<SnapshotLabels>,
 }
 
 impl AgentTransport {
@@ -149,6 +153,7 @@ impl AgentTransport {
             agent,
             runtime,
             url: url.to_string(),
+            labels: None,
         };
         match root {
             RootKey::Ic => {}
@@ -166,6 +171,13 @@ impl AgentTransport {
             }
         }
         Ok(transport)
+    }
+
+    /// Keeps drydock's labels of the snapshots it takes on this network in the file `path`
+    /// (see [`SnapshotLabels`]).
+    pub fn with_labels(mut self, path: std::path::PathBuf) -> AgentTransport {
+        self.labels = Some(SnapshotLabels::new(path, &self.agent.read_root_key()));
+        self
     }
 
     /// Runs `f` on the runtime, retrying transient failures.
@@ -276,17 +288,51 @@ impl Transport for AgentTransport {
         format!(" --network {}", self.url)
     }
 
-    fn metadata(&mut self, canister: Principal, name: &str) -> Result<Vec<u8>, CliError> {
-        let section = self.with_retries(&format!("metadata {name}"), true, |agent| async move {
+    fn metadata(&mut self, canister: Principal, name: &str) -> Result<Option<Vec<u8>>, CliError> {
+        self.with_retries(&format!("metadata {name}"), true, |agent| async move {
             absent_as_none(agent.read_state_canister_metadata(canister, name).await)
-        })?;
-        section.ok_or_else(|| {
-            CliError::usage(format!(
-                "canister {canister} has no metadata section `{name}` (the state tree of {} has \
-                 none by that name; give it without its icp:public or icp:private prefix)",
-                self.url
-            ))
         })
+    }
+
+    fn query(
+        &mut self,
+        canister: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, CliError> {
+        let arg = &arg;
+        self.with_retries(method, true, |agent| async move {
+            agent
+                .query(&canister, method)
+                .with_arg(arg.clone())
+                .call()
+                .await
+        })
+    }
+
+    fn take_labelled_snapshot(
+        &mut self,
+        args: TakeCanisterSnapshotArgs,
+        label: String,
+    ) -> Result<Snapshot, CliError> {
+        let canister = args.canister_id;
+        let snap: Snapshot = super::management(self, "take_canister_snapshot", canister, (args,))?;
+        if let Some(labels) = &self.labels {
+            if let Err(e) = labels.record(canister, &snap.id, &label) {
+                warn(format!(
+                    "{e}: drydock will take snapshot {} for a user's",
+                    hex::encode(&snap.id)
+                ));
+            }
+        }
+        Ok(snap)
+    }
+
+    fn labels(&mut self, canister: Principal) -> std::collections::HashMap<Vec<u8>, String> {
+        self.labels
+            .as_ref()
+            .map(|l| l.of(canister))
+            .unwrap_or_default()
     }
 
     fn info(&mut self, canister: Principal) -> Result<super::CanisterInfo, CliError> {
