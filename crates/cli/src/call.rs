@@ -15,8 +15,8 @@ use crate::candid_io::{decode_reply, encode_args, is_query, to_json, Service};
 use crate::cli::OutputFormat;
 use crate::context::Ctx;
 use crate::error::CliError;
-use crate::output::warn;
-use drydock_replica::MethodKind;
+use crate::output::{warn, Output};
+use crate::transport::Transport;
 
 /// The argument as given on the command line.
 pub enum Arg {
@@ -47,14 +47,15 @@ pub enum Kind {
 
 /// Runs `canister call`.
 pub fn run(
-    ctx: &mut Ctx,
+    t: &mut dyn Transport,
+    out: Output,
     canister: Principal,
     method: &str,
     arg: Arg,
     kind: Option<Kind>,
     output: OutputFormat,
 ) -> Result<(), CliError> {
-    let service = service_of(ctx, &canister);
+    let service = service_of(t, canister);
     let function = service.as_ref().and_then(|s| s.method(method));
     if service.is_some() && function.is_none() {
         warn(format!(
@@ -66,26 +67,24 @@ pub fn run(
     let ret_types: Option<(&TypeEnv, &[Type])> = env.zip(function.map(|f| f.rets.as_slice()));
     let bytes = arg_bytes(&arg, arg_types)?;
     // The Candid service decides, as for icp-cli; without one, the module's exports do.
-    let exported_query = matches!(
-        ctx.replica.method_kind(&canister, method),
-        Ok(Some(MethodKind::Query | MethodKind::CompositeQuery))
+    let kind = kind.unwrap_or(
+        if function.map_or_else(|| t.exports_query(canister, method), is_query) {
+            Kind::Query
+        } else {
+            Kind::Update
+        },
     );
-    let kind = kind.unwrap_or(if function.map_or(exported_query, is_query) {
-        Kind::Query
-    } else {
-        Kind::Update
-    });
     let reply = match kind {
-        Kind::Query => ctx.replica.query(ctx.sender, canister, method, &bytes)?,
-        Kind::Update => ctx.replica.update(ctx.sender, canister, method, &bytes)?,
+        Kind::Query => t.query(canister, method, bytes)?,
+        Kind::Update => t.update(canister, method, bytes)?,
     };
-    print_reply(ctx, &reply, ret_types, output);
+    print_reply(out, &reply, ret_types, output);
     Ok(())
 }
 
 /// `canister call --async`: submits the update and prints the request id.
 pub fn submit(ctx: &mut Ctx, canister: Principal, method: &str, arg: Arg) -> Result<(), CliError> {
-    let service = service_of(ctx, &canister);
+    let service = service_of(ctx, canister);
     let function = service.as_ref().and_then(|s| s.method(method));
     let env = service.as_ref().map(|s| &s.env);
     let arg_types: Option<(&TypeEnv, &[Type])> = env.zip(function.map(|f| f.args.as_slice()));
@@ -123,7 +122,7 @@ pub fn status(ctx: &mut Ctx, id: &str, wait: bool, output: OutputFormat) -> Resu
             Ok(())
         }
         Some(Ok(reply)) => {
-            print_reply(ctx, &reply, None, output);
+            print_reply(ctx.out, &reply, None, output);
             Ok(())
         }
         Some(Err(e)) => Err(drydock_replica::CallError::from(e).into()),
@@ -131,11 +130,8 @@ pub fn status(ctx: &mut Ctx, id: &str, wait: bool, output: OutputFormat) -> Resu
 }
 
 /// The canister's Candid service, if it has one that parses.
-fn service_of(ctx: &Ctx, canister: &Principal) -> Option<Service> {
-    let bytes = ctx
-        .replica
-        .metadata(&ctx.sender, canister, "candid:service")
-        .ok()?;
+fn service_of(t: &mut dyn Transport, canister: Principal) -> Option<Service> {
+    let bytes = t.metadata(canister, "candid:service").ok()??;
     let text = String::from_utf8(bytes).ok()?;
     match Service::parse(&text) {
         Ok(s) => Some(s),
@@ -148,15 +144,20 @@ fn service_of(ctx: &Ctx, canister: &Principal) -> Option<Service> {
     }
 }
 
-fn print_reply(ctx: &Ctx, reply: &[u8], types: Option<(&TypeEnv, &[Type])>, output: OutputFormat) {
+fn print_reply(
+    out: Output,
+    reply: &[u8],
+    types: Option<(&TypeEnv, &[Type])>,
+    output: OutputFormat,
+) {
     let reply_hex = hex::encode(reply);
     let decoded = decode_reply(reply, types);
     if decoded.is_none() && output != OutputFormat::Hex {
         warn("the reply is not Candid; printing it as hex");
     }
     let candid_text = decoded.as_ref().map(|a| a.to_string());
-    if ctx.out.json {
-        ctx.out.data(
+    if out.json {
+        out.data(
             String::new,
             || json!({ "reply": candid_text, "reply_hex": reply_hex }),
         );
@@ -169,5 +170,5 @@ fn print_reply(ctx: &Ctx, reply: &[u8], types: Option<(&TypeEnv, &[Type])>, outp
             Value::Array(args.args.iter().map(to_json).collect()).to_string()
         }
     };
-    ctx.out.data(|| text, || Value::Null);
+    out.data(|| text, || Value::Null);
 }

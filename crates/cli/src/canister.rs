@@ -48,6 +48,11 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
                 | CanisterCommand::Logs { .. }
                 | CanisterCommand::Upgrade { .. }
                 | CanisterCommand::Rehearse { .. }
+                | CanisterCommand::Install { .. }
+                | CanisterCommand::Call {
+                    async_call: false,
+                    ..
+                }
         );
         if !supported {
             return Err(CliError::usage(match cmd {
@@ -55,14 +60,19 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
                     "--no-wait works on the state directory only: over --network, `canister \
                      stop` waits until the canister has stopped, as the IC answers the stop call"
                 }
+                CanisterCommand::Call { .. } => {
+                    "--async works on the state directory only: over --network, `canister call` \
+                     waits for the reply (`request status` reads this state directory's requests)"
+                }
                 CanisterCommand::Metadata { .. } => {
                     "over --network, name the section (e.g. candid:service): the IC's state \
                      tree gives a section by its name and has no list of them"
                 }
                 _ => {
                     "--network is supported by `canister status`, `start`, `stop`, `delete`, \
-                     `info`, `metadata`, `logs`, `upgrade`, `rehearse` and the `canister \
-                     snapshot` commands; the other commands work on the state directory"
+                     `info`, `metadata`, `logs`, `install`, `call`, `upgrade`, `rehearse` and \
+                     the `canister snapshot` commands; the other commands work on the state \
+                     directory"
                 }
             }));
         }
@@ -127,62 +137,19 @@ fn dispatch(ctx: &mut Ctx, cmd: CanisterCommand) -> Result<(), CliError> {
             controllers,
             cycles,
         } => create(ctx, &controllers, cycles),
-        CanisterCommand::Install {
-            canister,
-            wasm,
-            mode,
-            skip_pre_upgrade,
-            wasm_memory_persistence,
-            arg,
-        } => {
-            let id = principal(&canister, "canister id")?;
-            let flags = install::Flags {
-                mode,
-                skip_pre_upgrade,
-                wasm_memory_persistence,
-            };
-            install::run(ctx, id, &wasm, flags, arg.as_deref())
-        }
         CanisterCommand::Call {
             canister,
             method,
             args,
             args_file,
             raw_file,
-            query,
-            update,
             raw,
-            output,
-            async_call,
+            async_call: true,
+            ..
         } => {
             let id = principal(&canister, "canister id")?;
-            let read = |path: &std::path::Path| {
-                std::fs::read(path)
-                    .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))
-            };
-            let arg = if let Some(hex) = raw {
-                call::Arg::Raw(hex)
-            } else if let Some(path) = raw_file {
-                call::Arg::Bytes(read(&path)?)
-            } else if let Some(path) = args_file {
-                let text = String::from_utf8(read(&path)?).map_err(|_| {
-                    CliError::usage(format!("{} is not UTF-8 Candid text", path.display()))
-                })?;
-                call::Arg::Text(text)
-            } else {
-                call::Arg::Text(args.unwrap_or_else(|| "()".to_string()))
-            };
-            let kind = if query {
-                Some(call::Kind::Query)
-            } else if update {
-                Some(call::Kind::Update)
-            } else {
-                None
-            };
-            if async_call {
-                return call::submit(ctx, id, &method, arg);
-            }
-            call::run(ctx, id, &method, arg, kind, output)
+            let arg = call_arg(args, args_file, raw_file, raw)?;
+            call::submit(ctx, id, &method, arg)
         }
         CanisterCommand::Stop {
             canister,
@@ -192,7 +159,9 @@ fn dispatch(ctx: &mut Ctx, cmd: CanisterCommand) -> Result<(), CliError> {
             canister,
             name: None,
         } => metadata_names(ctx, &canister),
-        cmd @ (CanisterCommand::Status { .. }
+        cmd @ (CanisterCommand::Install { .. }
+        | CanisterCommand::Call { .. }
+        | CanisterCommand::Status { .. }
         | CanisterCommand::Start { .. }
         | CanisterCommand::Stop { .. }
         | CanisterCommand::Delete { .. }
@@ -240,10 +209,73 @@ fn create(ctx: &mut Ctx, extra: &[String], cycles: Option<u128>) -> Result<(), C
     Ok(())
 }
 
-/// `status`, `start`, `stop`, `delete`, `info`, `metadata ID NAME` and `logs` through `t`:
-/// the embedded replica or a network.
+/// The argument of `canister call`, from the one flag that gives it.
+fn call_arg(
+    args: Option<String>,
+    args_file: Option<std::path::PathBuf>,
+    raw_file: Option<std::path::PathBuf>,
+    raw: Option<String>,
+) -> Result<call::Arg, CliError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path)
+            .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))
+    };
+    Ok(if let Some(hex) = raw {
+        call::Arg::Raw(hex)
+    } else if let Some(path) = raw_file {
+        call::Arg::Bytes(read(&path)?)
+    } else if let Some(path) = args_file {
+        let text = String::from_utf8(read(&path)?)
+            .map_err(|_| CliError::usage(format!("{} is not UTF-8 Candid text", path.display())))?;
+        call::Arg::Text(text)
+    } else {
+        call::Arg::Text(args.unwrap_or_else(|| "()".to_string()))
+    })
+}
+
+/// `install`, `call`, `status`, `start`, `stop`, `delete`, `info`, `metadata ID NAME` and
+/// `logs` through `t`: the embedded replica or a network.
 fn managed(t: &mut dyn Transport, out: Output, cmd: CanisterCommand) -> Result<(), CliError> {
     match cmd {
+        CanisterCommand::Install {
+            canister,
+            wasm,
+            mode,
+            skip_pre_upgrade,
+            wasm_memory_persistence,
+            arg,
+        } => {
+            let id = principal(&canister, "canister id")?;
+            let flags = install::Flags {
+                mode,
+                skip_pre_upgrade,
+                wasm_memory_persistence,
+            };
+            install::run(t, out, id, &wasm, flags, arg.as_deref())
+        }
+        CanisterCommand::Call {
+            canister,
+            method,
+            args,
+            args_file,
+            raw_file,
+            query,
+            update,
+            raw,
+            output,
+            async_call: false,
+        } => {
+            let id = principal(&canister, "canister id")?;
+            let arg = call_arg(args, args_file, raw_file, raw)?;
+            let kind = if query {
+                Some(call::Kind::Query)
+            } else if update {
+                Some(call::Kind::Update)
+            } else {
+                None
+            };
+            call::run(t, out, id, &method, arg, kind, output)
+        }
         CanisterCommand::Logs { canister, follow } => logs(t, out, &canister, follow),
         CanisterCommand::Info { canister } => info(t, out, &canister),
         CanisterCommand::Metadata {

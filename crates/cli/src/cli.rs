@@ -7,8 +7,8 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// The global options each subcommand's help shows: the state directory, the identity and
 /// --json everywhere; --network and --root-key only where they work (`canister snapshot`,
-/// `status`, `start`, `stop`, `delete`, `info`, `metadata`, `logs`, `upgrade`, `rehearse`, and
-/// `check`).
+/// `status`, `start`, `stop`, `delete`, `info`, `metadata`, `logs`, `install`, `call`,
+/// `upgrade`, `rehearse`, and `check`).
 /// The others (the instruction limits) are listed once, by `drydock --help`; every
 /// subcommand still accepts them all.
 const GLOBALS_SHOWN: [&str; 3] = ["state_dir", "identity", "json"];
@@ -55,6 +55,8 @@ fn with_help_globals(
                         | "logs"
                         | "upgrade"
                         | "rehearse"
+                        | "install"
+                        | "call"
                 ] | ["check"]
             );
         cmd = cmd.mut_subcommand(name, |mut sub| {
@@ -127,7 +129,7 @@ pub struct GlobalArgs {
     /// Talk to this IC endpoint through its HTTP interface instead of opening the state
     /// directory, e.g. http://127.0.0.1:4943 (`drydock start`) or https://icp-api.io (the IC).
     /// Supported by `canister status`, `start`, `stop`, `delete`, `info`, `metadata`, `logs`,
-    /// `upgrade`, `rehearse`, the `canister snapshot` commands and `check`; the identity is still read
+    /// `install`, `call`, `upgrade`, `rehearse`, the `canister snapshot` commands and `check`; the identity is still read
     /// from <state-dir>/identities ("anonymous" for none).
     #[arg(long, global = true, value_name = "URL")]
     pub network: Option<String>,

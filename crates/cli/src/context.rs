@@ -200,6 +200,24 @@ impl crate::transport::Transport for Ctx {
         Ok(self.replica.query(self.sender, canister, method, &arg)?)
     }
 
+    fn update(
+        &mut self,
+        canister: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, CliError> {
+        Ok(self.replica.update(self.sender, canister, method, &arg)?)
+    }
+
+    fn exports_query(&mut self, canister: Principal, method: &str) -> bool {
+        matches!(
+            self.replica.method_kind(&canister, method),
+            Ok(Some(
+                drydock_replica::MethodKind::Query | drydock_replica::MethodKind::CompositeQuery
+            ))
+        )
+    }
+
     fn take_labelled_snapshot(
         &mut self,
         args: ic_management_canister_types::TakeCanisterSnapshotArgs,

@@ -65,6 +65,19 @@ impl CliError {
         }
     }
 
+    /// Whether this is a rejection with the IC error code `code`, from the embedded replica
+    /// or from a network (whose codes arrive as text, "IC0514").
+    pub fn has_ic_error_code(&self, code: ErrorCode) -> bool {
+        match self {
+            CliError::NetworkRejected {
+                error_code: Some(text),
+                ..
+            } => *text == code.to_string(),
+            CliError::Hinted(e, _) => e.has_ic_error_code(code),
+            other => other.ic_error_code() == Some(code),
+        }
+    }
+
     /// The process exit code.
     pub fn exit_code(&self) -> i32 {
         match self {

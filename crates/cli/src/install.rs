@@ -21,8 +21,8 @@ use serde_json::json;
 
 use crate::candid_io::{encode_args, signature, Service};
 use crate::cli::{InstallMode, Persistence};
-use crate::context::Ctx;
 use crate::error::CliError;
+use crate::output::Output;
 use crate::output::{note, warn};
 use crate::transport::{management, Transport};
 
@@ -60,7 +60,8 @@ pub fn check_flags(
 
 /// Runs `canister install`.
 pub fn run(
-    ctx: &mut Ctx,
+    t: &mut dyn Transport,
+    out: Output,
     canister_id: Principal,
     wasm: &Path,
     flags: Flags,
@@ -69,10 +70,7 @@ pub fn run(
     let wasm_module = read_wasm(wasm)?;
     let args = install_code_args(canister_id, wasm_module, flags, arg)?;
     // As on the IC, an upgrade does not wait for the canister's calls; say what that means.
-    let outstanding = ctx
-        .replica
-        .canister(&canister_id)
-        .map_or(0, |r| r.calls.callbacks.len());
+    let outstanding = t.call_state(canister_id).map_or(0, |s| s.outstanding);
     if flags.mode == InstallMode::Upgrade && outstanding > 0 {
         warn(format!(
             "canister {canister_id} has {outstanding} call(s) waiting for a response: their callbacks \
@@ -81,17 +79,14 @@ pub fn run(
              canister stop {canister_id}`), or use `drydock canister upgrade`, which does."
         ));
     }
-    send(ctx, args).map_err(|e| hint_for(e, canister_id, wasm))?;
-    let hash = ctx
-        .replica
-        .canister(&canister_id)
-        .and_then(|r| r.module_hash.clone());
+    send(t, args).map_err(|e| hint_for(e, canister_id, wasm))?;
+    let hash = t.info(canister_id)?.module_hash.map(hex::encode);
     let mode = format!("{:?}", flags.mode).to_lowercase();
     note(format!(
         "Installed code on canister {canister_id} (mode {mode})"
     ));
-    if ctx.out.json {
-        ctx.out.data(
+    if out.json {
+        out.data(
             String::new,
             || json!({ "canister_id": canister_id.to_text(), "mode": mode, "module_hash": hash }),
         );
@@ -102,13 +97,13 @@ pub fn run(
 /// drydock's advice after the IC's text, where the IC names something drydock spells
 /// differently: its `mode='reinstall'` is drydock's `--mode reinstall`.
 fn hint_for(e: CliError, id: Principal, wasm: &Path) -> CliError {
-    match e.ic_error_code() {
-        Some(drydock_replica::ErrorCode::CanisterNonEmpty) => e.with_hint(format!(
-            "the canister already has a module. `drydock canister install {id} {wasm} --mode reinstall` replaces it and erases the canister's state; `drydock canister upgrade {id} {wasm}` keeps the state",
-            wasm = wasm.display()
-        )),
-        _ => e,
+    if !e.has_ic_error_code(drydock_replica::ErrorCode::CanisterNonEmpty) {
+        return e;
     }
+    e.with_hint(format!(
+        "the canister already has a module. `drydock canister install {id} {wasm} --mode reinstall` replaces it and erases the canister's state; `drydock canister upgrade {id} {wasm}` keeps the state",
+        wasm = wasm.display()
+    ))
 }
 
 /// The largest module sent whole in one `install_code`: the IC's 2 MiB ingress limit, less

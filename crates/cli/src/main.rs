@@ -27,7 +27,8 @@
 //! - The CLI talks to canisters only through `drydock-replica`'s public API, with the Candid
 //!   requests a real IC client would send to the management canister — or, with
 //!   `--network URL` (`canister status`, `start`, `stop`, `delete`, `info`, `metadata`,
-//!   `logs`, `upgrade`, `rehearse`, the `canister snapshot` commands, and `check`), through ic-agent to
+//!   `logs`, `install`, `call`, `upgrade`, `rehearse`, the `canister snapshot` commands, and
+//!   `check`), through ic-agent to
 //!   that endpoint, without opening the state directory.
 
 mod auto_snapshot;

@@ -74,6 +74,22 @@ pub trait Transport {
         arg: Vec<u8>,
     ) -> Result<Vec<u8>, CliError>;
 
+    /// Calls `method` of `canister` as an update, signed by the caller, and waits for the
+    /// reply.
+    fn update(
+        &mut self,
+        canister: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, CliError>;
+
+    /// Whether the module of `canister` exports `method` as a query (or composite query),
+    /// where this transport sees the module (the embedded replica; a network shows only its
+    /// metadata).
+    fn exports_query(&mut self, _canister: Principal, _method: &str) -> bool {
+        false
+    }
+
     /// Takes a snapshot (`take_canister_snapshot`) and records it as drydock's own, with
     /// `label`, so that [`Transport::labels`] names it and drydock may replace it later.
     fn take_labelled_snapshot(

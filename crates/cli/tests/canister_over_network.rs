@@ -85,8 +85,8 @@ fn commands_without_a_network_form_are_refused_with_the_list_of_those_that_have_
     let (id, _) = d.with_test_canister("kv.wasm");
     let server = d.serve();
     for args in [
-        &["canister", "call", &id, "get", "(\"a\")"][..],
-        &["canister", "install", &id, "x.wasm"][..],
+        &["canister", "list"][..],
+        &["canister", "hotfix", &id, "x.wasm"][..],
     ] {
         let err = server.run(args).fails(2);
         assert!(
@@ -164,4 +164,59 @@ fn canister_logs_are_read_over_the_network() {
         .run_with(&["--identity", "anonymous"], &["canister", "logs", &a])
         .fails(1);
     assert!(err.contains("log"), "{err}");
+}
+
+// `canister install` and `canister call` over the network: the argument typed and the method's
+// mode chosen by the canister's Candid, as on the state directory; the IC's rejects as exit 1.
+#[test]
+fn a_controller_installs_and_calls_a_canister_over_the_network() {
+    let d = Drydock::new();
+    let id = d.create_canister();
+    let server = d.serve();
+    let kv = common::test_canister("kv.wasm");
+    let run = server.run(&["--json", "canister", "install", &id, kv.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(v["module_hash"].as_str().map(str::len), Some(64), "{v}");
+    // Installed once: a second install is refused by the IC (IC0538 / non-empty canister).
+    let err = server
+        .run(&["canister", "install", &id, kv.to_str().unwrap()])
+        .fails(1);
+    assert!(err.contains("--mode reinstall"), "{err}");
+    for n in 0..2 {
+        server
+            .run(&[
+                "canister",
+                "call",
+                &id,
+                "put",
+                &format!("(\"k{n}\", \"v\")"),
+            ])
+            .ok();
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            server
+                .run(&["canister", "call", &id, "get", "(\"k1\")"])
+                .ok(),
+            "(opt \"v\")"
+        );
+        assert_eq!(
+            server
+                .run(&["canister", "call", &id, "get", "(\"k1\")", "--update"])
+                .ok(),
+            "(opt \"v\")"
+        );
+        let err = server.run(&["canister", "call", &id, "no_such"]).fails(1);
+        assert!(err.contains("no_such"), "{err}");
+    }
+    let err = server
+        .run(&["canister", "call", &id, "get", "(\"k\")", "--async"])
+        .fails(2);
+    assert!(err.contains("--async"), "{err}");
+    drop(server);
+    assert_eq!(
+        d.run(&["canister", "call", &id, "get", "(\"k0\")"]).ok(),
+        "(opt \"v\")"
+    );
 }

@@ -83,3 +83,53 @@ fn modules_over_2_mib_install_and_upgrade_through_the_chunk_store() {
     let stored: Vec<ic_management_canister_types::ChunkHash> = candid::decode_one(&reply).unwrap();
     assert!(stored.is_empty(), "{stored:?}");
 }
+
+// The same over `--network`: install and the safe upgrade go through the network's chunk
+// store, as icp-cli's do against the IC.
+#[test]
+fn modules_over_2_mib_install_and_upgrade_through_the_chunk_store_over_the_network() {
+    let dd = Drydock::new();
+    let big = |name: &str| {
+        let wasm = std::fs::read(test_canister(name)).expect("read");
+        let out = dd.state().with_extension(format!("big-{name}"));
+        std::fs::write(&out, padded(&wasm, 3 << 20)).expect("write");
+        out.to_str().unwrap().to_string()
+    };
+    let (v1, v2) = (big("kv.wasm"), big("kv_v2.wasm"));
+    let id = dd.create_canister();
+    let server = dd.serve();
+    let run = server.run(&["canister", "install", &id, &v1]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("uploading it in 4 chunks"),
+        "{}",
+        run.stderr
+    );
+    server
+        .run(&["canister", "call", &id, "put", "(\"k\", \"v\")"])
+        .ok();
+    let run = server.run(&[
+        "canister",
+        "upgrade",
+        &id,
+        &v2,
+        "--health-check",
+        "get (\"k\") => (opt \"v\")",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("uploading it in 4 chunks"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        server.run(&["canister", "call", &id, "version"]).ok(),
+        "(\"v2\")"
+    );
+    let info = server.run(&["canister", "info", &id, "--json"]).json();
+    let expected = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(std::fs::read(&v2).unwrap()))
+    };
+    assert_eq!(info["module_hash"], expected);
+}

@@ -158,6 +158,10 @@ impl Transport for Net {
         Ok(self.reply.clone())
     }
 
+    fn update(&mut self, _c: Principal, m: &str, _a: Vec<u8>) -> Result<Vec<u8>, CliError> {
+        panic!("unexpected update call {m}")
+    }
+
     fn take_labelled_snapshot(
         &mut self,
         args: TakeCanisterSnapshotArgs,

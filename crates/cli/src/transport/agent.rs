@@ -310,6 +310,23 @@ impl Transport for AgentTransport {
         })
     }
 
+    fn update(
+        &mut self,
+        canister: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, CliError> {
+        let arg = &arg;
+        // Retried only after a SYS_TRANSIENT reject: the update did not run.
+        self.with_retries(method, false, |agent| async move {
+            agent
+                .update(&canister, method)
+                .with_arg(arg.clone())
+                .call_and_wait()
+                .await
+        })
+    }
+
     fn take_labelled_snapshot(
         &mut self,
         args: TakeCanisterSnapshotArgs,
