@@ -352,15 +352,19 @@ fn help_of_a_subcommand_lists_only_the_global_options_that_apply_there() {
             "{shown} missing:\n{call}"
         );
     }
-    for hidden in [
-        "--network",
-        "--root-key",
-        "--update-instruction-limit",
-        "--inspect-instruction-limit",
-    ] {
+    for hidden in ["--update-instruction-limit", "--inspect-instruction-limit"] {
         assert!(
             !listed.iter().any(|o| o == hidden),
             "{hidden} listed:\n{call}"
+        );
+    }
+    // `call` works over a network; `create` does not (the IC has no provisional creation).
+    assert!(listed.iter().any(|o| o == "--network"), "{call}");
+    let create = d.run(&["canister", "create", "--help"]).ok();
+    for hidden in ["--network", "--root-key"] {
+        assert!(
+            !options(&create).iter().any(|o| o == hidden),
+            "{hidden} listed:\n{create}"
         );
     }
     assert!(
@@ -368,8 +372,7 @@ fn help_of_a_subcommand_lists_only_the_global_options_that_apply_there() {
         "it says where the rest are:\n{call}"
     );
 
-    // --network works only for `canister snapshot`, `status`, `start`, `stop` and `delete`,
-    // so only those list it.
+    // --network works only for the commands that have a network form, so only those list it.
     let download = d.run(&["canister", "snapshot", "download", "--help"]).ok();
     let listed = options(&download);
     assert!(listed.iter().any(|o| o == "--network"), "{download}");
