@@ -89,7 +89,11 @@ pub fn rehearse(
     ));
     let mut local = u;
     local.canister = copy.to_text();
-    let result = crate::safe::rehearse(local, keep, global);
+    let result = crate::safe::rehearse(local, keep, global).map_err(|e| {
+        e.with_hint(format!(
+            "the rehearsal ran on local canister {copy}, a copy of canister {id}{flags}: the commands above act on the copy; add{flags} and name canister {id} to act on the network"
+        ))
+    });
     if keep {
         note(format!("Kept the local copy {copy} (--keep)"));
     } else {
