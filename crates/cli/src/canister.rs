@@ -56,6 +56,13 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
         );
         if !supported {
             return Err(CliError::usage(match cmd {
+                CanisterCommand::Hotfix { .. } => {
+                    "`canister hotfix` swaps the module keeping the heap and running no hook, \
+                     which the IC offers no way to do: over --network it is refused. On the IC \
+                     an EOP (Motoko) canister keeps its heap through `canister upgrade \
+                     --skip-pre-upgrade` (the Wasm memory is kept); for any other canister, try \
+                     the way out on a copy first with `canister rehearse --network`"
+                }
                 CanisterCommand::Stop { .. } => {
                     "--no-wait works on the state directory only: over --network, `canister \
                      stop` waits until the canister has stopped, as the IC answers the stop call"

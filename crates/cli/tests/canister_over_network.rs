@@ -84,15 +84,18 @@ fn commands_without_a_network_form_are_refused_with_the_list_of_those_that_have_
     let d = Drydock::new();
     let (id, _) = d.with_test_canister("kv.wasm");
     let server = d.serve();
-    for args in [
-        &["canister", "list"][..],
-        &["canister", "hotfix", &id, "x.wasm"][..],
-    ] {
+    for args in [&["canister", "list"][..], &["canister", "create"][..]] {
         let err = server.run(args).fails(2);
         assert!(
             err.contains("`canister status`, `start`, `stop`, `delete`"),
             "{err}"
         );
+    }
+    // hotfix has no IC equivalent: it says so, and what to do on the IC instead.
+    for _ in 0..2 {
+        let err = server.run(&["canister", "hotfix", &id, "x.wasm"]).fails(2);
+        assert!(err.contains("offers no way to do"), "{err}");
+        assert!(err.contains("--skip-pre-upgrade"), "{err}");
     }
 }
 
