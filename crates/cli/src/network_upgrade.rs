@@ -172,7 +172,11 @@ pub fn upgrade(
         note(format!(
             "Stopping canister {id}{flags_text} (the network answers once its open calls have finished)"
         ));
-        stop(t, id)?;
+        stop(t, id).map_err(|e| {
+            e.with_hint(format!(
+                "nothing was installed; the canister may still be stopping: `drydock canister status {id}{flags_text}` shows it, and `drydock canister start {id}{flags_text}` runs it again"
+            ))
+        })?;
     }
 
     // 3. The snapshot.

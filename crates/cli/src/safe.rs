@@ -67,6 +67,38 @@ fn deployed_is_eop(ctx: &Ctx, id: &Principal) -> bool {
         .is_some_and(|m| m.eop)
 }
 
+/// What `canister upgrade` did, for `--json`.
+#[derive(serde::Serialize)]
+pub struct UpgradeReport {
+    pub canister_id: String,
+    pub upgraded: bool,
+    pub snapshot_id: Option<String>,
+    pub report: drydock_compat::Report,
+    /// The instructions and memory of the upgrade's hooks, where measured.
+    pub stats: Option<InstallStats>,
+}
+
+/// What `canister rehearse` found, for `--json`.
+#[derive(serde::Serialize)]
+pub struct RehearsalReport<'a> {
+    pub canister_id: String,
+    pub clone_id: String,
+    pub kept: bool,
+    pub ok: bool,
+    pub steps: &'a [Step],
+    pub warnings: &'a [String],
+    /// The rehearsed canister hashes as before the rehearsal.
+    pub original_untouched: bool,
+}
+
+/// What `canister hotfix` did, for `--json`.
+#[derive(serde::Serialize)]
+pub struct HotfixReport {
+    pub canister_id: String,
+    pub module_hash: Option<String>,
+    pub snapshot_id: String,
+}
+
 /// Runs `canister upgrade`.
 pub fn upgrade(
     u: UpgradeArgs,
@@ -204,12 +236,12 @@ pub fn upgrade(
     }
     if json {
         ctx.out.data(String::new, || {
-            json!({
-                "canister_id": id.to_text(),
-                "upgraded": true,
-                "snapshot_id": snap_text,
-                "report": report,
-                "stats": stats,
+            json!(UpgradeReport {
+                canister_id: id.to_text(),
+                upgraded: true,
+                snapshot_id: snap_text,
+                report,
+                stats,
             })
         });
     } else if let Some(stats) = &stats {
@@ -459,11 +491,11 @@ fn billions(n: u64) -> String {
 
 /// One step of a rehearsal and how it went.
 #[derive(Debug, serde::Serialize)]
-struct Step {
-    step: String,
-    ok: bool,
-    error: Option<String>,
-    stats: Option<InstallStats>,
+pub struct Step {
+    pub step: String,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub stats: Option<InstallStats>,
 }
 
 /// Runs `canister rehearse`.
@@ -595,14 +627,14 @@ pub fn rehearse(u: UpgradeArgs, keep: bool, global: &GlobalArgs) -> Result<(), C
     out.data(
         || text.clone(),
         || {
-            json!({
-                "canister_id": id.to_text(),
-                "clone_id": clone.to_text(),
-                "kept": keep,
-                "ok": failed.is_none(),
-                "steps": steps,
-                "warnings": warnings,
-                "original_untouched": untouched,
+            json!(RehearsalReport {
+                canister_id: id.to_text(),
+                clone_id: clone.to_text(),
+                kept: keep,
+                ok: failed.is_none(),
+                steps: &steps,
+                warnings: &warnings,
+                original_untouched: untouched,
             })
         },
     );
@@ -694,7 +726,11 @@ pub fn hotfix(canister: &str, wasm: &std::path::Path, global: &GlobalArgs) -> Re
     ));
     let out = ctx.out;
     out.data(String::new, || {
-        json!({ "canister_id": id.to_text(), "module_hash": hash, "snapshot_id": hex::encode(&snap.id) })
+        json!(HotfixReport {
+            canister_id: id.to_text(),
+            module_hash: hash,
+            snapshot_id: hex::encode(&snap.id),
+        })
     });
     close(ctx);
     Ok(())
