@@ -13,7 +13,7 @@
 use candid::Principal;
 use drydock_replica::MAX_SNAPSHOTS_PER_CANISTER;
 use ic_management_canister_types::{
-    CanisterIdRecord, CanisterSettings, DeleteCanisterSnapshotArgs,
+    CanisterIdRecord, CanisterSettings, CanisterStatusResult, DeleteCanisterSnapshotArgs,
     ProvisionalCreateCanisterWithCyclesArgs, Snapshot, TakeCanisterSnapshotArgs,
 };
 
@@ -41,6 +41,23 @@ pub fn rehearse(
             list.len()
         )));
     }
+    // The settings that shape an upgrade (memory limits, allocations, environment variables)
+    // go to the copy; its controller is the local caller.
+    let status: CanisterStatusResult = management(
+        &mut net,
+        "canister_status",
+        id,
+        (CanisterIdRecord { canister_id: id },),
+    )?;
+    let remote = status.settings;
+    let settings = CanisterSettings {
+        compute_allocation: Some(remote.compute_allocation),
+        memory_allocation: Some(remote.memory_allocation),
+        wasm_memory_limit: Some(remote.wasm_memory_limit),
+        wasm_memory_threshold: Some(remote.wasm_memory_threshold),
+        environment_variables: Some(remote.environment_variables),
+        ..CanisterSettings::default()
+    };
     let snap: Snapshot = management(
         &mut net,
         "take_canister_snapshot",
@@ -81,11 +98,11 @@ pub fn rehearse(
             ))
         })
     });
-    let copy = copied.and_then(|()| copy_locally(global, &dir));
+    let copy = copied.and_then(|()| copy_locally(global, &dir, settings));
     let _ = std::fs::remove_dir_all(&dir);
     let copy = copy?;
     note(format!(
-        "Deleted snapshot {snap_hex}{flags}; canister {id} is unchanged there. Rehearsing on its copy, local canister {copy} (created with the local defaults for its settings)"
+        "Deleted snapshot {snap_hex}{flags}; canister {id} is unchanged there. Rehearsing on its copy, local canister {copy} (with the canister's memory limits, allocations and environment variables)"
     ));
     let mut local = u;
     local.canister = copy.to_text();
@@ -105,8 +122,13 @@ pub fn rehearse(
     result
 }
 
-/// Creates a local canister and loads the snapshot downloaded into `dir`; returns its id.
-fn copy_locally(global: &GlobalArgs, dir: &std::path::Path) -> Result<Principal, CliError> {
+/// Creates a local canister with `settings` and loads the snapshot downloaded into `dir`;
+/// returns its id.
+fn copy_locally(
+    global: &GlobalArgs,
+    dir: &std::path::Path,
+    settings: CanisterSettings,
+) -> Result<Principal, CliError> {
     let mut ctx = Ctx::open(global)?;
     let CanisterIdRecord { canister_id: copy } = ctx.management(
         "provisional_create_canister_with_cycles",
@@ -114,7 +136,7 @@ fn copy_locally(global: &GlobalArgs, dir: &std::path::Path) -> Result<Principal,
             amount: None,
             settings: Some(CanisterSettings {
                 controllers: Some(vec![ctx.sender]),
-                ..CanisterSettings::default()
+                ..settings
             }),
             specified_id: None,
             sender_canister_version: None,

@@ -287,8 +287,34 @@ fn check_over_the_network_finds_what_the_local_check_finds() {
 #[test]
 fn rehearse_over_the_network_finds_the_second_upgrade_bug_on_remote_state() {
     let remote = Drydock::new();
-    let (id, _) = remote.with_test_canister("brickable.wasm");
+    let (id, principal) = remote.with_test_canister("brickable.wasm");
     call(&remote, &id, "add_many", "(3)");
+    // A production setting the rehearsal must reproduce: a 2 GiB wasm_memory_limit.
+    {
+        let mut replica = common::open_when_unlocked(&remote.state());
+        let controller = replica
+            .canister(&principal)
+            .expect("canister")
+            .settings
+            .controllers[0];
+        let arg = candid::encode_one(ic_management_canister_types::UpdateSettingsArgs {
+            canister_id: principal,
+            settings: ic_management_canister_types::CanisterSettings {
+                wasm_memory_limit: Some(candid::Nat::from(2u64 << 30)),
+                ..Default::default()
+            },
+            sender_canister_version: None,
+        })
+        .expect("encode");
+        replica
+            .update(
+                controller,
+                drydock_replica::MANAGEMENT_CANISTER,
+                "update_settings",
+                &arg,
+            )
+            .expect("update_settings");
+    }
     // The same identity on this machine: its key file, not the remote state.
     let here = Drydock::new();
     let keys = here.state().join("identities");
@@ -319,6 +345,14 @@ fn rehearse_over_the_network_finds_the_second_upgrade_bug_on_remote_state() {
         let report: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("json");
         let steps = report["steps"].as_array().expect("steps");
         assert_eq!(steps[0]["ok"], true, "{report:#}");
+        // The copy upgraded under the production canister's limit, not the local default.
+        let post = steps[0]["stats"]["hooks"]
+            .as_array()
+            .expect("hooks")
+            .iter()
+            .find(|h| h["name"] == "canister_post_upgrade")
+            .expect("post_upgrade measured");
+        assert_eq!(post["heap_limit"], 2u64 << 30, "{post}");
         let failed = steps
             .iter()
             .find(|s| s["ok"] == false)
