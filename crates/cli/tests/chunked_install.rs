@@ -27,16 +27,18 @@ fn padded(wasm: &[u8], len: usize) -> Vec<u8> {
     out
 }
 
+/// Test canister `name` padded past 3 MiB, written beside `dd`'s state directory.
+fn big(dd: &Drydock, name: &str) -> String {
+    let wasm = std::fs::read(test_canister(name)).expect("read");
+    let out = dd.state().with_extension(format!("big-{name}"));
+    std::fs::write(&out, padded(&wasm, 3 << 20)).expect("write");
+    out.to_str().unwrap().to_string()
+}
+
 #[test]
 fn modules_over_2_mib_install_and_upgrade_through_the_chunk_store() {
     let dd = Drydock::new();
-    let big = |name: &str| {
-        let wasm = std::fs::read(test_canister(name)).expect("read");
-        let out = dd.state().with_extension(format!("big-{name}"));
-        std::fs::write(&out, padded(&wasm, 3 << 20)).expect("write");
-        out.to_str().unwrap().to_string()
-    };
-    let (v1, v2) = (big("kv.wasm"), big("kv_v2.wasm"));
+    let (v1, v2) = (big(&dd, "kv.wasm"), big(&dd, "kv_v2.wasm"));
     assert!(std::fs::metadata(&v1).unwrap().len() > 3 << 20);
     let id = dd.create_canister();
     let run = dd.run(&["canister", "install", &id, &v1]);
@@ -89,13 +91,7 @@ fn modules_over_2_mib_install_and_upgrade_through_the_chunk_store() {
 #[test]
 fn modules_over_2_mib_install_and_upgrade_through_the_chunk_store_over_the_network() {
     let dd = Drydock::new();
-    let big = |name: &str| {
-        let wasm = std::fs::read(test_canister(name)).expect("read");
-        let out = dd.state().with_extension(format!("big-{name}"));
-        std::fs::write(&out, padded(&wasm, 3 << 20)).expect("write");
-        out.to_str().unwrap().to_string()
-    };
-    let (v1, v2) = (big("kv.wasm"), big("kv_v2.wasm"));
+    let (v1, v2) = (big(&dd, "kv.wasm"), big(&dd, "kv_v2.wasm"));
     let id = dd.create_canister();
     let server = dd.serve();
     let run = server.run(&["canister", "install", &id, &v1]);

@@ -180,6 +180,37 @@ impl AgentTransport {
         self
     }
 
+    /// Calls `method` of `callee` with `effective` as the effective canister id: a query, or
+    /// an update waited for (v3 sync call, then polling). `idempotent` says whether a
+    /// transport failure may be retried.
+    fn call(
+        &self,
+        callee: Principal,
+        effective: Principal,
+        method: &str,
+        arg: &[u8],
+        query: bool,
+        idempotent: bool,
+    ) -> Result<Vec<u8>, CliError> {
+        self.with_retries(method, idempotent, |agent| async move {
+            if query {
+                agent
+                    .query(&callee, method)
+                    .with_effective_canister_id(effective)
+                    .with_arg(arg.to_vec())
+                    .call()
+                    .await
+            } else {
+                agent
+                    .update(&callee, method)
+                    .with_effective_canister_id(effective)
+                    .with_arg(arg.to_vec())
+                    .call_and_wait()
+                    .await
+            }
+        })
+    }
+
     /// Runs `f` on the runtime, retrying transient failures.
     fn with_retries<F, Fut, T>(&self, what: &str, idempotent: bool, f: F) -> Result<T, CliError>
     where
@@ -256,15 +287,15 @@ impl Transport for AgentTransport {
         canister: Principal,
         arg: Vec<u8>,
     ) -> Result<Vec<u8>, CliError> {
-        let arg = &arg;
-        self.with_retries(method, idempotent(method), |agent| async move {
-            agent
-                .update(&Principal::management_canister(), method)
-                .with_effective_canister_id(canister)
-                .with_arg(arg.clone())
-                .call_and_wait()
-                .await
-        })
+        let idempotent = idempotent(method);
+        self.call(
+            Principal::management_canister(),
+            canister,
+            method,
+            &arg,
+            false,
+            idempotent,
+        )
     }
 
     fn management_query_raw(
@@ -273,15 +304,14 @@ impl Transport for AgentTransport {
         canister: Principal,
         arg: Vec<u8>,
     ) -> Result<Vec<u8>, CliError> {
-        let arg = &arg;
-        self.with_retries(method, true, |agent| async move {
-            agent
-                .query(&Principal::management_canister(), method)
-                .with_effective_canister_id(canister)
-                .with_arg(arg.clone())
-                .call()
-                .await
-        })
+        self.call(
+            Principal::management_canister(),
+            canister,
+            method,
+            &arg,
+            true,
+            true,
+        )
     }
 
     fn cli_flags(&self) -> String {
@@ -300,14 +330,7 @@ impl Transport for AgentTransport {
         method: &str,
         arg: Vec<u8>,
     ) -> Result<Vec<u8>, CliError> {
-        let arg = &arg;
-        self.with_retries(method, true, |agent| async move {
-            agent
-                .query(&canister, method)
-                .with_arg(arg.clone())
-                .call()
-                .await
-        })
+        self.call(canister, canister, method, &arg, true, true)
     }
 
     fn update(
@@ -316,15 +339,8 @@ impl Transport for AgentTransport {
         method: &str,
         arg: Vec<u8>,
     ) -> Result<Vec<u8>, CliError> {
-        let arg = &arg;
         // Retried only after a SYS_TRANSIENT reject: the update did not run.
-        self.with_retries(method, false, |agent| async move {
-            agent
-                .update(&canister, method)
-                .with_arg(arg.clone())
-                .call_and_wait()
-                .await
-        })
+        self.call(canister, canister, method, &arg, false, false)
     }
 
     fn take_labelled_snapshot(
