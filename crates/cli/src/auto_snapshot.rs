@@ -21,7 +21,7 @@ use crate::transport::{management, Transport};
 pub const AUTO_LABEL: &str = "drydock auto";
 /// The most automatic snapshots drydock keeps of one canister.
 pub const MAX_AUTO_SNAPSHOTS: usize = 5;
-/// Which of drydock's own snapshots a new one must replace (`Some(None)`: none), or a refusal
+/// Which of drydock's own snapshots a new one must replace (`None`: none), or a refusal
 /// when the canister is at the IC's limit with no automatic snapshot to replace. Keeps at
 /// most [`MAX_AUTO_SNAPSHOTS`] automatic snapshots.
 pub fn plan(t: &mut dyn Transport, id: Principal) -> Result<Option<Vec<u8>>, CliError> {

@@ -2,7 +2,8 @@
 //! bytes, implemented for the embedded replica ([`crate::context::Ctx`], the state directory) and for any IC
 //! endpoint through ic-agent ([`agent::AgentTransport`], `--network URL`). A command written
 //! against it works both ways: `canister status`, `start`, `stop`, `delete`, `info`,
-//! `metadata`, `logs`, `upgrade`, `check` and the `canister snapshot` commands.
+//! `metadata`, `logs`, `install`, `call`, `upgrade`, `check` and the `canister snapshot`
+//! commands (`rehearse` reads the network through it too).
 
 pub mod agent;
 mod labels;
