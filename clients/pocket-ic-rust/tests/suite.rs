@@ -551,3 +551,70 @@ fn an_instance_starts_at_the_time_asked_and_reports_one_application_subnet() {
     assert_eq!(pic.get_subnet(kv), Some(apps[0]));
     assert!(pic.root_key().is_none(), "no NNS subnet, so no root key");
 }
+
+/// One HTTP/1.1 request to the server of `pic`: the status and the body.
+fn http(pic: &PocketIc, method: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let port = pic.get_server_url().port().expect("a port");
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().expect("a status");
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_string())
+}
+
+/// drydock's extension (README, "Beyond PocketIC"): `POST /drydock/instances/ID/clone` makes
+/// a new instance over a copy of instance ID's state, which the crate attaches to by its id.
+fn clone_instance(pic: &PocketIc) -> PocketIc {
+    let (status, body) = http(
+        pic,
+        "POST",
+        &format!("/drydock/instances/{}/clone", pic.instance_id()),
+    );
+    assert_eq!(status, 201, "{body}");
+    let id = body
+        .split_once("\"instance_id\":")
+        .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no instance id in {body}"));
+    PocketIc::new_from_existing_instance(pic.get_server_url(), id, None)
+}
+
+#[test]
+fn an_instance_set_up_once_is_cloned_per_test_with_drydock_s_extension() {
+    let base = PocketIc::new();
+    let kv = install(&base, "kv");
+    let () = update(&base, kv, "put", encode_args(("shared", "1")).unwrap());
+    let time = base.get_time();
+    for round in 0..2 {
+        let pic = clone_instance(&base);
+        assert_ne!(pic.instance_id(), base.instance_id());
+        // The clone starts at the instance's time (a round's nanosecond aside), not now.
+        let at = pic.get_time();
+        assert!(
+            at >= time && at < time + Duration::from_micros(1),
+            "{at:?} vs {time:?}"
+        );
+        let got: Option<String> = query(&pic, kv, "get", encode_one("shared").unwrap());
+        assert_eq!(got.as_deref(), Some("1"), "round {round}");
+        // The clone goes its own way: its changes do not reach the instance it came from.
+        let () = update(&pic, kv, "put", encode_args(("shared", "2")).unwrap());
+        let got: Option<String> = query(&pic, kv, "get", encode_one("shared").unwrap());
+        assert_eq!(got.as_deref(), Some("2"));
+        let got: Option<String> = query(&base, kv, "get", encode_one("shared").unwrap());
+        assert_eq!(got.as_deref(), Some("1"), "round {round}");
+        let (status, body) = http(&pic, "DELETE", &format!("/instances/{}", pic.instance_id()));
+        assert_eq!(status, 200, "{body}");
+    }
+    // An instance that does not exist cannot be cloned: 404, and the server keeps serving.
+    let (status, body) = http(&base, "POST", "/drydock/instances/999999/clone");
+    assert_eq!(status, 404, "{body}");
+    let len: u64 = query(&base, kv, "len", encode_args(()).unwrap());
+    assert_eq!(len, 1);
+}

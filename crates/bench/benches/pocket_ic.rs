@@ -10,6 +10,10 @@
 //! - resident memory per idle instance: the server's RSS grown by 20 instances, each with
 //!   `kv` installed and called once, divided by 20; against the server's RSS with one.
 //!
+//! - instance clone (drydock's extension, `POST /drydock/instances/ID/clone`) of an instance
+//!   holding `bigmem` with 1 GiB of stable memory written vs one with 1 MiB: median of 5
+//!   clones each, in milliseconds. Goal: flat.
+//!
 //! Run: `cargo build --release -p drydock-cli && cargo bench -p drydock-bench --bench
 //! pocket_ic` (needs the test canisters). POCKET_IC_BIN overrides the binary used.
 
@@ -125,6 +129,67 @@ fn server_pid() -> u32 {
     found.expect("the PocketIC server started by this process")
 }
 
+/// One HTTP/1.1 request without a body to the server at `port`: the status and the body.
+fn http(port: u16, method: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let status = response[9..12].parse().expect("a status");
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_string())
+}
+
+/// The most stable memory one `stable_fill` message writes.
+const FILL_STEP: u64 = 512 << 20;
+
+/// Milliseconds to clone an instance holding `bigmem` with `bytes` of stable memory written
+/// (median of 5; each clone is deleted again), and what it holds.
+/// The instance is made on the server of `server`.
+fn clone_ms(server: &PocketIc, bigmem: &[u8], bytes: u64) -> f64 {
+    let url = server.get_server_url();
+    let pic = PocketIcBuilder::new()
+        .with_application_subnet()
+        .with_server_url(url.clone())
+        .build();
+    let id = pic.create_canister();
+    pic.add_cycles(id, 100_000_000_000_000);
+    pic.install_canister(id, bigmem.to_vec(), candid::encode_args(()).unwrap(), None);
+    let mut at = 0;
+    while at < bytes {
+        let n = (bytes - at).min(FILL_STEP);
+        pic.update_call(
+            id,
+            Principal::anonymous(),
+            "stable_fill",
+            candid::encode_args((at, n, 1u64)).expect("encoding"),
+        )
+        .expect("stable_fill");
+        at += n;
+    }
+    let port = url.port().expect("a port");
+    let path = format!("/drydock/instances/{}/clone", pic.instance_id());
+    let mut runs = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        let (status, body) = http(port, "POST", &path);
+        runs.push(start.elapsed());
+        assert_eq!(status, 201, "{body}");
+        let clone: usize = body
+            .split_once("\"instance_id\":")
+            .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .expect("an instance id");
+        assert_eq!(http(port, "DELETE", &format!("/instances/{clone}")).0, 200);
+    }
+    median_ms(runs)
+}
+
 #[allow(clippy::print_stdout, reason = "a bench binary's report is its output")]
 fn main() {
     let bin = drydock();
@@ -219,4 +284,13 @@ fn main() {
         (after.saturating_sub(before)) as f64 / 1024.0 / 20.0
     );
     drop(idle);
+
+    // Instance clone (drydock's extension) at 1 GiB of state vs at 1 MiB.
+    let bigmem = test_canister("bigmem");
+    let small = clone_ms(&pic, &bigmem, 1 << 20);
+    let big = clone_ms(&pic, &bigmem, 1 << 30);
+    println!(
+        "instance clone: {big:.1} ms at 1 GiB of stable memory vs {small:.1} ms at 1 MiB (median of 5 each): {:.1}x",
+        big / small
+    );
 }

@@ -49,6 +49,7 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
                 | CanisterCommand::Upgrade { .. }
                 | CanisterCommand::Rehearse { .. }
                 | CanisterCommand::Install { .. }
+                | CanisterCommand::Create { .. }
                 | CanisterCommand::Call {
                     async_call: false,
                     ..
@@ -76,10 +77,10 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
                      tree gives a section by its name and has no list of them"
                 }
                 _ => {
-                    "--network is supported by `canister status`, `start`, `stop`, `delete`, \
-                     `info`, `metadata`, `logs`, `install`, `call`, `upgrade`, `rehearse` and \
-                     the `canister snapshot` commands; the other commands work on the state \
-                     directory"
+                    "--network is supported by `canister create`, `status`, `start`, `stop`, \
+                     `delete`, `info`, `metadata`, `logs`, `install`, `call`, `upgrade`, \
+                     `rehearse` and the `canister snapshot` commands; the other commands work on \
+                     the state directory"
                 }
             }));
         }
@@ -106,6 +107,14 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
                     out.data(String::new, || json!(report));
                 }
                 Ok(())
+            }
+            CanisterCommand::Create {
+                controllers,
+                cycles,
+            } => {
+                let sender =
+                    crate::identity::sender_of(&*crate::context::selected_identity(global)?)?;
+                buy(&mut transport, sender, out, &controllers, cycles)
             }
             other => managed(&mut transport, out, other),
         };
@@ -193,17 +202,10 @@ fn dispatch(ctx: &mut Ctx, cmd: CanisterCommand) -> Result<(), CliError> {
 }
 
 fn create(ctx: &mut Ctx, extra: &[String], cycles: Option<u128>) -> Result<(), CliError> {
-    let mut controllers = vec![ctx.sender];
-    for text in extra {
-        let p = principal(text, "controller")?;
-        if !controllers.contains(&p) {
-            controllers.push(p);
-        }
-    }
     let args = ProvisionalCreateCanisterWithCyclesArgs {
         amount: cycles.map(Nat::from),
         settings: Some(CanisterSettings {
-            controllers: Some(controllers),
+            controllers: Some(controllers(ctx.sender, extra)?),
             ..CanisterSettings::default()
         }),
         specified_id: None,
@@ -214,6 +216,83 @@ fn create(ctx: &mut Ctx, extra: &[String], cycles: Option<u128>) -> Result<(), C
     let id = canister_id.to_text();
     ctx.out.data(|| id.clone(), || json!({ "canister_id": id }));
     Ok(())
+}
+
+/// The creator, then every `--controller` given (once each).
+fn controllers(creator: Principal, extra: &[String]) -> Result<Vec<Principal>, CliError> {
+    let mut controllers = vec![creator];
+    for text in extra {
+        let p = principal(text, "controller")?;
+        if !controllers.contains(&p) {
+            controllers.push(p);
+        }
+    }
+    Ok(controllers)
+}
+
+/// What icp-cli pays for a canister when not told otherwise.
+pub const NETWORK_CREATE_CYCLES: u128 = 2_000_000_000_000;
+
+/// `canister create --network`: a canister bought from the caller's cycles through the cycles
+/// ledger's `create_canister`, as icp-cli buys one. The IC has no
+/// `provisional_create_canister_with_cycles`; the cycles ledger exists on the IC and on
+/// `drydock start`, so the same command works on both.
+pub fn buy(
+    t: &mut dyn Transport,
+    sender: Principal,
+    out: Output,
+    extra: &[String],
+    cycles: Option<u128>,
+) -> Result<(), CliError> {
+    use drydock_replica::system::{
+        CreateCanisterArgs, CreateCanisterError, CreateCanisterSuccess, CreationArgs, CYCLES_LEDGER,
+    };
+    let amount = cycles.unwrap_or(NETWORK_CREATE_CYCLES);
+    let args = CreateCanisterArgs {
+        from_subaccount: None,
+        created_at_time: Some(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or_default(),
+        ),
+        amount: Nat::from(amount),
+        creation_args: Some(CreationArgs {
+            subnet_selection: None,
+            settings: Some(CanisterSettings {
+                controllers: Some(controllers(sender, extra)?),
+                ..CanisterSettings::default()
+            }),
+        }),
+    };
+    let arg = candid::encode_one(args).map_err(|e| {
+        CliError::internal(format!(
+            "encoding the cycles ledger's create_canister argument: {e}"
+        ))
+    })?;
+    let reply = t.update(CYCLES_LEDGER, "create_canister", arg)?;
+    let result: Result<CreateCanisterSuccess, CreateCanisterError> = candid::decode_one(&reply)
+        .map_err(|e| {
+            CliError::internal(format!(
+                "the cycles ledger's reply to create_canister does not decode: {e}"
+            ))
+        })?;
+    match result {
+        Ok(CreateCanisterSuccess { canister_id, .. }) => {
+            let id = canister_id.to_text();
+            note(format!(
+                "Created canister {id} with {amount} cycles from the cycles ledger account of {sender}"
+            ));
+            out.data(|| id.clone(), || json!({ "canister_id": id }));
+            Ok(())
+        }
+        Err(CreateCanisterError::InsufficientFunds { balance }) => Err(CliError::Refused(format!(
+            "the cycles ledger refused to create a canister: {sender} has {balance} cycles and the canister costs {amount} (--cycles) plus the ledger's fee; nothing was created. Fund the account first (`icp cycles mint`, or a transfer from an account that holds cycles; on a local network the anonymous identity does), or pass a smaller --cycles"
+        ))),
+        Err(other) => Err(CliError::Refused(format!(
+            "the cycles ledger refused to create a canister: {other:?}"
+        ))),
+    }
 }
 
 /// The argument of `canister call`, from the one flag that gives it.

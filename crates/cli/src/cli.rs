@@ -128,9 +128,10 @@ pub struct GlobalArgs {
 
     /// Talk to this IC endpoint through its HTTP interface instead of opening the state
     /// directory, e.g. http://127.0.0.1:4943 (`drydock start`) or https://icp-api.io (the IC).
-    /// Supported by `canister status`, `start`, `stop`, `delete`, `info`, `metadata`, `logs`,
-    /// `install`, `call`, `upgrade`, `rehearse`, the `canister snapshot` commands and `check`; the identity is still read
-    /// from <state-dir>/identities ("anonymous" for none).
+    /// Supported by `canister create` (through the cycles ledger), `status`, `start`, `stop`,
+    /// `delete`, `info`, `metadata`, `logs`, `install`, `call`, `upgrade`, `rehearse`, the
+    /// `canister snapshot` commands and `check`; the identity is still read from
+    /// <state-dir>/identities ("anonymous" for none).
     #[arg(long, global = true, value_name = "URL")]
     pub network: Option<String>,
 
@@ -389,7 +390,8 @@ pub enum CanisterCommand {
         /// An additional controller (a principal); repeat for several.
         #[arg(long = "controller", value_name = "PRINCIPAL")]
         controllers: Vec<String>,
-        /// The canister's starting cycles balance [default: 100 trillion].
+        /// The canister's starting cycles balance [default: 100 trillion]. With --network, the
+        /// cycles paid from the caller's cycles-ledger balance [default: 2 trillion, as icp-cli].
         #[arg(long, value_name = "N")]
         cycles: Option<u128>,
     },

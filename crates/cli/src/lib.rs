@@ -28,10 +28,10 @@
 //!   user's input, 3 drydock's own (see `error`).
 //! - The CLI talks to canisters only through `drydock-replica`'s public API, with the Candid
 //!   requests a real IC client would send to the management canister — or, with
-//!   `--network URL` (`canister status`, `start`, `stop`, `delete`, `info`, `metadata`,
-//!   `logs`, `install`, `call`, `upgrade`, `rehearse`, the `canister snapshot` commands, and
-//!   `check`), through ic-agent to
-//!   that endpoint, without opening the state directory.
+//!   `--network URL` (`canister create` through the cycles ledger, `status`, `start`, `stop`,
+//!   `delete`, `info`, `metadata`, `logs`, `install`, `call`, `upgrade`, `rehearse`, the
+//!   `canister snapshot` commands, and `check`), through ic-agent to that endpoint, without
+//!   opening the state directory.
 
 pub mod auto_snapshot;
 pub mod call;

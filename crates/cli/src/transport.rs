@@ -1,7 +1,8 @@
 //! The one way commands reach the management canister: [`Transport`], its methods as Candid
 //! bytes, implemented for the embedded replica ([`crate::context::Ctx`], the state directory) and for any IC
 //! endpoint through ic-agent ([`agent::AgentTransport`], `--network URL`). A command written
-//! against it works both ways: `canister status`, `start`, `stop`, `delete`, `info`,
+//! against it works both ways: `canister create` (the cycles ledger's, over a network),
+//! `status`, `start`, `stop`, `delete`, `info`,
 //! `metadata`, `logs`, `install`, `call`, `upgrade`, `check` and the `canister snapshot`
 //! commands (`rehearse` reads the network through it too).
 

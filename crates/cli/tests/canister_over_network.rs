@@ -84,10 +84,10 @@ fn commands_without_a_network_form_are_refused_with_the_list_of_those_that_have_
     let d = Drydock::new();
     let (id, _) = d.with_test_canister("kv.wasm");
     let server = d.serve();
-    for args in [&["canister", "list"][..], &["canister", "create"][..]] {
-        let err = server.run(args).fails(2);
+    for _ in 0..2 {
+        let err = server.run(&["canister", "list"]).fails(2);
         assert!(
-            err.contains("`canister status`, `start`, `stop`, `delete`"),
+            err.contains("`canister create`, `status`, `start`, `stop`, `delete`"),
             "{err}"
         );
     }
@@ -222,4 +222,59 @@ fn a_controller_installs_and_calls_a_canister_over_the_network() {
         d.run(&["canister", "call", &id, "get", "(\"k0\")"]).ok(),
         "(opt \"v\")"
     );
+}
+
+// The IC has no `provisional_create_canister_with_cycles`: over a network `canister create`
+// buys the canister from the caller's cycles through the cycles ledger's `create_canister`,
+// as icp-cli does, which works on `drydock start` and on the IC alike.
+#[test]
+fn a_canister_is_bought_from_the_cycles_ledger_over_the_network() {
+    let d = Drydock::new();
+    let me = d.run(&["identity", "principal"]).ok();
+    let server = d.serve();
+    // A new identity holds no cycles: the ledger's refusal, with the way out; nothing created.
+    for _ in 0..2 {
+        let err = server.run(&["canister", "create"]).fails(1);
+        assert!(err.contains("has 0 cycles"), "{err}");
+        assert!(err.contains("nothing was created"), "{err}");
+    }
+    // The anonymous identity holds a local network's cycles; it buys two canisters for `me`.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let run = server.run_with(
+            &["--identity", "anonymous"],
+            &["--json", "canister", "create", "--controller", &me],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("from the cycles ledger"),
+            "{}",
+            run.stderr
+        );
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+        ids.push(v["canister_id"].as_str().expect("an id").to_string());
+    }
+    assert_ne!(ids[0], ids[1]);
+    let kv = common::test_canister("kv.wasm");
+    for id in &ids {
+        // `me` controls it: it installs and calls it.
+        server
+            .run(&["canister", "install", id, kv.to_str().unwrap()])
+            .ok();
+        server
+            .run(&["canister", "call", id, "put", "(\"k\", \"v\")"])
+            .ok();
+        assert_eq!(
+            server.run(&["canister", "call", id, "get", "(\"k\")"]).ok(),
+            "(opt \"v\")"
+        );
+        let v = status_json(server.run(&["--json", "canister", "status", id]));
+        let cycles = v["cycles"]
+            .as_u64()
+            .or_else(|| v["cycles"].as_str().and_then(|c| c.parse().ok()));
+        assert!(
+            cycles.is_some_and(|c| c > 0 && c <= 2_000_000_000_000),
+            "{v}"
+        );
+    }
 }

@@ -70,17 +70,34 @@ impl Instance {
         let (dir, path) = match state_dir {
             Some(p) => (None, p.to_path_buf()),
             None => {
-                let dir = tempfile::Builder::new()
-                    .prefix("drydock-pocket-ic-")
-                    .tempdir()
-                    .map_err(|e| PocketIcError::Io {
-                        what: "cannot create the instance's state directory".into(),
-                        source: e,
-                    })?;
+                let dir = temp_state_dir()?;
                 let path = dir.path().to_path_buf();
                 (Some(dir), path)
             }
         };
+        Instance::open_at(dir, path, time, check_upgrades, compiled)
+    }
+
+    /// A new instance over a copy of this one's state directory (deleted with the new
+    /// instance), at this one's time: drydock's instant-clone extension. The copy shares
+    /// nothing with this instance after; ingress messages still pending here are not in it.
+    pub fn clone_instance(&self, compiled: &Path) -> Result<Self, PocketIcError> {
+        let dir = temp_state_dir()?;
+        let path = dir.path().join("state");
+        let time = self.with_replica(|r| {
+            r.copy_state_to(&path)?;
+            Ok::<_, drydock_replica::ReplicaError>(r.time())
+        })?;
+        Instance::open_at(Some(dir), path, Some(time), self.check_upgrades, compiled)
+    }
+
+    fn open_at(
+        dir: Option<tempfile::TempDir>,
+        path: std::path::PathBuf,
+        time: Option<u64>,
+        check_upgrades: bool,
+        compiled: &Path,
+    ) -> Result<Self, PocketIcError> {
         let config = ReplicaConfig {
             first_canister_index: Some(FIRST_CANISTER_INDEX),
             compiled_cache: Some(compiled.to_path_buf()),
@@ -373,6 +390,17 @@ impl Instance {
 const MAX_WAIT: Duration = Duration::from_secs(300);
 
 /// A canister is still busy after [`MAX_WAIT`].
+/// A new temporary state directory, deleted when dropped.
+fn temp_state_dir() -> Result<tempfile::TempDir, PocketIcError> {
+    tempfile::Builder::new()
+        .prefix("drydock-pocket-ic-")
+        .tempdir()
+        .map_err(|e| PocketIcError::Io {
+            what: "cannot create the instance's state directory".into(),
+            source: e,
+        })
+}
+
 fn unreachable_busy<T>() -> Result<T, PocketIcError> {
     Err(PocketIcError::Internal(format!(
         "a canister the call needs stayed busy for {} s",

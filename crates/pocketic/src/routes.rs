@@ -38,6 +38,7 @@ pub(crate) fn router(server: Shared) -> Router {
         .route("/blobstore", post(upload_blob))
         .route("/blobstore/", post(upload_blob))
         // The `pocket-ic` crate deletes `/instances/<id>/`, with the slash.
+        .route("/drydock/instances/{id}/clone", post(clone_instance))
         .route("/instances/{id}", delete(delete_instance))
         .route("/instances/{id}/", delete(delete_instance))
         .route("/instances/{id}/read/{op}", get(read).post(read))
@@ -160,6 +161,34 @@ async fn create(State(server): State<Shared>, headers: HeaderMap, body: Bytes) -
     match result {
         Ok(Ok(created)) => (StatusCode::CREATED, Json(created)).into_response(),
         Ok(Err(e)) => refused(&headers, e.to_string()),
+        Err(e) => error_response(PocketIcError::Internal(e.to_string())),
+    }
+}
+
+/// `POST /drydock/instances/{id}/clone`, drydock's extension: a new instance over a copy of
+/// instance `id`'s state (see [`Instance::clone_instance`]), answered as `POST /instances`
+/// answers, so a client attaches to it by its id (the `pocket-ic` crate's
+/// `PocketIc::new_from_existing_instance`).
+async fn clone_instance(State(server): State<Shared>, UrlPath(id): UrlPath<usize>) -> Response {
+    let result = tokio::task::spawn_blocking(move || {
+        let slot = server.slot(id)?;
+        let instance = lock(&slot.instance).clone_instance(server.compiled.path())?;
+        let topology = instance.topology();
+        let mut instances = lock(&server.instances);
+        instances.push(Some(Arc::new(Slot {
+            instance: Mutex::new(instance),
+            live: Mutex::new(None),
+        })));
+        Ok::<_, PocketIcError>(CreateInstanceResponse::Created {
+            instance_id: instances.len() - 1,
+            topology,
+            http_gateway_info: None,
+        })
+    })
+    .await;
+    match result {
+        Ok(Ok(created)) => (StatusCode::CREATED, Json(created)).into_response(),
+        Ok(Err(e)) => error_response(e),
         Err(e) => error_response(PocketIcError::Internal(e.to_string())),
     }
 }

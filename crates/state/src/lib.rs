@@ -14,7 +14,8 @@
 //! share its pages: taking one costs the same whatever the memory's size;
 //! later writes preserve the pages they replace (copy-on-write), and
 //! [`MemoryOp::Restore`] copies back only what changed. The `snapshots`
-//! module of the store describes the page store.
+//! module of the store describes the page store. [`Store::copy_to`] copies
+//! the whole directory to a new one (the `copy` module).
 //!
 //! Blobs, memories and snapshots change only through [`Store::commit`],
 //! which is atomic and durable when it returns `Ok`.
@@ -87,6 +88,7 @@
 
 mod backend;
 mod codec;
+mod copy;
 mod error;
 mod fault;
 mod manifest;
@@ -98,6 +100,7 @@ use std::fs::File;
 use std::sync::Arc;
 
 pub use backend::{Backend, FsBackend, OpenMode, Space};
+pub use copy::CopyStats;
 pub use error::StateError;
 pub use fault::{CrashMode, FaultBackend};
 pub use store::{Options, Store, MAX_MEMORY_BYTES, WAL_CHUNK};

@@ -51,6 +51,9 @@ pub use canisters::{
     SystemCanister, CYCLES_LEDGER, CYCLES_MINTING_CANISTER, GENESIS_CYCLES, GENESIS_ICP_E8S,
     ICP_LEDGER,
 };
+pub use cycles_ledger::{
+    CreateCanisterArgs, CreateCanisterError, CreateCanisterSuccess, CreationArgs,
+};
 pub use ledger::account_identifier;
 pub(crate) use ledger::SystemState;
 
