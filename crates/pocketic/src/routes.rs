@@ -141,27 +141,39 @@ async fn create(State(server): State<Shared>, headers: HeaderMap, body: Bytes) -
             server.check_upgrades,
             server.compiled.path(),
         )?;
-        let topology = instance.topology();
-        let slot = Arc::new(Slot {
-            instance: Mutex::new(instance),
-            live: Mutex::new(None),
-        });
-        if let Some(InitialTime::AutoProgress(p)) = &config.initial_time {
-            start_live(&slot, p);
-        }
-        let mut instances = lock(&server.instances);
-        instances.push(Some(slot));
-        Ok::<_, PocketIcError>(CreateInstanceResponse::Created {
-            instance_id: instances.len() - 1,
-            topology,
-            http_gateway_info: None,
-        })
+        Ok::<_, PocketIcError>(register(&server, instance, |slot| {
+            if let Some(InitialTime::AutoProgress(p)) = &config.initial_time {
+                start_live(slot, p);
+            }
+        }))
     })
     .await;
     match result {
         Ok(Ok(created)) => (StatusCode::CREATED, Json(created)).into_response(),
         Ok(Err(e)) => refused(&headers, e.to_string()),
         Err(e) => error_response(PocketIcError::Internal(e.to_string())),
+    }
+}
+
+/// Gives `instance` the next id, once `first` has run on its slot (live mode may start
+/// there), and answers as `POST /instances` answers.
+fn register(
+    server: &Shared,
+    instance: Instance,
+    first: impl FnOnce(&Arc<Slot>),
+) -> CreateInstanceResponse {
+    let topology = instance.topology();
+    let slot = Arc::new(Slot {
+        instance: Mutex::new(instance),
+        live: Mutex::new(None),
+    });
+    first(&slot);
+    let mut instances = lock(&server.instances);
+    instances.push(Some(slot));
+    CreateInstanceResponse::Created {
+        instance_id: instances.len() - 1,
+        topology,
+        http_gateway_info: None,
     }
 }
 
@@ -173,17 +185,7 @@ async fn clone_instance(State(server): State<Shared>, UrlPath(id): UrlPath<usize
     let result = tokio::task::spawn_blocking(move || {
         let slot = server.slot(id)?;
         let instance = lock(&slot.instance).clone_instance(server.compiled.path())?;
-        let topology = instance.topology();
-        let mut instances = lock(&server.instances);
-        instances.push(Some(Arc::new(Slot {
-            instance: Mutex::new(instance),
-            live: Mutex::new(None),
-        })));
-        Ok::<_, PocketIcError>(CreateInstanceResponse::Created {
-            instance_id: instances.len() - 1,
-            topology,
-            http_gateway_info: None,
-        })
+        Ok::<_, PocketIcError>(register(&server, instance, |_| {}))
     })
     .await;
     match result {
