@@ -15,7 +15,7 @@
 //! later writes preserve the pages they replace (copy-on-write), and
 //! [`MemoryOp::Restore`] copies back only what changed. The `snapshots`
 //! module of the store describes the page store. [`Store::copy_to`] copies
-//! the whole directory to a new one (the `copy` module).
+//! the whole directory to a new one (the store's `copy` module).
 //!
 //! Blobs, memories and snapshots change only through [`Store::commit`],
 //! which is atomic and durable when it returns `Ok`.
@@ -88,7 +88,6 @@
 
 mod backend;
 mod codec;
-mod copy;
 mod error;
 mod fault;
 mod manifest;
@@ -100,7 +99,6 @@ use std::fs::File;
 use std::sync::Arc;
 
 pub use backend::{Backend, FsBackend, OpenMode, Space};
-pub use copy::CopyStats;
 pub use error::StateError;
 pub use fault::{CrashMode, FaultBackend};
 pub use store::{Options, Store, MAX_MEMORY_BYTES, WAL_CHUNK};
@@ -116,6 +114,16 @@ pub struct MemoryFile {
     pub file: Arc<File>,
     /// The memory's size in bytes, as last committed.
     pub size: u64,
+}
+
+/// What [`Store::copy_to`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CopyStats {
+    pub files: u64,
+    /// Files cloned by the file system (copy-on-write) rather than copied.
+    pub cloned: u64,
+    /// Bytes copied (holes and cloned files are not counted).
+    pub bytes_copied: u64,
 }
 
 /// A set of changes applied atomically by [`Store::commit`], in order.

@@ -15,6 +15,7 @@ use crate::{Batch, MemoryFile, MemoryOp, StateError, PAGE_SIZE};
 use snapshots::{load_snapshots, snapshot_entry, Layer, Loc, RestorePlan, Snap};
 
 mod content;
+mod copy;
 mod recovery;
 mod resolve;
 mod snapshots;

@@ -11,18 +11,9 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
+use super::Store;
 use crate::error::StateError;
-use crate::store::Store;
-
-/// What [`Store::copy_to`] did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CopyStats {
-    pub files: u64,
-    /// Files cloned by the file system (copy-on-write) rather than copied.
-    pub cloned: u64,
-    /// Bytes copied (holes and cloned files are not counted).
-    pub bytes_copied: u64,
-}
+use crate::CopyStats;
 
 /// `FICLONE` from `<linux/fs.h>`: `_IOW(0x94, 9, int)`.
 const FICLONE: libc::c_ulong = 0x4004_9409;
