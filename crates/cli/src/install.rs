@@ -79,7 +79,7 @@ pub fn run(
              canister stop {canister_id}`), or use `drydock canister upgrade`, which does."
         ));
     }
-    send(t, args).map_err(|e| hint_for(e, canister_id, wasm))?;
+    send(t, args).map_err(|e| hint_for(e, canister_id, wasm, flags))?;
     let hash = t.info(canister_id)?.module_hash.map(hex::encode);
     let mode = format!("{:?}", flags.mode).to_lowercase();
     note(format!(
@@ -94,16 +94,25 @@ pub fn run(
     Ok(())
 }
 
-/// drydock's advice after the IC's text, where the IC names something drydock spells
-/// differently: its `mode='reinstall'` is drydock's `--mode reinstall`.
-fn hint_for(e: CliError, id: Principal, wasm: &Path) -> CliError {
-    if !e.has_ic_error_code(drydock_replica::ErrorCode::CanisterNonEmpty) {
-        return e;
+/// drydock's advice after the IC's text (which stays as the IC gives it): where the IC names
+/// something drydock spells differently (its `mode='reinstall'` is drydock's `--mode
+/// reinstall`), and the ways out when the old module's `pre_upgrade` traps.
+fn hint_for(e: CliError, id: Principal, wasm: &Path, flags: Flags) -> CliError {
+    let wasm = wasm.display();
+    if e.has_ic_error_code(drydock_replica::ErrorCode::CanisterNonEmpty) {
+        return e.with_hint(format!(
+            "the canister already has a module. `drydock canister install {id} {wasm} --mode reinstall` replaces it and erases the canister's state; `drydock canister upgrade {id} {wasm}` keeps the state"
+        ));
     }
-    e.with_hint(format!(
-        "the canister already has a module. `drydock canister install {id} {wasm} --mode reinstall` replaces it and erases the canister's state; `drydock canister upgrade {id} {wasm}` keeps the state",
-        wasm = wasm.display()
-    ))
+    if flags.mode == InstallMode::Upgrade
+        && !flags.skip_pre_upgrade
+        && e.to_string().contains("canister_pre_upgrade")
+    {
+        return e.with_hint(format!(
+            "the old module's canister_pre_upgrade failed, so nothing was changed. `drydock canister install {id} {wasm} --mode upgrade --skip-pre-upgrade` upgrades without it (stable memory is kept, the heap is not); `drydock canister upgrade {id} {wasm}` lists more ways out, and `drydock canister rehearse` tries them on a copy"
+        ));
+    }
+    e
 }
 
 /// The largest module sent whole in one `install_code`: the IC's 2 MiB ingress limit, less

@@ -560,7 +560,7 @@ pub fn rehearse(u: UpgradeArgs, keep: bool, global: &GlobalArgs) -> Result<(), C
                 steps.push(Step {
                     step: title.into(),
                     ok: false,
-                    error: Some(without_clone_advice(&e.to_string(), clone)),
+                    error: Some(e.to_string()),
                     stats: None,
                 });
                 break;
@@ -669,16 +669,6 @@ fn wasm_memory_limit(ctx: &Ctx, id: &Principal) -> u64 {
     ctx.replica
         .canister(id)
         .map_or(0, |r| r.settings.wasm_memory_limit)
-}
-
-/// An error of the scratch clone without the replica's advice, which names the clone: it is
-/// deleted by the time the user reads it. The advice for the real canister follows the report.
-fn without_clone_advice(error: &str, clone: Principal) -> String {
-    let advice = format!("; to upgrade anyway run `drydock canister install {clone} ");
-    match error.find(&advice) {
-        Some(at) => error[..at].to_string(),
-        None => error.to_string(),
-    }
 }
 
 /// The ways out when the deployed module's pre_upgrade traps, for the rehearsed canister.

@@ -257,6 +257,27 @@ fn upgrade_with_trapping_pre_upgrade_leaves_the_canister_unchanged_and_explains_
         .as_deref()
         .unwrap()
         .starts_with("drydock auto: before upgrade"));
+    // The raw install: the replica's reject as the IC gives it, drydock's advice after it.
+    for _ in 0..2 {
+        let err = dd
+            .run(&[
+                "canister",
+                "install",
+                &id,
+                &path("brickable_v2.wasm"),
+                "--mode",
+                "upgrade",
+            ])
+            .fails(1);
+        let (reject, hint) = err.split_once("hint:").expect("a hint line");
+        assert!(reject.contains("canister_pre_upgrade trapped"), "{err}");
+        assert!(
+            !reject.contains("drydock"),
+            "the reject is the replica's own: {err}"
+        );
+        assert!(hint.contains("--skip-pre-upgrade"), "{err}");
+        assert_eq!(dd.module_hash(&id), hash);
+    }
 }
 
 #[test]

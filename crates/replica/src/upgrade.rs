@@ -51,7 +51,7 @@ struct Hook<'a> {
     certified_data: Vec<u8>,
 }
 
-fn hook_error(id: &Principal, hook: &str, exec: &Execution, advice: &str) -> CallError {
+fn hook_error(id: &Principal, hook: &str, exec: &Execution) -> CallError {
     let Err(trap) = &exec.result else {
         return UserError::new(
             ErrorCode::CanisterTrapped,
@@ -62,9 +62,7 @@ fn hook_error(id: &Principal, hook: &str, exec: &Execution, advice: &str) -> Cal
     let base = trap_error(id, trap);
     UserError::new(
         base.code,
-        format!(
-            "Error from Canister {id}: {hook} trapped: {trap} — the canister is unchanged{advice}"
-        ),
+        format!("Error from Canister {id}: {hook} trapped: {trap} — the canister is unchanged"),
     )
     .into()
 }
@@ -154,7 +152,7 @@ impl Replica {
         if let Some(exec) = inst.run_start(self.exec_limits(hook.budget, record, true)) {
             self.log(record.id, &exec);
             if exec.result.is_err() {
-                return Err(hook_error(&record.id, "the start function", &exec, ""));
+                return Err(hook_error(&record.id, "the start function", &exec));
             }
             used = exec.instructions;
             self.hook_stats.push(HookStats {
@@ -175,7 +173,7 @@ impl Replica {
         let exec = inst.run(hook.name, hook.kind, env, hook.certified_data, 0, limits);
         self.log(record.id, &exec);
         if exec.result.is_err() {
-            return Err(hook_error(&record.id, hook.name, &exec, ""));
+            return Err(hook_error(&record.id, hook.name, &exec));
         }
         self.hook_stats.push(HookStats {
             name: hook.name.into(),
@@ -365,10 +363,7 @@ impl Replica {
                     self.get_mut(&id)?.instance = None;
                 }
                 self.log(id, &exec);
-                let advice = format!(
-                    "; to upgrade anyway run `drydock canister install {id} <WASM> --mode upgrade --skip-pre-upgrade` (stable memory is kept, the heap is not)"
-                );
-                return Err(hook_error(&id, "canister_pre_upgrade", &exec, &advice));
+                return Err(hook_error(&id, "canister_pre_upgrade", &exec));
             }
             self.log(id, &exec);
             used = exec.instructions;
