@@ -84,8 +84,22 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
                 }
             }));
         }
-        if let CanisterCommand::Rehearse { upgrade, keep } = cmd {
-            return crate::network_rehearse::rehearse(url, upgrade, keep, global);
+        if let CanisterCommand::Rehearse {
+            upgrade,
+            keep,
+            snapshot,
+            keep_snapshot,
+        } = cmd
+        {
+            let source = match snapshot {
+                Some(text) => {
+                    crate::network_rehearse::Source::Existing(crate::units::snapshot_id(&text)?)
+                }
+                None => crate::network_rehearse::Source::Take {
+                    keep: keep_snapshot,
+                },
+            };
+            return crate::network_rehearse::rehearse(url, upgrade, keep, source, global);
         }
         let mut transport = crate::context::connect(url, global)?;
         let out = crate::output::Output { json: global.json };
@@ -130,7 +144,19 @@ pub fn run(cmd: CanisterCommand, global: &GlobalArgs) -> Result<(), CliError> {
             yes,
             no_snapshot,
         } => return crate::safe::upgrade(upgrade, yes, no_snapshot, global),
-        CanisterCommand::Rehearse { upgrade, keep } => {
+        CanisterCommand::Rehearse {
+            snapshot: Some(_), ..
+        }
+        | CanisterCommand::Rehearse {
+            keep_snapshot: true,
+            ..
+        } => {
+            return Err(CliError::usage(
+                "--snapshot and --keep-snapshot go with --network: on the state directory \
+                 the rehearsal works on a clone of the canister, and no snapshot is taken",
+            ))
+        }
+        CanisterCommand::Rehearse { upgrade, keep, .. } => {
             return crate::safe::rehearse(upgrade, keep, global)
         }
         CanisterCommand::Hotfix { canister, wasm } => {

@@ -534,6 +534,14 @@ pub enum CanisterCommand {
         /// Keep the clone afterwards (its id is printed).
         #[arg(long)]
         keep: bool,
+        /// With --network: copy the canister's state from this existing snapshot (hex id)
+        /// instead of taking one; it is left on the network.
+        #[arg(long, value_name = "SNAPSHOT_ID")]
+        snapshot: Option<String>,
+        /// With --network: keep the snapshot taken to copy the canister's state (it is
+        /// deleted otherwise).
+        #[arg(long, conflicts_with = "snapshot")]
+        keep_snapshot: bool,
     },
     /// Replace a canister's module while keeping its heap, globals and stable memory,
     /// running no hook: the way out for a canister whose pre_upgrade traps. Only when the

@@ -386,6 +386,50 @@ fn rehearse_over_the_network_finds_the_second_upgrade_bug_on_remote_state() {
         // The local copy is gone again.
         assert_eq!(here.run(&["canister", "list"]).ok(), "");
     }
+    let rehearse = |extra: &[&str]| {
+        Run::from(
+            command(&here.state())
+                .args(["--network", &server.url, "canister", "rehearse", &id])
+                .arg(path("brickable_c2.wasm"))
+                .args(extra)
+                .output()
+                .expect("run drydock"),
+        )
+    };
+    let snapshots = || {
+        server
+            .run(&["canister", "snapshot", "list", &id, "-q"])
+            .ok()
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    // --keep-snapshot leaves the snapshot it took; --snapshot rehearses from it, and keeps it.
+    let run = rehearse(&["--keep-snapshot"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("Started canister"), "{}", run.stderr);
+    let kept = snapshots();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    for _ in 0..2 {
+        let run = rehearse(&["--snapshot", &kept[0]]);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("rehearsal failed at upgrade 2"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("Stopping canister"), "{}", run.stderr);
+        assert_eq!(snapshots(), kept);
+    }
+    let err = rehearse(&["--snapshot", "00ff"]).fails(2);
+    assert!(err.contains("has no snapshot 00ff"), "{err}");
+    // They are for a network only.
+    let err = here
+        .run(&["canister", "rehearse", &id, "x.wasm", "--keep-snapshot"])
+        .fails(2);
+    assert!(err.contains("go with --network"), "{err}");
+    assert_eq!(module_hash(&server, &id), before);
+    assert_eq!(status(&server, &id), "running");
     drop(server);
     assert_eq!(call(&remote, &id, "count", "()"), "(3 : nat64)");
 }
