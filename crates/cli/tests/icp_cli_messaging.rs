@@ -745,3 +745,64 @@ fn icp_cli_deploys_the_upgrader_and_a_canister_upgrades_itself_through_it() {
     assert!(err.contains("may not request an upgrade"), "{err}");
     assert_no_panic(&server);
 }
+
+// A named identity gets cycles on `drydock start` with one command, as on a local IC network:
+// `icp cycles transfer` from the anonymous identity, which drydock's genesis funds. With them
+// it buys canisters from the cycles ledger, through icp-cli and through `drydock canister
+// create --network` (which finds icp-cli's identity by name).
+#[test]
+fn a_named_identity_funded_from_genesis_buys_canisters_with_icp_cli_and_drydock() {
+    let (dir, server, icp) = setup();
+    let alice = icp.new_identity("carol");
+    let balance = |icp: &Icp| {
+        let out = icp.ok(&["cycles", "balance", "--identity", "carol"]);
+        let digits: String = out
+            .split_whitespace()
+            .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+            .unwrap_or_else(|| panic!("no balance in: {out}"))
+            .chars()
+            .filter(|c| c.is_ascii_digit())
+            .collect();
+        digits.parse::<u128>().unwrap_or(0)
+    };
+    assert_eq!(balance(&icp), 0);
+    // The one documented command (README), run by the default (anonymous) identity.
+    for round in 1..=2u128 {
+        icp.ok(&["cycles", "transfer", "5t", &alice]);
+        assert_eq!(balance(&icp), round * 5_000_000_000_000);
+    }
+    let out = icp.ok(&["canister", "create", "--detached", "--identity", "carol"]);
+    let by_icp = word_after(&out, "with ID").unwrap_or_else(|| panic!("no canister id in: {out}"));
+    let after_icp = balance(&icp);
+    assert!(after_icp < 10_000_000_000_000, "{after_icp}");
+    // drydock, signing as icp-cli's `carol`, buys one too, and controls it.
+    let drydock = |args: &[&str]| {
+        let mut cmd = common::command(&dir.path().join("cli-state"));
+        let home = icp.home.path();
+        cmd.env("HOME", home)
+            .env("XDG_DATA_HOME", home.join(".local/share"))
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .args(["--network", &server.url(), "--identity", "carol"])
+            .args(args);
+        run_with_timeout(
+            format!("drydock {}", args.join(" ")),
+            &mut cmd,
+            Duration::from_secs(120),
+        )
+    };
+    for _ in 0..2 {
+        let out = drydock(&["canister", "create", "--cycles", "1000000000000"]).ok();
+        let id = out.lines().next().unwrap_or_default().trim();
+        assert_ne!(id, by_icp);
+        let status = drydock(&["canister", "status", id]).ok();
+        assert!(status.contains("Status: running"), "{status}");
+    }
+    let after = balance(&icp);
+    assert!(
+        after + 2_000_000_000_000 <= after_icp,
+        "{after} vs {after_icp}"
+    );
+    let status = drydock(&["canister", "status", &by_icp]).ok();
+    assert!(status.contains("Status: running"), "{status}");
+    assert_no_panic(&server);
+}
