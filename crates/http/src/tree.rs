@@ -15,7 +15,10 @@ use ic_certification::hash_tree::{
 /// A node of the state tree.
 #[derive(Clone, Debug)]
 pub enum Node {
-    Leaf(Vec<u8>),
+    /// A blob and its leaf hash, computed once when it is inserted: a witness prunes the
+    /// other leaves of its tree (a batch certificate's other 2 MB replies) to that hash
+    /// without reading them again.
+    Leaf(Vec<u8>, [u8; 32]),
     Sub(BTreeMap<Vec<u8>, Node>),
 }
 
@@ -29,10 +32,11 @@ impl Node {
     /// Inserts a leaf at `path`, creating subtrees on the way (a leaf in the way is replaced).
     pub fn insert(&mut self, path: &[&[u8]], value: Vec<u8>) {
         let Some((first, rest)) = path.split_first() else {
-            *self = Node::Leaf(value);
+            let hash = leaf_hash(&value);
+            *self = Node::Leaf(value, hash);
             return;
         };
-        if let Node::Leaf(_) = self {
+        if let Node::Leaf(..) = self {
             *self = Node::default();
         }
         if let Node::Sub(children) = self {
@@ -46,7 +50,7 @@ impl Node {
     /// The node's hash, as the interface spec defines it for the corresponding hash tree.
     pub fn digest(&self) -> [u8; 32] {
         match self {
-            Node::Leaf(v) => leaf_hash(v),
+            Node::Leaf(_, hash) => *hash,
             Node::Sub(children) => {
                 let labeled: Vec<[u8; 32]> = children
                     .iter()
@@ -68,9 +72,9 @@ impl Node {
             return self.full();
         }
         match self {
-            Node::Leaf(v) => {
+            Node::Leaf(v, hash) => {
                 if paths.is_empty() {
-                    pruned(leaf_hash(v))
+                    pruned(*hash)
                 } else {
                     // The path goes below a leaf: reveal the leaf, which proves the rest absent.
                     leaf(v.clone())
@@ -104,7 +108,7 @@ impl Node {
 
     fn full(&self) -> HashTree<Vec<u8>> {
         match self {
-            Node::Leaf(v) => leaf(v.clone()),
+            Node::Leaf(v, _) => leaf(v.clone()),
             Node::Sub(children) => balanced(
                 children
                     .iter()
