@@ -157,13 +157,9 @@ fn module(
     );
     let mut wasm = wat::parse_str(&wat).expect("valid WAT");
     if let Some(text) = service {
-        let section = "icp:public candid:service";
-        let mut body = leb(section.len());
-        body.extend_from_slice(section.as_bytes());
-        body.extend_from_slice(text.as_bytes());
-        wasm.push(0);
-        wasm.extend(leb(body.len()));
-        wasm.extend(body);
+        use drydock_compat::metadata::{write, Visibility};
+        wasm = write(&wasm, "candid:service", Visibility::Public, text.as_bytes())
+            .expect("the candid:service section");
     }
     let path = dir.join(format!(
         "{name}{}{}{}.wasm",
@@ -173,19 +169,6 @@ fn module(
     ));
     std::fs::write(&path, wasm).expect("write the module");
     path
-}
-
-fn leb(mut n: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return out;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 /// A state directory with one canister running module `v1`, whose count is 2.
