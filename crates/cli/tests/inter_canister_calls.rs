@@ -692,10 +692,11 @@ fn a_canister_that_upgrades_itself_fails_as_on_the_ic_and_status_names_the_event
     assert!(logs.contains("[drydock] the response to call 0"), "{logs}");
 }
 
-// Interface spec, "IC method update_settings" (`freezing_threshold`): a canister created
-// with few cycles is frozen, says so with IC0207, and `drydock canister top-up` unfreezes it.
+// "Cycles costs" and interface spec, "IC method update_settings" (`freezing_threshold`): a
+// canister created with few cycles cannot pay for an install in advance (IC0207); a frozen
+// canister refuses calls with IC0207; `drydock canister top-up` is the way out of both.
 #[test]
-fn a_frozen_canister_is_unfrozen_by_drydock_canister_top_up() {
+fn a_canister_short_of_cycles_is_unfrozen_by_drydock_canister_top_up() {
     let d = Drydock::new();
     let created = call(
         &d,
@@ -710,8 +711,33 @@ fn a_frozen_canister_is_unfrozen_by_drydock_canister_top_up() {
         .unwrap_or_else(|| panic!("no id in {created}"))
         .to_string();
     let path = test_canister("kv.wasm");
-    d.run(&["canister", "install", &id, path.to_str().unwrap()])
-        .ok();
+    let path = path.to_str().unwrap();
+    for _ in 0..2 {
+        let err = d.run(&["canister", "install", &id, path]).fails(1);
+        assert!(err.contains("IC0207"), "{err}");
+        assert!(
+            err.contains("Canister installation failed with `Canister")
+                && err.contains("is out of cycles: please top up the canister with at least"),
+            "{err}"
+        );
+    }
+    let run = d.run(&["canister", "top-up", &id, "1T"]);
+    let stderr = run.stderr.clone();
+    run.ok();
+    assert!(stderr.contains("Topped up canister"), "{stderr}");
+    assert!(stderr.contains("its balance is 1000001000000"), "{stderr}");
+    d.run(&["canister", "install", &id, path]).ok();
+    call(&d, &id, "put", "(\"k\", \"v\")", &[]);
+    // A freezing threshold of 10^15 seconds freezes it.
+    call(
+        &d,
+        "aaaaa-aa",
+        "update_settings",
+        &format!(
+            "(record {{ canister_id = principal \"{id}\"; settings = record {{ freezing_threshold = opt (1_000_000_000_000_000 : nat) }} }})"
+        ),
+        &[],
+    );
     for _ in 0..2 {
         let err = d
             .run(&["canister", "call", &id, "put", "(\"k\", \"v\")"])
@@ -725,11 +751,7 @@ fn a_frozen_canister_is_unfrozen_by_drydock_canister_top_up() {
     let s = status_json(&d, &id);
     assert!(!s["idle_cycles_burned_per_day"].is_null(), "{s}");
     assert_ne!(s["idle_cycles_burned_per_day"], 0, "{s}");
-    let run = d.run(&["canister", "top-up", &id, "1T"]);
-    let stderr = run.stderr.clone();
-    run.ok();
-    assert!(stderr.contains("Topped up canister"), "{stderr}");
-    assert!(stderr.contains("its balance is 1000001000000"), "{stderr}");
+    d.run(&["canister", "top-up", &id, "1000000T"]).ok();
     for _ in 0..2 {
         call(&d, &id, "put", "(\"k\", \"v\")", &[]);
         assert!(call(&d, &id, "get", "(\"k\")", &[]).contains("opt \"v\""));

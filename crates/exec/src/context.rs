@@ -87,6 +87,9 @@ pub struct MessageEnv {
     pub time_nanos: u64,
     /// The canister's cycle balance (`canister_cycle_balance*`).
     pub cycles_balance: u128,
+    /// The balance the canister must keep: cycles attached to calls, and calls' fees, may
+    /// not take it below this (its freezing threshold).
+    pub freezing_threshold: u128,
     /// Cycles attached to the message (`msg_cycles_available*`).
     pub cycles_available: u128,
     /// Cycles refunded with a response (`msg_cycles_refunded*`).
@@ -221,6 +224,9 @@ pub struct SystemApiState {
     pub calls: Vec<OutgoingCall>,
     /// Cycles attached to performed calls (taken from the balance).
     pub cycles_sent: u128,
+    /// The fees of performed calls, taken from the balance in advance (`fees::call`): the
+    /// request, the largest response and the execution of its callback.
+    pub call_fees_prepaid: u128,
 }
 
 impl SystemApiState {
@@ -251,6 +257,7 @@ impl SystemApiState {
             building: None,
             calls: Vec::new(),
             cycles_sent: 0,
+            call_fees_prepaid: 0,
         }
     }
 }

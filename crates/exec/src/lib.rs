@@ -42,3 +42,4 @@ pub use memory::{MemoryBacking, PageMemory, PAGE_SIZE};
 pub use module::{ModuleError, PreparedModule};
 #[cfg(feature = "engine")]
 pub use stable::StableMemory;
+pub use system_api::fees;

@@ -483,8 +483,10 @@ const CALL: &str = r#"
 // Interface spec, "Inter-canister method calls": call_new … call_perform assemble one call.
 #[test]
 fn a_canister_assembles_and_performs_a_call() {
+    // "Cycles costs": the call's fees are taken in advance, with the cycles attached.
+    let fee = drydock_exec::fees::call(4, 3);
     let env = MessageEnv {
-        cycles_balance: 1_000,
+        cycles_balance: 1_000 + fee,
         ..MessageEnv::default()
     };
     let mut r = setup(CALL, EntryKind::Update, env);
@@ -492,6 +494,7 @@ fn a_canister_assembles_and_performs_a_call() {
     let api = r.api();
     assert!(api.building.is_none());
     assert_eq!(api.calls.len(), 1);
+    assert_eq!(api.call_fees_prepaid, fee);
     let call = &api.calls[0];
     assert_eq!(call.callee, vec![1, 2, 3]);
     assert_eq!(call.method, "ping");
@@ -507,6 +510,19 @@ fn a_canister_assembles_and_performs_a_call() {
     // More cycles than the balance traps.
     let t = host_trap(r.call("too_many_cycles").unwrap_err());
     assert!(t.to_string().contains("out of cycles"), "{t}");
+    // A canister that cannot pay the fees above its freezing threshold makes no call.
+    for (balance, threshold) in [(fee, 0), (1_000 + fee, 501)] {
+        let env = MessageEnv {
+            cycles_balance: balance,
+            freezing_threshold: threshold,
+            ..MessageEnv::default()
+        };
+        let mut r = setup(CALL, EntryKind::Update, env);
+        r.run().unwrap();
+        let api = r.api();
+        assert!(api.calls.is_empty());
+        assert_eq!((api.cycles_sent, api.call_fees_prepaid), (0, 0));
+    }
     // Availability comes first.
     let mut r = setup(CALL, EntryKind::Query, MessageEnv::default());
     let t = host_trap(r.run().unwrap_err());

@@ -46,6 +46,7 @@ pub enum ErrorCode {
     CanisterMethodNotFound = 536,
     CanisterWasmModuleNotFound = 537,
     CanisterAlreadyInstalled = 538,
+    InsufficientCyclesInMemoryGrow = 532,
     CanisterWasmMemoryLimitExceeded = 539,
 }
 

@@ -8,9 +8,9 @@
 
 mod chunks;
 mod clone;
+mod cycles;
 mod destination;
 mod error;
-mod freezing;
 pub mod ids;
 mod install_stats;
 mod log_buffer;

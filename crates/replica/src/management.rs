@@ -2,6 +2,7 @@
 //! records, as in `ic.did`. Code installation itself lives in `upgrade.rs`.
 
 use candid::{CandidType, Nat, Principal};
+use drydock_exec::fees::CANISTER_CREATION_FEE;
 use ic_management_canister_types::{
     CanisterIdRecord, CanisterInfoArgs, CanisterInfoResult, CanisterSettings, CanisterStatusResult,
     CanisterStatusType, Change, ChangeDetails, ChangeOrigin, ControllersChangeRecord,
@@ -21,7 +22,6 @@ use crate::settings::{apply_settings, nat_u128};
 /// Changes kept for `canister_info`.
 const MAX_HISTORY: usize = 20;
 /// The fee for creating a canister on a 13-node application subnet.
-const CREATION_FEE: u128 = 500_000_000_000;
 /// Cycles a canister created without an amount starts with.
 const DEFAULT_CYCLES: u128 = 100_000_000_000_000;
 
@@ -309,6 +309,8 @@ impl Replica {
             module_hash: None,
             version: 0,
             cycles: cycles.unwrap_or(DEFAULT_CYCLES),
+            cycles_burned: 0,
+            resources_paid_at: now,
             certified_data: Vec::new(),
             global_timer: 0,
             globals: Vec::new(),
@@ -383,15 +385,18 @@ impl Replica {
                 // Interface spec, "IC method create_canister": the attached cycles, less the
                 // creation fee, become the new canister's balance.
                 let args: CreateCanisterArgs = decode(method, arg)?;
-                if cycles < CREATION_FEE {
+                if cycles < CANISTER_CREATION_FEE {
                     return Err(UserError::new(
                         ErrorCode::InsufficientCyclesForCreateCanister,
-                        format!("Creating a canister requires a fee of {CREATION_FEE} that is deducted from the canister's initial balance but only {cycles} cycles were received with the create_canister request."),
+                        format!("Creating a canister requires a fee of {CANISTER_CREATION_FEE} that is deducted from the canister's initial balance but only {cycles} cycles were received with the create_canister request."),
                     )
                     .into());
                 }
-                let id =
-                    self.create_canister(caller, args.settings, Some(cycles - CREATION_FEE))?;
+                let id = self.create_canister(
+                    caller,
+                    args.settings,
+                    Some(cycles - CANISTER_CREATION_FEE),
+                )?;
                 Ok((encode(&CanisterIdRecord { canister_id: id })?, cycles))
             }
             "deposit_cycles" => {
@@ -422,7 +427,7 @@ impl Replica {
             ensure_controller(&record, &sender)?;
         }
         let usage = self.memory_usage(&record)?;
-        let idle_burn = crate::freezing::idle_cycles_burned_per_day(usage.total, &record.settings);
+        let idle_burn = crate::cycles::idle_cycles_burned_per_day(usage.total, &record.settings);
         // Interface spec, "IC method canister_status": the chunk store's and the log's real
         // sizes.
         let mut chunk_store = 0u64;

@@ -139,6 +139,13 @@ pub struct CanisterRecord {
     pub module_hash: Option<String>,
     pub version: u64,
     pub cycles: u128,
+    /// Cycles the canister has paid in fees (executions, messages, memory over time).
+    #[serde(default)]
+    pub cycles_burned: u128,
+    /// The time (nanoseconds) up to which the canister has paid for its memory and compute
+    /// allocation; 0 before its first charge.
+    #[serde(default)]
+    pub resources_paid_at: u64,
     pub certified_data: Vec<u8>,
     /// Nanoseconds; 0 when inactive.
     pub global_timer: u64,

@@ -112,7 +112,9 @@ impl Replica {
     ) -> Result<(), CallError> {
         self.update_entry(&canister, method)?;
         let record = self.get(&canister)?.record.clone();
-        self.ensure_not_frozen(&record, Some(&sender))?;
+        // "Cycles costs": the canister pays for receiving the message (charged when it runs).
+        let induction = drydock_exec::fees::ingress_induction(method.len() + arg.len());
+        self.ensure_can_pay(&record, induction, Some(&sender))?;
         let module = self
             .module_of(&record)?
             .ok_or_else(|| no_module(&canister))?;

@@ -13,7 +13,7 @@
 
 use candid::Principal;
 use drydock_exec::{
-    CanisterModule, EntryKind, ExecError, Execution, Instance, MemoryBacking, StableMemory,
+    fees, CanisterModule, EntryKind, ExecError, Execution, Instance, MemoryBacking, StableMemory,
     StateDelta,
 };
 use ic_management_canister_types::{
@@ -73,6 +73,20 @@ impl Replica {
         self.last_install.take()
     }
 
+    /// Charges an install's instructions, and refuses it (nothing committed) when the memory
+    /// it grew from `before` bytes is more than the balance left can keep above the freezing
+    /// threshold.
+    fn pay_install(
+        &self,
+        record: &mut CanisterRecord,
+        stats: &InstallStats,
+        before: u64,
+    ) -> Result<(), CallError> {
+        crate::cycles::burn(record, fees::execution(stats.instructions()));
+        let after = record.heap_size.saturating_add(record.stable_size);
+        self.ensure_memory_paid(record, after.saturating_sub(before))
+    }
+
     fn heap_limit(&self, record: &CanisterRecord, memory64: bool, enforce: bool) -> u64 {
         let l = self.exec_limits(0, record, enforce);
         let hard = if memory64 { l.heap64_max } else { l.heap32_max };
@@ -88,8 +102,24 @@ impl Replica {
         args: InstallCodeArgs,
     ) -> Result<(), CallError> {
         let id = args.canister_id;
-        let record = self.get(&id)?.record.clone();
+        let mut record = self.get(&id)?.record.clone();
         ensure_controller(&record, &sender)?;
+        // "Cycles costs": an install is paid in advance for its whole instruction limit, above
+        // the freezing threshold; the unused instructions are refunded when it succeeds.
+        let now = self.now();
+        self.charge_resources(&mut record, now)?;
+        let prepay = fees::execution(self.config.limits.install_instructions);
+        match self.ensure_can_pay(&record, prepay, Some(&sender)) {
+            Ok(()) => {}
+            Err(CallError::User(e)) => {
+                return Err(UserError::new(
+                    e.code,
+                    format!("Canister installation failed with `{}`.", e.message),
+                )
+                .into())
+            }
+            Err(e) => return Err(e),
+        }
         self.last_install = None;
         self.hook_stats.clear();
         let module = self
@@ -216,6 +246,7 @@ impl Replica {
         };
         let exec = self.run_start_and_hook(&mut inst, &record, &sender, hook)?;
         let delta = inst.delta()?;
+        let before = record.heap_size.saturating_add(record.stable_size);
         self.record_deployment(
             &mut record,
             &delta,
@@ -237,6 +268,7 @@ impl Replica {
             stable_after: delta.stable.size,
             heap_after: delta.heap.size,
         };
+        self.pay_install(&mut record, &stats, before)?;
         let mut out = crate::messaging::queue::Outbox::default();
         if mode == CodeDeploymentMode::Reinstall {
             crate::messaging::execute::reject_open_contexts(&mut record, &mut out);
@@ -342,6 +374,7 @@ impl Replica {
         let keep = persistence == Some(WasmMemoryPersistence::Keep);
         let budget = self.config.limits.install_instructions;
         let stable_before = record.stable_size;
+        let before = record.heap_size.saturating_add(record.stable_size);
         let mut used = 0;
         let mut certified_data = record.certified_data.clone();
 
@@ -460,6 +493,10 @@ impl Replica {
             stable_after: delta.stable.size,
             heap_after: delta.heap.size,
         };
+        if let Err(e) = self.pay_install(&mut record, &stats, before) {
+            restore_old(self, new)?;
+            return Err(e);
+        }
         let c = self.get_mut(&id)?;
         let old = c.instance.replace(new);
         drop(old);

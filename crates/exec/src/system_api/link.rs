@@ -174,12 +174,17 @@ pub(super) fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
         "ic0",
         CANISTER_LIQUID_CYCLE_BALANCE128.name,
         |mut c: Caller<'_, StoreData>, dst: P| -> Res<()> {
-            // No freezing threshold or reservations are modelled: all of the balance is liquid.
+            // Interface spec, "Cycles": what calls and executions can spend, the balance
+            // above the freezing threshold (nothing is ever reserved: ARCHITECTURE.md,
+            // "Fidelity").
             run_heap(
                 &mut c,
                 &CANISTER_LIQUID_CYCLE_BALANCE128,
                 0,
-                |heap, api, _| write_u128(heap, dst.get(), balance(api)),
+                |heap, api, _| {
+                    let liquid = balance(api).saturating_sub(api.env.freezing_threshold);
+                    write_u128(heap, dst.get(), liquid)
+                },
             )
         },
     )?;
@@ -348,7 +353,16 @@ pub(super) fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
                     .building
                     .take()
                     .ok_or_else(|| contract("ic0.call_perform: no call is being assembled"))?;
+                // "Cycles costs": the call's fees are taken in advance, above the freezing
+                // threshold; a canister that cannot pay them does not make the call, and
+                // keeps the cycles it attached (the spec's non-zero result).
+                let fee = fees::call(call.method.len() as u64, call.payload.len() as u64);
+                let spendable = balance(api).saturating_sub(api.env.freezing_threshold);
+                if call.cycles.saturating_add(fee) > spendable {
+                    return Ok(CALL_PERFORM_FAILED);
+                }
                 api.cycles_sent = api.cycles_sent.saturating_add(call.cycles);
+                api.call_fees_prepaid = api.call_fees_prepaid.saturating_add(fee);
                 api.calls.push(call);
                 Ok(0)
             })

@@ -39,7 +39,7 @@ use crate::memory::checked_range;
 use crate::metering::DIRTY_PAGE_COST;
 use crate::stable::StableMemory;
 
-mod fees;
+pub mod fees;
 mod link;
 mod principal;
 mod table;
@@ -252,9 +252,10 @@ fn building<'a>(api: &'a mut SystemApiState, name: &str) -> Result<&'a mut Outgo
 /// Moves `amount` cycles from the balance to the call under assembly.
 fn add_call_cycles(api: &mut SystemApiState, amount: u128, name: &str) -> Result<(), HostTrap> {
     let have = balance(api);
-    if amount > have {
+    let threshold = api.env.freezing_threshold;
+    if amount > have.saturating_sub(threshold) {
         return Err(contract(format!(
-            "ic0.{name}: Canister {} is out of cycles: requested {amount} cycles but the available balance is {have} cycles",
+            "ic0.{name}: Canister {} is out of cycles: requested {amount} cycles but the available balance is {have} cycles and the freezing threshold {threshold} cycles",
             principal::to_text(&api.env.canister_id)
         )));
     }
@@ -426,8 +427,12 @@ fn balance(api: &SystemApiState) -> u128 {
         .cycles_balance
         .saturating_add(api.cycles_accepted)
         .saturating_sub(api.cycles_sent)
+        .saturating_sub(api.call_fees_prepaid)
         .saturating_sub(attached)
 }
+
+/// What `call_perform` returns when the call is not made (SYS_TRANSIENT).
+const CALL_PERFORM_FAILED: i32 = 2;
 
 fn to_u64(amount: u128) -> Result<u64, HostTrap> {
     u64::try_from(amount).map_err(|_| contract("cycles amount exceeds 64-bit representation"))

@@ -3,18 +3,29 @@
 //! either way [`Replica::conclude`] turns what the execution did into one commit.
 
 use candid::Principal;
-use drydock_exec::{EntryKind, Execution, MessageEnv, Outcome, StateDelta};
+use drydock_exec::{fees, EntryKind, Execution, MessageEnv, Outcome, StateDelta};
 
 use super::job::{Entry, Step, Then};
 use super::queue::Outbox;
 use super::{
     outcome_payload, split, CallContext, Callback, Message, Origin, Payload, SavedClosure,
 };
+use crate::cycles::burn;
 use crate::destination::{route, Destination};
 use crate::error::{CallError, ErrorCode, RejectCode, ReplicaError, UserError};
 use crate::ids::MANAGEMENT_CANISTER;
 use crate::record::{CanisterRecord, CanisterStatus};
 use crate::replica::{no_module, trap_error, Replica};
+
+/// An execution that failed, for [`Replica::conclude_failed`].
+struct Failed {
+    error: UserError,
+    cleanup: Option<(SavedClosure, MessageEnv)>,
+    context_instructions: Option<u64>,
+    execution_cost: u128,
+    /// Taken from the record's balance for the execution, given back before it pays.
+    prepaid: u128,
+}
 
 /// Nanoseconds in a second, for best-effort call deadlines.
 const NANOS: u64 = 1_000_000_000;
@@ -139,13 +150,31 @@ impl Replica {
                 return Ok(Step::Done);
             }
         };
-        // Interface spec, "freezing_threshold": a frozen canister takes no message.
-        if let Err(e) = self.ensure_not_frozen(&record, Some(&call.caller)) {
+        // The canister pays for its memory so far, for an ingress message, and in advance for
+        // the execution's instruction limit, all above its freezing threshold ("Cycles
+        // costs"; interface spec, "freezing_threshold": a frozen canister takes no message).
+        let now = self.now();
+        let instructions = self.config.limits.update_instructions;
+        let induction = match call.origin {
+            Origin::Ingress { .. } => fees::ingress_induction(call.method.len() + call.arg.len()),
+            _ => 0,
+        };
+        let prepaid = fees::execution(instructions);
+        let paid = self.charge_resources(&mut record, now).and_then(|()| {
+            self.ensure_can_pay(
+                &record,
+                induction.saturating_add(prepaid),
+                Some(&call.caller),
+            )
+        });
+        if let Err(e) = paid {
             let e = split(e)?;
             out.respond(&call.origin, Payload::from_user_error(&e), call.cycles);
             self.commit_outbox(out)?;
             return Ok(Step::Done);
         }
+        burn(&mut record, induction);
+        record.cycles -= prepaid;
         let ctx_id = record.calls.next_context;
         record.calls.next_context += 1;
         record.calls.contexts.insert(
@@ -165,13 +194,13 @@ impl Replica {
         super::CallerInfo::apply(call.caller_info, &mut env);
         env.cycles_available = call.cycles;
         env.deadline = call.deadline;
-        let instructions = self.config.limits.update_instructions;
         let then = Then {
             record,
             ctx_id,
             out,
             cleanup: None,
             replicated_query: (kind == EntryKind::ReplicatedQuery).then_some(call.cycles),
+            prepaid,
         };
         self.prepared(
             Entry::Export(export),
@@ -226,6 +255,17 @@ impl Replica {
             return Ok(Step::Done);
         };
         let mut record = c.record.clone();
+        let now = self.now();
+        let instructions = self.config.limits.update_instructions;
+        let prepaid = fees::execution(instructions);
+        let paid = self
+            .charge_resources(&mut record, now)
+            .and_then(|()| self.ensure_can_pay(&record, prepaid, None));
+        if paid.is_err() {
+            // Out of cycles (checked when the task was chosen; the memory charge may have
+            // tipped it): the task waits for a top-up.
+            return Ok(Step::Done);
+        }
         if export == "canister_global_timer" {
             // Deactivated before it runs, as on the IC; the handler may set it again.
             record.global_timer = 0;
@@ -245,14 +285,15 @@ impl Replica {
                 caller_info: None,
             },
         );
+        record.cycles -= prepaid;
         let env = self.env(&record, &MANAGEMENT_CANISTER, "", &[]);
-        let instructions = self.config.limits.update_instructions;
         let then = Then {
             record,
             ctx_id,
             out: Outbox::default(),
             cleanup: None,
             replicated_query: None,
+            prepaid,
         };
         self.prepared(
             Entry::Export(export.to_string()),
@@ -287,7 +328,21 @@ impl Replica {
             self.commit_outbox(out)?;
             return Ok(Step::Done);
         };
-        record.cycles = record.cycles.saturating_add(refund);
+        // What the call reserved comes back: the cycles the callee did not take, the response
+        // bytes not used (those used are paid), and the callback's execution, which is then
+        // prepaid like any execution ("Cycles costs": Xnet byte transmission).
+        let response_bytes = match &payload {
+            Payload::Reply(bytes) => bytes.len(),
+            Payload::Reject { message, .. } => message.len(),
+        };
+        record.cycles = record
+            .cycles
+            .saturating_add(refund)
+            .saturating_add(fees::unused_response_bytes(response_bytes))
+            .saturating_add(fees::callback_execution());
+        record.cycles_burned = record
+            .cycles_burned
+            .saturating_add(fees::xnet_bytes(response_bytes));
         let Some(ctx) = record.calls.contexts.get_mut(&cb.context) else {
             self.commit_with(record, None, out)?;
             return Ok(Step::Done);
@@ -338,12 +393,16 @@ impl Replica {
         env.deadline = cb.deadline;
         env.call_context_instructions = ctx.instructions;
         let instructions = self.config.limits.update_instructions;
+        let prepaid = fees::callback_execution().min(record.cycles);
+        record.cycles -= prepaid;
+        env.cycles_balance = record.cycles;
         let then = Then {
             record,
             ctx_id: cb.context,
             out,
             cleanup: cb.cleanup.map(|c| (c, env.clone())),
             replicated_query: None,
+            prepaid,
         };
         self.prepared(
             Entry::Callback(closure.to_exec()),
@@ -432,9 +491,12 @@ impl Replica {
         exec: Execution,
         mut out: Outbox,
         cleanup: Option<(SavedClosure, MessageEnv)>,
+        prepaid: u128,
     ) -> Result<(), ReplicaError> {
         let id = record.id;
         let now = self.now();
+        // The execution pays its base fee and the instructions it used, trapped or not.
+        let execution_cost = fees::execution(exec.instructions);
         // Interface spec, "Performance counter": type 1 counts the call context's executions.
         let context_instructions = record.calls.contexts.get_mut(&ctx_id).map(|ctx| {
             ctx.instructions = ctx.instructions.saturating_add(exec.instructions);
@@ -442,42 +504,47 @@ impl Replica {
         });
         match exec.result {
             Err(trap) => {
-                self.discard(&id)?;
                 let error = trap_error(&id, &trap);
-                let mut delta = None;
-                if let Some((closure, mut env)) = cleanup {
-                    env.call_context_instructions = context_instructions.unwrap_or(0);
-                    // Interface spec, "Callback invocation": a trapping callback's changes are
-                    // dropped, then the cleanup callback runs; its changes are kept.
-                    let limits = self.config.limits.update_instructions;
-                    if let Ok(cexec) = self.run_on(
-                        &record,
-                        "",
-                        Some(closure.to_exec()),
-                        EntryKind::Cleanup,
-                        env,
-                        limits,
-                    ) {
-                        if cexec.result.is_ok() {
-                            let d = self.live_delta(&id)?;
-                            record.apply_delta(&d);
-                            record.certified_data = cexec.api.certified_data;
-                            record.global_timer = cexec.api.global_timer;
-                            delta = Some(d);
-                        } else {
-                            self.discard(&id)?;
-                        }
-                    }
-                }
-                if let Some(ctx) = record.calls.contexts.get_mut(&ctx_id) {
-                    if !ctx.responded && ctx.outstanding == 0 {
-                        answer(ctx, &mut out, Payload::from_user_error(&error));
-                    }
-                }
-                self.commit_with(record, delta.as_ref(), out)
+                let failed = Failed {
+                    error,
+                    cleanup,
+                    context_instructions,
+                    execution_cost,
+                    prepaid,
+                };
+                self.conclude_failed(record, ctx_id, failed, out)
             }
             Ok(outcome) => {
                 let delta = self.live_delta(&id)?;
+                let before = record.heap_size.saturating_add(record.stable_size);
+                let grown = delta
+                    .heap
+                    .size
+                    .saturating_add(delta.stable.size)
+                    .saturating_sub(before);
+                if grown > 0 {
+                    let mut probe = record.clone();
+                    probe.apply_delta(&delta);
+                    probe.cycles = exec
+                        .api
+                        .env
+                        .cycles_balance
+                        .saturating_add(exec.api.cycles_accepted)
+                        .saturating_sub(exec.api.cycles_sent)
+                        .saturating_sub(exec.api.call_fees_prepaid)
+                        .saturating_add(prepaid)
+                        .saturating_sub(execution_cost);
+                    if let Err(e) = self.ensure_memory_paid(&probe, grown) {
+                        let failed = Failed {
+                            error: split(e)?,
+                            cleanup,
+                            context_instructions,
+                            execution_cost,
+                            prepaid,
+                        };
+                        return self.conclude_failed(record, ctx_id, failed, out);
+                    }
+                }
                 record.apply_delta(&delta);
                 // Interface spec, "Canister version": every successful execution of a
                 // non-query message bumps it.
@@ -489,7 +556,10 @@ impl Replica {
                     .env
                     .cycles_balance
                     .saturating_add(exec.api.cycles_accepted)
-                    .saturating_sub(exec.api.cycles_sent);
+                    .saturating_sub(exec.api.cycles_sent)
+                    .saturating_sub(exec.api.call_fees_prepaid)
+                    .saturating_add(prepaid);
+                burn(&mut record, execution_cost);
                 let mut calls = Vec::new();
                 for call in exec.api.calls {
                     let cb_id = record.calls.next_callback;
@@ -513,6 +583,10 @@ impl Replica {
                             canister_version: record.version,
                         },
                     );
+                    // Of the call's prepaid fees, the request's are spent now.
+                    record.cycles_burned = record
+                        .cycles_burned
+                        .saturating_add(fees::xnet_call(call.method.len() + call.payload.len()));
                     calls.push((cb_id, callee, call, deadline));
                 }
                 let Some(ctx) = record.calls.contexts.get_mut(&ctx_id) else {
@@ -557,6 +631,61 @@ impl Replica {
                 self.commit_with(record, Some(&delta), out)
             }
         }
+    }
+
+    /// Concludes an execution that failed (a trap, or memory it could not pay for): its
+    /// changes are dropped and its instructions paid; a callback's cleanup runs and keeps its
+    /// changes; the call context is answered with the error if nothing else will answer it.
+    fn conclude_failed(
+        &mut self,
+        mut record: CanisterRecord,
+        ctx_id: u64,
+        failed: Failed,
+        mut out: Outbox,
+    ) -> Result<(), ReplicaError> {
+        let id = record.id;
+        let Failed {
+            error,
+            cleanup,
+            context_instructions,
+            execution_cost,
+            prepaid,
+        } = failed;
+        self.discard(&id)?;
+        record.cycles = record.cycles.saturating_add(prepaid);
+        burn(&mut record, execution_cost);
+        let mut delta = None;
+        if let Some((closure, mut env)) = cleanup {
+            env.call_context_instructions = context_instructions.unwrap_or(0);
+            // Interface spec, "Callback invocation": a trapping callback's changes are
+            // dropped, then the cleanup callback runs; its changes are kept.
+            let limits = self.config.limits.update_instructions;
+            if let Ok(cexec) = self.run_on(
+                &record,
+                "",
+                Some(closure.to_exec()),
+                EntryKind::Cleanup,
+                env,
+                limits,
+            ) {
+                burn(&mut record, fees::execution(cexec.instructions));
+                if cexec.result.is_ok() {
+                    let d = self.live_delta(&id)?;
+                    record.apply_delta(&d);
+                    record.certified_data = cexec.api.certified_data;
+                    record.global_timer = cexec.api.global_timer;
+                    delta = Some(d);
+                } else {
+                    self.discard(&id)?;
+                }
+            }
+        }
+        if let Some(ctx) = record.calls.contexts.get_mut(&ctx_id) {
+            if !ctx.responded && ctx.outstanding == 0 {
+                answer(ctx, &mut out, Payload::from_user_error(&error));
+            }
+        }
+        self.commit_with(record, delta.as_ref(), out)
     }
 
     /// A call to the management canister or a native system canister from a canister: runs

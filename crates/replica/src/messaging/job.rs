@@ -19,10 +19,11 @@
 //!   (a crash re-runs it from the committed state).
 
 use candid::Principal;
-use drydock_exec::{Closure, EntryKind, ExecLimits, Execution, Instance, MessageEnv};
+use drydock_exec::{fees, Closure, EntryKind, ExecLimits, Execution, Instance, MessageEnv};
 
 use super::queue::Outbox;
 use super::{outcome_payload, split, Origin, Payload, SavedClosure};
+use crate::cycles::burn;
 use crate::error::{CallError, ReplicaError};
 use crate::record::CanisterRecord;
 use crate::replica::{trap_error, Replica};
@@ -44,6 +45,9 @@ pub(crate) struct Then {
     /// A query method called as an update: its changes are discarded; the cycles the call
     /// carried are refunded with the response.
     pub replicated_query: Option<u128>,
+    /// Cycles taken from `record`'s balance in advance for the execution (its instruction
+    /// limit; a callback's share of its call's fees); given back when it has paid.
+    pub prepaid: u128,
 }
 
 /// One execution, prepared on the replica, run off it (see the module documentation).
@@ -195,10 +199,12 @@ impl Replica {
             mut out,
             cleanup,
             replicated_query,
+            prepaid,
         } = then;
         if let Some(cycles) = replicated_query {
             // Interface spec, "Entry points": a query method called as an update keeps none
-            // of its changes; only the response goes out.
+            // of its changes; only the response goes out. Its execution is paid for, as an
+            // update's is.
             self.discard(&id)?;
             let ctx = record.calls.contexts.remove(&ctx_id);
             let origin = ctx.map_or(Origin::System, |c| c.origin);
@@ -207,9 +213,11 @@ impl Replica {
                 Err(trap) => Payload::from_user_error(&trap_error(&id, &trap)),
             };
             out.respond(&origin, payload, cycles);
-            return self.commit_outbox(out);
+            record.cycles = record.cycles.saturating_add(prepaid);
+            burn(&mut record, fees::execution(exec.instructions));
+            return self.commit_with(record, None, out);
         }
-        self.conclude(record, ctx_id, exec, out, cleanup)
+        self.conclude(record, ctx_id, exec, out, cleanup, prepaid)
     }
 
     /// A failure to check an instance out: a user error becomes the response of a context
@@ -229,6 +237,8 @@ impl Replica {
             }
             self.commit_outbox(then.out)?;
         } else {
+            // A callback that cannot run: its prepaid execution comes back.
+            then.record.cycles = then.record.cycles.saturating_add(then.prepaid);
             self.commit_with(then.record, None, then.out)?;
         }
         Ok(Step::Done)

@@ -266,8 +266,10 @@ impl Replica {
             let e = &module.prepared.exports;
             let timer_due = timers && r.global_timer != 0 && r.global_timer <= now;
             let heartbeat = heartbeats && e.heartbeat;
-            // A frozen canister's timer and heartbeat wait until it is topped up, as on the IC.
-            if (timer_due || heartbeat) && self.ensure_not_frozen(r, None).is_err() {
+            // A frozen canister's timer and heartbeat wait until it is topped up, as on the IC;
+            // so do those of a canister that cannot pay for their instruction limit.
+            let prepay = drydock_exec::fees::execution(self.config.limits.update_instructions);
+            if (timer_due || heartbeat) && self.ensure_can_pay(r, prepay, None).is_err() {
                 continue;
             }
             if timer_due {

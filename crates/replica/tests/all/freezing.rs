@@ -4,22 +4,26 @@
 use candid::{Nat, Principal};
 use drydock_replica::{ErrorCode, RejectCode};
 use ic_management_canister_types::{
-    CanisterIdRecord, ProvisionalCreateCanisterWithCyclesArgs, ProvisionalTopUpCanisterArgs,
+    CanisterSettings, ProvisionalTopUpCanisterArgs, UpdateSettingsArgs,
 };
 
 use crate::support::{eve, user, wasm, Env};
 
-/// A `kv` canister created with only `cycles`.
-fn poor_canister(env: &mut Env, cycles: u64) -> Principal {
-    let args = ProvisionalCreateCanisterWithCyclesArgs {
-        amount: Some(Nat::from(cycles)),
+/// A `kv` canister frozen by its freezing threshold: installed with the default cycles, then
+/// given a threshold whose idle burn is far more than its balance.
+fn poor_canister(env: &mut Env) -> Principal {
+    let id = env.installed(wasm("kv"));
+    let settings = CanisterSettings {
+        freezing_threshold: Some(Nat::from(1_000_000_000_000_000u64)),
         ..Default::default()
     };
-    let r: CanisterIdRecord = env
-        .mgmt(user(), "provisional_create_canister_with_cycles", &args)
-        .unwrap();
-    env.install(r.canister_id, wasm("kv"));
-    r.canister_id
+    let args = UpdateSettingsArgs {
+        canister_id: id,
+        settings,
+        sender_canister_version: None,
+    };
+    env.mgmt::<_, ()>(user(), "update_settings", &args).unwrap();
+    id
 }
 
 // Interface spec, "IC method canister_status": `idle_cycles_burned_per_day` is what the
@@ -50,7 +54,7 @@ fn canister_status_reports_the_idle_burn_of_the_canisters_memory() {
 #[test]
 fn a_canister_below_its_freezing_threshold_refuses_calls_until_a_top_up() {
     let mut env = Env::new();
-    let id = poor_canister(&mut env, 1_000_000);
+    let id = poor_canister(&mut env);
     for _ in 0..2 {
         let err = env
             .update::<_, ()>(id, "put", ("k".to_string(), "v".to_string()))

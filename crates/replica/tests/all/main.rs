@@ -8,6 +8,7 @@ mod calls;
 mod chunks;
 mod controllers;
 mod eop;
+mod fees;
 mod freezing;
 mod limits;
 mod logs;

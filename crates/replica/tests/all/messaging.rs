@@ -163,31 +163,41 @@ fn a_fan_out_of_one_hundred_parallel_calls_all_come_back() {
 }
 
 // Interface spec, "Cycles": cycles attached to a call move to the callee as far as it
-// accepts them; the rest come back with the response.
+// accepts them; the rest come back with the response. Each canister also pays its own fees
+// ("Cycles costs"), and the balances add up exactly with them.
 #[test]
 fn cycles_sent_and_refunded_add_up_exactly() {
     let mut env = Env::new();
     let a = env.installed(wasm("pingpong"));
     let b = env.installed(wasm("pingpong"));
-    let total = |env: &mut Env| {
-        let (x,): (Nat,) = env.query(a, "balance", ()).unwrap();
-        let (y,): (Nat,) = env.query(b, "balance", ()).unwrap();
-        (x, y)
+    let state = |env: &Env, id: Principal| {
+        let r = env.replica.canister(&id).unwrap();
+        (r.cycles, r.cycles_burned)
     };
-    let (a0, b0) = total(&mut env);
-    let (accepted, refunded): (Nat, Nat) = env
-        .update(
-            a,
-            "send_cycles",
-            (b, Nat::from(1_000_000u64), Nat::from(300_000u64)),
-        )
-        .unwrap();
-    assert_eq!(accepted, Nat::from(300_000u64));
-    assert_eq!(refunded, Nat::from(700_000u64));
-    let (a1, b1) = total(&mut env);
-    assert_eq!(b1.clone() - b0.clone(), Nat::from(300_000u64));
-    assert_eq!(a0.clone() - a1.clone(), Nat::from(300_000u64));
-    assert_eq!(a0 + b0, a1 + b1, "no cycle is created or lost");
+    for _ in 0..2 {
+        let ((a0, fa0), (b0, fb0)) = (state(&env, a), state(&env, b));
+        let (accepted, refunded): (Nat, Nat) = env
+            .update(
+                a,
+                "send_cycles",
+                (b, Nat::from(1_000_000u64), Nat::from(300_000u64)),
+            )
+            .unwrap();
+        assert_eq!(accepted, Nat::from(300_000u64));
+        assert_eq!(refunded, Nat::from(700_000u64));
+        let ((a1, fa1), (b1, fb1)) = (state(&env, a), state(&env, b));
+        let (fees_a, fees_b) = (fa1 - fa0, fb1 - fb0);
+        assert_eq!(b1 + fees_b - b0, 300_000);
+        assert_eq!(a0 - a1 - fees_a, 300_000);
+        assert_eq!(
+            a0 + b0,
+            a1 + b1 + fees_a + fees_b,
+            "no cycle is created or lost"
+        );
+        // A paid for the ingress message, two executions and the call; B for one execution.
+        assert!(fees_a > 2 * 5_000_000 + 1_200_000 + 260_000, "{fees_a}");
+        assert!(fees_b > 5_000_000, "{fees_b}");
+    }
 }
 
 // Interface spec, "Global timer": ic-cdk-timers runs every timer through a self-call.
@@ -288,7 +298,9 @@ fn a_canister_creates_and_installs_a_canister() {
     assert_eq!(v.as_deref(), Some("v"));
     let rec = env.replica.canister(&child).unwrap();
     assert_eq!(rec.settings.controllers, vec![a]);
-    assert_eq!(rec.cycles, 1_000_000_000_000);
+    // The child paid for its install and its `put` from the cycles it was created with.
+    assert_eq!(rec.cycles + rec.cycles_burned, 1_000_000_000_000);
+    assert!(rec.cycles_burned > 0);
     let (bytes,): (serde_bytes::ByteBuf,) = env.update(a, "raw_rand", ()).unwrap();
     assert_eq!(bytes.len(), 32);
 }
