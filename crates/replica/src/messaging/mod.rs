@@ -21,6 +21,7 @@
 //! - A callback runs in whatever module the canister has when the response arrives (an
 //!   upgrade in between makes it run in the new module's table, as on the IC).
 
+mod conclude;
 pub(crate) mod execute;
 pub mod job;
 mod query;
