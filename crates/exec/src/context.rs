@@ -88,7 +88,7 @@ pub struct MessageEnv {
     /// The canister's cycle balance (`canister_cycle_balance*`).
     pub cycles_balance: u128,
     /// The balance the canister must keep: cycles attached to calls, and calls' fees, may
-    /// not take it below this (its freezing threshold).
+    /// not take it below this (its freezing threshold; set for replicated executions).
     pub freezing_threshold: u128,
     /// Cycles attached to the message (`msg_cycles_available*`).
     pub cycles_available: u128,

@@ -95,21 +95,24 @@ impl Replica {
     /// The balance below which the canister is frozen.
     pub(crate) fn freezing_limit(&self, record: &CanisterRecord) -> Result<u128, CallError> {
         let usage = self.memory_usage(record)?;
-        let per_day = idle_cycles_burned_per_day(usage.total, &record.settings);
-        Ok(per_day * u128::from(record.settings.freezing_threshold) / SECONDS_PER_DAY)
+        Ok(freezing_limit_of(usage.total, &record.settings))
     }
 
-    /// Charges the canister for the memory it held and the compute allocation it had since
-    /// it last paid, up to `now` (nanoseconds). The IC charges every few seconds; drydock
-    /// when the canister next executes or is installed.
-    pub(crate) fn charge_resources(
+    /// Before an execution: charges the canister for the memory it held and the compute
+    /// allocation it had since it last paid, up to `now` (nanoseconds), then checks that it
+    /// can pay `cost` in advance above its freezing threshold (see [`Replica::ensure_can_pay`]).
+    /// Returns the freezing threshold in cycles. The IC charges for memory every few seconds;
+    /// drydock when the canister next executes or is installed.
+    pub(crate) fn pay_in_advance(
         &self,
         record: &mut CanisterRecord,
         now: u64,
-    ) -> Result<(), CallError> {
+        cost: u128,
+        caller: Option<&Principal>,
+    ) -> Result<u128, CallError> {
+        let usage = self.memory_usage(record)?.total;
         if record.resources_paid_at != 0 && now > record.resources_paid_at {
-            let usage = self.memory_usage(record)?;
-            let memory = usage.total.max(record.settings.memory_allocation);
+            let memory = usage.max(record.settings.memory_allocation);
             let cost = fees::resources(
                 memory,
                 record.settings.compute_allocation,
@@ -118,7 +121,9 @@ impl Replica {
             burn(record, cost);
         }
         record.resources_paid_at = record.resources_paid_at.max(now);
-        Ok(())
+        let limit = freezing_limit_of(usage, &record.settings);
+        refuse_unless_paid(record, limit, cost, caller)?;
+        Ok(limit)
     }
 
     /// Refuses a message to a frozen canister, with the IC's code and text: an update or call
@@ -141,22 +146,7 @@ impl Replica {
         caller: Option<&Principal>,
     ) -> Result<(), CallError> {
         let limit = self.freezing_limit(record)?;
-        let needed = limit.saturating_add(cost);
-        if record.cycles >= needed {
-            return Ok(());
-        }
-        let id = record.id;
-        let message = match caller {
-            None => format!(
-                "Canister {id} is unable to process query calls because it's frozen. Please top up the canister with cycles and try again."
-            ),
-            Some(c) if record.settings.controllers.contains(c) => format!(
-                "Canister {id} is out of cycles: please top up the canister with at least {} additional cycles",
-                needed - record.cycles
-            ),
-            Some(_) => format!("Canister {id} is out of cycles"),
-        };
-        Err(UserError::new(ErrorCode::CanisterOutOfCycles, message).into())
+        refuse_unless_paid(record, limit, cost, caller)
     }
 
     /// Refuses an execution that grew the canister's memory to `record`'s sizes when its
@@ -185,4 +175,36 @@ impl Replica {
         )
         .into())
     }
+}
+
+/// What a canister holding `bytes` of memory must keep: its idle burn over its freezing
+/// threshold.
+fn freezing_limit_of(bytes: u64, settings: &Settings) -> u128 {
+    idle_cycles_burned_per_day(bytes, settings) * u128::from(settings.freezing_threshold)
+        / SECONDS_PER_DAY
+}
+
+/// IC0207 unless the balance covers `cost` above `limit`, with the IC's texts.
+fn refuse_unless_paid(
+    record: &CanisterRecord,
+    limit: u128,
+    cost: u128,
+    caller: Option<&Principal>,
+) -> Result<(), CallError> {
+    let needed = limit.saturating_add(cost);
+    if record.cycles >= needed {
+        return Ok(());
+    }
+    let id = record.id;
+    let message = match caller {
+        None => format!(
+            "Canister {id} is unable to process query calls because it's frozen. Please top up the canister with cycles and try again."
+        ),
+        Some(c) if record.settings.controllers.contains(c) => format!(
+            "Canister {id} is out of cycles: please top up the canister with at least {} additional cycles",
+            needed - record.cycles
+        ),
+        Some(_) => format!("Canister {id} is out of cycles"),
+    };
+    Err(UserError::new(ErrorCode::CanisterOutOfCycles, message).into())
 }

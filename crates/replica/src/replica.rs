@@ -445,7 +445,6 @@ impl Replica {
                 .collect(),
             time_nanos: self.now(),
             cycles_balance: record.cycles,
-            freezing_threshold: self.freezing_limit(record).unwrap_or(u128::MAX),
             canister_version: record.version,
             canister_status: record.status.code(),
             subnet_id: self.subnet_id.as_slice().to_vec(),

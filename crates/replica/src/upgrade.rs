@@ -107,10 +107,9 @@ impl Replica {
         // "Cycles costs": an install is paid in advance for its whole instruction limit, above
         // the freezing threshold; the unused instructions are refunded when it succeeds.
         let now = self.now();
-        self.charge_resources(&mut record, now)?;
         let prepay = fees::execution(self.config.limits.install_instructions);
-        match self.ensure_can_pay(&record, prepay, Some(&sender)) {
-            Ok(()) => {}
+        match self.pay_in_advance(&mut record, now, prepay, Some(&sender)) {
+            Ok(_) => {}
             Err(CallError::User(e)) => {
                 return Err(UserError::new(
                     e.code,

@@ -356,7 +356,11 @@ pub(super) fn link_common<P: Ptr>(linker: &mut Linker<StoreData>) -> Res<()> {
                 // "Cycles costs": the call's fees are taken in advance, above the freezing
                 // threshold; a canister that cannot pay them does not make the call, and
                 // keeps the cycles it attached (the spec's non-zero result).
-                let fee = fees::call(call.method.len() as u64, call.payload.len() as u64);
+                let fee = if api.kind.is_replicated() {
+                    fees::call(call.method.len() as u64, call.payload.len() as u64)
+                } else {
+                    0
+                };
                 let spendable = balance(api).saturating_sub(api.env.freezing_threshold);
                 if call.cycles.saturating_add(fee) > spendable {
                     return Ok(CALL_PERFORM_FAILED);

@@ -145,19 +145,16 @@ impl Replica {
             _ => 0,
         };
         let prepaid = fees::execution(instructions);
-        let paid = self.charge_resources(&mut record, now).and_then(|()| {
-            self.ensure_can_pay(
-                &record,
-                induction.saturating_add(prepaid),
-                Some(&call.caller),
-            )
-        });
-        if let Err(e) = paid {
-            let e = split(e)?;
-            out.respond(&call.origin, Payload::from_user_error(&e), call.cycles);
-            self.commit_outbox(out)?;
-            return Ok(Step::Done);
-        }
+        let cost = induction.saturating_add(prepaid);
+        let threshold = match self.pay_in_advance(&mut record, now, cost, Some(&call.caller)) {
+            Ok(t) => t,
+            Err(e) => {
+                let e = split(e)?;
+                out.respond(&call.origin, Payload::from_user_error(&e), call.cycles);
+                self.commit_outbox(out)?;
+                return Ok(Step::Done);
+            }
+        };
         burn(&mut record, induction);
         record.cycles -= prepaid;
         let ctx_id = record.calls.next_context;
@@ -179,6 +176,7 @@ impl Replica {
         super::CallerInfo::apply(call.caller_info, &mut env);
         env.cycles_available = call.cycles;
         env.deadline = call.deadline;
+        env.freezing_threshold = threshold;
         let then = Then {
             record,
             ctx_id,
@@ -243,14 +241,11 @@ impl Replica {
         let now = self.now();
         let instructions = self.config.limits.update_instructions;
         let prepaid = fees::execution(instructions);
-        let paid = self
-            .charge_resources(&mut record, now)
-            .and_then(|()| self.ensure_can_pay(&record, prepaid, None));
-        if paid.is_err() {
+        let Ok(threshold) = self.pay_in_advance(&mut record, now, prepaid, None) else {
             // Out of cycles (checked when the task was chosen; the memory charge may have
             // tipped it): the task waits for a top-up.
             return Ok(Step::Done);
-        }
+        };
         if export == "canister_global_timer" {
             // Deactivated before it runs, as on the IC; the handler may set it again.
             record.global_timer = 0;
@@ -271,7 +266,8 @@ impl Replica {
             },
         );
         record.cycles -= prepaid;
-        let env = self.env(&record, &MANAGEMENT_CANISTER, "", &[]);
+        let mut env = self.env(&record, &MANAGEMENT_CANISTER, "", &[]);
+        env.freezing_threshold = threshold;
         let then = Then {
             record,
             ctx_id,
@@ -381,6 +377,7 @@ impl Replica {
         let prepaid = fees::callback_execution().min(record.cycles);
         record.cycles -= prepaid;
         env.cycles_balance = record.cycles;
+        env.freezing_threshold = self.freezing_limit(&record).unwrap_or(u128::MAX);
         let then = Then {
             record,
             ctx_id: cb.context,
