@@ -42,4 +42,5 @@ pub use memory::{MemoryBacking, PageMemory, PAGE_SIZE};
 pub use module::{ModuleError, PreparedModule};
 #[cfg(feature = "engine")]
 pub use stable::StableMemory;
+#[cfg(feature = "engine")]
 pub use system_api::fees;
