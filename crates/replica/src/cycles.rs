@@ -52,6 +52,7 @@ impl Replica {
     /// The canister's memory usage.
     pub(crate) fn memory_usage(&self, record: &CanisterRecord) -> Result<MemoryUsage, CallError> {
         let module = self.module_of(record)?;
+        // The module as uploaded (gzipped or not), and its custom sections.
         let (binary, custom_sections) = module
             .as_ref()
             .map(|m| {
@@ -61,17 +62,9 @@ impl Replica {
                     .iter()
                     .map(|(k, v)| k.len() + v.len())
                     .sum();
-                (m.prepared.wasm.len() as u64, custom as u64)
+                (m.prepared.installed_size, custom as u64)
             })
             .unwrap_or((0, 0));
-        // The module as uploaded (gzipped or not): its bytes in the content store.
-        let binary = match record.module_hash.as_deref().map(hex::decode) {
-            Some(Ok(h)) => match <[u8; 32]>::try_from(h.as_slice()) {
-                Ok(key) => self.store.content_len(&key).unwrap_or(binary),
-                Err(_) => binary,
-            },
-            _ => binary,
-        };
         let globals = (record.globals.len() * 8) as u64;
         let history = (record.history.len() * 64) as u64;
         let snapshots = self.snapshots_size(&record.id)?;

@@ -100,6 +100,8 @@ pub struct ExportInfo {
 pub struct PreparedModule {
     /// sha256 of the bytes as installed (before gunzip).
     pub module_hash: [u8; 32],
+    /// The length of the bytes as installed (before gunzip).
+    pub installed_size: u64,
     /// The decompressed and instrumented module, ready for wasmtime.
     pub wasm: Vec<u8>,
     /// Its memory (if any) is 64-bit.
@@ -324,6 +326,7 @@ pub fn prepare(bytes: &[u8]) -> Result<PreparedModule, ModuleError> {
             .contains_key(&format!("icp:public {EOP_SECTION}"));
     Ok(PreparedModule {
         module_hash,
+        installed_size: bytes.len() as u64,
         wasm: instrumented,
         is_memory64: facts.memory64 == Some(true),
         has_memory: facts.memory64.is_some(),
