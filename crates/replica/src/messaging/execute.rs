@@ -113,27 +113,18 @@ impl Replica {
         call: Call<'_>,
         seq: Option<u64>,
     ) -> Result<Step, ReplicaError> {
-        let mut out = Outbox::consuming(seq);
+        let out = Outbox::consuming(seq);
         if !matches!(route(&call.callee), Destination::Canister(_)) {
             self.call_native(call, out)?;
             return Ok(Step::Done);
         }
         let (export, kind) = match self.update_entry(&call.callee, call.method) {
             Ok(e) => e,
-            Err(e) => {
-                let e = split(e)?;
-                out.respond(&call.origin, Payload::from_user_error(&e), call.cycles);
-                self.commit_outbox(out)?;
-                return Ok(Step::Done);
-            }
+            Err(e) => return self.reject_at_once(&call, out, &split(e)?),
         };
         let mut record = match self.get(&call.callee) {
             Ok(c) => c.record.clone(),
-            Err(e) => {
-                out.respond(&call.origin, Payload::from_user_error(&e), call.cycles);
-                self.commit_outbox(out)?;
-                return Ok(Step::Done);
-            }
+            Err(e) => return self.reject_at_once(&call, out, &e),
         };
         // The canister pays for its memory so far, for an ingress message, and in advance for
         // the execution's instruction limit, all above its freezing threshold ("Cycles
@@ -148,12 +139,7 @@ impl Replica {
         let cost = induction.saturating_add(prepaid);
         let threshold = match self.pay_in_advance(&mut record, now, cost, Some(&call.caller)) {
             Ok(t) => t,
-            Err(e) => {
-                let e = split(e)?;
-                out.respond(&call.origin, Payload::from_user_error(&e), call.cycles);
-                self.commit_outbox(out)?;
-                return Ok(Step::Done);
-            }
+            Err(e) => return self.reject_at_once(&call, out, &split(e)?),
         };
         burn(&mut record, induction);
         record.cycles -= prepaid;
@@ -194,6 +180,18 @@ impl Replica {
             true,
             call.cycles,
         )
+    }
+
+    /// Rejects a call that cannot start to its origin at once with `e`, refunding its cycles.
+    fn reject_at_once(
+        &mut self,
+        call: &Call<'_>,
+        mut out: Outbox,
+        e: &UserError,
+    ) -> Result<Step, ReplicaError> {
+        out.respond(&call.origin, Payload::from_user_error(e), call.cycles);
+        self.commit_outbox(out)?;
+        Ok(Step::Done)
     }
 
     /// Checks a prepared execution out, or handles the failure to.
