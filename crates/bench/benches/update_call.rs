@@ -6,7 +6,9 @@
 //! Groups:
 //! - `update_call`: `noop` (trivial) and `compute(COMPUTE_ROUNDS)` (a few ms of CPU) as
 //!   drydock updates and in bare wasmtime; `len` as a drydock *query* (execution and rollback,
-//!   no commit) and in bare wasmtime, which separates execution overhead from commit cost.
+//!   no commit) and in bare wasmtime, which separates execution overhead from commit cost;
+//!   and `compute` through drydock's engine alone (`drydock_exec::Instance`, rolled back):
+//!   the metering's overhead without the replica's commit and fees.
 //! - `update_call_parts`: what the commit's pieces cost on this machine without drydock: an
 //!   append of one WAL record's worth of bytes plus `fdatasync` (as the WAL does), the same
 //!   write over already-written bytes of a preallocated file plus `fdatasync` (what a
@@ -28,6 +30,8 @@ use criterion::{BenchmarkId, Criterion};
 use drydock_bench::bare::BareCanister;
 use drydock_bench::report::{human, Report};
 use drydock_bench::{machine_summary, test_canister, user, workspace_target, KvReplica};
+use drydock_exec::context::{EntryKind, ExecLimits, MessageEnv, Outcome};
+use drydock_exec::{Engine, Instance, MemoryBacking, StableMemory};
 use sha2::{Digest, Sha256};
 
 /// Rounds of `compute`'s mixing loop: about 2.5 ms of CPU per call in bare wasmtime, 3.3 ms
@@ -91,6 +95,18 @@ fn main() {
             b.iter(|| bare.call(&export, arg).expect("bare call"))
         });
     }
+    // The metering alone: the same `compute` export through drydock's engine (fuel at the
+    // IC's costs, the System API, the dirty-page charge), rolled back as a discarded message
+    // is, with no commit and no fees.
+    let mut metered = MeteredCanister::new(&wasm);
+    assert_eq!(
+        metered.compute(&compute),
+        bare.call("canister_update compute", &compute)
+            .expect("bare compute")
+    );
+    g.bench_function(BenchmarkId::new("drydock_exec", "compute"), |b| {
+        b.iter(|| metered.compute(&compute))
+    });
     g.bench_function(BenchmarkId::new("drydock_query", "len"), |b| {
         b.iter(|| kv.query("len", &len))
     });
@@ -160,6 +176,11 @@ fn main() {
                 "update_call/bare_wasmtime/compute",
             ),
             (
+                &format!("compute({COMPUTE_ROUNDS}), metered execution alone (no commit, no fees)"),
+                "update_call/drydock_exec/compute",
+                "update_call/bare_wasmtime/compute",
+            ),
+            (
                 "len query (execution + rollback, no commit)",
                 "update_call/drydock_query/len",
                 "update_call/bare_wasmtime/len",
@@ -187,6 +208,53 @@ fn main() {
         ],
     );
     let _ = std::io::stdout().flush();
+}
+
+/// kv in drydock's engine alone, as the replica runs an update's execution, without the
+/// replica around it.
+struct MeteredCanister {
+    inst: Instance,
+    limits: ExecLimits,
+}
+
+impl MeteredCanister {
+    fn new(wasm: &[u8]) -> Self {
+        let engine = Engine::new(None).expect("engine");
+        let module = engine.load(wasm).expect("kv.wasm in drydock's engine");
+        let limits = ExecLimits::ic(40_000_000_000);
+        let stable = StableMemory::new(&MemoryBacking::default(), 1 << 30).expect("stable");
+        let inst = Instance::new(
+            &engine,
+            module,
+            MemoryBacking::default(),
+            stable,
+            None,
+            limits,
+        )
+        .expect("kv instance");
+        Self { inst, limits }
+    }
+
+    /// `compute`'s reply, the execution rolled back.
+    fn compute(&mut self, arg: &[u8]) -> Vec<u8> {
+        let env = MessageEnv {
+            arg: arg.to_vec(),
+            ..MessageEnv::default()
+        };
+        let e = self.inst.run(
+            "canister_update compute",
+            EntryKind::Update,
+            env,
+            Vec::new(),
+            0,
+            self.limits,
+        );
+        self.inst.rollback().expect("rollback");
+        match e.result {
+            Ok(Outcome::Reply(bytes)) => bytes,
+            other => panic!("compute in drydock's engine: {other:?}"),
+        }
+    }
 }
 
 /// Rounds of the paired run.
