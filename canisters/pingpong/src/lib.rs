@@ -240,6 +240,16 @@ fn balance() -> Nat {
     Nat::from(ic_cdk::api::canister_cycle_balance())
 }
 
+/// The balance and the liquid balance (what it can spend above its freezing threshold), read
+/// in one execution.
+#[ic_cdk::query]
+fn balances() -> (Nat, Nat) {
+    (
+        Nat::from(ic_cdk::api::canister_cycle_balance()),
+        Nat::from(ic_cdk::api::canister_liquid_cycle_balance()),
+    )
+}
+
 #[derive(CandidType, Deserialize)]
 struct Counters {
     completed: u64,

@@ -41,6 +41,17 @@ pub(crate) fn idle_cycles_burned_per_day(memory_bytes: u64, settings: &Settings)
     fees::resources(memory, settings.compute_allocation, NANOS_PER_DAY)
 }
 
+/// A user error's text put inside an operation's own, as the IC words the failure of an
+/// install or a snapshot it could not pay for: ``{before} `{text}`{after}``. The code stays.
+pub(crate) fn worded(e: CallError, before: &str, after: &str) -> CallError {
+    match e {
+        CallError::User(e) => {
+            UserError::new(e.code, format!("{before} `{}`{after}", e.message)).into()
+        }
+        e => e,
+    }
+}
+
 /// Takes `cost` from the canister's balance (all of it, at most), counting it as burned.
 pub(crate) fn burn(record: &mut CanisterRecord, cost: u128) {
     let paid = cost.min(record.cycles);
@@ -119,14 +130,35 @@ impl Replica {
         Ok(limit)
     }
 
+    /// Charges a management operation `cost` cycles, paid as an execution is (above the
+    /// freezing threshold, after the memory held since the last charge). When the canister
+    /// cannot pay, the IC0207 error's text is put inside `failed`, the operation's own (see
+    /// [`worded`]).
+    pub(crate) fn pay_for_operation(
+        &mut self,
+        record: &mut CanisterRecord,
+        cost: u128,
+        caller: &Principal,
+        failed: &str,
+    ) -> Result<(), CallError> {
+        let now = self.now();
+        self.pay_in_advance(record, now, cost, Some(caller))
+            .map_err(|e| worded(e, failed, ""))?;
+        burn(record, cost);
+        Ok(())
+    }
+
     /// Refuses a message to a frozen canister, with the IC's code and text: an update or call
     /// (`caller` given; a controller is told how many cycles are missing), or a query.
+    /// Returns the freezing threshold in cycles.
     pub(crate) fn ensure_not_frozen(
         &self,
         record: &CanisterRecord,
         caller: Option<&Principal>,
-    ) -> Result<(), CallError> {
-        self.ensure_can_pay(record, 0, caller)
+    ) -> Result<u128, CallError> {
+        let limit = self.freezing_limit(record)?;
+        refuse_unless_paid(record, limit, 0, caller)?;
+        Ok(limit)
     }
 
     /// Refuses what would cost the canister `cost` cycles in advance when its balance cannot

@@ -25,6 +25,7 @@
 //!   under it and may have shrunk.
 
 use candid::{Principal, Reserved};
+use drydock_exec::fees;
 use drydock_state::Batch;
 use ic_management_canister_types::{
     ChangeDetails, DeleteCanisterSnapshotArgs, LoadCanisterSnapshotArgs, LoadSnapshotRecord,
@@ -40,6 +41,9 @@ use crate::state_hashes::StateHashes;
 
 use crate::snapshot_meta::*;
 pub use crate::snapshot_meta::{SnapshotInfo, MAX_SNAPSHOTS_PER_CANISTER};
+
+/// How the IC words a snapshot the canister cannot pay for, before the IC0207 text.
+const SNAPSHOT_FAILED: &str = "Canister snapshotting failed with:";
 
 impl Replica {
     /// The metadata of snapshot `local` of `canister`, if it exists.
@@ -202,6 +206,11 @@ impl Replica {
             upload: None,
         };
 
+        // "Canister snapshots": paid as an execution of the IC's baseline and the snapshot's
+        // bytes, above the freezing threshold.
+        let cost = fees::take_snapshot(meta.total_size);
+        self.pay_for_operation(&mut record, cost, &sender, SNAPSHOT_FAILED)?;
+
         let mut batch = Batch::default();
         for (snap, live, size) in [
             (
@@ -283,6 +292,8 @@ impl Replica {
         if let Some(upload) = &meta.upload {
             upload.ensure_complete(snapshot, &meta)?;
         }
+        let cost = fees::load_snapshot(meta.total_size);
+        self.pay_for_operation(&mut record, cost, &sender, SNAPSHOT_FAILED)?;
 
         let mut batch = Batch::default();
         for (live, snap, size) in [

@@ -22,6 +22,7 @@ use ic_management_canister_types::{
 };
 use std::sync::Arc;
 
+use crate::cycles::worded;
 use crate::error::{CallError, ErrorCode, UserError};
 use crate::install_stats::{HookModule, HookStats, InstallStats};
 use crate::management::{ensure_controller, push_change};
@@ -87,6 +88,34 @@ impl Replica {
         self.ensure_memory_paid(record, after.saturating_sub(before))
     }
 
+    /// Keeps a hook's figures for the install's stats, and for the charge of a failed install
+    /// (the hooks that ran until it failed).
+    fn note_hook(&mut self, name: &str, module: HookModule, exec: &Execution, heap_limit: u64) {
+        self.hook_stats.push(HookStats {
+            name: name.into(),
+            module,
+            instructions: exec.instructions,
+            peak_heap: exec.peak_heap,
+            heap_limit,
+        });
+    }
+
+    /// After a failed install: the canister stays as it was, but pays for the instructions its
+    /// hooks ran (as on the IC, where only the unused part of the prepaid limit comes back).
+    /// Nothing is charged when no hook ran. The install's own error is what is reported; a
+    /// charge that cannot be committed is dropped with it.
+    fn charge_failed_install(&mut self, id: &Principal) {
+        if self.hook_stats.is_empty() {
+            return;
+        }
+        let used: u64 = self.hook_stats.iter().map(|h| h.instructions).sum();
+        self.hook_stats.clear();
+        let Ok(c) = self.get(id) else { return };
+        let mut record = c.record.clone();
+        crate::cycles::burn(&mut record, fees::execution(used));
+        let _ = self.commit_record(record, Vec::new());
+    }
+
     fn heap_limit(&self, record: &CanisterRecord, memory64: bool, enforce: bool) -> u64 {
         let l = self.exec_limits(0, record, enforce);
         let hard = if memory64 { l.heap64_max } else { l.heap32_max };
@@ -108,24 +137,15 @@ impl Replica {
         // the freezing threshold; the unused instructions are refunded when it succeeds.
         let now = self.now();
         let prepay = fees::execution(self.config.limits.install_instructions);
-        match self.pay_in_advance(&mut record, now, prepay, Some(&sender)) {
-            Ok(_) => {}
-            Err(CallError::User(e)) => {
-                return Err(UserError::new(
-                    e.code,
-                    format!("Canister installation failed with `{}`.", e.message),
-                )
-                .into())
-            }
-            Err(e) => return Err(e),
-        }
+        self.pay_in_advance(&mut record, now, prepay, Some(&sender))
+            .map_err(|e| worded(e, "Canister installation failed with", "."))?;
         self.last_install = None;
         self.hook_stats.clear();
         let module = self
             .engine
             .load(&args.wasm_module)
             .map_err(|e| invalid_wasm(&id, e))?;
-        match args.mode {
+        let result = match args.mode {
             CanisterInstallMode::Install => {
                 if record.module_hash.is_some() {
                     return Err(UserError::new(
@@ -163,7 +183,11 @@ impl Replica {
                     flags.wasm_memory_persistence,
                 )
             }
+        };
+        if result.is_err() {
+            self.charge_failed_install(&id);
         }
+        result
     }
 
     /// Runs the start function and then the hook (if exported) on a new instance, within one
@@ -180,17 +204,11 @@ impl Replica {
         let heap_limit = self.heap_limit(record, memory64, true);
         if let Some(exec) = inst.run_start(self.exec_limits(hook.budget, record, true)) {
             self.log(record.id, &exec);
+            self.note_hook("start", HookModule::New, &exec, heap_limit);
             if exec.result.is_err() {
                 return Err(hook_error(&record.id, "the start function", &exec));
             }
             used = exec.instructions;
-            self.hook_stats.push(HookStats {
-                name: "start".into(),
-                module: HookModule::New,
-                instructions: exec.instructions,
-                peak_heap: exec.peak_heap,
-                heap_limit,
-            });
         }
         if !inst.has_export(hook.name) {
             return Ok(None);
@@ -201,16 +219,10 @@ impl Replica {
         let limits = self.exec_limits(hook.budget.saturating_sub(used), record, true);
         let exec = inst.run(hook.name, hook.kind, env, hook.certified_data, 0, limits);
         self.log(record.id, &exec);
+        self.note_hook(hook.name, HookModule::New, &exec, heap_limit);
         if exec.result.is_err() {
             return Err(hook_error(&record.id, hook.name, &exec));
         }
-        self.hook_stats.push(HookStats {
-            name: hook.name.into(),
-            module: HookModule::New,
-            instructions: exec.instructions,
-            peak_heap: exec.peak_heap,
-            heap_limit,
-        });
         Ok(Some(exec))
     }
 
@@ -390,24 +402,18 @@ impl Replica {
                 record.global_timer,
                 limits,
             );
-            if exec.result.is_err() {
-                if old.rollback().is_err() {
-                    self.get_mut(&id)?.instance = None;
-                }
-                self.log(id, &exec);
-                return Err(hook_error(&id, "canister_pre_upgrade", &exec));
+            let failed = exec.result.is_err();
+            if failed && old.rollback().is_err() {
+                self.get_mut(&id)?.instance = None;
             }
             self.log(id, &exec);
+            let heap_limit = self.heap_limit(&record, old_module.prepared.is_memory64, false);
+            self.note_hook("canister_pre_upgrade", HookModule::Old, &exec, heap_limit);
+            if failed {
+                return Err(hook_error(&id, "canister_pre_upgrade", &exec));
+            }
             used = exec.instructions;
             certified_data = exec.api.certified_data.clone();
-            let heap_limit = self.heap_limit(&record, old_module.prepared.is_memory64, false);
-            self.hook_stats.push(HookStats {
-                name: "canister_pre_upgrade".into(),
-                module: HookModule::Old,
-                instructions: exec.instructions,
-                peak_heap: exec.peak_heap,
-                heap_limit,
-            });
         }
 
         // 2. Hand the memories over to a new instance of the new module.

@@ -28,6 +28,9 @@ pub const COMPUTE_PERCENT_ALLOCATED_PER_SECOND_FEE: u128 = 10_000_000;
 const MAX_RESPONSE_INSTRUCTIONS: u64 = 5_000_000_000;
 /// The largest inter-canister response.
 const MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024;
+/// Instructions counted for taking or loading a canister snapshot, before one instruction
+/// per byte of the snapshot (the IC's `canister_snapshot_baseline_instructions`).
+const SNAPSHOT_BASELINE_INSTRUCTIONS: u64 = 2_000_000_000;
 /// Per canister created, taken from the cycles it is created with.
 pub const CANISTER_CREATION_FEE: u128 = 500_000_000_000;
 const HTTP_REQUEST_LINEAR_BASELINE_FEE: u128 = 3_000_000;
@@ -52,6 +55,18 @@ pub fn execution(instructions: u64) -> u128 {
     scale(UPDATE_MESSAGE_EXECUTION_FEE.saturating_add(
         TEN_UPDATE_INSTRUCTIONS_EXECUTION_FEE.saturating_mul(u128::from(instructions)) / 10,
     ))
+}
+
+/// Taking a snapshot of `bytes` bytes: one execution of the baseline and a instruction per
+/// byte.
+pub fn take_snapshot(bytes: u64) -> u128 {
+    execution(SNAPSHOT_BASELINE_INSTRUCTIONS.saturating_add(bytes))
+}
+
+/// Loading a snapshot of `bytes` bytes: the baseline, then an instruction per byte, charged
+/// as two executions (as the IC's canister manager charges them).
+pub fn load_snapshot(bytes: u64) -> u128 {
+    execution(SNAPSHOT_BASELINE_INSTRUCTIONS).saturating_add(execution(bytes))
 }
 
 /// Receiving an ingress message of `bytes` bytes (method name and argument).

@@ -90,7 +90,7 @@ impl Replica {
             )
             .into());
         }
-        self.ensure_not_frozen(&record, None)?;
+        let threshold = self.ensure_not_frozen(&record, None)?;
         let module = self
             .module_of(&record)?
             .ok_or_else(|| no_module(&canister))?;
@@ -124,7 +124,9 @@ impl Replica {
             .into());
         }
         stack.push(canister);
-        let result = self.query_run(sender, &record, method, arg, &export, kind, stack);
+        let result = self.query_run(
+            sender, &record, threshold, method, arg, &export, kind, stack,
+        );
         self.discard(&canister)?;
         stack.pop();
         result
@@ -138,6 +140,7 @@ impl Replica {
         &mut self,
         sender: Principal,
         record: &crate::record::CanisterRecord,
+        threshold: u128,
         method: &str,
         arg: &[u8],
         export: &str,
@@ -147,6 +150,7 @@ impl Replica {
         let canister = record.id;
         let instructions = self.config.limits.query_instructions;
         let mut env = self.env(record, &sender, method, arg);
+        env.freezing_threshold = threshold;
         // Only the query the client sent sees the certificate and the caller info.
         let caller_info = if stack.len() == 1 {
             env.data_certificate = self.data_certificate.take();
@@ -190,6 +194,7 @@ impl Replica {
                 )),
             };
             let mut env = self.env(record, &sender, "", &[]);
+            env.freezing_threshold = threshold;
             CallerInfo::apply(caller_info.as_ref(), &mut env);
             env.responded = response.is_some();
             let (closure, kind) = match payload {

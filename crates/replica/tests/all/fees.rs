@@ -10,7 +10,8 @@ use ic_management_canister_types::{
     ProvisionalTopUpCanisterArgs, UpdateSettingsArgs,
 };
 
-use crate::support::{user, wasm, wat, Env};
+use crate::snapshots::{load, take, take_as};
+use crate::support::{missing_cycles, user, wasm, wat, Env};
 
 /// An environment whose clock stands still, so that no memory is charged over time.
 fn still_env() -> Env {
@@ -119,12 +120,7 @@ fn an_update_the_canister_cannot_prepay_is_refused_until_a_top_up() {
         let text =
             format!("Canister {id} is out of cycles: please top up the canister with at least ");
         assert!(err.message.starts_with(&text), "{err}");
-        missing = err.message[text.len()..]
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        missing = missing_cycles(&err.message);
         // The limit's cost less the spare, and the message's.
         assert!(
             missing > 20_000_000_000 && missing < 21_000_000_000,
@@ -265,4 +261,155 @@ fn a_call_the_canister_cannot_pay_for_is_not_made() {
         assert!(fa1 - fa0 < call_fee, "{} vs {call_fee}", fa1 - fa0);
         top_up(&mut env, a, fa1 - fa0);
     }
+}
+
+// System API, "Cycles": `ic0.canister_liquid_cycle_balance128` is the balance less the
+// freezing threshold in cycles, the most the canister can spend without freezing; in a query
+// and in a query method called as an update alike.
+#[test]
+fn a_canister_reads_its_liquid_balance_as_its_balance_above_the_freezing_threshold() {
+    let mut env = still_env();
+    let id = env.installed(wasm("pingpong"));
+    for days in [10u128, 0, 30] {
+        set_freezing_threshold(&mut env, id, days * 86_400);
+        for _ in 0..2 {
+            let per_day: u128 = env
+                .status(id)
+                .idle_cycles_burned_per_day
+                .0
+                .try_into()
+                .unwrap();
+            assert!(per_day > 0);
+            let (b, l): (Nat, Nat) = env.query(id, "balances", ()).unwrap();
+            assert_eq!(
+                b.clone() - l,
+                Nat::from(per_day * days),
+                "query, {days} days"
+            );
+            let (cycles, _) = balance(&env, id);
+            assert_eq!(b, Nat::from(cycles));
+            let (b, l): (Nat, Nat) = env.update(id, "balances", ()).unwrap();
+            assert_eq!(b - l, Nat::from(per_day * days), "update, {days} days");
+        }
+    }
+}
+
+// "Cycles costs" and the interface spec's "IC method take_canister_snapshot" and "IC method
+// load_canister_snapshot": taking or loading a snapshot is paid as an execution of the IC's
+// 2 B-instruction baseline and one instruction per byte of the snapshot. A canister that
+// cannot pay above its freezing threshold is refused with IC0207, and nothing changes.
+#[test]
+fn a_snapshot_is_paid_for_and_refused_to_a_canister_that_cannot_pay() {
+    let mut env = still_env();
+    let id = env.installed(wasm("kv"));
+    let () = env
+        .update(id, "put", ("k".to_string(), "v".to_string()))
+        .unwrap();
+    let mut snapshot = None;
+    for _ in 0..2 {
+        let (c0, b0) = balance(&env, id);
+        let s = take(&mut env, id);
+        let cost = fees::take_snapshot(s.total_size);
+        assert!(cost > 2_000_000_000, "{cost}");
+        assert_eq!(balance(&env, id), (c0 - cost, b0 + cost));
+        let (c0, b0) = balance(&env, id);
+        load(&mut env, id, &s.id).unwrap();
+        let cost = fees::load_snapshot(s.total_size);
+        assert_eq!(balance(&env, id), (c0 - cost, b0 + cost));
+        snapshot = Some(s);
+    }
+    let kept = snapshot.unwrap();
+    leave_spare(&mut env, id, 1_000_000_000);
+    let mut missing = 0;
+    for _ in 0..2 {
+        let before = balance(&env, id);
+        for err in [
+            take_as(&mut env, user(), id, None, false).unwrap_err(),
+            load(&mut env, id, &kept.id).unwrap_err(),
+        ] {
+            assert_eq!(err.code, ErrorCode::CanisterOutOfCycles, "{err}");
+            let text = format!(
+                "Canister snapshotting failed with: `Canister {id} is out of cycles: please top up the canister with at least "
+            );
+            assert!(err.message.starts_with(&text), "{err}");
+            missing = missing.max(missing_cycles(&err.message));
+        }
+        assert_eq!(
+            balance(&env, id),
+            before,
+            "a refused snapshot costs nothing"
+        );
+        let snapshots: Vec<ic_management_canister_types::Snapshot> = env
+            .mgmt(
+                user(),
+                "list_canister_snapshots",
+                &ic_management_canister_types::ListCanisterSnapshotsArgs { canister_id: id },
+            )
+            .unwrap();
+        assert_eq!(snapshots.len(), 2);
+    }
+    // What was missing, and some more: the load adds a change to the canister's history, and
+    // at this threshold (about 5,000 years of idle burn) its 64 bytes raise the freezing
+    // limit by about 1 B cycles.
+    top_up(&mut env, id, missing + 5_000_000_000);
+    load(&mut env, id, &kept.id).unwrap();
+    let (v,): (Option<String>,) = env.query(id, "get", ("k".to_string(),)).unwrap();
+    assert_eq!(v.as_deref(), Some("v"));
+}
+
+// "Cycles costs": an install, reinstall or upgrade whose hook traps changes nothing of the
+// canister's state, but pays for the execution: the base fee and the instructions that ran
+// (the rest of what it prepaid comes back). One refused before any hook runs pays nothing.
+#[test]
+fn a_failed_install_pays_for_what_its_hooks_ran_and_changes_nothing_else() {
+    let mut env = still_env();
+    let id = env.create();
+    for _ in 0..2 {
+        let (c0, b0) = balance(&env, id);
+        let err = env
+            .install_mode(
+                id,
+                wat("trap_in_init"),
+                CanisterInstallMode::Install,
+                vec![],
+            )
+            .unwrap_err();
+        assert!(err.message.contains("init trap"), "{err}");
+        let (c1, b1) = balance(&env, id);
+        let paid = b1 - b0;
+        assert_eq!(c0 - c1, paid);
+        assert!(
+            paid > fees::execution(0) && paid < fees::execution(10_000),
+            "{paid}"
+        );
+        assert_eq!(env.replica.canister(&id).unwrap().module_hash, None);
+    }
+    env.install(id, wasm("kv"));
+    let () = env
+        .update(id, "put", ("k".to_string(), "v".to_string()))
+        .unwrap();
+    let hash = env.replica.canister(&id).unwrap().module_hash.clone();
+    for _ in 0..2 {
+        let (c0, b0) = balance(&env, id);
+        let err = env
+            .upgrade(id, wat("trap_in_post_upgrade"), false, None)
+            .unwrap_err();
+        assert!(err.message.contains("post_upgrade trap"), "{err}");
+        let (c1, b1) = balance(&env, id);
+        // kv has no pre_upgrade; the new module's post_upgrade trapped at once.
+        assert_eq!(c0 - c1, b1 - b0);
+        assert!(
+            b1 - b0 > fees::execution(0) && b1 - b0 < fees::execution(10_000),
+            "{}",
+            b1 - b0
+        );
+        assert_eq!(env.replica.canister(&id).unwrap().module_hash, hash);
+        let (v,): (Option<String>,) = env.query(id, "get", ("k".to_string(),)).unwrap();
+        assert_eq!(v.as_deref(), Some("v"));
+    }
+    // Refused before any hook ran (not Wasm): nothing to pay.
+    let before = balance(&env, id);
+    env.upgrade(id, b"not wasm".to_vec(), false, None)
+        .unwrap_err();
+    assert_eq!(balance(&env, id), before);
 }

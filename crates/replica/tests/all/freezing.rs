@@ -7,7 +7,7 @@ use ic_management_canister_types::{
     CanisterSettings, ProvisionalTopUpCanisterArgs, UpdateSettingsArgs,
 };
 
-use crate::support::{eve, user, wasm, Env};
+use crate::support::{eve, missing_cycles, user, wasm, Env};
 
 /// A `kv` canister frozen by its freezing threshold: installed with the default cycles, then
 /// given a threshold whose idle burn is far more than its balance.
@@ -94,8 +94,7 @@ fn a_canister_below_its_freezing_threshold_refuses_calls_until_a_top_up() {
         let err = env
             .update::<_, ()>(id, "put", ("k".to_string(), "v".to_string()))
             .unwrap_err();
-        let after = err.message.split("at least ").nth(1).unwrap();
-        after.split_whitespace().next().unwrap().parse().unwrap()
+        missing_cycles(&err.message)
     };
     let top_up = ProvisionalTopUpCanisterArgs {
         canister_id: id,

@@ -31,6 +31,20 @@ pub fn wat(name: &str) -> Vec<u8> {
     wat::parse_file(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
+/// The cycles an IC0207 error's text says are missing ("... with at least N additional
+/// cycles").
+pub fn missing_cycles(message: &str) -> u128 {
+    let after = message
+        .split("at least ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no amount in {message:?}"));
+    after
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no amount in {message:?}"))
+}
+
 pub fn user() -> Principal {
     Principal::self_authenticating([1u8; 44])
 }
