@@ -31,7 +31,7 @@ use drydock_bench::bare::BareCanister;
 use drydock_bench::report::{human, Report};
 use drydock_bench::{machine_summary, test_canister, user, workspace_target, KvReplica};
 use drydock_exec::context::{EntryKind, ExecLimits, MessageEnv, Outcome};
-use drydock_exec::{Engine, Instance, MemoryBacking, StableMemory};
+use drydock_exec::{Engine, Instance, MemoryBacking, MemoryDelta, StableMemory, PAGE_SIZE};
 use sha2::{Digest, Sha256};
 
 /// Rounds of `compute`'s mixing loop: about 2.5 ms of CPU per call in bare wasmtime, 3.3 ms
@@ -215,6 +215,8 @@ fn main() {
 struct MeteredCanister {
     inst: Instance,
     limits: ExecLimits,
+    /// Holds the memory files the instance's committed state lives in.
+    _dir: tempfile::TempDir,
 }
 
 impl MeteredCanister {
@@ -232,7 +234,19 @@ impl MeteredCanister {
             limits,
         )
         .expect("kv instance");
-        Self { inst, limits }
+        // Commit the instantiated state (the data segments) into memory files, as an install
+        // does: a rollback then returns to it.
+        let dir = tempfile::tempdir_in(workspace_target()).expect("scratch dir");
+        let mut inst = inst;
+        let delta = inst.delta().expect("delta");
+        let heap = memory_file(&dir.path().join("heap"), &delta.heap);
+        let stable = memory_file(&dir.path().join("stable"), &delta.stable);
+        inst.after_commit(&delta, &heap, &stable).expect("commit");
+        Self {
+            inst,
+            limits,
+            _dir: dir,
+        }
     }
 
     /// `compute`'s reply, the execution rolled back.
@@ -254,6 +268,26 @@ impl MeteredCanister {
             Ok(Outcome::Reply(bytes)) => bytes,
             other => panic!("compute in drydock's engine: {other:?}"),
         }
+    }
+}
+
+/// A memory file holding `delta`'s pages, as the replica writes one at a commit.
+fn memory_file(path: &std::path::Path, delta: &MemoryDelta) -> MemoryBacking {
+    let file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .expect("memory file");
+    file.set_len(delta.size).expect("memory file size");
+    for (page, bytes) in &delta.pages {
+        file.write_all_at(bytes, page * PAGE_SIZE as u64)
+            .expect("memory file page");
+    }
+    MemoryBacking {
+        file: Some(std::sync::Arc::new(file)),
+        size: delta.size,
     }
 }
 
