@@ -225,7 +225,7 @@ impl MeteredCanister {
         let module = engine.load(wasm).expect("kv.wasm in drydock's engine");
         let limits = ExecLimits::ic(40_000_000_000);
         let stable = StableMemory::new(&MemoryBacking::default(), 1 << 30).expect("stable");
-        let inst = Instance::new(
+        let mut inst = Instance::new(
             &engine,
             module,
             MemoryBacking::default(),
@@ -237,7 +237,6 @@ impl MeteredCanister {
         // Commit the instantiated state (the data segments) into memory files, as an install
         // does: a rollback then returns to it.
         let dir = tempfile::tempdir_in(workspace_target()).expect("scratch dir");
-        let mut inst = inst;
         let delta = inst.delta().expect("delta");
         let heap = memory_file(&dir.path().join("heap"), &delta.heap);
         let stable = memory_file(&dir.path().join("stable"), &delta.stable);

@@ -156,22 +156,21 @@ impl Replica {
         record: &CanisterRecord,
         caller: Option<&Principal>,
     ) -> Result<u128, CallError> {
-        let limit = self.freezing_limit(record)?;
-        refuse_unless_paid(record, limit, 0, caller)?;
-        Ok(limit)
+        self.ensure_can_pay(record, 0, caller)
     }
 
     /// Refuses what would cost the canister `cost` cycles in advance when its balance cannot
     /// pay it and stay above its freezing threshold (IC0207; a query, `caller` none, is
-    /// told the canister is frozen).
+    /// told the canister is frozen). Returns the freezing threshold in cycles.
     pub(crate) fn ensure_can_pay(
         &self,
         record: &CanisterRecord,
         cost: u128,
         caller: Option<&Principal>,
-    ) -> Result<(), CallError> {
+    ) -> Result<u128, CallError> {
         let limit = self.freezing_limit(record)?;
-        refuse_unless_paid(record, limit, cost, caller)
+        refuse_unless_paid(record, limit, cost, caller)?;
+        Ok(limit)
     }
 
     /// Refuses an execution that grew the canister's memory to `record`'s sizes when its
