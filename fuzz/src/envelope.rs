@@ -64,48 +64,68 @@ pub enum Key {
     P256(u8),
 }
 
-impl Key {
-    fn secret(index: u8) -> [u8; 32] {
-        // Any 32 equal bytes from 1 to 4 are a valid scalar for all three curves.
-        [index % 4 + 1; 32]
-    }
+/// The twelve fixed keys, built once: deriving a public key is a scalar multiplication, as
+/// costly as a signature, so the fuzzer would otherwise spend most of its time on it.
+struct KeyPair {
+    ed25519: ed25519_dalek::SigningKey,
+    secp256k1: k256::ecdsa::SigningKey,
+    p256: p256::ecdsa::SigningKey,
+    /// The public keys as DER, in that order.
+    der: [Vec<u8>; 3],
+}
 
+fn key_pair(index: u8) -> &'static KeyPair {
+    use ed25519_dalek::pkcs8::EncodePublicKey;
+    static KEYS: std::sync::OnceLock<Vec<KeyPair>> = std::sync::OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        (0..4u8)
+            .map(|i| {
+                // Any 32 equal bytes from 1 to 4 are a valid scalar for all three curves.
+                let secret = [i + 1; 32];
+                let ed25519 = ed25519_dalek::SigningKey::from_bytes(&secret);
+                let secp256k1 =
+                    k256::ecdsa::SigningKey::from_bytes(&secret.into()).expect("a valid scalar");
+                let p256 =
+                    p256::ecdsa::SigningKey::from_bytes(&secret.into()).expect("a valid scalar");
+                let der = [
+                    ed25519.verifying_key().to_public_key_der(),
+                    secp256k1.verifying_key().to_public_key_der(),
+                    p256.verifying_key().to_public_key_der(),
+                ]
+                .map(|d| d.expect("a fixed key encodes").into_vec());
+                KeyPair {
+                    ed25519,
+                    secp256k1,
+                    p256,
+                    der,
+                }
+            })
+            .collect()
+    });
+    &keys[usize::from(index % 4)]
+}
+
+impl Key {
     /// The public key as DER (SubjectPublicKeyInfo), as it goes on the wire.
     pub fn public_der(self) -> Vec<u8> {
-        use ed25519_dalek::pkcs8::EncodePublicKey;
-        let der = match self {
-            Key::Ed25519(i) => ed25519_dalek::SigningKey::from_bytes(&Key::secret(i))
-                .verifying_key()
-                .to_public_key_der(),
-            Key::Secp256k1(i) => k256::ecdsa::SigningKey::from_bytes(&Key::secret(i).into())
-                .expect("a valid scalar")
-                .verifying_key()
-                .to_public_key_der(),
-            Key::P256(i) => p256::ecdsa::SigningKey::from_bytes(&Key::secret(i).into())
-                .expect("a valid scalar")
-                .verifying_key()
-                .to_public_key_der(),
-        };
-        der.expect("a fixed key encodes").into_vec()
+        match self {
+            Key::Ed25519(i) => key_pair(i).der[0].clone(),
+            Key::Secp256k1(i) => key_pair(i).der[1].clone(),
+            Key::P256(i) => key_pair(i).der[2].clone(),
+        }
     }
 
     /// A signature over `msg`: Ed25519, or ECDSA with SHA-256 as 64 bytes `r ‖ s`.
     pub fn sign(self, msg: &[u8]) -> Vec<u8> {
         use ed25519_dalek::Signer as _;
         match self {
-            Key::Ed25519(i) => ed25519_dalek::SigningKey::from_bytes(&Key::secret(i))
-                .sign(msg)
-                .to_vec(),
+            Key::Ed25519(i) => key_pair(i).ed25519.sign(msg).to_vec(),
             Key::Secp256k1(i) => {
-                let key = k256::ecdsa::SigningKey::from_bytes(&Key::secret(i).into())
-                    .expect("a valid scalar");
-                let sig: k256::ecdsa::Signature = key.sign(msg);
+                let sig: k256::ecdsa::Signature = key_pair(i).secp256k1.sign(msg);
                 sig.to_vec()
             }
             Key::P256(i) => {
-                let key = p256::ecdsa::SigningKey::from_bytes(&Key::secret(i).into())
-                    .expect("a valid scalar");
-                let sig: p256::ecdsa::Signature = key.sign(msg);
+                let sig: p256::ecdsa::Signature = key_pair(i).p256.sign(msg);
                 sig.to_vec()
             }
         }
