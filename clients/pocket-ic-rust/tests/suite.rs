@@ -609,6 +609,13 @@ fn an_instance_set_up_once_is_cloned_per_test_with_drydock_s_extension() {
         assert_eq!(got.as_deref(), Some("2"));
         let got: Option<String> = query(&base, kv, "get", encode_one("shared").unwrap());
         assert_eq!(got.as_deref(), Some("1"), "round {round}");
+        // Nor do the instance's changes reach the clone (the two shared files until now).
+        let () = update(&base, kv, "put", encode_args(("other", round.to_string())).unwrap());
+        let got: Option<String> = query(&pic, kv, "get", encode_one("other").unwrap());
+        let before = (round > 0).then(|| (round - 1).to_string());
+        assert_eq!(got, before, "round {round}");
+        let got: Option<String> = query(&pic, kv, "get", encode_one("shared").unwrap());
+        assert_eq!(got.as_deref(), Some("2"));
         let (status, body) = http(&pic, "DELETE", &format!("/instances/{}", pic.instance_id()));
         assert_eq!(status, 200, "{body}");
     }
@@ -616,5 +623,5 @@ fn an_instance_set_up_once_is_cloned_per_test_with_drydock_s_extension() {
     let (status, body) = http(&base, "POST", "/drydock/instances/999999/clone");
     assert_eq!(status, 404, "{body}");
     let len: u64 = query(&base, kv, "len", encode_args(()).unwrap());
-    assert_eq!(len, 1);
+    assert_eq!(len, 2);
 }

@@ -208,9 +208,10 @@ impl Replica {
 
     /// Copies the state directory, as of the last commit, to `dest`: a replica opened there
     /// holds the same canisters, snapshots and system state, and goes its own way after.
-    /// Copy-on-write where the file system clones files (btrfs, XFS), else the bytes written
-    /// (holes stay holes); see [`drydock_state::Store::copy_to`].
-    pub fn copy_state_to(&self, dest: &Path) -> Result<drydock_state::CopyStats, ReplicaError> {
+    /// Copy-on-write where the file system clones files (btrfs, XFS); elsewhere the memory
+    /// files are hard-linked and each side copies a shared file at its first change to it;
+    /// see [`drydock_state::Store::copy_to`].
+    pub fn copy_state_to(&mut self, dest: &Path) -> Result<drydock_state::CopyStats, ReplicaError> {
         Ok(self.store.copy_to(dest)?)
     }
 

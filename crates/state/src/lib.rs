@@ -15,7 +15,8 @@
 //! later writes preserve the pages they replace (copy-on-write), and
 //! [`MemoryOp::Restore`] copies back only what changed. The `snapshots`
 //! module of the store describes the page store. [`Store::copy_to`] copies
-//! the whole directory to a new one (the store's `copy` module).
+//! the whole directory to a new one (the store's `copy` module), sharing the
+//! memory files with it until either side changes one (the `share` module).
 //!
 //! Blobs, memories and snapshots change only through [`Store::commit`],
 //! which is atomic and durable when it returns `Ok`.
@@ -122,6 +123,9 @@ pub struct CopyStats {
     pub files: u64,
     /// Files cloned by the file system (copy-on-write) rather than copied.
     pub cloned: u64,
+    /// Files hard-linked (memories, layers and content, where the file system cannot clone):
+    /// shared until either directory changes them.
+    pub linked: u64,
     /// Bytes copied (holes and cloned files are not counted).
     pub bytes_copied: u64,
 }

@@ -18,6 +18,7 @@ mod content;
 mod copy;
 mod recovery;
 mod resolve;
+mod share;
 mod snapshots;
 
 /// The largest memory size a batch may set: 1 TiB. A larger size could not
@@ -432,6 +433,7 @@ impl Store {
             self.checkpoint()?;
         }
         // Refusals for want of space come before anything is written: not poisoning.
+        self.own_files_for(&batch, &pending)?;
         self.ensure_space(&batch, &pending)?;
         let result = self.prepare_and_append(&batch, pending, sync);
         self.poison_on_error(result)
@@ -787,6 +789,10 @@ impl Store {
         pages: &[(u64, Vec<u8>)],
         record: Option<u64>,
     ) -> Result<(), StateError> {
+        if record.is_some() && !fresh {
+            // A replayed record may write a file that a copy of the directory links.
+            self.own_file(share::Owned::Memory(generation))?;
+        }
         let path = self.memory_path(generation, name);
         let wal_corrupt = |cause: String| {
             StateError::corrupt(

@@ -7,6 +7,7 @@ mod bad_modules;
 mod calls;
 mod chunks;
 mod controllers;
+mod copies;
 mod eop;
 mod fees;
 mod freezing;

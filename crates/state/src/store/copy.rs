@@ -3,15 +3,19 @@
 //!
 //! Each file is cloned with `FICLONE` where the file system shares extents (btrfs, XFS with
 //! reflinks): copy-on-write, at a cost that does not grow with the file. Elsewhere (ext4,
-//! tmpfs) it is copied by its data extents only (`SEEK_DATA`/`SEEK_HOLE`, then
-//! `copy_file_range` in the kernel), so the holes of sparse memory files stay holes and cost
-//! nothing; the cost grows with the bytes written, not with the memories' sizes.
+//! tmpfs) the memory, layer and content files are hard-linked into the copy: a cost that does
+//! not grow with them either. The two directories then share those files, and each store
+//! takes its own copy of a shared file before it changes it (the `share` module), so the
+//! copy's cost is paid file by file, at the first change. The other files (the manifest, the
+//! WAL, the caller's own) are copied, by their data extents only (`SEEK_DATA`/`SEEK_HOLE`,
+//! then `copy_file_range` in the kernel), so holes stay holes; so is a file that cannot be
+//! linked (another file system, too many links).
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use super::Store;
+use super::{Store, CONTENT_DIR, LAYERS_DIR, MEMORIES_DIR};
 use crate::error::StateError;
 use crate::CopyStats;
 
@@ -21,27 +25,45 @@ const FICLONE: libc::c_ulong = 0x4004_9409;
 impl Store {
     /// Copies the directory, as of the last commit, to `dest` (created; it must not exist or
     /// be empty): every file but `LOCK` and leftovers of interrupted writes (`*.tmp`), so a
-    /// [`Store::open`] of `dest` finds the same blobs, memories and snapshots. Nothing is
-    /// synced: the copy is for a scratch replica, not a backup. The files of the directory
-    /// that are not the store's (the caller's own) are copied too.
+    /// [`Store::open`] of `dest` finds the same blobs, memories and snapshots. The store
+    /// checkpoints first, so the copy has no log to replay. Nothing of the copy is synced: it
+    /// is for a scratch replica, not a backup. The files of the directory that are not the
+    /// store's (the caller's own) are copied too.
     ///
     /// # Errors
     /// [`StateError::Io`] naming the file that could not be read or written; `dest` may then
-    /// hold part of the copy.
-    pub fn copy_to(&self, dest: &Path) -> Result<CopyStats, StateError> {
+    /// hold part of the copy. A failed checkpoint poisons the store (see
+    /// [`Store::checkpoint`]).
+    pub fn copy_to(&mut self, dest: &Path) -> Result<CopyStats, StateError> {
+        self.checkpoint()?;
         let mut stats = CopyStats::default();
-        copy_tree(self.dir(), dest, true, &mut stats)?;
+        copy_tree(self.dir(), dest, Level::Top, &mut stats)?;
         Ok(stats)
     }
 }
 
-fn copy_tree(src: &Path, dest: &Path, top: bool, stats: &mut CopyStats) -> Result<(), StateError> {
+/// Where in the directory a file is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Top,
+    /// `memories/`, `layers/`, `content/`: files the stores never change in place while
+    /// another directory links them.
+    Linkable,
+    Other,
+}
+
+fn copy_tree(
+    src: &Path,
+    dest: &Path,
+    level: Level,
+    stats: &mut CopyStats,
+) -> Result<(), StateError> {
     std::fs::create_dir_all(dest).map_err(|e| StateError::io("create directory", dest, e))?;
     let entries = std::fs::read_dir(src).map_err(|e| StateError::io("read directory", src, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| StateError::io("read directory", src, e))?;
         let name = entry.file_name();
-        if (top && name == "LOCK") || name.to_string_lossy().ends_with(".tmp") {
+        if (level == Level::Top && name == "LOCK") || name.to_string_lossy().ends_with(".tmp") {
             continue;
         }
         let (from, to) = (entry.path(), dest.join(&name));
@@ -49,45 +71,77 @@ fn copy_tree(src: &Path, dest: &Path, top: bool, stats: &mut CopyStats) -> Resul
             .file_type()
             .map_err(|e| StateError::io("stat", &from, e))?;
         if kind.is_dir() {
-            copy_tree(&from, &to, false, stats)?;
+            let sub = if level == Level::Top
+                && [MEMORIES_DIR, LAYERS_DIR, CONTENT_DIR]
+                    .iter()
+                    .any(|d| name == *d)
+            {
+                Level::Linkable
+            } else {
+                Level::Other
+            };
+            copy_tree(&from, &to, sub, stats)?;
         } else if kind.is_file() {
-            copy_file(&from, &to, stats)?;
+            copy_file(&from, &to, level == Level::Linkable, stats)?;
         }
     }
     Ok(())
 }
 
-fn copy_file(from: &Path, to: &Path, stats: &mut CopyStats) -> Result<(), StateError> {
+fn copy_file(from: &Path, to: &Path, link: bool, stats: &mut CopyStats) -> Result<(), StateError> {
     let src = File::open(from).map_err(|e| StateError::io("open", from, e))?;
-    let dst = File::create(to).map_err(|e| StateError::io("create", to, e))?;
+    let mut dst = File::create(to).map_err(|e| StateError::io("create", to, e))?;
     stats.files += 1;
     // SAFETY: both descriptors are open for the duration of the call.
     if unsafe { libc::ioctl(dst.as_raw_fd(), FICLONE, src.as_raw_fd()) } == 0 {
         stats.cloned += 1;
         return Ok(());
     }
+    if link {
+        drop(dst);
+        std::fs::remove_file(to).map_err(|e| StateError::io("remove", to, e))?;
+        if std::fs::hard_link(from, to).is_ok() {
+            stats.linked += 1;
+            return Ok(());
+        }
+        dst = File::create(to).map_err(|e| StateError::io("create", to, e))?;
+    }
     let len = src
         .metadata()
         .map_err(|e| StateError::io("stat", from, e))?
         .len();
+    stats.bytes_copied += copy_data(&src, &dst, len, from, to)?;
+    Ok(())
+}
+
+/// Copies the first `len` bytes of `src` (at `from`) to `dst` (at `to`, made `len` long) by
+/// their data extents; returns the bytes copied.
+pub(super) fn copy_data(
+    src: &File,
+    dst: &File,
+    len: u64,
+    from: &Path,
+    to: &Path,
+) -> Result<u64, StateError> {
     dst.set_len(len)
         .map_err(|e| StateError::io("truncate", to, e))?;
+    let mut copied = 0;
     let mut at = 0u64;
     while at < len {
         let Some(data) =
-            seek(&src, at, libc::SEEK_DATA).map_err(|e| StateError::io("seek", from, e))?
+            seek(src, at, libc::SEEK_DATA).map_err(|e| StateError::io("seek", from, e))?
         else {
             break; // only a hole is left
         };
-        let end = seek(&src, data, libc::SEEK_HOLE)
+        let end = seek(src, data, libc::SEEK_HOLE)
             .map_err(|e| StateError::io("seek", from, e))?
             .unwrap_or(len)
             .min(len);
-        copy_range(&src, &dst, data, end).map_err(|e| StateError::io("copy to", to, e))?;
-        stats.bytes_copied += end - data;
+        copy_range(src, dst, data, end).map_err(|e| StateError::io("copy to", to, e))?;
+        copied += end - data;
         at = end;
     }
-    Ok(())
+    Ok(copied)
 }
 
 /// `lseek(fd, at, whence)`; `None` when no data lies at or after `at` (ENXIO).

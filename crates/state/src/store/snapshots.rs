@@ -50,6 +50,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::share::{shared, Owned};
 use super::{
     exists, memory_file_name, round_up_to_page, Memory, Store, LAYERS_DIR, MANIFEST_FILE,
     MEMORIES_DIR,
@@ -350,6 +351,9 @@ impl Store {
         layer: u64,
         images: &[(u64, Option<Vec<u8>>)],
     ) -> Result<Preserved, StateError> {
+        if images.iter().any(|(_, image)| image.is_some()) {
+            self.own_file(Owned::Layer(layer))?;
+        }
         let path = self.layer_path(layer);
         let b = &*self.backend;
         let (existing, mut slot) = match self.layers.get(&layer) {
@@ -652,6 +656,9 @@ impl Store {
         from: &str,
         preserved: &Preserved,
     ) -> Result<(), StateError> {
+        if let Some(s) = self.snaps.get(from) {
+            self.own_file(Owned::Memory(s.base_gen))?;
+        }
         let (generation, live_size, file, mut len) = self.in_place_file(name, from)?;
         self.apply_preserved(generation, preserved)?;
 
@@ -743,6 +750,11 @@ impl Store {
         for (&id, layer) in &self.layers {
             let Some(file) = &layer.file else { continue };
             let path = self.layer_path(id);
+            if shared(file, &path)? {
+                // A copy of the directory links it too: leave it as it is (its free slots
+                // are freed once one of the two directories owns it).
+                continue;
+            }
             let mut slots = used.remove(&id).unwrap_or_default();
             slots.sort_unstable();
             slots.dedup();
@@ -767,6 +779,7 @@ impl Store {
     pub(super) fn punch_freed(&mut self) -> Result<(), StateError> {
         let punches = std::mem::take(&mut self.pending_punch);
         for (layer, slot) in punches {
+            self.own_file(Owned::Layer(layer))?;
             let Some(file) = self.layers.get(&layer).and_then(|l| l.file.clone()) else {
                 continue; // the whole file is garbage
             };
