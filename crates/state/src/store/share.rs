@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::snapshots::RestorePlan;
-use super::{copy, Pending, Store, TMP_SUFFIX};
+use super::{copy, round_up_to_page, Pending, Store, TMP_SUFFIX};
 use crate::{Batch, MemoryOp, StateError};
 
 /// A memory file generation or a layer file.
@@ -47,15 +47,11 @@ impl Store {
                         images,
                         ..
                     },
-                    _,
+                    MemoryOp::Write { size, pages, .. },
                 ) => {
                     // A write of no page that does not grow the file leaves it as it is.
-                    let changes = match &update.op {
-                        MemoryOp::Write { size, pages, .. } => (!pages.is_empty(), *size),
-                        _ => (true, 0),
-                    };
                     if let Some(m) = self.memories.get(&update.name).filter(|_| !fresh) {
-                        if changes.0 || super::round_up_to_page(changes.1) > m.len {
+                        if !pages.is_empty() || round_up_to_page(*size) > m.len {
                             files.push(Owned::Memory(m.generation));
                         }
                     }
