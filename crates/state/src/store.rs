@@ -960,6 +960,13 @@ enum Pending {
     Restore(RestorePlan),
 }
 
+impl Pending {
+    /// Whether it restores a memory in place (writing its snapshot's own file).
+    fn restores_in_place(&self) -> bool {
+        matches!(self, Pending::Restore(RestorePlan::InPlace))
+    }
+}
+
 /// The keys of `map` that start with `prefix`, sorted.
 fn keys_with_prefix<V>(map: &BTreeMap<String, V>, prefix: &str) -> Vec<String> {
     map.range::<str, _>((

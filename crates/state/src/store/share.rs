@@ -18,7 +18,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::snapshots::RestorePlan;
 use super::{copy, round_up_to_page, Pending, Store, TMP_SUFFIX};
 use crate::{Batch, MemoryOp, StateError};
 
@@ -59,7 +58,7 @@ impl Store {
                         files.push(Owned::Layer(*layer));
                     }
                 }
-                (Pending::Restore(RestorePlan::InPlace), MemoryOp::Restore { from }) => {
+                (p, MemoryOp::Restore { from }) if p.restores_in_place() => {
                     // It writes the snapshot's file and preserves pages in the newest layer
                     // of its chain. (A restore by copy writes a new file only.)
                     if let Some(s) = self.snaps.get(from) {
