@@ -506,27 +506,30 @@ fn tests_share_a_state_set_up_once() {
 fn a_live_instance_serves_the_ic_http_interface() {
     let mut pic = PocketIc::new();
     let kv = install(&pic, "kv");
-    let url = pic.make_live(None);
-    let port = url.port().expect("a port");
-    for _ in 0..2 {
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        std::io::Write::write_all(
-            &mut stream,
-            b"GET /api/v2/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-        )
-        .unwrap();
-        let mut response = Vec::new();
-        std::io::Read::read_to_end(&mut stream, &mut response).unwrap();
-        let text = String::from_utf8_lossy(&response);
-        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-        assert!(text.contains("application/cbor"), "{text}");
+    // Live, stopped, and live again: the calls right after each change are answered.
+    for round in 0..2 {
+        let url = pic.make_live(None);
+        let port = url.port().expect("a port");
+        for _ in 0..2 {
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            std::io::Write::write_all(
+                &mut stream,
+                b"GET /api/v2/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+            )
+            .unwrap();
+            let mut response = Vec::new();
+            std::io::Read::read_to_end(&mut stream, &mut response).unwrap();
+            let text = String::from_utf8_lossy(&response);
+            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+            assert!(text.contains("application/cbor"), "{text}");
+        }
+        // The instance's own calls work while it is live, and after.
+        let () = update(&pic, kv, "put", encode_args((format!("live {round}"), "1")).unwrap());
+        pic.stop_live();
+        let () = update(&pic, kv, "put", encode_args((format!("after {round}"), "1")).unwrap());
+        let len: u64 = query(&pic, kv, "len", encode_args(()).unwrap());
+        assert_eq!(len, 2 * (round + 1));
     }
-    // The instance's own calls work while it is live, and after.
-    let () = update(&pic, kv, "put", encode_args(("live", "1")).unwrap());
-    pic.stop_live();
-    let () = update(&pic, kv, "put", encode_args(("after", "1")).unwrap());
-    let len: u64 = query(&pic, kv, "len", encode_args(()).unwrap());
-    assert_eq!(len, 2);
 }
 
 #[test]

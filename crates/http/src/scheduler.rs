@@ -49,19 +49,35 @@ pub(crate) fn run(service: Shared) {
             Ok(jobs) => jobs.into_iter().for_each(|job| pool.run(job)),
             Err(e) => tracing::error!("the scheduler failed: {e}"),
         }
-        match service.with_replica(|r| r.begin_sync()) {
-            Ok(Some(sync)) => match sync.run() {
-                Ok(()) => service.with_replica(|r| r.published(sync)),
-                Err(e) => tracing::error!("making executions durable failed: {e}"),
-            },
-            Ok(None) => {}
-            Err(e) => tracing::error!("making executions durable failed: {e}"),
-        }
-        // Answers made durable by this sync (or by another path's) go to their callers.
-        if service.deliver_answers() {
-            service.answers.notify();
+        publish(&service);
+        service.work.wait(seen, ROUND_INTERVAL);
+    }
+    // The jobs handed out finish, and what they did is made durable and answered, before the
+    // scheduler ends: whoever runs the rounds next (an embedder's own thread) finds no
+    // canister busy and no answer held back.
+    loop {
+        let seen = service.work.count();
+        if pool.in_flight.load(Ordering::Acquire) == 0 {
+            break;
         }
         service.work.wait(seen, ROUND_INTERVAL);
+    }
+    publish(&service);
+}
+
+/// Makes the finished executions durable (one `fdatasync`, without the replica's lock), then
+/// hands the answers it covers (or another path's sync covered) to their callers.
+fn publish(service: &Shared) {
+    match service.with_replica(|r| r.begin_sync()) {
+        Ok(Some(sync)) => match sync.run() {
+            Ok(()) => service.with_replica(|r| r.published(sync)),
+            Err(e) => tracing::error!("making executions durable failed: {e}"),
+        },
+        Ok(None) => {}
+        Err(e) => tracing::error!("making executions durable failed: {e}"),
+    }
+    if service.deliver_answers() {
+        service.answers.notify();
     }
 }
 
@@ -72,6 +88,8 @@ struct Pool {
     jobs: Sender<Job>,
     queue: Arc<Mutex<Receiver<Job>>>,
     idle: Arc<AtomicUsize>,
+    /// Jobs handed out and not yet drained.
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Pool {
@@ -83,6 +101,7 @@ impl Pool {
             jobs,
             queue: Arc::new(Mutex::new(queue)),
             idle: Arc::new(AtomicUsize::new(0)),
+            in_flight: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -95,7 +114,9 @@ impl Pool {
         if !claimed {
             self.spawn();
         }
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
         if self.jobs.send(job).is_err() {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
             tracing::error!("no worker took a job");
         }
     }
@@ -103,6 +124,7 @@ impl Pool {
     fn spawn(&self) {
         let (service, cutoff) = (self.service.clone(), self.cutoff);
         let (queue, idle) = (self.queue.clone(), self.idle.clone());
+        let in_flight = self.in_flight.clone();
         std::thread::spawn(move || loop {
             let next = queue
                 .lock()
@@ -127,11 +149,23 @@ impl Pool {
                 service.with_replica(|r| f(r));
                 service.work.notify();
             };
-            if let Err(e) = drydock_replica::drain(&with, job, cutoff) {
-                tracing::error!("an execution failed: {e}");
+            {
+                let _counted = Counted(&in_flight);
+                if let Err(e) = drydock_replica::drain(&with, job, cutoff) {
+                    tracing::error!("an execution failed: {e}");
+                }
             }
             idle.fetch_add(1, Ordering::AcqRel);
             service.work.notify();
         });
+    }
+}
+
+/// A job in flight, counted off when its worker is done with it (even by a panic).
+struct Counted<'a>(&'a AtomicUsize);
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }

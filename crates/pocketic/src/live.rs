@@ -28,10 +28,12 @@ pub(crate) fn start_live(slot: &Arc<Slot>, config: &AutoProgressConfig) {
         while running.load(Ordering::SeqCst) {
             std::thread::sleep(interval);
             let Some(slot) = slot.upgrade() else { return };
+            let instance = lock(&slot.instance);
+            // Checked under the instance's lock, which `stop_live` takes after clearing the
+            // flag: no round runs, and the clock is not unpinned, once it has returned.
             if !running.load(Ordering::SeqCst) {
                 return;
             }
-            let instance = lock(&slot.instance);
             // With an HTTP gateway, its scheduler runs the rounds.
             let gateway = instance.has_gateway();
             instance.with_replica(|r| {
@@ -85,7 +87,7 @@ pub(crate) async fn start_gateway(
     };
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let served = listener
             .serve(service, async {
                 let _ = stopped.await;
@@ -97,17 +99,29 @@ pub(crate) async fn start_gateway(
         flag.store(false, Ordering::SeqCst);
     });
     let mut gateways = lock(&server.gateways);
-    gateways.push(Some(Gateway { instance: id, stop }));
+    gateways.push(Some(Gateway {
+        instance: id,
+        stop,
+        task,
+    }));
     Ok(HttpGatewayInfo {
         instance_id: gateways.len() - 1,
         port,
     })
 }
 
-/// Stops gateway `id`; false if it is not running.
-pub(crate) fn stop_gateway(server: &Shared, id: usize) -> bool {
+/// Stops gateway `id` and returns once it has stopped: its scheduler has ended, so the
+/// instance's calls run their rounds themselves again. False if it is not running.
+pub(crate) async fn stop_gateway(server: &Shared, id: usize) -> bool {
     let gateway = lock(&server.gateways).get_mut(id).and_then(Option::take);
-    gateway.map(|g| g.stop.send(())).is_some()
+    let Some(gateway) = gateway else {
+        return false;
+    };
+    let _ = gateway.stop.send(());
+    if let Err(e) = gateway.task.await {
+        tracing::warn!("the HTTP gateway {id} ended badly: {e}");
+    }
+    true
 }
 
 /// Stops the gateways of instance `id` (when it is deleted).

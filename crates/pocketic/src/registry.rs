@@ -29,6 +29,8 @@ pub(crate) struct Slot {
 pub(crate) struct Gateway {
     pub instance: usize,
     pub stop: tokio::sync::oneshot::Sender<()>,
+    /// The task that serves it: done once its scheduler has ended.
+    pub task: tokio::task::JoinHandle<()>,
 }
 
 pub(crate) struct Server {

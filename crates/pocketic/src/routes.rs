@@ -403,7 +403,7 @@ async fn http_gateway(State(server): State<Shared>, body: Bytes) -> Response {
 
 /// `POST /http_gateway/<id>/stop`.
 async fn stop_http_gateway(State(server): State<Shared>, UrlPath(id): UrlPath<usize>) -> Response {
-    if stop_gateway(&server, id) {
+    if stop_gateway(&server, id).await {
         (StatusCode::OK, Json(())).into_response()
     } else {
         error_response(PocketIcError::BadRequest(format!(
