@@ -597,11 +597,10 @@ mod candid_quota_tests {
         small.extend([0x80, 0x20]);
         decode_arg::<ic_management_canister_types::CanisterIdRecord>(&small).unwrap();
         arg.extend([0x80, 0x80, 0x80, 0x80, 0x10]);
-        let start = std::time::Instant::now();
+        // Refused by the quota (its error says so), before the nulls are skipped.
         let decoded = decode_arg::<ic_management_canister_types::CanisterIdRecord>(&arg);
         let err = decoded.expect_err("decoded 2^32 nulls");
         assert!(format!("{err:?}").contains("cost exceeds"), "{err:?}");
-        assert!(start.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]
