@@ -37,6 +37,9 @@ pub enum CallOutcome {
 enum Status {
     Processing,
     Done(CallOutcome),
+    /// Answered before a restart, and its answer was not kept (the replica's
+    /// `KnownRequest::Forgotten`): the spec's `done`.
+    Forgotten,
 }
 
 #[derive(Clone, Debug)]
@@ -299,6 +302,7 @@ impl Service {
                 drydock_replica::KnownRequest::Answered(result) => {
                     Status::Done(outcome_of(result.map_err(drydock_replica::CallError::from)))
                 }
+                drydock_replica::KnownRequest::Forgotten => Status::Forgotten,
                 drydock_replica::KnownRequest::Running(ingress) => {
                     let (tx, _) = tokio::sync::oneshot::channel();
                     lock(&self.waiting).insert(ingress, (rid, tx));
@@ -383,7 +387,7 @@ impl Service {
     pub fn is_done(&self, rid: &RequestId) -> bool {
         matches!(
             lock(&self.requests).by_id.get(rid).map(|r| &r.status),
-            Some(Status::Done(_))
+            Some(Status::Done(_) | Status::Forgotten)
         )
     }
 
@@ -654,6 +658,9 @@ impl Service {
                     &[b"request_status", base, b"status"],
                     b"processing".to_vec(),
                 ),
+                Status::Forgotten => {
+                    t.insert(&[b"request_status", base, b"status"], b"done".to_vec())
+                }
                 Status::Done(CallOutcome::Replied(reply)) => {
                     t.insert(&[b"request_status", base, b"status"], b"replied".to_vec());
                     t.insert(&[b"request_status", base, b"reply"], reply.clone());

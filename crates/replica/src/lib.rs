@@ -46,7 +46,7 @@ pub use messaging::{CallContext, Callback, CallerInfo, CanisterCalls, Origin};
 pub use method::MethodKind;
 pub use record::{CanisterRecord, CanisterStatus};
 pub use replica::{Limits, Replica, ReplicaConfig, Started};
-pub use requests::{IngressRequest, KnownRequest};
+pub use requests::{IngressRequest, KnownRequest, KEEP_ANSWER_BYTES};
 pub use snapshot_meta::{SnapshotInfo, MAX_SNAPSHOTS_PER_CANISTER};
 pub use snapshot_transfer::MAX_SLICE_BYTES;
 pub use state_hashes::StateHashes;

@@ -5,7 +5,9 @@
 //!
 //! # Layout
 //! `request/<request id, 64 hex>` → JSON `{ "expiry": ns, "ingress": n }`: the ingress number
-//! the call got; its answer is the blob `ingress/<n>` (the call is accepted with `keep`).
+//! the call got; its answer is the blob `ingress/<n>` (the call is accepted with `keep`). A
+//! call answered at once with more than [`KEEP_ANSWER_BYTES`] has `"forgotten": true` instead
+//! of an answer blob.
 //!
 //! # Invariants
 //! - A request's blob is committed before (in WAL order) any effect of its execution, and
@@ -39,10 +41,20 @@ const RETENTION_NS: u64 = 5 * 60 * 1_000_000_000;
 /// How often expired entries are looked for.
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// The longest answer of a call answered at once (a management or native canister call) that
+/// is kept durably with its request id. A longer one (a 2 MB `read_canister_snapshot_data`
+/// slice) is handed out and kept in the HTTP server's memory for the retention, as the IC
+/// keeps its ingress history in memory; written durably, each slice of a snapshot download
+/// was written to disk three times over. After a restart its status reads `done`.
+pub const KEEP_ANSWER_BYTES: usize = 64 * 1024;
+
 #[derive(Serialize, Deserialize)]
 struct Entry {
     expiry: u64,
     ingress: u64,
+    /// Answered at once, and the answer was longer than [`KEEP_ANSWER_BYTES`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    forgotten: bool,
 }
 
 fn key(request_id: &[u8; 32]) -> String {
@@ -56,6 +68,9 @@ pub enum KnownRequest {
     Running(u64),
     /// It was answered.
     Answered(Result<Vec<u8>, UserError>),
+    /// It was answered at once, and its answer, longer than [`KEEP_ANSWER_BYTES`], was not
+    /// kept: the spec's status `done`.
+    Forgotten,
 }
 
 impl Replica {
@@ -74,6 +89,9 @@ impl Replica {
                 key: k.clone(),
                 cause: e.to_string(),
             })?;
+        if entry.forgotten {
+            return Ok(Some(KnownRequest::Forgotten));
+        }
         let answer_key = crate::messaging::queue::ingress_key(entry.ingress);
         Ok(Some(match self.store.blob(&answer_key) {
             None => KnownRequest::Running(entry.ingress),
@@ -109,14 +127,19 @@ impl Replica {
             Started::Done(_) => self.next_ingress_id(),
             Started::Busy => return Ok(started),
         };
-        let entry = serde_json::to_vec(&Entry { expiry, ingress }).map_err(|e| {
-            ReplicaError::CorruptRecord {
-                key: key(&request_id),
-                cause: e.to_string(),
-            }
+        let forgotten =
+            matches!(&started, Started::Done(Ok(bytes)) if bytes.len() > KEEP_ANSWER_BYTES);
+        let entry = serde_json::to_vec(&Entry {
+            expiry,
+            ingress,
+            forgotten,
+        })
+        .map_err(|e| ReplicaError::CorruptRecord {
+            key: key(&request_id),
+            cause: e.to_string(),
         })?;
         let mut blobs = vec![(key(&request_id), Some(entry))];
-        if let Started::Done(result) = &started {
+        if let (Started::Done(result), false) = (&started, forgotten) {
             // The answer, kept for a status read after a restart.
             let payload = match result {
                 Ok(bytes) => Payload::Reply(bytes.clone()),

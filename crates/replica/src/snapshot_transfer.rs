@@ -45,8 +45,7 @@ use ic_management_canister_types::{
     CanisterTimer, ChunkHash, OnLowWasmMemoryHookStatus, ReadCanisterSnapshotDataArgs,
     ReadCanisterSnapshotMetadataArgs, ReadCanisterSnapshotMetadataResult, SnapshotDataKind,
     SnapshotDataOffset, SnapshotMetadataGlobal, SnapshotSource, SnapshotVisibility,
-    UploadCanisterSnapshotDataArgs, UploadCanisterSnapshotMetadataArgs,
-    UploadCanisterSnapshotMetadataResult,
+    UploadCanisterSnapshotMetadataArgs, UploadCanisterSnapshotMetadataResult,
 };
 use sha2::{Digest, Sha256};
 
@@ -192,6 +191,20 @@ fn check_range(what: &str, offset: u64, len: u64, size: u64) -> Result<(), CallE
              of {size} bytes in the snapshot metadata."
         ))),
     }
+}
+
+/// The argument of `upload_canister_snapshot_data`: the Candid type of
+/// `ic_management_canister_types::UploadCanisterSnapshotDataArgs`, with the slice decoded as
+/// one blob. That crate's `chunk: Vec<u8>` is decoded byte by byte, a third of the server's
+/// time per 2 MB slice.
+#[derive(candid::CandidType, serde::Deserialize)]
+pub(crate) struct UploadDataArgs {
+    pub canister_id: Principal,
+    #[serde(with = "serde_bytes")]
+    pub snapshot_id: Vec<u8>,
+    pub kind: SnapshotDataOffset,
+    #[serde(with = "serde_bytes")]
+    pub chunk: Vec<u8>,
 }
 
 impl Replica {
@@ -464,7 +477,7 @@ impl Replica {
     pub(crate) fn upload_canister_snapshot_data(
         &mut self,
         sender: Principal,
-        args: UploadCanisterSnapshotDataArgs,
+        args: UploadDataArgs,
     ) -> Result<(), CallError> {
         let id = args.canister_id;
         ensure_controller(&self.get(&id)?.record, &sender)?;
@@ -607,5 +620,29 @@ mod tests {
             let c = global_to_candid(&g).expect("converts");
             assert_eq!(global_from_candid(&c, 0).expect("back"), g);
         }
+    }
+
+    #[test]
+    fn the_upload_argument_decodes_what_the_management_types_encode() {
+        let sent = ic_management_canister_types::UploadCanisterSnapshotDataArgs {
+            canister_id: Principal::from_slice(&[1, 2, 3]),
+            snapshot_id: vec![9; 10],
+            kind: SnapshotDataOffset::StableMemory { offset: 4096 },
+            chunk: (0..=255u8).cycle().take(70_000).collect(),
+        };
+        let bytes = candid::encode_one(&sent).expect("encodes");
+        let got: UploadDataArgs = crate::management_args::decode_arg(&bytes).expect("decodes");
+        assert_eq!(got.canister_id, sent.canister_id);
+        assert_eq!(got.snapshot_id, sent.snapshot_id);
+        assert!(matches!(
+            got.kind,
+            SnapshotDataOffset::StableMemory { offset: 4096 }
+        ));
+        assert_eq!(got.chunk, sent.chunk);
+        // And the other way: our type is the same Candid type.
+        let back: ic_management_canister_types::UploadCanisterSnapshotDataArgs =
+            crate::management_args::decode_arg(&candid::encode_one(&got).expect("encodes"))
+                .expect("decodes");
+        assert_eq!(back.chunk, sent.chunk);
     }
 }

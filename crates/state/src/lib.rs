@@ -52,7 +52,8 @@
 //!   manifest, then truncates the WAL to 0 and fsyncs it, then punches out
 //!   the freed layer slots and unlinks the files the new manifest no longer
 //!   references. It runs automatically before a commit
-//!   once the WAL holds [`Options::checkpoint_wal_bytes`].
+//!   once the WAL holds [`Options::checkpoint_wal_bytes`], or as many bytes as
+//!   the last manifest if that is more (the manifest holds every blob).
 //! * `open` locks, loads the manifest, replays the WAL records whose sequence
 //!   number the manifest has not folded in, checkpoints, and removes files no
 //!   longer referenced (leftovers of a crash); it also frees the layer slots

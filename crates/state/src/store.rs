@@ -38,7 +38,10 @@ const TMP_SUFFIX: &str = ".tmp";
 /// Tuning knobs of a [`Store`].
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// A commit first checkpoints when the WAL has grown to this many bytes.
+    /// A commit first checkpoints when the WAL has grown to this many bytes, or to the size
+    /// of the last manifest written if that is larger: a checkpoint rewrites the manifest
+    /// whole (every blob in it), so its cost is paid for by as many bytes of WAL, and the
+    /// writes stay linear in what was committed however large the blobs kept are.
     pub checkpoint_wal_bytes: u64,
     /// The WAL grows in chunks of this many bytes, zero-filled ahead of the records, so that
     /// the `fdatasync` of a record flushes its data only, not the file's size and blocks;
@@ -76,6 +79,9 @@ pub struct Store {
     next_gen: u64,
     wal: File,
     wal_len: u64,
+    /// The length of the manifest last written or read: the WAL grows to at least this
+    /// before a commit checkpoints.
+    manifest_len: u64,
     /// The WAL file's length: records end at `wal_len`, and zeros written ahead of them fill
     /// the rest (see [`WAL_CHUNK`]).
     wal_allocated: u64,
@@ -197,11 +203,12 @@ impl Store {
         }
 
         let manifest_path = dir.join(MANIFEST_FILE);
-        let (manifest, manifest_stale) = if exists(b, &manifest_path)? {
+        let (manifest, manifest_stale, manifest_len) = if exists(b, &manifest_path)? {
             let bytes = read_whole(b, &manifest_path)?;
-            (Manifest::decode(&bytes, &manifest_path)?, false)
+            let len = bytes.len() as u64;
+            (Manifest::decode(&bytes, &manifest_path)?, false, len)
         } else {
-            (Manifest::default(), true)
+            (Manifest::default(), true, 0)
         };
         let tmp_path = dir.join(MANIFEST_TMP_FILE);
         if exists(b, &tmp_path)? {
@@ -270,6 +277,7 @@ impl Store {
             next_gen: manifest.next_gen,
             wal,
             wal_len: 0,
+            manifest_len,
             wal_allocated: 0,
             dirty: BTreeMap::new(),
             memories_dir_dirty: false,
@@ -429,7 +437,7 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        if self.wal_len >= self.options.checkpoint_wal_bytes {
+        if self.wal_len >= self.options.checkpoint_wal_bytes.max(self.manifest_len) {
             self.checkpoint()?;
         }
         // Refusals for want of space come before anything is written: not poisoning.
@@ -637,10 +645,12 @@ impl Store {
 
         // 2. The manifest, atomically.
         if self.manifest_stale || self.wal_len > 0 {
+            // The blobs are lent to the manifest for its encoding, not copied: they can be
+            // large (answers kept for replay protection).
             let manifest = Manifest {
                 next_seq: self.next_seq,
                 next_gen: self.next_gen,
-                blobs: self.blobs.clone(),
+                blobs: std::mem::take(&mut self.blobs),
                 memories: self
                     .memories
                     .iter()
@@ -659,6 +669,8 @@ impl Store {
                     .collect(),
             };
             let bytes = manifest.encode();
+            self.blobs = manifest.blobs;
+            self.manifest_len = bytes.len() as u64;
             let tmp = self.dir.join(MANIFEST_TMP_FILE);
             let path = self.dir.join(MANIFEST_FILE);
             write_file_durably(b, &tmp, &bytes)?;

@@ -753,4 +753,139 @@ async fn the_same_request_sent_again_after_a_restart_runs_once() {
     );
 }
 
+/// A call answered at once with more than `KEEP_ANSWER_BYTES` (here a 100,000-byte slice of a
+/// snapshot's module) replies as usual, and a replay of it is not run again, but after a
+/// restart its status reads `done`: drydock did not write the answer to disk. The IC keeps
+/// such answers in its ingress history (up to 4 GiB) across a node's restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_answer_reads_done_after_a_restart_differs_from_the_ic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, stop, task) = start_in(dir.path()).await;
+    // The anonymous principal controls the canister, so that a raw anonymous envelope may
+    // read its snapshot.
+    let agent = Agent::builder()
+        .with_url(format!("http://{addr}"))
+        .build()
+        .unwrap();
+    agent.fetch_root_key().await.unwrap();
+    let id = canister_with(&agent, "pingpong").await;
+    let management = |method: &'static str, arg: Vec<u8>| {
+        let agent = agent.clone();
+        async move {
+            agent
+                .update(&Principal::management_canister(), method)
+                .with_effective_canister_id(id)
+                .with_arg(arg)
+                .call_and_wait()
+                .await
+                .unwrap()
+        }
+    };
+    management(
+        "stop_canister",
+        Encode!(&CanisterIdRecord { canister_id: id }).unwrap(),
+    )
+    .await;
+    let taken = management(
+        "take_canister_snapshot",
+        Encode!(&ic_management_canister_types::TakeCanisterSnapshotArgs {
+            canister_id: id,
+            replace_snapshot: None,
+            uninstall_code: None,
+            sender_canister_version: None,
+        })
+        .unwrap(),
+    )
+    .await;
+    let snapshot = Decode!(&taken, ic_management_canister_types::Snapshot)
+        .unwrap()
+        .id;
+    let size = 100_000u64;
+    assert!(size as usize > drydock_replica::KEEP_ANSWER_BYTES);
+    let expiry = (std::time::SystemTime::now() + Duration::from_secs(240))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let content = EnvelopeContent::Call {
+        nonce: Some(vec![4, 5, 6]),
+        ingress_expiry: expiry,
+        sender: Principal::anonymous(),
+        canister_id: Principal::management_canister(),
+        method_name: "read_canister_snapshot_data".into(),
+        arg: Encode!(
+            &ic_management_canister_types::ReadCanisterSnapshotDataArgs {
+                canister_id: id,
+                snapshot_id: snapshot,
+                kind: ic_management_canister_types::SnapshotDataKind::WasmModule {
+                    offset: 0,
+                    size
+                },
+            }
+        )
+        .unwrap(),
+        sender_info: None,
+    };
+    let rid = ic_transport_types::to_request_id(&content).unwrap();
+    let request = ic_transport_types::Envelope {
+        content: std::borrow::Cow::Owned(content),
+        sender_pubkey: None,
+        sender_sig: None,
+        sender_delegation: None,
+    }
+    .encode_bytes();
+    let path = format!("/api/v3/canister/{id}/call");
+    // The request's status and reply as the answer's certificate has them.
+    let status_of = |body: &[u8]| {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            #[serde(with = "serde_bytes")]
+            certificate: Vec<u8>,
+        }
+        let body: Body = serde_cbor::from_slice(body).unwrap();
+        let cert: ic_certification::Certificate =
+            serde_cbor::from_slice(&body.certificate).unwrap();
+        let leaf = |name: &[u8]| match cert.tree.lookup_path([
+            b"request_status".as_slice(),
+            rid.as_slice(),
+            name,
+        ]) {
+            ic_certification::LookupResult::Found(v) => Some(v.to_vec()),
+            _ => None,
+        };
+        (leaf(b"status"), leaf(b"reply"))
+    };
+    for _ in 0..2 {
+        let (code, body) = raw(addr, "POST", &path, &request);
+        assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+        let (status, reply) = status_of(&body);
+        assert_eq!(status.as_deref(), Some(b"replied".as_slice()));
+        let reply = reply.expect("a reply");
+        let chunk = Decode!(
+            &reply,
+            ic_management_canister_types::ReadCanisterSnapshotDataResult
+        )
+        .unwrap()
+        .chunk;
+        assert_eq!(
+            chunk.len() as u64,
+            size,
+            "the certificate carries the slice"
+        );
+    }
+    drop(stop);
+    task.await.unwrap();
+    let (addr, _stop, _task) = start_in(dir.path()).await;
+    for _ in 0..2 {
+        let (code, body) = raw(addr, "POST", &path, &request);
+        assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+        let (status, reply) = status_of(&body);
+        assert_eq!(
+            status.as_deref(),
+            Some(b"done".as_slice()),
+            "after the restart the status is done"
+        );
+        assert!(reply.is_none(), "and no reply is left");
+    }
+}
+
 mod canister_signatures;

@@ -24,6 +24,7 @@
 mod conclude;
 pub(crate) mod execute;
 pub mod job;
+mod json_bytes;
 mod query;
 pub(crate) mod queue;
 mod rounds;
@@ -147,7 +148,7 @@ pub struct Callback {
 /// What a response carries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Payload {
-    Reply(Vec<u8>),
+    Reply(#[serde(with = "json_bytes")] Vec<u8>),
     Reject {
         code: RejectCode,
         message: String,
@@ -192,6 +193,7 @@ pub enum Message {
         caller: Principal,
         callee: Principal,
         method: String,
+        #[serde(with = "json_bytes")]
         arg: Vec<u8>,
         cycles: u128,
         /// The caller's callback for the response.

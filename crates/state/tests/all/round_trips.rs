@@ -305,3 +305,54 @@ fn one_write(name: &str, reset: bool, size: u64, pages: Vec<(u64, Vec<u8>)>) -> 
     batch.write_memory(name, reset, size, pages);
     batch
 }
+
+/// A checkpoint rewrites the manifest with every blob in it, so a commit checkpoints only once
+/// the WAL has grown as large as the last manifest: with large blobs kept, the bytes written
+/// stay linear in the bytes committed. The blobs survive the checkpoints and a reopen.
+#[test]
+fn a_large_manifest_is_rewritten_only_after_as_many_bytes_of_wal() {
+    let dir = fast_tempdir();
+    let options = drydock_state::Options {
+        checkpoint_wal_bytes: 16 * 1024,
+        ..drydock_state::Options::default()
+    };
+    let backend = std::sync::Arc::new(drydock_state::FsBackend);
+    let mut store = Store::open_with(dir.path(), backend.clone(), options.clone()).unwrap();
+    let big = vec![7u8; 1 << 20];
+    let mut batch = Batch::new();
+    batch.put_blob("big", big.clone());
+    store.commit(batch).unwrap();
+    store.checkpoint().unwrap();
+    assert_eq!(store.wal_len(), 0);
+    // 64 KiB commits: past `checkpoint_wal_bytes` many times over, short of the manifest.
+    let mut largest = 0;
+    for i in 0..12u32 {
+        let mut batch = Batch::new();
+        batch.put_blob(format!("small/{i:02}"), vec![i as u8; 64 * 1024]);
+        store.commit(batch).unwrap();
+        largest = largest.max(store.wal_len());
+    }
+    assert!(
+        largest > 10 * 64 * 1024,
+        "no checkpoint while the WAL is smaller than the 1 MiB manifest (largest WAL {largest})"
+    );
+    // Past the manifest's size, the next commit checkpoints.
+    for i in 12..20u32 {
+        let mut batch = Batch::new();
+        batch.put_blob(format!("small/{i:02}"), vec![i as u8; 64 * 1024]);
+        store.commit(batch).unwrap();
+    }
+    assert!(
+        store.wal_len() < largest,
+        "a checkpoint came once the WAL outgrew the manifest"
+    );
+    drop(store);
+    let store = Store::open_with(dir.path(), backend, options).unwrap();
+    assert_eq!(store.blob("big"), Some(big.as_slice()));
+    for i in 0..20u32 {
+        assert_eq!(
+            store.blob(&format!("small/{i:02}")),
+            Some(vec![i as u8; 64 * 1024].as_slice())
+        );
+    }
+}
