@@ -5,7 +5,9 @@
 //! - [`envelope`]: request bodies: CBOR, request ids, authentication.
 //! - [`auth`]: envelope signatures, delegations and expiry.
 //! - [`tree`]: the certified state tree and its witnesses.
-//! - [`service`]: requests apart from HTTP: decoding, running, request statuses, certificates.
+//! - [`service`]: requests apart from HTTP: decoding, running, certificates.
+//! - `statuses`: the statuses of recent calls, their retention and the ingress history's
+//!   capacity.
 //! - [`server`]: the axum routes.
 //! - [`listener`]: the accept loop: connection limit, header and body timeouts.
 //!
@@ -25,6 +27,8 @@ pub mod server;
 pub mod service;
 #[cfg(feature = "server")]
 pub mod signal;
+#[cfg(feature = "server")]
+mod statuses;
 pub mod tree;
 
 use std::net::SocketAddr;

@@ -15,40 +15,9 @@ pub use crate::envelope::{
     cbor, decode_envelope, management_target, now_ns, Authed, HttpReject, MAX_REQUEST_BYTES,
 };
 use crate::keys::Keys;
+pub use crate::statuses::{CallOutcome, INGRESS_HISTORY_CAPACITY};
+use crate::statuses::{RequestEntry, Requests, Status};
 use crate::tree::Node;
-
-/// How long a request's status stays readable after its expiry.
-const STATUS_RETENTION_NS: u64 = 5 * 60 * 1_000_000_000;
-
-/// The outcome of an update call, as `request_status` records it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CallOutcome {
-    Replied(Vec<u8>),
-    Rejected {
-        reject_code: u64,
-        message: String,
-        /// The IC's error code; none for a failure of drydock itself, which has no IC code
-        /// (the interface spec makes `error_code` optional).
-        error_code: Option<String>,
-    },
-}
-
-#[derive(Clone, Debug)]
-enum Status {
-    Processing,
-    Done(CallOutcome),
-    /// Answered before a restart, and its answer was not kept (the replica's
-    /// `KnownRequest::Forgotten`): the spec's `done`.
-    Forgotten,
-}
-
-#[derive(Clone, Debug)]
-struct RequestEntry {
-    sender: Principal,
-    effective: Principal,
-    expiry: u64,
-    status: Status,
-}
 
 /// One certificate for a batch of finished calls: the state tree with all their statuses and
 /// its signature. Each call's certificate is a witness of this tree (same root hash) with the
@@ -116,40 +85,6 @@ pub struct Service {
     pub answers: crate::signal::Signal,
     /// Set when the server stops: the scheduler thread ends.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
-}
-
-/// The statuses of recent calls, with their ids in expiry order and the calls finished since
-/// the last batch certificate, so that neither a new call nor a certificate looks at every
-/// call of the last minutes.
-#[derive(Default)]
-struct Requests {
-    by_id: HashMap<RequestId, RequestEntry>,
-    /// `(expiry, id)` of every entry of `by_id`: the expired ones are at the front.
-    by_expiry: std::collections::BTreeSet<(u64, RequestId)>,
-    /// Calls finished since the last batch certificate was cut, with when they finished.
-    finished: Vec<(std::time::Instant, RequestId)>,
-}
-
-impl Requests {
-    fn insert(&mut self, rid: RequestId, entry: RequestEntry) {
-        self.by_expiry.insert((entry.expiry, rid));
-        if let Some(old) = self.by_id.insert(rid, entry) {
-            if old.expiry != self.by_id[&rid].expiry {
-                self.by_expiry.remove(&(old.expiry, rid));
-            }
-        }
-    }
-
-    /// Forgets the requests whose expiry and retention have passed at `now`.
-    fn prune(&mut self, now: u64) {
-        while let Some(&(expiry, rid)) = self.by_expiry.first() {
-            if expiry.saturating_add(STATUS_RETENTION_NS) > now {
-                break;
-            }
-            self.by_expiry.pop_first();
-            self.by_id.remove(&rid);
-        }
-    }
 }
 
 /// A data certificate made at a time, for certified data, and its CBOR bytes.
@@ -376,11 +311,7 @@ impl Service {
 
     /// Records a call's outcome.
     pub fn finish_call(&self, rid: RequestId, outcome: CallOutcome) {
-        let mut requests = lock(&self.requests);
-        if let Some(r) = requests.by_id.get_mut(&rid) {
-            r.status = Status::Done(outcome);
-            requests.finished.push((std::time::Instant::now(), rid));
-        }
+        lock(&self.requests).finish(rid, outcome);
     }
 
     /// Whether the call is finished.
