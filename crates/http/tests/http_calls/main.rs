@@ -616,6 +616,42 @@ async fn while_one_canister_runs_a_long_update_other_canisters_are_answered() {
     Decode!(&reply, u64).unwrap();
 }
 
+/// Many clients updating one canister at once: calls accepted while others run and sync (an
+/// accepted call makes no sync of its own; the group sync covers it) each run once, in turn,
+/// and each client gets its own answer with a certificate it verifies. Twice, overwriting.
+#[tokio::test(flavor = "multi_thread")]
+async fn many_clients_updating_one_canister_at_once_each_get_their_certified_answer() {
+    let server = start().await;
+    let admin = agent(&server, ed25519(11)).await;
+    let id = kv_canister(&admin).await;
+    let mut clients = Vec::new();
+    for i in 0..24u8 {
+        clients.push(agent(&server, ed25519(40 + i)).await);
+    }
+    for round in 0..2 {
+        let calls = clients.iter().enumerate().map(|(i, a)| {
+            let a = a.clone();
+            tokio::spawn(
+                async move { put(&a, id, &format!("k{i}"), &format!("r{round}-{i}")).await },
+            )
+        });
+        for call in calls.collect::<Vec<_>>() {
+            call.await.unwrap().unwrap();
+        }
+        for i in 0..clients.len() {
+            let want = format!("r{round}-{i}");
+            assert_eq!(get(&admin, id, &format!("k{i}")).await.unwrap(), Some(want));
+        }
+        let len = admin
+            .query(&id, "len")
+            .with_arg(Encode!().unwrap())
+            .call()
+            .await
+            .unwrap();
+        assert_eq!(Decode!(&len, u64).unwrap(), clients.len() as u64);
+    }
+}
+
 /// Interface spec, "Request status": a canister's own reject is a replicated outcome, so
 /// agents get it certified; a call refused before it is accepted (an unknown method) is not.
 #[tokio::test(flavor = "multi_thread")]
