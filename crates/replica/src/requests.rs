@@ -18,7 +18,6 @@
 use candid::Principal;
 use serde::{Deserialize, Serialize};
 
-use crate::destination::{route, Destination};
 use crate::error::{CallError, ReplicaError, UserError};
 use crate::messaging::Payload;
 use crate::replica::{Replica, Started};
@@ -119,17 +118,8 @@ impl Replica {
             arg,
             caller_info,
         } = request;
-        // A call to a canister is accepted without a sync of its own: its number rides in the
-        // WAL ahead of its entry below and of its execution, so the sync that makes its answer
-        // durable makes the number durable too, and no client sees the number. (A management
-        // call's answer goes out now: it is synced below.)
-        let started = if matches!(route(&canister), Destination::Canister(_)) {
-            self.grouped(|r| {
-                r.start_update_keeping(sender, canister, method, arg, true, caller_info)
-            })?
-        } else {
-            self.start_update_keeping(sender, canister, method, arg, true, caller_info)?
-        };
+        let started =
+            self.start_update_keeping(sender, canister, method, arg, true, caller_info)?;
         let ingress = match &started {
             Started::Pending(id) => *id,
             // Management calls and native canisters answer at once; their effects are

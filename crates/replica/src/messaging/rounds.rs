@@ -161,6 +161,7 @@ impl Replica {
         arg: &[u8],
     ) -> Result<u64, CallError> {
         let id = self.accept_ingress(sender, canister, method, arg, true, None)?;
+        // The round ends with a sync: the number is durable before it is handed out.
         self.run_round()?;
         Ok(id)
     }
@@ -179,10 +180,13 @@ impl Replica {
         self.check_ingress(sender, canister, method, arg, caller_info.as_ref())?;
         let id = self.next_ingress_id();
         // The counter rides along with the next commit. A kept answer is found by its number
-        // later, by another process: make the number durable now so it is never given twice.
+        // later, by another process: write the number now, ahead of the message's entry and
+        // execution in the WAL, so it is never given twice. It needs no sync of its own: the
+        // sync that makes the answer durable covers it (the WAL replays as a prefix), and
+        // `submit`, which hands the number out, syncs before it does.
         if keep && !self.carry.is_empty() {
             let blobs = std::mem::take(&mut self.carry);
-            self.store_commit(drydock_state::Batch {
+            self.store.commit_unsynced(drydock_state::Batch {
                 blobs,
                 ..Default::default()
             })?;
