@@ -15,6 +15,9 @@
 //! - A download writes each slice at its offset and records its hash in the manifest, which
 //!   is saved every 64 slices and at the end of each file; `--resume` re-reads every recorded slice and fetches again any that does not
 //!   match the file (truncated, changed) or is not recorded.
+//! - Both keep [`SLICES_IN_FLIGHT`] slices in flight at once, each written and recorded in
+//!   order; an upload's recorded offset moves past a slice only when it and every slice
+//!   before it were written.
 //! - An upload verifies every file against the manifest before the first call; a directory
 //!   without a manifest (icp-cli's) gets a warning and only the size and chunk-hash checks.
 //!   Each slice is checked again against its manifest hash as it is sent. Nothing is read
@@ -23,6 +26,8 @@
 //!   progress file mean the same to both tools.
 
 mod manifest;
+#[cfg(test)]
+mod tests;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::IsTerminal;
@@ -43,11 +48,14 @@ use sha2::{Digest, Sha256};
 
 use crate::error::CliError;
 use crate::output::{note, warn, Output};
-use crate::transport::{management, Transport};
+use crate::transport::{management, management_many, Transport};
 use manifest::{sha256_hex, FileEntry, Manifest};
 
 /// Bytes per `read_canister_snapshot_data` / `upload_canister_snapshot_data` call.
 pub const SLICE_BYTES: u64 = drydock_replica::MAX_SLICE_BYTES;
+/// How many slices a download or an upload keeps in flight at once (over the agent: its
+/// verification of one answer overlaps the replica's work on the next).
+const SLICES_IN_FLIGHT: u64 = 4;
 /// How many downloaded slices go between two saves of `manifest.json` (128 MB).
 const MANIFEST_SAVE_EVERY: u32 = 64;
 const METADATA: &str = "metadata.json";
@@ -84,6 +92,27 @@ pub trait SnapshotCalls: Transport {
         Ok(r.chunk)
     }
 
+    /// [`SnapshotCalls::read_data`] of several slices at once, the answers in their order.
+    fn read_data_many(
+        &mut self,
+        canister: Principal,
+        snapshot: &[u8],
+        kinds: Vec<SnapshotDataKind>,
+    ) -> Vec<Result<Vec<u8>, CliError>> {
+        let args = kinds
+            .into_iter()
+            .map(|kind| ReadCanisterSnapshotDataArgs {
+                canister_id: canister,
+                snapshot_id: snapshot.to_vec(),
+                kind,
+            })
+            .collect();
+        management_many(self, "read_canister_snapshot_data", canister, args)
+            .into_iter()
+            .map(|r: Result<ReadCanisterSnapshotDataResult, CliError>| Ok(r?.chunk))
+            .collect()
+    }
+
     /// Returns the new snapshot's id.
     fn upload_metadata(
         &mut self,
@@ -110,9 +139,39 @@ pub trait SnapshotCalls: Transport {
         };
         management(self, "upload_canister_snapshot_data", canister, (args,))
     }
+
+    /// `upload_canister_snapshot_data` of several slices at once, the outcomes in their
+    /// order.
+    fn upload_data_many(
+        &mut self,
+        canister: Principal,
+        snapshot: &[u8],
+        slices: Vec<(SnapshotDataOffset, Vec<u8>)>,
+    ) -> Vec<Result<(), CliError>> {
+        let args = slices
+            .into_iter()
+            .map(|(kind, chunk)| UploadCanisterSnapshotDataArgs {
+                canister_id: canister,
+                snapshot_id: snapshot.to_vec(),
+                kind,
+                chunk,
+            })
+            .collect();
+        management_many(self, "upload_canister_snapshot_data", canister, args)
+    }
 }
 
 impl<T: Transport + ?Sized> SnapshotCalls for T {}
+
+/// The slices of a file of `size` bytes from `offset` on, at most [`SLICES_IN_FLIGHT`]: the
+/// ones a download or upload keeps in flight together, as (offset, length).
+fn window(offset: u64, size: u64) -> Vec<(u64, u64)> {
+    (0..SLICES_IN_FLIGHT)
+        .map(|i| offset + i * SLICE_BYTES)
+        .take_while(|o| *o < size)
+        .map(|o| (o, (size - o).min(SLICE_BYTES)))
+        .collect()
+}
 
 /// The three regions of a snapshot kept as files.
 #[derive(Clone, Copy, Debug)]
@@ -381,47 +440,76 @@ fn download_region(
     let mut refetched = 0u64;
     let mut fetched_since_save = 0u32;
     while offset < size {
-        let len = (size - offset).min(SLICE_BYTES);
-        let mut buf = vec![0u8; len as usize];
-        let recorded = m.files[index].chunk_at(offset).cloned();
-        let kept = match recorded {
-            Some(c) if c.length == len && offset + len <= on_disk => {
-                file.read_exact_at(&mut buf, offset)
-                    .map_err(|e| io_error("cannot read", &path, e))?;
-                let ok = sha256_hex(&buf) == c.sha256;
-                refetched += u64::from(!ok);
-                ok
-            }
-            Some(_) => {
-                refetched += 1;
-                false
-            }
-            None => false,
-        };
-        if !kept {
-            buf = ctx.read_data(canister, snapshot, region.read_kind(offset, len))?;
-            if buf.len() as u64 != len {
-                return Err(CliError::internal(format!(
-                    "the replica returned {} bytes of the {} at offset {offset}, not {len}",
-                    buf.len(),
-                    region.file()
-                )));
-            }
-            file.write_all_at(&buf, offset)
-                .map_err(|e| io_error("cannot write", &path, e))?;
-            m.files[index].record(offset, &buf);
-            // The manifest is rewritten every MANIFEST_SAVE_EVERY slices, not after each:
-            // it grows with the download, so saving it per slice costs quadratic time. A
-            // slice on disk that the saved manifest does not list is fetched again on resume.
-            fetched_since_save += 1;
-            if fetched_since_save >= MANIFEST_SAVE_EVERY {
-                m.save(dir)?;
-                fetched_since_save = 0;
-            }
+        // The next SLICES_IN_FLIGHT slices: those on disk as the manifest records them are
+        // kept, the others fetched all at once; then each, in order, written and hashed.
+        let window = window(offset, size);
+        let mut kept: Vec<Option<Vec<u8>>> = Vec::with_capacity(window.len());
+        for &(at, len) in &window {
+            let on_file = match m.files[index].chunk_at(at).cloned() {
+                Some(c) if c.length == len && at + len <= on_disk => {
+                    let mut buf = vec![0u8; len as usize];
+                    file.read_exact_at(&mut buf, at)
+                        .map_err(|e| io_error("cannot read", &path, e))?;
+                    let ok = sha256_hex(&buf) == c.sha256;
+                    refetched += u64::from(!ok);
+                    ok.then_some(buf)
+                }
+                Some(_) => {
+                    refetched += 1;
+                    None
+                }
+                None => None,
+            };
+            kept.push(on_file);
         }
-        whole.update(&buf);
-        offset += len;
-        bar.inc(len);
+        let wanted: Vec<SnapshotDataKind> = window
+            .iter()
+            .zip(&kept)
+            .filter(|(_, k)| k.is_none())
+            .map(|(&(at, len), _)| region.read_kind(at, len))
+            .collect();
+        let mut fetched = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            ctx.read_data_many(canister, snapshot, wanted)
+        }
+        .into_iter();
+        for (&(at, len), on_file) in window.iter().zip(kept) {
+            let buf = match on_file {
+                Some(buf) => buf,
+                None => {
+                    let buf = fetched.next().unwrap_or_else(|| {
+                        Err(CliError::internal(format!(
+                            "no answer for the {} at offset {at}",
+                            region.file()
+                        )))
+                    })?;
+                    if buf.len() as u64 != len {
+                        return Err(CliError::internal(format!(
+                            "the replica returned {} bytes of the {} at offset {at}, not {len}",
+                            buf.len(),
+                            region.file()
+                        )));
+                    }
+                    file.write_all_at(&buf, at)
+                        .map_err(|e| io_error("cannot write", &path, e))?;
+                    m.files[index].record(at, &buf);
+                    // The manifest is rewritten every MANIFEST_SAVE_EVERY slices, not after
+                    // each: it grows with the download, so saving it per slice costs quadratic
+                    // time. A slice on disk that the saved manifest does not list is fetched
+                    // again on resume.
+                    fetched_since_save += 1;
+                    if fetched_since_save >= MANIFEST_SAVE_EVERY {
+                        m.save(dir)?;
+                        fetched_since_save = 0;
+                    }
+                    buf
+                }
+            };
+            whole.update(&buf);
+            offset = at + len;
+            bar.inc(len);
+        }
     }
     file.sync_all()
         .map_err(|e| io_error("cannot sync", &path, e))?;
@@ -730,27 +818,53 @@ fn upload_region(
     let file = File::open(&path).map_err(|e| io_error("cannot open", &path, e))?;
     let mut offset = start;
     while offset < size {
-        let len = (size - offset).min(SLICE_BYTES);
-        let mut buf = vec![0u8; len as usize];
-        file.read_exact_at(&mut buf, offset)
-            .map_err(|e| io_error("cannot read", &path, e))?;
-        if let Some(entry) = entry {
-            let expected = entry.chunk_at(offset).filter(|c| c.length == len);
-            if expected.is_none_or(|c| c.sha256 != sha256_hex(&buf)) {
-                return Err(CliError::usage(format!(
-                    "{}: the slice at offset {offset} changed since it was verified; the \
-                     snapshot {} is incomplete and cannot be loaded — fix the directory and \
-                     run the upload again",
-                    region.file(),
-                    hex::encode(snapshot)
-                )));
+        let window = window(offset, size);
+        let mut slices = Vec::with_capacity(window.len());
+        for &(at, len) in &window {
+            let mut buf = vec![0u8; len as usize];
+            file.read_exact_at(&mut buf, at)
+                .map_err(|e| io_error("cannot read", &path, e))?;
+            if let Some(entry) = entry {
+                let expected = entry.chunk_at(at).filter(|c| c.length == len);
+                if expected.is_none_or(|c| c.sha256 != sha256_hex(&buf)) {
+                    return Err(CliError::usage(format!(
+                        "{}: the slice at offset {at} changed since it was verified; the \
+                         snapshot {} is incomplete and cannot be loaded — fix the directory \
+                         and run the upload again",
+                        region.file(),
+                        hex::encode(snapshot)
+                    )));
+                }
+            }
+            slices.push((region.upload_kind(at), buf));
+        }
+        let outcomes = ctx.upload_data_many(canister, snapshot, slices);
+        // The recorded offset moves past a slice only when it and every slice before it were
+        // written: a resumed upload sends again what follows a failure.
+        let mut failed = None;
+        for (&(at, len), outcome) in window.iter().zip(outcomes) {
+            match outcome {
+                Ok(()) if failed.is_none() => {
+                    offset = at + len;
+                    bar.inc(len);
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
             }
         }
-        ctx.upload_data(canister, snapshot, region.upload_kind(offset), buf)?;
-        offset += len;
         *progress.offset(region) = offset;
         progress.save(dir)?;
-        bar.inc(len);
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if window.last().is_none_or(|&(at, len)| offset != at + len) {
+            return Err(CliError::internal(format!(
+                "{}: no answer for the slices from offset {offset}",
+                region.file()
+            )));
+        }
     }
     Ok(())
 }

@@ -31,6 +31,20 @@ pub trait Transport {
         arg: Vec<u8>,
     ) -> Result<Vec<u8>, CliError>;
 
+    /// Several calls of management method `method` about `canister` at once, with their
+    /// answers in the order of `args`. The agent keeps them all in flight; the embedded
+    /// replica runs them one after another.
+    fn management_raw_many(
+        &mut self,
+        method: &str,
+        canister: Principal,
+        args: Vec<Vec<u8>>,
+    ) -> Vec<Result<Vec<u8>, CliError>> {
+        args.into_iter()
+            .map(|arg| self.management_raw(method, canister, arg))
+            .collect()
+    }
+
     /// Calls management method `method` as a query (`fetch_canister_logs`,
     /// `canister_status`), with `canister` as the effective canister id.
     fn management_query_raw(
@@ -146,13 +160,45 @@ where
     A: ArgumentEncoder,
     R: CandidType + DeserializeOwned,
 {
-    let bytes = candid::encode_args(arg).map_err(|e| {
+    let bytes = encode(method, arg)?;
+    decode(method, &t.management_raw(method, canister, bytes)?)
+}
+
+/// [`management`] with several arguments at once (kept in flight together where the
+/// transport can), the replies in their order.
+pub fn management_many<T, A, R>(
+    t: &mut T,
+    method: &str,
+    canister: Principal,
+    args: Vec<A>,
+) -> Vec<Result<R, CliError>>
+where
+    T: Transport + ?Sized,
+    A: CandidType,
+    R: CandidType + DeserializeOwned,
+{
+    let bytes: Result<Vec<Vec<u8>>, CliError> =
+        args.into_iter().map(|a| encode(method, (a,))).collect();
+    match bytes {
+        Ok(bytes) => t
+            .management_raw_many(method, canister, bytes)
+            .into_iter()
+            .map(|reply| decode(method, &reply?))
+            .collect(),
+        Err(e) => vec![Err(e)],
+    }
+}
+
+fn encode(method: &str, arg: impl ArgumentEncoder) -> Result<Vec<u8>, CliError> {
+    candid::encode_args(arg).map_err(|e| {
         CliError::internal(format!(
             "encoding the arguments of management method {method}: {e}"
         ))
-    })?;
-    let reply = t.management_raw(method, canister, bytes)?;
-    candid::decode_one(&reply).map_err(|e| {
+    })
+}
+
+fn decode<R: CandidType + DeserializeOwned>(method: &str, reply: &[u8]) -> Result<R, CliError> {
+    candid::decode_one(reply).map_err(|e| {
         CliError::internal(format!(
             "decoding the reply of management method {method}: {e}"
         ))

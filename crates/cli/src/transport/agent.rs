@@ -298,6 +298,64 @@ impl Transport for AgentTransport {
         )
     }
 
+    /// All in flight at once (one task each on the runtime); a call that failed in a way
+    /// [`Self::call`] would retry is made again on its own, with those retries.
+    fn management_raw_many(
+        &mut self,
+        method: &str,
+        canister: Principal,
+        args: Vec<Vec<u8>>,
+    ) -> Vec<Result<Vec<u8>, CliError>> {
+        let idempotent = idempotent(method);
+        let first: Vec<Result<Vec<u8>, AgentError>> = self.runtime.block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            for (i, arg) in args.iter().enumerate() {
+                let (agent, method, arg) = (self.agent.clone(), method.to_string(), arg.clone());
+                set.spawn(async move {
+                    let r = agent
+                        .update(&Principal::management_canister(), &method)
+                        .with_effective_canister_id(canister)
+                        .with_arg(arg)
+                        .call_and_wait()
+                        .await;
+                    (i, r)
+                });
+            }
+            let mut out: Vec<Option<Result<Vec<u8>, AgentError>>> =
+                (0..args.len()).map(|_| None).collect();
+            while let Some(done) = set.join_next().await {
+                if let Some((slot, r)) = done.ok().and_then(|(i, r)| Some((out.get_mut(i)?, r))) {
+                    *slot = Some(r);
+                }
+            }
+            out.into_iter()
+                .map(|r| {
+                    r.unwrap_or_else(|| {
+                        Err(AgentError::MessageError(
+                            "the call's task ended".to_string(),
+                        ))
+                    })
+                })
+                .collect()
+        });
+        first
+            .into_iter()
+            .zip(args)
+            .map(|(r, arg)| match r {
+                Ok(reply) => Ok(reply),
+                Err(e) if transient(&e, idempotent) => self.call(
+                    Principal::management_canister(),
+                    canister,
+                    method,
+                    &arg,
+                    false,
+                    idempotent,
+                ),
+                Err(e) => Err(self.error(method, e)),
+            })
+            .collect()
+    }
+
     fn management_query_raw(
         &mut self,
         method: &str,

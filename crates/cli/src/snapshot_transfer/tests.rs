@@ -1,0 +1,191 @@
+//! The slices a transfer keeps in flight, through a transport that answers as told.
+
+use super::*;
+
+/// Answers `upload_canister_snapshot_data` calls, failing the one at `fail_at`; records the
+/// offsets of each batch sent at once.
+struct Uploads {
+    fail_at: Option<u64>,
+    batches: Vec<Vec<u64>>,
+}
+
+impl Transport for Uploads {
+    fn management_raw(
+        &mut self,
+        method: &str,
+        canister: Principal,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, CliError> {
+        self.management_raw_many(method, canister, vec![arg])
+            .pop()
+            .unwrap_or_else(|| Err(CliError::internal("no answer")))
+    }
+
+    fn management_raw_many(
+        &mut self,
+        method: &str,
+        _canister: Principal,
+        args: Vec<Vec<u8>>,
+    ) -> Vec<Result<Vec<u8>, CliError>> {
+        assert_eq!(method, "upload_canister_snapshot_data");
+        let offsets: Vec<u64> = args
+            .iter()
+            .map(|a| {
+                let a: UploadCanisterSnapshotDataArgs = candid::decode_one(a).expect("args");
+                match a.kind {
+                    SnapshotDataOffset::StableMemory { offset } => offset,
+                    other => panic!("not the stable memory: {other:?}"),
+                }
+            })
+            .collect();
+        self.batches.push(offsets.clone());
+        offsets
+            .into_iter()
+            .map(|o| match self.fail_at {
+                Some(f) if f == o => Err(CliError::internal(format!("slice {o} failed"))),
+                _ => Ok(candid::encode_args(()).expect("encode")),
+            })
+            .collect()
+    }
+
+    fn management_query_raw(
+        &mut self,
+        method: &str,
+        _canister: Principal,
+        _arg: Vec<u8>,
+    ) -> Result<Vec<u8>, CliError> {
+        Err(CliError::internal(format!("{method} was not expected")))
+    }
+
+    fn metadata(&mut self, _: Principal, _: &str) -> Result<Option<Vec<u8>>, CliError> {
+        Err(CliError::internal("metadata was not expected"))
+    }
+
+    fn query(&mut self, _: Principal, method: &str, _: Vec<u8>) -> Result<Vec<u8>, CliError> {
+        Err(CliError::internal(format!(
+            "query {method} was not expected"
+        )))
+    }
+
+    fn update(&mut self, _: Principal, method: &str, _: Vec<u8>) -> Result<Vec<u8>, CliError> {
+        Err(CliError::internal(format!(
+            "update {method} was not expected"
+        )))
+    }
+
+    fn take_labelled_snapshot(
+        &mut self,
+        _: ic_management_canister_types::TakeCanisterSnapshotArgs,
+        _: String,
+    ) -> Result<ic_management_canister_types::Snapshot, CliError> {
+        Err(CliError::internal("a snapshot was not expected"))
+    }
+
+    fn info(&mut self, _: Principal) -> Result<crate::transport::CanisterInfo, CliError> {
+        Err(CliError::internal("info was not expected"))
+    }
+}
+
+fn metadata(stable_memory_size: u64) -> ReadCanisterSnapshotMetadataResult {
+    ReadCanisterSnapshotMetadataResult {
+        source: None,
+        taken_at_timestamp: 0,
+        wasm_module_size: 0,
+        globals: Vec::new(),
+        wasm_memory_size: 0,
+        stable_memory_size,
+        wasm_chunk_store: Vec::new(),
+        canister_version: 0,
+        certified_data: Vec::new(),
+        global_timer: None,
+        on_low_wasm_memory_hook_status: None,
+    }
+}
+
+#[test]
+fn an_upload_whose_slice_in_flight_fails_resumes_from_that_slice() {
+    let dir = tempfile::tempdir().expect("dir");
+    let size = 3 * SLICE_BYTES + 1_000;
+    fs::write(
+        dir.path().join("stable_memory.bin"),
+        vec![7u8; size as usize],
+    )
+    .expect("write");
+    let meta = metadata(size);
+    let canister = Principal::management_canister();
+    let mut progress = UploadProgress::default();
+
+    // The second of the four slices in flight fails: the offset stops before it, though the
+    // ones after it were written.
+    let mut net = Uploads {
+        fail_at: Some(SLICE_BYTES),
+        batches: Vec::new(),
+    };
+    let bar = ProgressBar::hidden();
+    let err = upload_region(
+        &mut net,
+        canister,
+        b"s",
+        dir.path(),
+        Region::Stable,
+        &meta,
+        None,
+        &mut progress,
+        &bar,
+    )
+    .expect_err("a slice failed");
+    assert!(err.to_string().contains("failed"), "{err}");
+    let all: Vec<u64> = (0..4).map(|i| i * SLICE_BYTES).collect();
+    assert_eq!(net.batches, vec![all]);
+    assert_eq!(progress.stable_memory_offset, SLICE_BYTES);
+    let saved: UploadProgress =
+        serde_json::from_slice(&fs::read(dir.path().join(UPLOAD_PROGRESS)).expect("progress file"))
+            .expect("json");
+    assert_eq!(saved.stable_memory_offset, SLICE_BYTES);
+
+    // Run again: from the failed slice on, and all of it.
+    for _ in 0..2 {
+        let mut net = Uploads {
+            fail_at: None,
+            batches: Vec::new(),
+        };
+        let start = progress.stable_memory_offset;
+        upload_region(
+            &mut net,
+            canister,
+            b"s",
+            dir.path(),
+            Region::Stable,
+            &meta,
+            None,
+            &mut progress,
+            &bar,
+        )
+        .expect("upload");
+        assert_eq!(progress.stable_memory_offset, size);
+        let expected: Vec<Vec<u64>> = if start == size {
+            Vec::new()
+        } else {
+            vec![(1..4).map(|i| i * SLICE_BYTES).collect()]
+        };
+        assert_eq!(net.batches, expected);
+    }
+}
+
+#[test]
+fn a_window_holds_at_most_the_slices_in_flight_and_ends_with_the_file() {
+    assert_eq!(window(0, 0), Vec::<(u64, u64)>::new());
+    assert_eq!(window(0, 5), vec![(0, 5)]);
+    let w = window(SLICE_BYTES, 10 * SLICE_BYTES);
+    assert_eq!(w.len() as u64, SLICES_IN_FLIGHT);
+    assert_eq!(w[0], (SLICE_BYTES, SLICE_BYTES));
+    let w = window(0, 2 * SLICE_BYTES + 3);
+    assert_eq!(
+        w,
+        vec![
+            (0, SLICE_BYTES),
+            (SLICE_BYTES, SLICE_BYTES),
+            (2 * SLICE_BYTES, 3)
+        ]
+    );
+}
