@@ -117,23 +117,25 @@ fn an_upload_whose_slice_in_flight_fails_resumes_from_that_slice() {
 
     // The second of the four slices in flight fails: the offset stops before it, though the
     // ones after it were written.
+    let bar = ProgressBar::hidden();
+    let upload = |net: &mut Uploads, progress: &mut UploadProgress| {
+        upload_region(
+            net,
+            canister,
+            b"s",
+            dir.path(),
+            Region::Stable,
+            &meta,
+            None,
+            progress,
+            &bar,
+        )
+    };
     let mut net = Uploads {
         fail_at: Some(SLICE_BYTES),
         batches: Vec::new(),
     };
-    let bar = ProgressBar::hidden();
-    let err = upload_region(
-        &mut net,
-        canister,
-        b"s",
-        dir.path(),
-        Region::Stable,
-        &meta,
-        None,
-        &mut progress,
-        &bar,
-    )
-    .expect_err("a slice failed");
+    let err = upload(&mut net, &mut progress).expect_err("a slice failed");
     assert!(err.to_string().contains("failed"), "{err}");
     let all: Vec<u64> = (0..4).map(|i| i * SLICE_BYTES).collect();
     assert_eq!(net.batches, vec![all]);
@@ -143,25 +145,14 @@ fn an_upload_whose_slice_in_flight_fails_resumes_from_that_slice() {
             .expect("json");
     assert_eq!(saved.stable_memory_offset, SLICE_BYTES);
 
-    // Run again: from the failed slice on, and all of it.
+    // Run again: from the failed slice on, and all of it; a third run has nothing to send.
     for _ in 0..2 {
         let mut net = Uploads {
             fail_at: None,
             batches: Vec::new(),
         };
         let start = progress.stable_memory_offset;
-        upload_region(
-            &mut net,
-            canister,
-            b"s",
-            dir.path(),
-            Region::Stable,
-            &meta,
-            None,
-            &mut progress,
-            &bar,
-        )
-        .expect("upload");
+        upload(&mut net, &mut progress).expect("upload");
         assert_eq!(progress.stable_memory_offset, size);
         let expected: Vec<Vec<u64>> = if start == size {
             Vec::new()

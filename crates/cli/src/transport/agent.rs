@@ -299,7 +299,7 @@ impl Transport for AgentTransport {
     }
 
     /// All in flight at once (one task each on the runtime); a call that failed in a way
-    /// [`Self::call`] would retry is made again on its own, with those retries.
+    /// [`Transport::management_raw`] would retry is made again through it, with its retries.
     fn management_raw_many(
         &mut self,
         method: &str,
@@ -343,14 +343,7 @@ impl Transport for AgentTransport {
             .zip(args)
             .map(|(r, arg)| match r {
                 Ok(reply) => Ok(reply),
-                Err(e) if transient(&e, idempotent) => self.call(
-                    Principal::management_canister(),
-                    canister,
-                    method,
-                    &arg,
-                    false,
-                    idempotent,
-                ),
+                Err(e) if transient(&e, idempotent) => self.management_raw(method, canister, arg),
                 Err(e) => Err(self.error(method, e)),
             })
             .collect()
