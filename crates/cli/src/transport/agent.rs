@@ -307,36 +307,31 @@ impl Transport for AgentTransport {
         args: Vec<Vec<u8>>,
     ) -> Vec<Result<Vec<u8>, CliError>> {
         let idempotent = idempotent(method);
-        let first: Vec<Result<Vec<u8>, AgentError>> = self.runtime.block_on(async {
-            let mut set = tokio::task::JoinSet::new();
-            for (i, arg) in args.iter().enumerate() {
+        // Spawned in order, awaited in order: the answers line up with `args`.
+        let tasks: Vec<_> = args
+            .iter()
+            .map(|arg| {
                 let (agent, method, arg) = (self.agent.clone(), method.to_string(), arg.clone());
-                set.spawn(async move {
-                    let r = agent
+                self.runtime.spawn(async move {
+                    agent
                         .update(&Principal::management_canister(), &method)
                         .with_effective_canister_id(canister)
                         .with_arg(arg)
                         .call_and_wait()
-                        .await;
-                    (i, r)
-                });
-            }
-            let mut out: Vec<Option<Result<Vec<u8>, AgentError>>> =
-                (0..args.len()).map(|_| None).collect();
-            while let Some(done) = set.join_next().await {
-                if let Some((slot, r)) = done.ok().and_then(|(i, r)| Some((out.get_mut(i)?, r))) {
-                    *slot = Some(r);
-                }
-            }
-            out.into_iter()
-                .map(|r| {
-                    r.unwrap_or_else(|| {
-                        Err(AgentError::MessageError(
-                            "the call's task ended".to_string(),
-                        ))
-                    })
+                        .await
                 })
-                .collect()
+            })
+            .collect();
+        let first: Vec<Result<Vec<u8>, AgentError>> = self.runtime.block_on(async {
+            let mut out = Vec::with_capacity(tasks.len());
+            for task in tasks {
+                out.push(task.await.unwrap_or_else(|e| {
+                    Err(AgentError::MessageError(format!(
+                        "the call's task ended: {e}"
+                    )))
+                }));
+            }
+            out
         });
         first
             .into_iter()
