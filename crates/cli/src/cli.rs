@@ -598,7 +598,7 @@ pub enum SnapshotCommand {
     },
     /// Download a snapshot into a directory: icp-cli's layout (metadata.json, wasm_module.bin,
     /// wasm_memory.bin, stable_memory.bin, wasm_chunk_store/) plus drydock's manifest.json
-    /// with the SHA-256 of every slice, every file and a root hash.
+    /// with the SHA-256 of every slice and a root hash.
     Download {
         /// The canister id.
         canister: String,

@@ -49,7 +49,7 @@ use sha2::{Digest, Sha256};
 use crate::error::CliError;
 use crate::output::{note, warn, Output};
 use crate::transport::{management, management_many, Transport};
-use manifest::{sha256_hex, FileEntry, Manifest};
+use manifest::{sha256_hex, FileEntry, Manifest, Stamp};
 
 /// Bytes per `read_canister_snapshot_data` / `upload_canister_snapshot_data` call.
 pub const SLICE_BYTES: u64 = drydock_replica::MAX_SLICE_BYTES;
@@ -320,6 +320,10 @@ pub fn download(
             )));
         }
         note(format!("Resuming the download into {}", dir.display()));
+        // Rewritten in the current format: its chunks stay valid, and no file has a hash.
+        let mut m = m;
+        m.version = manifest::VERSION;
+        m.files.iter_mut().for_each(|f| f.sha256 = None);
         m
     } else {
         Manifest {
@@ -362,8 +366,9 @@ pub fn download(
         let index = REGIONS.len() + i;
         let file = dir.join(&m.files[index].file);
         let have = fs::read(&file).ok();
-        let bytes = match have.filter(|b| Sha256::digest(b).as_slice() == c.hash.as_slice()) {
-            Some(b) => b,
+        // A chunk's name is its SHA-256: the one hash of its bytes is the check.
+        let size = match have.filter(|b| Sha256::digest(b).as_slice() == c.hash.as_slice()) {
+            Some(b) => b.len(),
             None => {
                 let kind = SnapshotDataKind::WasmChunk {
                     hash: c.hash.clone(),
@@ -376,14 +381,13 @@ pub fn download(
                     )));
                 }
                 write_atomically(&file, &b)?;
-                b
+                b.len()
             }
         };
         let entry = &mut m.files[index];
-        entry.size = bytes.len() as u64;
+        entry.size = size as u64;
         entry.chunks.clear();
-        entry.record(0, &bytes);
-        entry.sha256 = Some(sha256_hex(&bytes));
+        entry.record(0, entry.size, hex::encode(&c.hash));
     }
     bar.finish_and_clear();
     m.complete = true;
@@ -435,15 +439,15 @@ fn download_region(
         file.set_len(size)
             .map_err(|e| io_error("cannot size", &path, e))?;
     }
-    let mut whole = Sha256::new();
     let mut offset = 0;
     let mut refetched = 0u64;
     let mut fetched_since_save = 0u32;
     while offset < size {
         // The next SLICES_IN_FLIGHT slices: those on disk as the manifest records them are
-        // kept, the others fetched all at once; then each, in order, written and hashed.
+        // kept, the others fetched all at once; then each fetched one, in order, written and
+        // hashed (once) into the manifest.
         let window = window(offset, size);
-        let mut kept: Vec<Option<Vec<u8>>> = Vec::with_capacity(window.len());
+        let mut kept: Vec<bool> = Vec::with_capacity(window.len());
         for &(at, len) in &window {
             let on_file = match m.files[index].chunk_at(at).cloned() {
                 Some(c) if c.length == len && at + len <= on_disk => {
@@ -452,20 +456,20 @@ fn download_region(
                         .map_err(|e| io_error("cannot read", &path, e))?;
                     let ok = sha256_hex(&buf) == c.sha256;
                     refetched += u64::from(!ok);
-                    ok.then_some(buf)
+                    ok
                 }
                 Some(_) => {
                     refetched += 1;
-                    None
+                    false
                 }
-                None => None,
+                None => false,
             };
             kept.push(on_file);
         }
         let wanted: Vec<SnapshotDataKind> = window
             .iter()
             .zip(&kept)
-            .filter(|(_, k)| k.is_none())
+            .filter(|(_, k)| !**k)
             .map(|(&(at, len), _)| region.read_kind(at, len))
             .collect();
         let mut fetched = if wanted.is_empty() {
@@ -475,38 +479,33 @@ fn download_region(
         }
         .into_iter();
         for (&(at, len), on_file) in window.iter().zip(kept) {
-            let buf = match on_file {
-                Some(buf) => buf,
-                None => {
-                    let buf = fetched.next().unwrap_or_else(|| {
-                        Err(CliError::internal(format!(
-                            "no answer for the {} at offset {at}",
-                            region.file()
-                        )))
-                    })?;
-                    if buf.len() as u64 != len {
-                        return Err(CliError::internal(format!(
-                            "the replica returned {} bytes of the {} at offset {at}, not {len}",
-                            buf.len(),
-                            region.file()
-                        )));
-                    }
-                    file.write_all_at(&buf, at)
-                        .map_err(|e| io_error("cannot write", &path, e))?;
-                    m.files[index].record(at, &buf);
-                    // The manifest is rewritten every MANIFEST_SAVE_EVERY slices, not after
-                    // each: it grows with the download, so saving it per slice costs quadratic
-                    // time. A slice on disk that the saved manifest does not list is fetched
-                    // again on resume.
-                    fetched_since_save += 1;
-                    if fetched_since_save >= MANIFEST_SAVE_EVERY {
-                        m.save(dir)?;
-                        fetched_since_save = 0;
-                    }
-                    buf
+            if !on_file {
+                let buf = fetched.next().unwrap_or_else(|| {
+                    Err(CliError::internal(format!(
+                        "no answer for the {} at offset {at}",
+                        region.file()
+                    )))
+                })?;
+                if buf.len() as u64 != len {
+                    return Err(CliError::internal(format!(
+                        "the replica returned {} bytes of the {} at offset {at}, not {len}",
+                        buf.len(),
+                        region.file()
+                    )));
                 }
-            };
-            whole.update(&buf);
+                file.write_all_at(&buf, at)
+                    .map_err(|e| io_error("cannot write", &path, e))?;
+                m.files[index].record(at, len, sha256_hex(&buf));
+                // The manifest is rewritten every MANIFEST_SAVE_EVERY slices, not after each:
+                // it grows with the download, so saving it per slice costs quadratic time. A
+                // slice on disk that the saved manifest does not list is fetched again on
+                // resume.
+                fetched_since_save += 1;
+                if fetched_since_save >= MANIFEST_SAVE_EVERY {
+                    m.save(dir)?;
+                    fetched_since_save = 0;
+                }
+            }
             offset = at + len;
             bar.inc(len);
         }
@@ -519,7 +518,6 @@ fn download_region(
             region.file()
         ));
     }
-    m.files[index].sha256 = Some(hex::encode(whole.finalize()));
     m.save(dir)
 }
 
@@ -660,7 +658,7 @@ pub fn upload_dir(
     // Everything is checked before the first call.
     let manifest_path = dir.join(manifest::FILE_NAME);
     let total: u64 = REGIONS.iter().map(|r| r.size(&meta)).sum();
-    let manifest = if manifest_path.exists() {
+    let (manifest, stamps) = if manifest_path.exists() {
         let m = Manifest::load(&manifest_path)?;
         let mut expected = Vec::new();
         for (file, size) in expected_files(&meta) {
@@ -671,7 +669,7 @@ pub fn upload_dir(
             expected.push((file, size));
         }
         let bar = progress_bar(total, "Verify");
-        m.verify(dir, &meta_bytes, &expected, &|n| bar.inc(n))?;
+        let stamps = m.verify(dir, &meta_bytes, &expected, &|n| bar.inc(n))?;
         bar.finish_and_clear();
         note(format!(
             "Verified {} against {} (root {})",
@@ -679,7 +677,7 @@ pub fn upload_dir(
             manifest::FILE_NAME,
             m.root_sha256.as_deref().unwrap_or_default()
         ));
-        Some(m)
+        (Some(m), stamps)
     } else {
         warn(format!(
             "{} has no {} (it was not downloaded by drydock, e.g. by icp-cli): its files cannot \
@@ -688,7 +686,7 @@ pub fn upload_dir(
             manifest::FILE_NAME
         ));
         check_unverified(dir, &meta)?;
-        None
+        (None, Vec::new())
     };
     let root = manifest.as_ref().and_then(|m| m.root_sha256.clone());
 
@@ -758,7 +756,9 @@ pub fn upload_dir(
     ));
     let bar = progress_bar(total, "Upload");
     for (index, region) in REGIONS.iter().enumerate() {
-        let entry = manifest.as_ref().map(|m| &m.files[index]);
+        let verified = manifest
+            .as_ref()
+            .map(|m| (&m.files[index], stamps[index].as_ref()));
         upload_region(
             ctx,
             canister,
@@ -766,7 +766,7 @@ pub fn upload_dir(
             dir,
             *region,
             &meta,
-            entry,
+            verified,
             &mut progress,
             &bar,
         )?;
@@ -796,6 +796,11 @@ pub fn upload_dir(
 }
 
 /// Uploads one region from its file, from the progress file's offset on.
+///
+/// `verified` is the file's manifest entry and the stamp [`Manifest::verify`] took, if there is
+/// a manifest. Each slice is hashed once: a file whose stamp is unchanged when its slices have
+/// been read holds the bytes verified, so only a file without a stamp to trust is hashed
+/// again, slice by slice, as it is sent.
 #[allow(clippy::too_many_arguments)]
 fn upload_region(
     ctx: &mut dyn Transport,
@@ -804,7 +809,7 @@ fn upload_region(
     dir: &Path,
     region: Region,
     meta: &ReadCanisterSnapshotMetadataResult,
-    entry: Option<&FileEntry>,
+    verified: Option<(&FileEntry, Option<&Stamp>)>,
     progress: &mut UploadProgress,
     bar: &ProgressBar,
 ) -> Result<(), CliError> {
@@ -816,6 +821,14 @@ fn upload_region(
     }
     let path: PathBuf = dir.join(region.file());
     let file = File::open(&path).map_err(|e| io_error("cannot open", &path, e))?;
+    let changed = |at: u64| {
+        CliError::usage(format!(
+            "{}: the slice at offset {at} changed since it was verified; the snapshot {} is \
+             incomplete and cannot be loaded — fix the directory and run the upload again",
+            region.file(),
+            hex::encode(snapshot)
+        ))
+    };
     let mut offset = start;
     while offset < size {
         let window = window(offset, size);
@@ -824,19 +837,21 @@ fn upload_region(
             let mut buf = vec![0u8; len as usize];
             file.read_exact_at(&mut buf, at)
                 .map_err(|e| io_error("cannot read", &path, e))?;
-            if let Some(entry) = entry {
+            if let Some((entry, None)) = verified {
                 let expected = entry.chunk_at(at).filter(|c| c.length == len);
                 if expected.is_none_or(|c| c.sha256 != sha256_hex(&buf)) {
-                    return Err(CliError::usage(format!(
-                        "{}: the slice at offset {at} changed since it was verified; the \
-                         snapshot {} is incomplete and cannot be loaded — fix the directory \
-                         and run the upload again",
-                        region.file(),
-                        hex::encode(snapshot)
-                    )));
+                    return Err(changed(at));
                 }
             }
             slices.push((region.upload_kind(at), buf));
+        }
+        if let Some((_, Some(stamp))) = verified {
+            let now = file
+                .metadata()
+                .map_err(|e| io_error("cannot read", &path, e))?;
+            if Stamp::of(&now) != *stamp {
+                return Err(changed(offset));
+            }
         }
         let outcomes = ctx.upload_data_many(canister, snapshot, slices);
         // The recorded offset moves past a slice only when it and every slice before it were

@@ -1,12 +1,16 @@
 //! The slices a transfer keeps in flight, through a transport that answers as told.
 
+use std::time::SystemTime;
+
 use super::*;
 
 /// Answers `upload_canister_snapshot_data` calls, failing the one at `fail_at`; records the
-/// offsets of each batch sent at once.
+/// offsets of each batch sent at once. With `change`, the first batch also flips the byte at
+/// that offset of that file, as if someone wrote to the directory during the upload.
 struct Uploads {
     fail_at: Option<u64>,
     batches: Vec<Vec<u64>>,
+    change: Option<(std::path::PathBuf, u64)>,
 }
 
 impl Transport for Uploads {
@@ -39,6 +43,16 @@ impl Transport for Uploads {
             })
             .collect();
         self.batches.push(offsets.clone());
+        if let Some((path, at)) = self.change.take() {
+            let file = fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .expect("open");
+            let mut byte = [0u8];
+            file.read_exact_at(&mut byte, at).expect("read");
+            file.write_all_at(&[byte[0] ^ 1], at).expect("write");
+        }
         offsets
             .into_iter()
             .map(|o| match self.fail_at {
@@ -134,6 +148,7 @@ fn an_upload_whose_slice_in_flight_fails_resumes_from_that_slice() {
     let mut net = Uploads {
         fail_at: Some(SLICE_BYTES),
         batches: Vec::new(),
+        change: None,
     };
     let err = upload(&mut net, &mut progress).expect_err("a slice failed");
     assert!(err.to_string().contains("failed"), "{err}");
@@ -150,6 +165,7 @@ fn an_upload_whose_slice_in_flight_fails_resumes_from_that_slice() {
         let mut net = Uploads {
             fail_at: None,
             batches: Vec::new(),
+            change: None,
         };
         let start = progress.stable_memory_offset;
         upload(&mut net, &mut progress).expect("upload");
@@ -160,6 +176,61 @@ fn an_upload_whose_slice_in_flight_fails_resumes_from_that_slice() {
             vec![(1..4).map(|i| i * SLICE_BYTES).collect()]
         };
         assert_eq!(net.batches, expected);
+    }
+}
+
+#[test]
+fn a_slice_changed_after_verification_is_refused_before_it_is_sent_with_or_without_a_stamp() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("stable_memory.bin");
+    let size = 5 * SLICE_BYTES;
+    let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    fs::write(&path, &bytes).expect("write");
+    let mut entry = FileEntry::new("stable_memory.bin".into(), size);
+    for (i, slice) in bytes.chunks(SLICE_BYTES as usize).enumerate() {
+        entry.record(i as u64 * SLICE_BYTES, SLICE_BYTES, sha256_hex(slice));
+    }
+    std::thread::sleep(manifest::SETTLED);
+    let meta = metadata(size);
+    let last = 4 * SLICE_BYTES;
+    // Trusted stamp: the file's change is seen in its metadata; none: the slice is hashed.
+    for trusted in [true, false] {
+        let stamp = Stamp::settled(&fs::metadata(&path).expect("stat"), SystemTime::now());
+        assert_eq!(
+            stamp.is_some(),
+            trusted,
+            "the file changed a second ago at most"
+        );
+        let mut net = Uploads {
+            fail_at: None,
+            batches: Vec::new(),
+            // A byte of its own each time: the first change stays in the file.
+            change: Some((path.clone(), last + 10 + u64::from(!trusted))),
+        };
+        let mut progress = UploadProgress::default();
+        let err = upload_region(
+            &mut net,
+            Principal::management_canister(),
+            b"s",
+            dir.path(),
+            Region::Stable,
+            &meta,
+            Some((&entry, stamp.as_ref())),
+            &mut progress,
+            &ProgressBar::hidden(),
+        )
+        .expect_err("the last slice changed");
+        assert!(
+            err.to_string().contains(&format!(
+                "slice at offset {last} changed since it was verified"
+            )),
+            "trusted stamp {trusted}: {err}"
+        );
+        assert_eq!(
+            net.batches,
+            vec![(0..4).map(|i| i * SLICE_BYTES).collect::<Vec<_>>()]
+        );
+        assert_eq!(progress.stable_memory_offset, last);
     }
 }
 
