@@ -48,14 +48,14 @@ use sha2::{Digest, Sha256};
 
 use crate::error::CliError;
 use crate::output::{note, warn, Output};
-use crate::transport::{management, management_many, Transport};
+use crate::transport::{management, management_stream, Transport};
 use manifest::{sha256_hex, FileEntry, Manifest, Stamp};
 
 /// Bytes per `read_canister_snapshot_data` / `upload_canister_snapshot_data` call.
 pub const SLICE_BYTES: u64 = drydock_replica::MAX_SLICE_BYTES;
 /// How many slices a download or an upload keeps in flight at once (over the agent: its
-/// verification of one answer overlaps the replica's work on the next).
-const SLICES_IN_FLIGHT: u64 = 4;
+/// verification of one answer overlaps the replica's work on the next ones).
+const SLICES_IN_FLIGHT: usize = 4;
 /// How many downloaded slices go between two saves of `manifest.json` (128 MB).
 const MANIFEST_SAVE_EVERY: u32 = 64;
 const METADATA: &str = "metadata.json";
@@ -92,25 +92,28 @@ pub trait SnapshotCalls: Transport {
         Ok(r.chunk)
     }
 
-    /// [`SnapshotCalls::read_data`] of several slices at once, the answers in their order.
-    fn read_data_many(
+    /// [`SnapshotCalls::read_data`] of each of `kinds`, [`SLICES_IN_FLIGHT`] at a time, the
+    /// slices handed to `answer` in order; stops at `answer`'s first error.
+    fn read_data_stream(
         &mut self,
         canister: Principal,
         snapshot: &[u8],
-        kinds: Vec<SnapshotDataKind>,
-    ) -> Vec<Result<Vec<u8>, CliError>> {
-        let args = kinds
-            .into_iter()
-            .map(|kind| ReadCanisterSnapshotDataArgs {
-                canister_id: canister,
-                snapshot_id: snapshot.to_vec(),
-                kind,
-            })
-            .collect();
-        management_many(self, "read_canister_snapshot_data", canister, args)
-            .into_iter()
-            .map(|r: Result<ReadCanisterSnapshotDataResult, CliError>| Ok(r?.chunk))
-            .collect()
+        kinds: &mut dyn Iterator<Item = SnapshotDataKind>,
+        answer: &mut dyn FnMut(Result<Vec<u8>, CliError>) -> Result<(), CliError>,
+    ) -> Result<(), CliError> {
+        let mut args = kinds.map(|kind| ReadCanisterSnapshotDataArgs {
+            canister_id: canister,
+            snapshot_id: snapshot.to_vec(),
+            kind,
+        });
+        management_stream(
+            self,
+            "read_canister_snapshot_data",
+            canister,
+            &mut args,
+            SLICES_IN_FLIGHT,
+            &mut |r: Result<ReadCanisterSnapshotDataResult, CliError>| answer(r.map(|r| r.chunk)),
+        )
     }
 
     /// Returns the new snapshot's id.
@@ -140,37 +143,39 @@ pub trait SnapshotCalls: Transport {
         management(self, "upload_canister_snapshot_data", canister, (args,))
     }
 
-    /// `upload_canister_snapshot_data` of several slices at once, the outcomes in their
-    /// order.
-    fn upload_data_many(
+    /// `upload_canister_snapshot_data` of each of `slices`, [`SLICES_IN_FLIGHT`] at a time,
+    /// the outcomes handed to `answer` in order; stops at `answer`'s first error.
+    fn upload_data_stream(
         &mut self,
         canister: Principal,
         snapshot: &[u8],
-        slices: Vec<(SnapshotDataOffset, Vec<u8>)>,
-    ) -> Vec<Result<(), CliError>> {
-        let args = slices
-            .into_iter()
-            .map(|(kind, chunk)| UploadCanisterSnapshotDataArgs {
-                canister_id: canister,
-                snapshot_id: snapshot.to_vec(),
-                kind,
-                chunk,
-            })
-            .collect();
-        management_many(self, "upload_canister_snapshot_data", canister, args)
+        slices: &mut dyn Iterator<Item = (SnapshotDataOffset, Vec<u8>)>,
+        answer: &mut dyn FnMut(Result<(), CliError>) -> Result<(), CliError>,
+    ) -> Result<(), CliError> {
+        let mut args = slices.map(|(kind, chunk)| UploadCanisterSnapshotDataArgs {
+            canister_id: canister,
+            snapshot_id: snapshot.to_vec(),
+            kind,
+            chunk,
+        });
+        management_stream(
+            self,
+            "upload_canister_snapshot_data",
+            canister,
+            &mut args,
+            SLICES_IN_FLIGHT,
+            answer,
+        )
     }
 }
 
 impl<T: Transport + ?Sized> SnapshotCalls for T {}
 
-/// The slices of a file of `size` bytes from `offset` on, at most [`SLICES_IN_FLIGHT`]: the
-/// ones a download or upload keeps in flight together, as (offset, length).
-fn window(offset: u64, size: u64) -> Vec<(u64, u64)> {
-    (0..SLICES_IN_FLIGHT)
-        .map(|i| offset + i * SLICE_BYTES)
-        .take_while(|o| *o < size)
-        .map(|o| (o, (size - o).min(SLICE_BYTES)))
-        .collect()
+/// The slices of a file of `size` bytes from `offset` on, as (offset, length).
+fn slices(offset: u64, size: u64) -> impl Iterator<Item = (u64, u64)> {
+    (offset..size)
+        .step_by(SLICE_BYTES as usize)
+        .map(move |at| (at, SLICE_BYTES.min(size - at)))
 }
 
 /// The three regions of a snapshot kept as files.
@@ -439,76 +444,67 @@ fn download_region(
         file.set_len(size)
             .map_err(|e| io_error("cannot size", &path, e))?;
     }
-    let mut offset = 0;
+    // The slices on disk as the manifest records them are kept; the others are fetched,
+    // SLICES_IN_FLIGHT at a time, and each, in order, written and hashed (once) into the
+    // manifest.
     let mut refetched = 0u64;
-    let mut fetched_since_save = 0u32;
-    while offset < size {
-        // The next SLICES_IN_FLIGHT slices: those on disk as the manifest records them are
-        // kept, the others fetched all at once; then each fetched one, in order, written and
-        // hashed (once) into the manifest.
-        let window = window(offset, size);
-        let mut kept: Vec<bool> = Vec::with_capacity(window.len());
-        for &(at, len) in &window {
-            let on_file = match m.files[index].chunk_at(at).cloned() {
-                Some(c) if c.length == len && at + len <= on_disk => {
-                    let mut buf = vec![0u8; len as usize];
-                    file.read_exact_at(&mut buf, at)
-                        .map_err(|e| io_error("cannot read", &path, e))?;
-                    let ok = sha256_hex(&buf) == c.sha256;
-                    refetched += u64::from(!ok);
-                    ok
-                }
-                Some(_) => {
-                    refetched += 1;
-                    false
-                }
-                None => false,
-            };
-            kept.push(on_file);
-        }
-        let wanted: Vec<SnapshotDataKind> = window
-            .iter()
-            .zip(&kept)
-            .filter(|(_, k)| !**k)
-            .map(|(&(at, len), _)| region.read_kind(at, len))
-            .collect();
-        let mut fetched = if wanted.is_empty() {
-            Vec::new()
-        } else {
-            ctx.read_data_many(canister, snapshot, wanted)
-        }
-        .into_iter();
-        for (&(at, len), on_file) in window.iter().zip(kept) {
-            if !on_file {
-                let buf = fetched.next().unwrap_or_else(|| {
-                    Err(CliError::internal(format!(
-                        "no answer for the {} at offset {at}",
-                        region.file()
-                    )))
-                })?;
-                if buf.len() as u64 != len {
-                    return Err(CliError::internal(format!(
-                        "the replica returned {} bytes of the {} at offset {at}, not {len}",
-                        buf.len(),
-                        region.file()
-                    )));
-                }
-                file.write_all_at(&buf, at)
-                    .map_err(|e| io_error("cannot write", &path, e))?;
-                m.files[index].record(at, len, sha256_hex(&buf));
-                // The manifest is rewritten every MANIFEST_SAVE_EVERY slices, not after each:
-                // it grows with the download, so saving it per slice costs quadratic time. A
-                // slice on disk that the saved manifest does not list is fetched again on
-                // resume.
-                fetched_since_save += 1;
-                if fetched_since_save >= MANIFEST_SAVE_EVERY {
-                    m.save(dir)?;
-                    fetched_since_save = 0;
-                }
+    let mut wanted = Vec::new();
+    for (at, len) in slices(0, size) {
+        let kept = match m.files[index].chunk_at(at) {
+            Some(c) if c.length == len && at + len <= on_disk => {
+                let mut buf = vec![0u8; len as usize];
+                file.read_exact_at(&mut buf, at)
+                    .map_err(|e| io_error("cannot read", &path, e))?;
+                let ok = sha256_hex(&buf) == c.sha256;
+                refetched += u64::from(!ok);
+                ok
             }
-            offset = at + len;
+            Some(_) => {
+                refetched += 1;
+                false
+            }
+            None => false,
+        };
+        if kept {
             bar.inc(len);
+        } else {
+            wanted.push((at, len));
         }
+    }
+    let mut kinds = wanted.iter().map(|&(at, len)| region.read_kind(at, len));
+    let mut answered = wanted.iter();
+    let mut fetched_since_save = 0u32;
+    ctx.read_data_stream(canister, snapshot, &mut kinds, &mut |reply| {
+        let buf = reply?;
+        let &(at, len) = answered
+            .next()
+            .ok_or_else(|| CliError::internal("an answer for a slice that was not asked for"))?;
+        if buf.len() as u64 != len {
+            return Err(CliError::internal(format!(
+                "the replica returned {} bytes of the {} at offset {at}, not {len}",
+                buf.len(),
+                region.file()
+            )));
+        }
+        file.write_all_at(&buf, at)
+            .map_err(|e| io_error("cannot write", &path, e))?;
+        m.files[index].record(at, len, sha256_hex(&buf));
+        // The manifest is rewritten every MANIFEST_SAVE_EVERY slices, not after each: it grows
+        // with the download, so saving it per slice costs quadratic time. A slice on disk that
+        // the saved manifest does not list is fetched again on resume.
+        fetched_since_save += 1;
+        if fetched_since_save >= MANIFEST_SAVE_EVERY {
+            m.save(dir)?;
+            fetched_since_save = 0;
+        }
+        bar.inc(len);
+        Ok(())
+    })?;
+    if answered.next().is_some() {
+        return Err(CliError::internal(format!(
+            "no answer for some slices of the {}",
+            region.file()
+        )));
     }
     file.sync_all()
         .map_err(|e| io_error("cannot sync", &path, e))?;
@@ -795,6 +791,40 @@ pub fn upload_dir(
     Ok(progress.snapshot_id)
 }
 
+/// Reads the slice of `len` bytes at `at` of `file` (at `path`), and says whether it is as
+/// verified, if it was: by the file's stamp where there is one to trust, else by the slice's
+/// hash.
+fn read_slice(
+    file: &File,
+    path: &Path,
+    at: u64,
+    len: u64,
+    verified: Option<(&FileEntry, Option<&Stamp>)>,
+) -> Result<(Vec<u8>, bool), CliError> {
+    let mut buf = vec![0u8; len as usize];
+    file.read_exact_at(&mut buf, at)
+        .map_err(|e| io_error("cannot read", path, e))?;
+    let intact = match verified {
+        None => true,
+        Some((_, Some(stamp))) => {
+            let now = file
+                .metadata()
+                .map_err(|e| io_error("cannot read", path, e))?;
+            Stamp::of(&now) == *stamp
+        }
+        Some((entry, None)) => entry
+            .chunk_at(at)
+            .is_some_and(|c| c.length == len && c.sha256 == sha256_hex(&buf)),
+    };
+    Ok((buf, intact))
+}
+
+/// `progress` with `region`'s offset set to `offset`.
+fn progress_at(progress: &mut UploadProgress, region: Region, offset: u64) -> &UploadProgress {
+    *progress.offset(region) = offset;
+    progress
+}
+
 /// Uploads one region from its file, from the progress file's offset on.
 ///
 /// `verified` is the file's manifest entry and the stamp [`Manifest::verify`] took, if there is
@@ -829,57 +859,51 @@ fn upload_region(
             hex::encode(snapshot)
         ))
     };
+    // Each slice is read (and checked) as the previous answers make room for it; the
+    // recorded offset moves past a slice only when it and every slice before it were written,
+    // so a resumed upload sends again all that follows a failure.
+    let mut unreadable = None;
+    let mut read = slices(start, size).map_while(|(at, len)| {
+        match read_slice(&file, &path, at, len, verified) {
+            Ok((buf, true)) => Some((region.upload_kind(at), buf)),
+            Ok((_, false)) => {
+                unreadable = Some(changed(at));
+                None
+            }
+            Err(e) => {
+                unreadable = Some(e);
+                None
+            }
+        }
+    });
+    let mut answered = slices(start, size);
     let mut offset = start;
-    while offset < size {
-        let window = window(offset, size);
-        let mut slices = Vec::with_capacity(window.len());
-        for &(at, len) in &window {
-            let mut buf = vec![0u8; len as usize];
-            file.read_exact_at(&mut buf, at)
-                .map_err(|e| io_error("cannot read", &path, e))?;
-            if let Some((entry, None)) = verified {
-                let expected = entry.chunk_at(at).filter(|c| c.length == len);
-                if expected.is_none_or(|c| c.sha256 != sha256_hex(&buf)) {
-                    return Err(changed(at));
-                }
-            }
-            slices.push((region.upload_kind(at), buf));
+    let mut since_save = 0;
+    let sent = ctx.upload_data_stream(canister, snapshot, &mut read, &mut |outcome| {
+        outcome?;
+        let (at, len) = answered
+            .next()
+            .ok_or_else(|| CliError::internal("an answer for a slice that was not sent"))?;
+        offset = at + len;
+        bar.inc(len);
+        since_save += 1;
+        if since_save == SLICES_IN_FLIGHT {
+            progress_at(progress, region, offset).save(dir)?;
+            since_save = 0;
         }
-        if let Some((_, Some(stamp))) = verified {
-            let now = file
-                .metadata()
-                .map_err(|e| io_error("cannot read", &path, e))?;
-            if Stamp::of(&now) != *stamp {
-                return Err(changed(offset));
-            }
-        }
-        let outcomes = ctx.upload_data_many(canister, snapshot, slices);
-        // The recorded offset moves past a slice only when it and every slice before it were
-        // written: a resumed upload sends again what follows a failure.
-        let mut failed = None;
-        for (&(at, len), outcome) in window.iter().zip(outcomes) {
-            match outcome {
-                Ok(()) if failed.is_none() => {
-                    offset = at + len;
-                    bar.inc(len);
-                }
-                Ok(()) => {}
-                Err(e) => {
-                    failed.get_or_insert(e);
-                }
-            }
-        }
-        *progress.offset(region) = offset;
-        progress.save(dir)?;
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        if window.last().is_none_or(|&(at, len)| offset != at + len) {
-            return Err(CliError::internal(format!(
-                "{}: no answer for the slices from offset {offset}",
-                region.file()
-            )));
-        }
+        Ok(())
+    });
+    drop(read);
+    progress_at(progress, region, offset).save(dir)?;
+    sent?;
+    if let Some(e) = unreadable {
+        return Err(e);
+    }
+    if offset != size {
+        return Err(CliError::internal(format!(
+            "{}: no answer for the slices from offset {offset}",
+            region.file()
+        )));
     }
     Ok(())
 }

@@ -31,18 +31,25 @@ pub trait Transport {
         arg: Vec<u8>,
     ) -> Result<Vec<u8>, CliError>;
 
-    /// Several calls of management method `method` about `canister` at once, with their
-    /// answers in the order of `args`. The agent keeps them all in flight; the embedded
-    /// replica runs them one after another.
-    fn management_raw_many(
+    /// Calls of management method `method` about `canister`, one per item of `args`, with up
+    /// to `in_flight` of them in flight at once where the transport can (the agent sends the
+    /// next as soon as an answer is in; the embedded replica runs them one after another).
+    /// Each answer goes to `answer` in the order of `args`. Stops at the first error `answer`
+    /// returns and returns it; the calls in flight then are abandoned, so only calls that may be
+    /// made twice belong here.
+    fn management_raw_stream(
         &mut self,
         method: &str,
         canister: Principal,
-        args: Vec<Vec<u8>>,
-    ) -> Vec<Result<Vec<u8>, CliError>> {
-        args.into_iter()
-            .map(|arg| self.management_raw(method, canister, arg))
-            .collect()
+        args: &mut dyn Iterator<Item = Vec<u8>>,
+        in_flight: usize,
+        answer: &mut dyn FnMut(Result<Vec<u8>, CliError>) -> Result<(), CliError>,
+    ) -> Result<(), CliError> {
+        let _ = in_flight;
+        for arg in args {
+            answer(self.management_raw(method, canister, arg))?;
+        }
+        Ok(())
     }
 
     /// Calls management method `method` as a query (`fetch_canister_logs`,
@@ -164,29 +171,29 @@ where
     decode(method, &t.management_raw(method, canister, bytes)?)
 }
 
-/// [`management`] with several arguments at once (kept in flight together where the
-/// transport can), the replies in their order.
-pub fn management_many<T, A, R>(
+/// [`management`] of a stream of arguments, `in_flight` at a time where the transport can,
+/// each decoded reply handed to `answer` in order (see [`Transport::management_raw_stream`]).
+pub fn management_stream<T, A, R>(
     t: &mut T,
     method: &str,
     canister: Principal,
-    args: Vec<A>,
-) -> Vec<Result<R, CliError>>
+    args: &mut dyn Iterator<Item = A>,
+    in_flight: usize,
+    answer: &mut dyn FnMut(Result<R, CliError>) -> Result<(), CliError>,
+) -> Result<(), CliError>
 where
     T: Transport + ?Sized,
     A: CandidType,
     R: CandidType + DeserializeOwned,
 {
-    let bytes: Result<Vec<Vec<u8>>, CliError> =
-        args.into_iter().map(|a| encode(method, (a,))).collect();
-    match bytes {
-        Ok(bytes) => t
-            .management_raw_many(method, canister, bytes)
-            .into_iter()
-            .map(|reply| decode(method, &reply?))
-            .collect(),
-        Err(e) => vec![Err(e)],
-    }
+    let mut unencodable = None;
+    let mut bytes =
+        args.map_while(|a| encode(method, (a,)).map_err(|e| unencodable = Some(e)).ok());
+    t.management_raw_stream(method, canister, &mut bytes, in_flight, &mut |reply| {
+        answer(reply.and_then(|r| decode(method, &r)))
+    })?;
+    drop(bytes);
+    unencodable.map_or(Ok(()), Err)
 }
 
 fn encode(method: &str, arg: impl ArgumentEncoder) -> Result<Vec<u8>, CliError> {

@@ -16,6 +16,7 @@
 //!   list, load) — a second `take_canister_snapshot` or metadata upload would make a second
 //!   snapshot.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use candid::Principal;
@@ -298,50 +299,57 @@ impl Transport for AgentTransport {
         )
     }
 
-    /// All in flight at once (one task each on the runtime); a call that failed in a way
+    /// The calls are spawned on the runtime in order, up to `in_flight`, and awaited in order;
+    /// while one is awaited the others are under way, and each answer makes room for the next
+    /// call, so the endpoint always has work. A call that failed in a way
     /// [`Transport::management_raw`] would retry is made again through it, with its retries.
-    fn management_raw_many(
+    fn management_raw_stream(
         &mut self,
         method: &str,
         canister: Principal,
-        args: Vec<Vec<u8>>,
-    ) -> Vec<Result<Vec<u8>, CliError>> {
+        args: &mut dyn Iterator<Item = Vec<u8>>,
+        in_flight: usize,
+        answer: &mut dyn FnMut(Result<Vec<u8>, CliError>) -> Result<(), CliError>,
+    ) -> Result<(), CliError> {
         let idempotent = idempotent(method);
-        // Spawned in order, awaited in order: the answers line up with `args`.
-        let tasks: Vec<_> = args
-            .iter()
-            .map(|arg| {
-                let (agent, method, arg) = (self.agent.clone(), method.to_string(), arg.clone());
-                self.runtime.spawn(async move {
+        let mut flying = VecDeque::new();
+        let mut args = args.fuse();
+        let outcome = loop {
+            while flying.len() < in_flight.max(1) {
+                let Some(arg) = args.next() else { break };
+                let (agent, name, sent) = (self.agent.clone(), method.to_string(), arg.clone());
+                let task = self.runtime.spawn(async move {
                     agent
-                        .update(&Principal::management_canister(), &method)
+                        .update(&Principal::management_canister(), &name)
                         .with_effective_canister_id(canister)
-                        .with_arg(arg)
+                        .with_arg(sent)
                         .call_and_wait()
                         .await
-                })
-            })
-            .collect();
-        let first: Vec<Result<Vec<u8>, AgentError>> = self.runtime.block_on(async {
-            let mut out = Vec::with_capacity(tasks.len());
-            for task in tasks {
-                out.push(task.await.unwrap_or_else(|e| {
-                    Err(AgentError::MessageError(format!(
-                        "the call's task ended: {e}"
-                    )))
-                }));
+                });
+                flying.push_back((task, arg));
             }
-            out
-        });
-        first
-            .into_iter()
-            .zip(args)
-            .map(|(r, arg)| match r {
-                Ok(reply) => Ok(reply),
-                Err(e) if transient(&e, idempotent) => self.management_raw(method, canister, arg),
-                Err(e) => Err(self.error(method, e)),
-            })
-            .collect()
+            let Some((task, arg)) = flying.pop_front() else {
+                break Ok(());
+            };
+            let reply = match self.runtime.block_on(task) {
+                Ok(Ok(reply)) => Ok(reply),
+                Ok(Err(e)) if transient(&e, idempotent) => {
+                    self.management_raw(method, canister, arg)
+                }
+                Ok(Err(e)) => Err(self.error(method, e)),
+                Err(e) => Err(CliError::internal(format!(
+                    "{method} through {}: the call's task ended: {e}",
+                    self.url
+                ))),
+            };
+            if let Err(e) = answer(reply) {
+                break Err(e);
+            }
+        };
+        for (task, _) in flying {
+            task.abort();
+        }
+        outcome
     }
 
     fn management_query_raw(
