@@ -9,19 +9,22 @@
 //! an upload under way is recorded in icp-cli's `.upload_progress.json` (its fields, plus
 //! drydock's `canister_id` and `root_sha256`, which icp-cli ignores), so either tool can
 //! resume the other's upload. On top, drydock writes `manifest.json` (see `manifest`):
-//! the SHA-256 of every slice as it was read, of every file, and a root hash.
+//! the SHA-256 of every slice as it was read, and a root hash.
 //!
 //! # Invariants
 //! - A download writes each slice at its offset and records its hash in the manifest, which
-//!   is saved every 64 slices and at the end of each file; `--resume` re-reads every recorded slice and fetches again any that does not
-//!   match the file (truncated, changed) or is not recorded.
-//! - Both keep [`SLICES_IN_FLIGHT`] slices in flight at once, each written and recorded in
-//!   order; an upload's recorded offset moves past a slice only when it and every slice
-//!   before it were written.
-//! - An upload verifies every file against the manifest before the first call; a directory
-//!   without a manifest (icp-cli's) gets a warning and only the size and chunk-hash checks.
-//!   Each slice is checked again against its manifest hash as it is sent. Nothing is read
-//!   back from the replica.
+//!   is saved every 64 slices and at the end of each file; `--resume` re-reads every recorded
+//!   slice and fetches again any that does not match the file (truncated, changed) or is not
+//!   recorded.
+//! - Both keep [`SLICES_IN_FLIGHT`] calls in flight, the next sent as each answer is in
+//!   ([`Transport::management_raw_stream`]); answers are written and recorded in order, and
+//!   an upload's recorded offset moves past a slice only when it and every slice before it
+//!   were written.
+//! - drydock hashes each byte once per side. An upload verifies every file against the
+//!   manifest before the first call; a directory without a manifest (icp-cli's) gets a
+//!   warning and only the size and chunk-hash checks. As it is sent, each slice is checked
+//!   again by its file's `Stamp` (unchanged since the verification read it), or, for a file
+//!   changed within a second of that, by its hash. Nothing is read back from the replica.
 //! - Slices are [`SLICE_BYTES`], the IC's maximum (and icp-cli's choice), so offsets in a
 //!   progress file mean the same to both tools.
 
