@@ -26,21 +26,28 @@ command -v node >/dev/null 2>&1 || { echo "test.sh: node not found: install Node
 TARGET="$(cargo metadata --format-version 1 --no-deps --locked \
   | node -e 'let s = ""; process.stdin.on("data", d => s += d).on("end", () => console.log(JSON.parse(s).target_directory))')" \
   || { echo "test.sh: cargo metadata failed" >&2; exit 1; }
-CARGO_TARGET_DIR="$TARGET" scripts/build-test-canisters.sh
-scripts/clients.sh
-cargo test --workspace --locked "$@"
+# Each step says how long it took, so a slow run shows where its time went.
+step() {
+  local start=$SECONDS
+  "$@"
+  echo "test.sh: $((SECONDS - start)) s: $*"
+}
+step env CARGO_TARGET_DIR="$TARGET" scripts/build-test-canisters.sh
+step scripts/clients.sh
+step cargo test --workspace --locked "$@"
 if [ "$#" -eq 0 ]; then
-  scripts/test-quickstart.sh
+  step scripts/test-quickstart.sh
   # A PocketIC test suite with the unmodified `pocket-ic` crate, its own project and lock
   # file, with POCKET_IC_BIN naming drydock (README, "Testing with PocketIC clients").
-  POCKET_IC_BIN="$TARGET/debug/drydock" CARGO_TARGET_DIR="$TARGET" \
+  step env POCKET_IC_BIN="$TARGET/debug/drydock" CARGO_TARGET_DIR="$TARGET" \
     cargo test --locked --manifest-path clients/pocket-ic-rust/Cargo.toml
-  POCKET_IC_BIN="$TARGET/debug/drydock" npm test --prefix clients/pic-js
-  (cd clients/pocket-ic-py && POCKET_IC_BIN="$TARGET/debug/drydock" .venv/bin/python -W ignore::ResourceWarning -m unittest -v test_suite)
+  step env POCKET_IC_BIN="$TARGET/debug/drydock" npm test --prefix clients/pic-js
+  (cd clients/pocket-ic-py && step env POCKET_IC_BIN="$TARGET/debug/drydock" .venv/bin/python -W ignore::ResourceWarning -m unittest -v test_suite)
 else
   echo "test.sh: not running scripts/test-quickstart.sh and the PocketIC suite: cargo test ran a subset ($*), so drydock may not be built"
 fi
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
-scripts/fuzz.sh envelope
-DRYDOCK_FUZZ_SECONDS="${DRYDOCK_FUZZ_SECONDS:-20}" scripts/fuzz.sh module_intake candid_args most snapshot_upload pocketic
+step cargo fmt --all -- --check
+step cargo clippy --workspace --all-targets --locked -- -D warnings
+step scripts/fuzz.sh envelope
+step env DRYDOCK_FUZZ_SECONDS="${DRYDOCK_FUZZ_SECONDS:-20}" scripts/fuzz.sh module_intake candid_args most snapshot_upload pocketic
+echo "test.sh: all passed in $SECONDS s"

@@ -9,6 +9,7 @@ use ic_transport_types::{Envelope, EnvelopeContent, RequestId};
 use serde::Serialize;
 
 use crate::auth::{self, AuthError};
+use crate::raw_cbor::RawCbor;
 
 /// The largest request body the IC accepts (ingress payload 2 MiB, plus envelope overhead).
 pub const MAX_REQUEST_BYTES: usize = 2 * 1024 * 1024 + 256 * 1024;
@@ -91,18 +92,20 @@ pub fn decode_envelope(
             ),
         });
     }
-    let envelope: Envelope<'static> = serde_cbor::from_slice(body).map_err(|e| {
-        HttpReject::bad_request(format!("Could not parse body as read request: {e}"))
-    })?;
-    // The request id is the hash of the content as sent, unknown fields included, so a
-    // field this server does not know cannot make a valid signature fail.
-    let raw: serde_cbor::Value = serde_cbor::from_slice(body)
+    // One parse, lending the body's strings: the request id is the hash of the content as
+    // sent, unknown fields included (so a field this server does not know cannot make a
+    // valid signature fail), and the typed envelope is read from the same parse.
+    let raw: RawCbor = serde_cbor::from_slice(body)
         .map_err(|e| HttpReject::bad_request(format!("Could not parse body: {e}")))?;
-    let request_id = raw_content(&raw)
-        .and_then(|c| ic_transport_types::to_request_id(&RawValue(c)).ok())
+    let request_id = raw
+        .field("content")
+        .and_then(|c| ic_transport_types::to_request_id(c).ok())
         .ok_or_else(|| {
             HttpReject::bad_request("Could not compute the request id of the envelope's content")
         })?;
+    let envelope: Envelope<'static> = serde::Deserialize::deserialize(&raw).map_err(|e| {
+        HttpReject::bad_request(format!("Could not parse body as read request: {e}"))
+    })?;
     auth::check_expiry(&envelope.content, now)?;
     let callee = match &*envelope.content {
         EnvelopeContent::Call { canister_id, .. } | EnvelopeContent::Query { canister_id, .. } => {
@@ -125,53 +128,6 @@ pub fn cbor<T: Serialize>(value: &T) -> Vec<u8> {
     // Serialising plain structs into a Vec cannot fail.
     let _ = value.serialize(&mut out);
     out.into_inner()
-}
-
-fn raw_content(v: &serde_cbor::Value) -> Option<&serde_cbor::Value> {
-    match v {
-        serde_cbor::Value::Tag(_, inner) => raw_content(inner),
-        serde_cbor::Value::Map(m) => m.get(&serde_cbor::Value::Text("content".into())),
-        _ => None,
-    }
-}
-
-/// A CBOR value serialised for the request-id hash (integers as unsigned or signed LEB128).
-struct RawValue<'a>(&'a serde_cbor::Value);
-
-impl Serialize for RawValue<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{Error, SerializeMap, SerializeSeq};
-        use serde_cbor::Value;
-        match self.0 {
-            Value::Integer(i) if *i >= 0 => s.serialize_u64(
-                u64::try_from(*i).map_err(|_| S::Error::custom("integer out of range"))?,
-            ),
-            Value::Integer(i) => s.serialize_i64(
-                i64::try_from(*i).map_err(|_| S::Error::custom("integer out of range"))?,
-            ),
-            Value::Bytes(b) => s.serialize_bytes(b),
-            Value::Text(t) => s.serialize_str(t),
-            Value::Bool(b) => s.serialize_bool(*b),
-            Value::Null => s.serialize_none(),
-            Value::Float(f) => s.serialize_f64(*f),
-            Value::Tag(_, inner) => RawValue(inner).serialize(s),
-            Value::Array(items) => {
-                let mut seq = s.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(&RawValue(item))?;
-                }
-                seq.end()
-            }
-            Value::Map(m) => {
-                let mut map = s.serialize_map(Some(m.len()))?;
-                for (k, v) in m {
-                    map.serialize_entry(&RawValue(k), &RawValue(v))?;
-                }
-                map.end()
-            }
-            _ => Err(S::Error::custom("unsupported CBOR value")),
-        }
-    }
 }
 
 /// The `canister_id` field of a management call's argument, if it has one. Decoded as a
@@ -203,6 +159,209 @@ fn target_of(arg: &[u8]) -> Result<Principal, candid::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::borrow::Cow;
+
+    use ic_transport_types::{Delegation, DelegationPermissions, SenderInfo, SignedDelegation};
+
+    const NOW: u64 = 1_750_000_000_000_000_000;
+    const CANISTER: Principal = Principal::from_slice(&[0, 0, 0, 0, 0, 0x10, 0, 0, 1, 1]);
+
+    fn call(arg: Vec<u8>) -> EnvelopeContent {
+        EnvelopeContent::Call {
+            nonce: Some(vec![9; 8]),
+            ingress_expiry: NOW + 60_000_000_000,
+            sender: Principal::anonymous(),
+            canister_id: CANISTER,
+            method_name: "upload_canister_snapshot_data".into(),
+            arg,
+            sender_info: None,
+        }
+    }
+
+    /// A CBOR map with its entries in this order, duplicates kept.
+    struct Entries(Vec<(String, serde_cbor::Value)>);
+
+    impl Serialize for Entries {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = s.serialize_map(Some(self.0.len()))?;
+            for (k, v) in &self.0 {
+                map.serialize_entry(k, v)?;
+            }
+            map.end()
+        }
+    }
+
+    /// The entries of `content` as CBOR.
+    fn entries_of(content: &EnvelopeContent) -> Entries {
+        let serde_cbor::Value::Map(map) = serde_cbor::value::to_value(content).unwrap() else {
+            panic!("content is a map")
+        };
+        Entries(
+            map.into_iter()
+                .map(|(k, v)| match k {
+                    serde_cbor::Value::Text(k) => (k, v),
+                    _ => panic!("a key is text"),
+                })
+                .collect(),
+        )
+    }
+
+    /// The body of an anonymous envelope whose content has these entries.
+    fn body_of(content: Entries) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Body {
+            content: Entries,
+        }
+        cbor(&Body { content })
+    }
+
+    #[test]
+    fn an_envelope_is_read_once_into_its_content_and_the_request_id_of_the_content_as_sent() {
+        let content = call(vec![7; 2_000_000]);
+        let body = Envelope {
+            content: Cow::Borrowed(&content),
+            sender_pubkey: None,
+            sender_sig: None,
+            sender_delegation: None,
+        }
+        .encode_bytes();
+        for _ in 0..2 {
+            let authed = decode_envelope(&body, None, NOW, &[]).unwrap();
+            assert_eq!(cbor(&authed.content), cbor(&content));
+            assert_eq!(authed.sender, Principal::anonymous());
+            assert_eq!(
+                authed.request_id,
+                ic_transport_types::to_request_id(&content).unwrap()
+            );
+        }
+
+        // A field this server does not know is part of the request id, as sent.
+        let mut with_extra = entries_of(&content);
+        with_extra
+            .0
+            .push(("x_future".into(), serde_cbor::Value::Bytes(vec![1, 2, 3])));
+        #[derive(Serialize)]
+        struct WithExtra<'a> {
+            #[serde(flatten)]
+            content: &'a EnvelopeContent,
+            x_future: &'a serde_bytes::Bytes,
+        }
+        let expected = ic_transport_types::to_request_id(&WithExtra {
+            content: &content,
+            x_future: serde_bytes::Bytes::new(&[1, 2, 3]),
+        })
+        .unwrap();
+        let authed = decode_envelope(&body_of(with_extra), None, NOW, &[]).unwrap();
+        assert_eq!(cbor(&authed.content), cbor(&content));
+        assert_eq!(authed.request_id, expected);
+        assert_ne!(
+            authed.request_id,
+            ic_transport_types::to_request_id(&content).unwrap()
+        );
+    }
+
+    #[test]
+    fn every_field_of_an_envelope_reads_back_as_sent() {
+        let delegation = |permissions, targets| SignedDelegation {
+            delegation: Delegation {
+                pubkey: vec![3; 44],
+                expiration: NOW + 1,
+                targets,
+                permissions,
+            },
+            signature: vec![4; 64],
+        };
+        let contents = [
+            call(vec![]),
+            EnvelopeContent::Query {
+                ingress_expiry: NOW,
+                sender: Principal::from_slice(&[5; 29]),
+                canister_id: CANISTER,
+                method_name: "get".into(),
+                arg: b"DIDL\x00\x00".to_vec(),
+                nonce: None,
+                sender_info: Some(SenderInfo {
+                    info: vec![1],
+                    signer: vec![2; 10],
+                    sig: vec![3; 5],
+                }),
+            },
+            EnvelopeContent::ReadState {
+                ingress_expiry: NOW,
+                sender: Principal::anonymous(),
+                paths: vec![
+                    vec!["time".into()],
+                    vec![b"request_status".into(), vec![0; 32].into()],
+                ],
+            },
+        ];
+        for content in contents {
+            let envelope = Envelope {
+                content: Cow::Owned(content),
+                sender_pubkey: Some(vec![1; 44]),
+                sender_sig: Some(vec![2; 64]),
+                sender_delegation: Some(vec![
+                    delegation(Some(DelegationPermissions::Queries), Some(vec![CANISTER])),
+                    delegation(None, None),
+                    delegation(Some(DelegationPermissions::All), None),
+                ]),
+            };
+            let body = envelope.encode_bytes();
+            let raw: RawCbor = serde_cbor::from_slice(&body).unwrap();
+            let read: Envelope<'static> = serde::Deserialize::deserialize(&raw).unwrap();
+            assert_eq!(read.encode_bytes(), body);
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_a_duplicated_field_and_a_wrong_type_are_refused_naming_the_cause() {
+        let body = Envelope {
+            content: Cow::Owned(call(vec![1])),
+            sender_pubkey: None,
+            sender_sig: None,
+            sender_delegation: None,
+        }
+        .encode_bytes();
+        let mut trailing = body.clone();
+        trailing.push(0);
+        let err = decode_envelope(&trailing, None, NOW, &[]).err().unwrap();
+        assert_eq!(err.status, 400);
+        assert!(err.message.contains("trailing data"), "{}", err.message);
+
+        let mut duplicated = entries_of(&call(vec![1]));
+        duplicated.0.push((
+            "method_name".into(),
+            serde_cbor::Value::Text("other".into()),
+        ));
+        let err = decode_envelope(&body_of(duplicated), None, NOW, &[])
+            .err()
+            .unwrap();
+        assert_eq!(err.status, 400);
+        assert!(
+            err.message.contains("duplicate field `method_name`"),
+            "{}",
+            err.message
+        );
+
+        let mut wrong = entries_of(&call(vec![1]));
+        for (k, v) in wrong.0.iter_mut() {
+            if k == "canister_id" {
+                *v = serde_cbor::Value::Integer(7);
+            }
+        }
+        let err = decode_envelope(&body_of(wrong), None, NOW, &[])
+            .err()
+            .unwrap();
+        assert_eq!(err.status, 400);
+        assert!(
+            err.message
+                .starts_with("Could not parse body as read request"),
+            "{}",
+            err.message
+        );
+    }
 
     #[test]
     fn the_target_of_an_install_code_with_a_2_mib_module_is_found() {

@@ -3,6 +3,7 @@
 //!
 //! - [`keys`]: the root (BLS12-381) and node (Ed25519) keys kept in the state directory.
 //! - [`envelope`]: request bodies: CBOR, request ids, authentication.
+//! - `raw_cbor`: a body parsed once, read both for its request id and as the typed envelope.
 //! - [`auth`]: envelope signatures, delegations and expiry.
 //! - [`tree`]: the certified state tree and its witnesses.
 //! - [`service`]: requests apart from HTTP: decoding, running, certificates.
@@ -19,6 +20,7 @@ pub mod envelope;
 pub mod keys;
 #[cfg(feature = "server")]
 pub mod listener;
+mod raw_cbor;
 #[cfg(feature = "server")]
 mod scheduler;
 #[cfg(feature = "server")]
