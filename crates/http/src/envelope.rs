@@ -97,15 +97,16 @@ pub fn decode_envelope(
     // valid signature fail), and the typed envelope is read from the same parse.
     let raw: RawCbor = serde_cbor::from_slice(body)
         .map_err(|e| HttpReject::bad_request(format!("Could not parse body: {e}")))?;
+    // Typed first, so a malformed envelope is refused naming what is wrong with it.
+    let envelope: Envelope<'static> = serde::Deserialize::deserialize(&raw).map_err(|e| {
+        HttpReject::bad_request(format!("Could not parse body as read request: {e}"))
+    })?;
     let request_id = raw
         .field("content")
         .and_then(|c| ic_transport_types::to_request_id(c).ok())
         .ok_or_else(|| {
             HttpReject::bad_request("Could not compute the request id of the envelope's content")
         })?;
-    let envelope: Envelope<'static> = serde::Deserialize::deserialize(&raw).map_err(|e| {
-        HttpReject::bad_request(format!("Could not parse body as read request: {e}"))
-    })?;
     auth::check_expiry(&envelope.content, now)?;
     let callee = match &*envelope.content {
         EnvelopeContent::Call { canister_id, .. } | EnvelopeContent::Query { canister_id, .. } => {
@@ -329,6 +330,27 @@ mod tests {
         let err = decode_envelope(&trailing, None, NOW, &[]).err().unwrap();
         assert_eq!(err.status, 400);
         assert!(err.message.contains("trailing data"), "{}", err.message);
+
+        #[derive(Serialize)]
+        struct NoContent {
+            sender_sig: serde_bytes::ByteBuf,
+        }
+        let err = decode_envelope(
+            &cbor(&NoContent {
+                sender_sig: serde_bytes::ByteBuf::from(vec![1]),
+            }),
+            None,
+            NOW,
+            &[],
+        )
+        .err()
+        .unwrap();
+        assert_eq!(err.status, 400);
+        assert!(
+            err.message.contains("missing field `content`"),
+            "{}",
+            err.message
+        );
 
         let mut duplicated = entries_of(&call(vec![1]));
         duplicated.0.push((
