@@ -47,7 +47,7 @@ else
   echo "test.sh: not running scripts/test-quickstart.sh and the PocketIC suite: cargo test ran a subset ($*), so drydock may not be built"
 fi
 step cargo fmt --all -- --check
-step cargo clippy --workspace --all-targets --locked -- -D warnings
+step cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step scripts/fuzz.sh envelope
 step env DRYDOCK_FUZZ_SECONDS="${DRYDOCK_FUZZ_SECONDS:-20}" scripts/fuzz.sh module_intake candid_args most snapshot_upload pocketic
 echo "test.sh: all passed in $SECONDS s"

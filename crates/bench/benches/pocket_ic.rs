@@ -15,8 +15,8 @@
 //!   clones each, in milliseconds. Goal: flat. With it, the clone's first update (4 KiB of
 //!   stable memory written), which pays for copying the memory file the clone shared.
 //!
-//! Run: `cargo build --release -p drydock-cli && cargo bench -p drydock-bench --bench
-//! pocket_ic` (needs the test canisters). POCKET_IC_BIN overrides the binary used.
+//! Run: `cargo build --release -p drydock-cli && cargo bench -p drydock-bench --features
+//! pocket-ic --bench pocket_ic` (needs the test canisters). POCKET_IC_BIN overrides the binary used.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
