@@ -11,10 +11,9 @@
 #   TEST_CANISTERS_OUT  where kv.wasm goes [default: target/test-canisters/]
 #
 # Options:
-#   --debug  install a dev-profile (unoptimised) build instead of a release one: a minute or
-#            two when `cargo test` has built drydock into the same target directory (cargo
-#            rebuilds only the dozen crates whose features differ), and drydock runs slower.
-#            scripts/test.sh runs the quickstart this way.
+#   --debug  install a dev-profile (unoptimised) build instead of a release one: seconds
+#            instead of minutes when `cargo test` has built drydock into the same target
+#            directory, and drydock runs slower. scripts/test.sh runs the quickstart this way.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -23,7 +22,7 @@ profile=release
 for a in "$@"; do
   case "$a" in
     --debug) profile=debug ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "quickstart.sh: unknown option $a (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -49,7 +48,7 @@ install_args=(--locked --path crates/cli)
 if [ "$profile" = debug ]; then
   install_args+=(--debug)
   say "step 1/3: cargo install --debug --path crates/cli into $INSTALL_ROOT/bin"
-  say "  (a dev-profile build: a minute or two if cargo test has built drydock in ${CARGO_TARGET_DIR:-target/}, else 10 to 20 minutes)"
+  say "  (a dev-profile build: seconds if cargo test has built drydock in ${CARGO_TARGET_DIR:-target/}, else 10 to 20 minutes)"
 else
   say "step 1/3: cargo install --path crates/cli into $INSTALL_ROOT/bin"
   say "  (a release build of about 390 crates, wasmtime among them: the first one takes 15 to 30"

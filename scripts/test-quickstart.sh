@@ -50,4 +50,8 @@ check "using $TMP/install/bin/drydock" "the quickstart did not run the binary it
 check '(opt "world")' 'the canister did not answer (opt "world")'
 [ -d "$TMP/home/.local/share/drydock/state" ] || { cat "$TMP/out"; die "the default state directory (HOME/.local/share/drydock/state) was not used"; }
 grep -E '^(quickstart:|\(opt)' "$TMP/out" | sed 's/^/  /'
+# What `cargo install` compiled: nothing of drydock's dependencies while the features match the
+# build cargo test made (ARCHITECTURE.md, "Test canisters"); a drift shows here.
+compiled=$(sed -n '/step 1\/3/,/step 2\/3/ s/^ *Compiling \([^ ]*\) .*/\1/p' "$TMP/out" | tr '\n' ' ')
+echo "test-quickstart: cargo install compiled $(wc -w <<<"$compiled") crates: ${compiled:-none}"
 echo "test-quickstart: ok in $(( $(date +%s) - started )) s: the quickstart ends with (opt \"world\")"

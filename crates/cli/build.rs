@@ -2,8 +2,11 @@
 //! `drydock upgrader wasm` can write it: the binary carries the module it was built with.
 //!
 //! The canister is built by a nested cargo in the canisters' own workspace, into a target
-//! directory under this build's OUT_DIR (a directory of its own, so it never waits on the lock
-//! of the outer build's). `DRYDOCK_UPGRADER_WASM=FILE` takes a prebuilt module instead.
+//! directory of its own (so it never waits on the lock of the outer build's): `upgrader-canister`
+//! beside the outer build's `build/` directory (`target/debug/upgrader-canister`). It is not
+//! under OUT_DIR, which is new whenever drydock-cli's dependencies or features change (a
+//! `cargo install`, clippy): the nested build is then fresh instead of compiled again.
+//! `DRYDOCK_UPGRADER_WASM=FILE` takes a prebuilt module instead.
 
 use std::env;
 use std::path::PathBuf;
@@ -31,7 +34,12 @@ fn main() {
         return;
     }
 
-    let target_dir = out_dir.join("canisters-target");
+    // OUT_DIR is <profile dir>/build/drydock-cli-<hash>/out.
+    let target_dir = out_dir
+        .ancestors()
+        .nth(3)
+        .unwrap_or(&out_dir)
+        .join("upgrader-canister");
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
         .current_dir(&canisters)
