@@ -11,9 +11,9 @@
 #   TEST_CANISTERS_OUT  where kv.wasm goes [default: target/test-canisters/]
 #
 # Options:
-#   --debug  install a dev-profile (unoptimised) build instead of a release one: about a
-#            minute when `cargo test` has built drydock into the same target directory, and
-#            drydock runs slower. scripts/test.sh runs the quickstart this way.
+#   --debug  install a dev-profile (unoptimised) build instead of a release one: seconds
+#            instead of minutes when `cargo test` has built drydock into the same target
+#            directory, and drydock runs slower. scripts/test.sh runs the quickstart this way.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -48,7 +48,7 @@ install_args=(--locked --path crates/cli)
 if [ "$profile" = debug ]; then
   install_args+=(--debug)
   say "step 1/3: cargo install --debug --path crates/cli into $INSTALL_ROOT/bin"
-  say "  (a dev-profile build: about a minute if cargo test has built drydock in ${CARGO_TARGET_DIR:-target/}, else 10 to 20 minutes)"
+  say "  (a dev-profile build: seconds if cargo test has built drydock in ${CARGO_TARGET_DIR:-target/}, else 10 to 20 minutes)"
 else
   say "step 1/3: cargo install --path crates/cli into $INSTALL_ROOT/bin"
   say "  (a release build of about 390 crates, wasmtime among them: the first one takes 15 to 30"
