@@ -324,7 +324,7 @@ impl PageMemory {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
-            .map(|f| same_file(f, file))
+            .map(|f| Arc::ptr_eq(f, file) || same_file(f, file))
             == Some(true);
         let file_len = self.file_len.load(Ordering::Acquire);
         if same && len <= file_len {

@@ -66,8 +66,9 @@ pub trait Backend: Send + Sync {
     /// `ENOSPC` comes back from `write_at`, so this does nothing there and sparse memories stay
     /// sparse.
     fn reserve(&self, file: &File, offset: u64, len: u64) -> io::Result<()>;
-    /// The room in the file system holding `path`, if known.
-    fn space(&self, path: &Path) -> io::Result<Option<Space>>;
+    /// The room in the file system holding `file`, if known. (The store asks on every
+    /// commit, with a file it keeps open: no path lookup.)
+    fn space(&self, file: &File) -> io::Result<Option<Space>>;
     /// Make the file's content and length durable (`fdatasync`).
     fn sync(&self, file: &File) -> io::Result<()>;
     /// Make the entries of a directory (creations, renames, removals) durable.
@@ -178,22 +179,19 @@ impl Backend for FsBackend {
         }
     }
 
-    fn space(&self, path: &Path) -> io::Result<Option<Space>> {
-        use std::os::unix::ffi::OsStrExt;
-        let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    fn space(&self, file: &File) -> io::Result<Option<Space>> {
+        use std::os::fd::AsRawFd;
         // SAFETY: an all-zero `statvfs` is a valid value of this plain C struct.
         let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-        // SAFETY: `statvfs` reads a NUL-terminated path and writes one struct through a
-        // valid, exclusive pointer.
-        let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+        // SAFETY: `fstatvfs` reads the descriptor number (valid while `file` is borrowed) and
+        // writes one struct through a valid, exclusive pointer.
+        let rc = unsafe { libc::fstatvfs(file.as_raw_fd(), &mut st) };
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
-        let dir = File::open(path)?;
         Ok(Some(Space {
             available: (st.f_bavail as u64).saturating_mul(st.f_frsize as u64),
-            reserves: faults_need_space(&dir)?,
+            reserves: faults_need_space(file)?,
         }))
     }
 

@@ -411,9 +411,9 @@ impl Backend for FaultBackend {
         self.inner.reserve(file, offset, len)
     }
 
-    fn space(&self, path: &Path) -> io::Result<Option<crate::backend::Space>> {
+    fn space(&self, file: &File) -> io::Result<Option<crate::backend::Space>> {
         let _st = self.begin_read()?;
-        self.inner.space(path)
+        self.inner.space(file)
     }
 
     fn sync(&self, file: &File) -> io::Result<()> {

@@ -72,7 +72,8 @@ pub struct Store {
     dir: PathBuf,
     backend: Arc<dyn Backend>,
     options: Options,
-    _lock: DirLock,
+    /// Held while the store is open; its file also answers [`Backend::space`].
+    lock: DirLock,
     blobs: BTreeMap<String, Vec<u8>>,
     memories: BTreeMap<String, Memory>,
     next_seq: u64,
@@ -270,7 +271,7 @@ impl Store {
             dir,
             backend,
             options,
-            _lock: lock,
+            lock,
             blobs: manifest.blobs,
             memories,
             next_seq: manifest.next_seq,
@@ -491,8 +492,8 @@ impl Store {
             }
         }
         // A file system that cannot say how full it is gets no check: the commit meets any
-        // real failure itself.
-        if let Ok(Some(space)) = b.space(&self.dir) {
+        // real failure itself. (Asked through the lock file, which lives in the directory.)
+        if let Ok(Some(space)) = b.space(&self.lock.file) {
             if space.reserves {
                 needed += fresh_len;
             }
@@ -518,7 +519,7 @@ impl Store {
         if e.raw_os_error() == Some(libc::ENOSPC) {
             let available = self
                 .backend
-                .space(&self.dir)
+                .space(&self.lock.file)
                 .ok()
                 .flatten()
                 .map_or(0, |s| s.available);

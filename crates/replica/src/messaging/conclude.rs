@@ -41,14 +41,20 @@ impl Replica {
         }
     }
 
-    /// Commits what an execution in call context `ctx_id` did: its memories and system state,
-    /// the calls it made, its response, and the context's closing — or, if it trapped, only
-    /// the cleanup callback's changes and the context's bookkeeping.
+    /// Commits what an execution in call context `ctx_id` did: its memories and system state
+    /// (`delta`, when the job already collected it), the calls it made, its response, and
+    /// the context's closing — or, if it trapped, only the cleanup callback's changes and the
+    /// context's bookkeeping.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of one finished execution"
+    )]
     pub(crate) fn conclude(
         &mut self,
         mut record: CanisterRecord,
         ctx_id: u64,
         exec: Execution,
+        delta: Option<StateDelta>,
         mut out: Outbox,
         cleanup: Option<(SavedClosure, MessageEnv)>,
         prepaid: u128,
@@ -75,7 +81,10 @@ impl Replica {
                 self.conclude_failed(record, ctx_id, failed, out)
             }
             Ok(outcome) => {
-                let delta = self.live_delta(&id)?;
+                let delta = match delta {
+                    Some(d) => d,
+                    None => self.live_delta(&id)?,
+                };
                 // The balance after the execution: what it saw, plus what it accepted, less
                 // what it sent and its calls' fees, with its prepayment back.
                 let balance = exec

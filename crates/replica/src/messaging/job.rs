@@ -6,7 +6,8 @@
 //!    in a copy of the canister's record, and the canister's live instance is checked out
 //!    into the job. The canister is *busy* from then on.
 //! 2. [`Job::run`] executes it, touching nothing but the job (the instance maps the
-//!    canister's own committed memory files privately).
+//!    canister's own committed memory files privately), and collects what a successful
+//!    execution changed (its delta), so that the replica's lock is not held for that.
 //! 3. Under the replica again, [`Replica::finish`] puts the instance back and commits what the
 //!    execution did, as one batch.
 //!
@@ -19,7 +20,9 @@
 //!   (a crash re-runs it from the committed state).
 
 use candid::Principal;
-use drydock_exec::{fees, Closure, EntryKind, ExecLimits, Execution, Instance, MessageEnv};
+use drydock_exec::{
+    fees, Closure, EntryKind, ExecError, ExecLimits, Execution, Instance, MessageEnv, StateDelta,
+};
 
 use super::queue::Outbox;
 use super::{outcome_payload, split, Origin, Payload, SavedClosure};
@@ -66,6 +69,9 @@ pub struct Job {
 pub struct Done {
     job: Job,
     exec: Execution,
+    /// What the execution changed, when it is to be committed (it succeeded, and it is not
+    /// a query called as an update).
+    delta: Option<Result<StateDelta, ExecError>>,
 }
 
 /// What preparing a message led to.
@@ -82,7 +88,8 @@ impl Job {
         self.then.record.id
     }
 
-    /// Executes the job. Touches nothing outside it, so it runs without the replica.
+    /// Executes the job and collects its delta. Touches nothing outside it, so it runs
+    /// without the replica.
     pub fn run(mut self) -> Done {
         let env = self.env.clone();
         let certified = self.certified.clone();
@@ -100,7 +107,13 @@ impl Job {
                 self.limits,
             ),
         };
-        Done { job: self, exec }
+        let commits = exec.result.is_ok() && self.then.replicated_query.is_none();
+        let delta = commits.then(|| self.instance.delta());
+        Done {
+            job: self,
+            exec,
+            delta,
+        }
     }
 }
 
@@ -182,7 +195,7 @@ impl Replica {
     }
 
     fn finish_inner(&mut self, done: Done) -> Result<(), ReplicaError> {
-        let Done { job, exec } = done;
+        let Done { job, exec, delta } = done;
         let Job { instance, then, .. } = job;
         let id = then.record.id;
         self.busy.remove(&id);
@@ -217,7 +230,8 @@ impl Replica {
             burn(&mut record, fees::execution(exec.instructions));
             return self.commit_with(record, None, out);
         }
-        self.conclude(record, ctx_id, exec, out, cleanup, prepaid)
+        let delta = delta.transpose()?;
+        self.conclude(record, ctx_id, exec, delta, out, cleanup, prepaid)
     }
 
     /// A failure to check an instance out: a user error becomes the response of a context

@@ -92,7 +92,7 @@ impl Backend for SmallTmpfs {
         self.state.lock().unwrap().reserved.push((offset, len));
         Ok(())
     }
-    fn space(&self, _path: &Path) -> io::Result<Option<Space>> {
+    fn space(&self, _file: &File) -> io::Result<Option<Space>> {
         let u = self.state.lock().unwrap();
         Ok(Some(Space {
             available: u.capacity.saturating_sub(u.used),
