@@ -490,19 +490,19 @@ mod tests {
         Arc::new(f)
     }
 
+    /// A heap over a committed file of 16 pages, `pages` filled with their byte.
+    fn sixteen_pages(pages: &[(u64, u8)]) -> PageMemory {
+        let file = file_with(pages, 16 * PAGE_SIZE as u64);
+        let backing = MemoryBacking {
+            file: Some(file),
+            size: 16 * PAGE_SIZE as u64,
+        };
+        PageMemory::new(&backing, 1 << 20, 1 << 21, true).unwrap()
+    }
+
     #[test]
     fn reads_are_clean_and_writes_are_dirty() {
-        let file = file_with(&[(1, 7)], 16 * PAGE_SIZE as u64);
-        let m = PageMemory::new(
-            &MemoryBacking {
-                file: Some(file),
-                size: 16 * PAGE_SIZE as u64,
-            },
-            1 << 20,
-            1 << 21,
-            true,
-        )
-        .unwrap();
+        let m = sixteen_pages(&[(1, 7)]);
         let bytes = unsafe { m.bytes_mut() };
         assert_eq!(bytes[PAGE_SIZE], 7);
         assert_eq!(bytes[3 * PAGE_SIZE], 0);
@@ -532,17 +532,7 @@ mod tests {
     fn rollback_across_a_gap_keeps_the_clean_pages_between() {
         // Pages 2 and 9 dirty, the clean pages between them (committed content 5, and page
         // 6 read through the mapping) are dropped with them and read the file again.
-        let file = file_with(&[(3, 5), (6, 6)], 16 * PAGE_SIZE as u64);
-        let m = PageMemory::new(
-            &MemoryBacking {
-                file: Some(file),
-                size: 16 * PAGE_SIZE as u64,
-            },
-            1 << 20,
-            1 << 21,
-            true,
-        )
-        .unwrap();
+        let m = sixteen_pages(&[(3, 5), (6, 6)]);
         let bytes = unsafe { m.bytes_mut() };
         assert_eq!(bytes[6 * PAGE_SIZE], 6);
         bytes[2 * PAGE_SIZE] = 1;
