@@ -180,18 +180,17 @@ impl Backend for FsBackend {
     }
 
     fn space(&self, file: &File) -> io::Result<Option<Space>> {
-        use std::os::fd::AsRawFd;
-        // SAFETY: an all-zero `statvfs` is a valid value of this plain C struct.
-        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-        // SAFETY: `fstatvfs` reads the descriptor number (valid while `file` is borrowed) and
-        // writes one struct through a valid, exclusive pointer.
-        let rc = unsafe { libc::fstatvfs(file.as_raw_fd(), &mut st) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // One `fstatfs` answers both (glibc's `fstatvfs` is an `fstatfs` too): free blocks of
+        // the fragment size (the block size where the file system gives none), and the type.
+        let st = statfs(file)?;
+        let block = if st.f_frsize > 0 {
+            st.f_frsize
+        } else {
+            st.f_bsize
+        };
         Ok(Some(Space {
-            available: (st.f_bavail as u64).saturating_mul(st.f_frsize as u64),
-            reserves: faults_need_space(file)?,
+            available: (st.f_bavail as u64).saturating_mul(block as u64),
+            reserves: st.f_type == libc::TMPFS_MAGIC,
         }))
     }
 
@@ -244,6 +243,11 @@ impl Backend for FsBackend {
 /// Whether a page fault on a hole of `file` allocates space in its file system: true for
 /// tmpfs (shared memory), whose pages are the file's storage.
 fn faults_need_space(file: &File) -> io::Result<bool> {
+    Ok(statfs(file)?.f_type == libc::TMPFS_MAGIC)
+}
+
+/// `fstatfs` of the file system holding `file`.
+fn statfs(file: &File) -> io::Result<libc::statfs> {
     use std::os::fd::AsRawFd;
     // SAFETY: an all-zero `statfs` is a valid value of this plain C struct.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
@@ -253,5 +257,5 @@ fn faults_need_space(file: &File) -> io::Result<bool> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(st.f_type == libc::TMPFS_MAGIC)
+    Ok(st)
 }
