@@ -6,6 +6,7 @@
 //! - `raw_cbor`: a body parsed once, read both for its request id and as the typed envelope.
 //! - [`auth`]: envelope signatures, delegations and expiry.
 //! - [`tree`]: the certified state tree and its witnesses.
+//! - `certified`: the batch certificates of finished calls and a status's leaves in a tree.
 //! - [`service`]: requests apart from HTTP: decoding, running, certificates.
 //! - `statuses`: the statuses of recent calls, their retention and the ingress history's
 //!   capacity.
@@ -16,6 +17,8 @@
 
 pub mod auth;
 pub mod canister_sig;
+#[cfg(feature = "server")]
+mod certified;
 pub mod envelope;
 pub mod keys;
 #[cfg(feature = "server")]

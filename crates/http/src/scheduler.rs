@@ -13,7 +13,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use drydock_replica::{Cutoff, Job, Replica, ReplicaError};
+use drydock_replica::{Cutoff, Job, PendingSync, Replica, ReplicaError};
 
 use crate::service::Shared;
 use crate::ROUND_INTERVAL;
@@ -28,6 +28,7 @@ const WORKER_IDLE: Duration = Duration::from_secs(30);
 pub(crate) fn run(service: Shared) {
     let cutoff = Cutoff::running(MESSAGES_PER_JOB);
     let pool = Pool::new(service.clone(), cutoff);
+    let syncer = Syncer::new();
     let mut last_round: Option<std::time::Instant> = None;
     while !service.stopping.load(Ordering::Relaxed) {
         let seen = service.work.count();
@@ -49,7 +50,8 @@ pub(crate) fn run(service: Shared) {
             Ok(jobs) => jobs.into_iter().for_each(|job| pool.run(job)),
             Err(e) => tracing::error!("the scheduler failed: {e}"),
         }
-        publish(&service);
+        // Commits no answer waits for are made durable once a round.
+        publish(&service, &syncer, !round_due);
         service.work.wait(seen, ROUND_INTERVAL);
     }
     // The jobs handed out finish, and what they did is made durable and answered, before the
@@ -62,22 +64,86 @@ pub(crate) fn run(service: Shared) {
         }
         service.work.wait(seen, ROUND_INTERVAL);
     }
-    publish(&service);
+    publish(&service, &syncer, false);
 }
 
 /// Makes the finished executions durable (one `fdatasync`, without the replica's lock), then
-/// hands the answers it covers (or another path's sync covered) to their callers.
-fn publish(service: &Shared) {
-    match service.with_replica(|r| r.begin_sync()) {
-        Ok(Some(sync)) => match sync.run() {
-            Ok(()) => service.with_replica(|r| r.published(sync)),
-            Err(e) => tracing::error!("making executions durable failed: {e}"),
-        },
+/// hands the answers it covers (or another path's sync covered) to their callers. The
+/// certificate of those answers is signed while the `fdatasync` runs on the syncer's thread,
+/// and handed out after it.
+fn publish(service: &Shared, syncer: &Syncer, answers_only: bool) {
+    let begun = service.with_replica(|r| {
+        let sync = r.begin_sync(answers_only)?;
+        Ok::<_, ReplicaError>(sync.map(|s| {
+            let ahead = service.answers_ahead(r, &s);
+            (s, ahead)
+        }))
+    });
+    let mut certified = None;
+    match begun {
+        Ok(Some((sync, ahead))) => {
+            let (synced, signed) = if ahead.is_empty() {
+                (sync.run().map(|()| sync), None)
+            } else {
+                syncer.run_while(sync, || service.certify(ahead))
+            };
+            match synced {
+                Ok(sync) => {
+                    service.with_replica(|r| r.published(sync));
+                    certified = signed;
+                }
+                Err(e) => tracing::error!("making executions durable failed: {e}"),
+            }
+        }
         Ok(None) => {}
         Err(e) => tracing::error!("making executions durable failed: {e}"),
     }
-    if service.deliver_answers() {
+    if service.deliver_answers(certified) {
         service.answers.notify();
+    }
+}
+
+/// A thread that runs the scheduler's `fdatasync`s, so that the scheduler can sign meanwhile.
+struct Syncer {
+    syncs: Sender<PendingSync>,
+    done: Receiver<(PendingSync, Result<(), ReplicaError>)>,
+}
+
+impl Syncer {
+    fn new() -> Self {
+        let (syncs, todo) = channel::<PendingSync>();
+        let (finished, done) = channel();
+        // Ends when the scheduler drops its end.
+        std::thread::spawn(move || {
+            for sync in todo {
+                let synced = sync.run();
+                if finished.send((sync, synced)).is_err() {
+                    return;
+                }
+            }
+        });
+        Syncer { syncs, done }
+    }
+
+    /// Runs `sync` on the syncer's thread and `meanwhile` on this one; returns when both are
+    /// done, with the sync once it succeeded. Without the thread, `sync` runs here.
+    fn run_while<T>(
+        &self,
+        sync: PendingSync,
+        meanwhile: impl FnOnce() -> T,
+    ) -> (Result<PendingSync, ReplicaError>, T) {
+        if let Err(std::sync::mpsc::SendError(sync)) = self.syncs.send(sync) {
+            let value = meanwhile();
+            return (sync.run().map(|()| sync), value);
+        }
+        let value = meanwhile();
+        let synced = match self.done.recv() {
+            Ok((sync, synced)) => synced.map(|()| sync),
+            Err(_) => Err(ReplicaError::Internal(
+                "the thread running the fdatasync ended".into(),
+            )),
+        };
+        (synced, value)
     }
 }
 

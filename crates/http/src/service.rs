@@ -11,44 +11,15 @@ use drydock_replica::{CallError, ErrorCode, Replica, MANAGEMENT_CANISTER};
 use ic_transport_types::RequestId;
 use serde::Serialize;
 
+pub use crate::certified::CallCertificates;
+use crate::certified::{insert_status, CALL_CERTIFICATE_REUSE};
 pub use crate::envelope::{
     cbor, decode_envelope, management_target, now_ns, Authed, HttpReject, MAX_REQUEST_BYTES,
 };
 use crate::keys::Keys;
 pub use crate::statuses::{CallOutcome, INGRESS_HISTORY_CAPACITY};
 use crate::statuses::{RequestEntry, Requests, Status};
-use crate::tree::Node;
-
-/// One certificate for a batch of finished calls: the state tree with all their statuses and
-/// its signature. Each call's certificate is a witness of this tree (same root hash) with the
-/// same signature, as the IC certifies once per block.
-pub struct CallCertificates {
-    made: std::time::Instant,
-    tree: crate::tree::Node,
-    signature: Vec<u8>,
-    requests: std::collections::HashSet<RequestId>,
-}
-
-impl CallCertificates {
-    /// Whether this batch certifies `rid`, and is recent enough to be used.
-    pub fn covers(&self, rid: &RequestId) -> bool {
-        self.made.elapsed() < CALL_CERTIFICATE_REUSE && self.requests.contains(rid)
-    }
-
-    /// The certificate of `rid` (covered): `time` and its status, a witness of the batch's
-    /// tree (same root hash) with the batch's signature.
-    pub fn certificate(&self, rid: &RequestId) -> Vec<u8> {
-        let paths = vec![
-            vec![b"time".to_vec()],
-            vec![b"request_status".to_vec(), rid.as_slice().to_vec()],
-        ];
-        cbor(&ic_certification::Certificate {
-            tree: self.tree.witness(&paths),
-            signature: self.signature.clone(),
-            delegation: None,
-        })
-    }
-}
+use crate::tree::{leb128, Node};
 
 /// A call's outcome, as its waiting HTTP request gets it.
 pub struct Answer {
@@ -62,9 +33,6 @@ pub struct Answer {
 
 /// Where a call's [`Answer`] goes.
 pub type AnswerTo = tokio::sync::oneshot::Sender<Answer>;
-
-/// How long a batch certificate is used for calls it covers.
-const CALL_CERTIFICATE_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The server's state: the replica, the keys, and the statuses of recent update calls.
 pub struct Service {
@@ -123,19 +91,6 @@ struct RejectBody<'a> {
     reject_message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     error_code: Option<&'a str>,
-}
-
-fn leb128(mut v: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return out;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 impl Service {
@@ -273,10 +228,44 @@ impl Service {
         lock(&self.waiting).insert(ingress, (rid, tx));
     }
 
+    /// Before a sync runs, under the replica's lock: the answers it will give calls that
+    /// wait for one, copied, for [`Service::certify`] to certify while the `fdatasync` runs.
+    pub(crate) fn answers_ahead(
+        &self,
+        r: &Replica,
+        sync: &drydock_replica::PendingSync,
+    ) -> Vec<(RequestId, CallOutcome)> {
+        let waiting = lock(&self.waiting);
+        r.pending_results(sync, |id| waiting.contains_key(&id))
+            .into_iter()
+            .filter_map(|(id, result)| Some((waiting.get(&id)?.0, outcome_of(result))))
+            .collect()
+    }
+
+    /// One certificate for `answers` (one tree, one signature), made before they are durable:
+    /// [`Service::deliver_answers`] hands it out only after the sync that makes them so.
+    pub(crate) fn certify(
+        &self,
+        answers: Vec<(RequestId, CallOutcome)>,
+    ) -> Option<Arc<CallCertificates>> {
+        if answers.is_empty() {
+            return None;
+        }
+        let mut tree = self.state_tree(&[], Principal::anonymous()).ok()?;
+        let mut requests = std::collections::HashSet::new();
+        for (rid, outcome) in answers {
+            insert_status(&mut tree, &rid, Status::Done(outcome));
+            requests.insert(rid);
+        }
+        let signature = self.keys.sign_root(&tree.digest());
+        Some(Arc::new(CallCertificates::new(tree, signature, requests)))
+    }
+
     /// After a sync: takes the answers of the waiting calls from the replica, records their
-    /// outcomes, makes one certificate for all of them (one signature), then hands each its
-    /// outcome. Runs on the scheduler's thread.
-    pub fn deliver_answers(&self) -> bool {
+    /// outcomes, and hands each its outcome with one certificate for all of them: `ahead`
+    /// (made while the sync ran) when it covers them all, else a new one (one signature).
+    /// Runs on the scheduler's thread.
+    pub fn deliver_answers(&self, ahead: Option<Arc<CallCertificates>>) -> bool {
         let answered: Vec<(RequestId, AnswerTo, CallOutcome)> = self.with_replica(|r| {
             let mut waiting = lock(&self.waiting);
             let ids: Vec<u64> = waiting.keys().copied().collect();
@@ -291,14 +280,24 @@ impl Service {
         if answered.is_empty() {
             return false;
         }
-        for (rid, _, outcome) in &answered {
-            self.finish_call(*rid, outcome.clone());
+        let ahead = ahead.filter(|a| answered.iter().all(|(rid, _, _)| a.covers(rid)));
+        {
+            let mut requests = lock(&self.requests);
+            for (rid, _, outcome) in &answered {
+                requests.finish(*rid, outcome.clone(), ahead.is_some());
+            }
         }
-        // One certificate for every call finished so far, these included; each request makes
-        // its own witness of it.
-        let certified = answered
-            .first()
-            .and_then(|(rid, _, _)| self.batch_certificate(rid, Principal::anonymous()).ok());
+        let certified = match ahead {
+            Some(a) => {
+                *lock(&self.call_certificates) = Some(a.clone());
+                Some(a)
+            }
+            // One certificate for every call finished so far, these included; each request
+            // makes its own witness of it.
+            None => answered
+                .first()
+                .and_then(|(rid, _, _)| self.batch_certificate(rid, Principal::anonymous()).ok()),
+        };
         for (_, tx, outcome) in answered {
             let _ = tx.send(Answer {
                 outcome,
@@ -311,7 +310,7 @@ impl Service {
 
     /// Records a call's outcome.
     pub fn finish_call(&self, rid: RequestId, outcome: CallOutcome) {
-        lock(&self.requests).finish(rid, outcome);
+        lock(&self.requests).finish(rid, outcome, false);
     }
 
     /// Whether the call is finished.
@@ -400,12 +399,7 @@ impl Service {
             .collect();
         let tree = self.state_tree(&all, sender)?;
         let signature = self.keys.sign_root(&tree.digest());
-        let made = Arc::new(CallCertificates {
-            made: std::time::Instant::now(),
-            tree,
-            signature,
-            requests,
-        });
+        let made = Arc::new(CallCertificates::new(tree, signature, requests));
         *batch = Some(made.clone());
         Ok(made)
     }
@@ -583,41 +577,7 @@ impl Service {
             .iter()
             .filter_map(|rid| Some((rid, requests.by_id.get(rid)?)))
         {
-            let base = rid.as_slice();
-            match &r.status {
-                Status::Processing => t.insert(
-                    &[b"request_status", base, b"status"],
-                    b"processing".to_vec(),
-                ),
-                Status::Forgotten => {
-                    t.insert(&[b"request_status", base, b"status"], b"done".to_vec())
-                }
-                Status::Done(CallOutcome::Replied(reply)) => {
-                    t.insert(&[b"request_status", base, b"status"], b"replied".to_vec());
-                    t.insert(&[b"request_status", base, b"reply"], reply.clone());
-                }
-                Status::Done(CallOutcome::Rejected {
-                    reject_code,
-                    message,
-                    error_code,
-                }) => {
-                    t.insert(&[b"request_status", base, b"status"], b"rejected".to_vec());
-                    t.insert(
-                        &[b"request_status", base, b"reject_code"],
-                        leb128(*reject_code),
-                    );
-                    t.insert(
-                        &[b"request_status", base, b"reject_message"],
-                        message.as_bytes().to_vec(),
-                    );
-                    if let Some(code) = error_code {
-                        t.insert(
-                            &[b"request_status", base, b"error_code"],
-                            code.as_bytes().to_vec(),
-                        );
-                    }
-                }
-            }
+            insert_status(&mut t, rid, r.status.clone());
         }
         Ok(t)
     }

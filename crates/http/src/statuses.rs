@@ -105,8 +105,9 @@ impl Requests {
         self.forget_over_capacity();
     }
 
-    /// Gives a known call its finished status; false when the call is not known.
-    pub(crate) fn finish(&mut self, rid: RequestId, outcome: CallOutcome) -> bool {
+    /// Gives a known call its finished status; false when the call is not known. A call that
+    /// a batch certificate already holds (`certified`) is not held for the next batch.
+    pub(crate) fn finish(&mut self, rid: RequestId, outcome: CallOutcome, certified: bool) -> bool {
         let Some(r) = self.by_id.get_mut(&rid) else {
             return false;
         };
@@ -117,7 +118,9 @@ impl Requests {
             .saturating_add(payload_bytes(&status));
         r.status = status;
         self.terminal.push_back(rid);
-        self.finished.push((std::time::Instant::now(), rid));
+        if !certified {
+            self.finished.push((std::time::Instant::now(), rid));
+        }
         self.forget_over_capacity();
         true
     }
@@ -197,11 +200,11 @@ mod tests {
         for n in 1..=5 {
             r.insert(rid(n), processing());
         }
-        assert!(r.finish(rid(1), CallOutcome::Replied(vec![1; 1_000])));
-        assert!(r.finish(rid(2), CallOutcome::Replied(vec![2; 1_000])));
+        assert!(r.finish(rid(1), CallOutcome::Replied(vec![1; 1_000]), false));
+        assert!(r.finish(rid(2), CallOutcome::Replied(vec![2; 1_000]), false));
         // At the capacity, not past it: both kept.
         assert_eq!((status(&r, 1), status(&r, 2)), ("replied", "replied"));
-        assert!(r.finish(rid(3), CallOutcome::Replied(vec![3; 1_000])));
+        assert!(r.finish(rid(3), CallOutcome::Replied(vec![3; 1_000]), false));
         assert_eq!(
             (status(&r, 1), status(&r, 2), status(&r, 3)),
             ("done", "replied", "replied")
@@ -213,7 +216,8 @@ mod tests {
                 reject_code: 5,
                 message: "x".repeat(500),
                 error_code: Some("IC0503".into()),
-            }
+            },
+            false
         ));
         assert_eq!(
             (status(&r, 2), status(&r, 3), status(&r, 4), status(&r, 5)),
@@ -221,13 +225,28 @@ mod tests {
         );
         assert_eq!(r.terminal_bytes, 1_500);
         // An unknown call is not given a status.
-        assert!(!r.finish(rid(9), CallOutcome::Replied(vec![])));
+        assert!(!r.finish(rid(9), CallOutcome::Replied(vec![]), false));
         assert_eq!(status(&r, 9), "unknown");
         // Pruned at their expiry, the statuses take their bytes and ids with them.
         r.prune(u64::MAX);
         assert!(r.by_id.is_empty());
         assert_eq!(r.terminal_bytes, 0);
         assert!(r.terminal.is_empty());
+    }
+
+    /// A call whose answer is in a batch certificate already (made while its sync ran) is not
+    /// held for the next batch, which would hash its reply into a second tree; the others are.
+    #[test]
+    fn a_call_certified_ahead_is_not_held_for_the_next_batch() {
+        let mut r = Requests::default();
+        for n in 1..=2 {
+            r.insert(rid(n), processing());
+        }
+        assert!(r.finish(rid(1), CallOutcome::Replied(vec![1]), true));
+        assert!(r.finish(rid(2), CallOutcome::Replied(vec![2]), false));
+        assert_eq!((status(&r, 1), status(&r, 2)), ("replied", "replied"));
+        let held: Vec<RequestId> = r.finished.iter().map(|(_, id)| *id).collect();
+        assert_eq!(held, vec![rid(2)]);
     }
 
     #[test]
@@ -238,9 +257,9 @@ mod tests {
         };
         r.insert(rid(1), processing());
         r.insert(rid(2), processing());
-        r.finish(rid(1), CallOutcome::Replied(vec![0; 101]));
+        r.finish(rid(1), CallOutcome::Replied(vec![0; 101]), false);
         assert_eq!(status(&r, 1), "done");
-        r.finish(rid(2), CallOutcome::Replied(vec![0; 100]));
+        r.finish(rid(2), CallOutcome::Replied(vec![0; 100]), false);
         assert_eq!(status(&r, 2), "replied");
         assert_eq!(r.terminal_bytes, 100);
     }

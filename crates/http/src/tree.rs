@@ -12,6 +12,20 @@ use ic_certification::hash_tree::{
     empty, fork, fork_hash, label, labeled_hash, leaf, leaf_hash, pruned, HashTree,
 };
 
+/// A number as the state tree holds it (`time`, `reject_code`): unsigned LEB128.
+pub(crate) fn leb128(mut v: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
 /// A node of the state tree.
 #[derive(Clone, Debug)]
 pub enum Node {

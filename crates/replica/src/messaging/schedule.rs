@@ -340,10 +340,13 @@ impl Replica {
     }
 
     /// Takes a sync to run without the replica (see [`PendingSync`]), when anything waits
-    /// for one.
-    pub fn begin_sync(&mut self) -> Result<Option<PendingSync>, ReplicaError> {
+    /// for one. With `answers_only`, only when responses wait for it: commits nobody waits
+    /// for yet (an accepted message, a timer's effects) are then left to a later sync, so a
+    /// caller's answer does not wait for an `fdatasync` of its own acceptance before the one
+    /// of its execution.
+    pub fn begin_sync(&mut self, answers_only: bool) -> Result<Option<PendingSync>, ReplicaError> {
         let needs = self.store.needs_sync();
-        if !needs && self.unpublished.is_empty() {
+        if self.unpublished.is_empty() && (answers_only || !needs) {
             return Ok(None);
         }
         let handle = if needs {
@@ -355,6 +358,22 @@ impl Replica {
             handle,
             results: self.unpublished.len(),
         }))
+    }
+
+    /// Copies of the responses `sync` will hand out to the ingress messages `wanted` picks,
+    /// for work to do while it runs (certifying them): they are not handed out, and must not
+    /// be given to anyone, before [`Replica::published`].
+    pub fn pending_results(
+        &self,
+        sync: &PendingSync,
+        wanted: impl Fn(u64) -> bool,
+    ) -> Vec<(u64, Result<Vec<u8>, CallError>)> {
+        let n = sync.results.min(self.unpublished.len());
+        self.unpublished[..n]
+            .iter()
+            .filter(|(id, _)| wanted(*id))
+            .map(|(id, p)| (*id, p.clone().into_result().map_err(CallError::from)))
+            .collect()
     }
 
     /// After a [`PendingSync`] ran: hands out the responses it covers.

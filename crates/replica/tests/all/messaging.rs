@@ -504,3 +504,77 @@ fn a_callback_registered_before_an_upgrade_runs_in_the_new_modules_table_and_is_
     let (v,): (String,) = env.query(a, "version", ()).unwrap();
     assert_eq!(v, "v1");
 }
+
+/// The scheduler's group commit (`begin_sync`, as `drydock start` runs it): between rounds
+/// it syncs only when an answer waits, so an accepted call's answer waits for one
+/// `fdatasync` (its execution's), not first for one of its own acceptance; the answer, which
+/// can be copied for its certificate while the sync runs, is handed out only after it. Twice.
+#[test]
+fn between_rounds_a_sync_is_taken_only_for_an_answer_and_the_answer_only_after_it() {
+    let mut env = Env::new();
+    let id = env.installed(wasm("kv"));
+    let cutoff = drydock_replica::Cutoff::running(64);
+    for i in 0..2u8 {
+        let r = &mut env.replica;
+        let (arg, key) = (
+            candid::encode_args((format!("k{i}"), format!("v{i}"))).unwrap(),
+            format!("k{i}"),
+        );
+        // As `drydock start` accepts a call: its request id is kept with its number.
+        let expiry = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            + 300_000_000_000;
+        let started = r
+            .start_request(drydock_replica::IngressRequest {
+                id: [i + 1; 32],
+                expiry,
+                sender: user(),
+                canister: id,
+                method: "put",
+                arg: &arg,
+                caller_info: None,
+            })
+            .unwrap();
+        let drydock_replica::Started::Pending(n) = started else {
+            panic!("the update was not accepted for a round: {started:?}")
+        };
+        // Its acceptance is written, not synced: no answer waits, so no sync between rounds;
+        // at a round (`answers_only` false) there is one, covering no answer.
+        assert!(r.begin_sync(true).unwrap().is_none());
+        let round = r.begin_sync(false).unwrap().expect("a round's sync");
+        assert!(r.pending_results(&round, |_| true).is_empty());
+        round.run().unwrap();
+        r.published(round);
+        assert!(r.poll_update(n).is_none());
+        let jobs = r.take_work(None, cutoff).unwrap();
+        assert_eq!(jobs.len(), 1, "one job for the accepted call");
+        let replica = std::sync::Mutex::new(&mut *r);
+        let with =
+            |f: &mut dyn FnMut(&mut drydock_replica::Replica)| f(&mut replica.lock().unwrap());
+        for job in jobs {
+            drydock_replica::drain(&with, job, cutoff).unwrap();
+        }
+        let sync = r
+            .begin_sync(true)
+            .unwrap()
+            .expect("an answer waits for a sync");
+        let ahead = r.pending_results(&sync, |m| m == n);
+        assert_eq!(ahead.len(), 1);
+        assert_eq!(ahead[0].0, n);
+        assert!(r.pending_results(&sync, |m| m != n).is_empty());
+        // Not handed out before the sync ran and was published.
+        assert!(r.poll_update(n).is_none());
+        sync.run().unwrap();
+        r.published(sync);
+        let answer = r
+            .poll_update(n)
+            .expect("the answer after the sync")
+            .unwrap();
+        assert_eq!(Some(&answer), ahead[0].1.as_ref().ok());
+        let () = candid::decode_args(&answer).unwrap();
+        let (v,): (Option<String>,) = env.query(id, "get", (key,)).unwrap();
+        assert_eq!(v, Some(format!("v{i}")));
+    }
+}
