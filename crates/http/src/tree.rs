@@ -13,6 +13,7 @@ use ic_certification::hash_tree::{
 };
 
 /// A number as the state tree holds it (`time`, `reject_code`): unsigned LEB128.
+#[cfg(feature = "server")]
 pub(crate) fn leb128(mut v: u64) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
