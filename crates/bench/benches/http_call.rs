@@ -64,13 +64,16 @@ impl Conn {
 
     /// [`Self::post`] on this connection; `None` when the server has closed it.
     fn try_post(&mut self, path: &str, body: &[u8]) -> Option<(u16, Vec<u8>)> {
-        write!(
-            self.writer,
+        // One write, head and body, as hyper and reqwest send a small request: `write!` on the
+        // socket made a write (a segment, with `TCP_NODELAY`) per piece of the format string,
+        // each waking the server's reader.
+        let mut request = format!(
             "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/cbor\r\nContent-Length: {}\r\n\r\n",
             body.len()
         )
-        .and_then(|_| self.writer.write_all(body))
-        .ok()?;
+        .into_bytes();
+        request.extend_from_slice(body);
+        self.writer.write_all(&request).ok()?;
         let mut line = String::new();
         if self.reader.read_line(&mut line).expect("status line") == 0 {
             return None;
