@@ -14,8 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use drydock_replica::{Cutoff, Job, PendingSync, Replica, ReplicaError};
+use ic_transport_types::RequestId;
 
+use crate::certified::CallCertificates;
 use crate::service::Shared;
+use crate::statuses::CallOutcome;
 use crate::ROUND_INTERVAL;
 
 /// How many messages of one canister a job runs in a row before the scheduler looks again.
@@ -28,7 +31,7 @@ const WORKER_IDLE: Duration = Duration::from_secs(30);
 pub(crate) fn run(service: Shared) {
     let cutoff = Cutoff::running(MESSAGES_PER_JOB);
     let pool = Pool::new(service.clone(), cutoff);
-    let syncer = Syncer::new();
+    let signer = Signer::new(service.clone());
     let mut last_round: Option<std::time::Instant> = None;
     while !service.stopping.load(Ordering::Relaxed) {
         let seen = service.work.count();
@@ -51,7 +54,7 @@ pub(crate) fn run(service: Shared) {
             Err(e) => tracing::error!("the scheduler failed: {e}"),
         }
         // Commits no answer waits for are made durable once a round.
-        publish(&service, &syncer, !round_due);
+        publish(&service, &signer, !round_due);
         service.work.wait(seen, ROUND_INTERVAL);
     }
     // The jobs handed out finish, and what they did is made durable and answered, before the
@@ -64,14 +67,14 @@ pub(crate) fn run(service: Shared) {
         }
         service.work.wait(seen, ROUND_INTERVAL);
     }
-    publish(&service, &syncer, false);
+    publish(&service, &signer, false);
 }
 
 /// Makes the finished executions durable (one `fdatasync`, without the replica's lock), then
 /// hands the answers it covers (or another path's sync covered) to their callers. The
-/// certificate of those answers is signed while the `fdatasync` runs on the syncer's thread,
+/// certificate of those answers is signed on the signer's thread while the `fdatasync` runs,
 /// and handed out after it.
-fn publish(service: &Shared, syncer: &Syncer, answers_only: bool) {
+fn publish(service: &Shared, signer: &Signer, answers_only: bool) {
     let begun = service.with_replica(|r| {
         let sync = r.begin_sync(answers_only)?;
         Ok::<_, ReplicaError>(sync.map(|s| {
@@ -83,12 +86,12 @@ fn publish(service: &Shared, syncer: &Syncer, answers_only: bool) {
     match begun {
         Ok(Some((sync, ahead))) => {
             let (synced, signed) = if ahead.is_empty() {
-                (sync.run().map(|()| sync), None)
+                (sync.run(), None)
             } else {
-                syncer.run_while(sync, || service.certify(ahead))
+                signer.sign_while(service, ahead, &sync)
             };
             match synced {
-                Ok(sync) => {
+                Ok(()) => {
                     service.with_replica(|r| r.published(sync));
                     certified = signed;
                 }
@@ -103,47 +106,74 @@ fn publish(service: &Shared, syncer: &Syncer, answers_only: bool) {
     }
 }
 
-/// A thread that runs the scheduler's `fdatasync`s, so that the scheduler can sign meanwhile.
-struct Syncer {
-    syncs: Sender<PendingSync>,
-    done: Receiver<(PendingSync, Result<(), ReplicaError>)>,
+/// A thread that signs the certificate of the answers an `fdatasync` covers while the
+/// scheduler's thread runs that `fdatasync`.
+///
+/// The blocking call stays on the scheduler and the CPU work goes to the other thread: a
+/// thread woken by the scheduler is queued on the scheduler's CPU, and if the scheduler signed
+/// while the woken thread was to start the `fdatasync`, the sync (measured with `perf sched`)
+/// often began only when the signature was done. A thread blocked in `fdatasync` frees its CPU
+/// for the signer at once.
+///
+/// Dropping it ends the thread and waits for it, so that when the scheduler has ended (and is
+/// joined) the thread's handle on the service is gone as well.
+struct Signer {
+    answers: Option<Sender<Vec<(RequestId, CallOutcome)>>>,
+    signed: Receiver<Option<Arc<CallCertificates>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Syncer {
-    fn new() -> Self {
-        let (syncs, todo) = channel::<PendingSync>();
-        let (finished, done) = channel();
-        // Ends when the scheduler drops its end.
-        std::thread::spawn(move || {
-            for sync in todo {
-                let synced = sync.run();
-                if finished.send((sync, synced)).is_err() {
+impl Signer {
+    fn new(service: Shared) -> Self {
+        let (answers, todo) = channel::<Vec<(RequestId, CallOutcome)>>();
+        let (done, signed) = channel();
+        // Ends when `Drop` drops the sending end.
+        let thread = std::thread::spawn(move || {
+            for answers in todo {
+                if done.send(service.certify(answers)).is_err() {
                     return;
                 }
             }
         });
-        Syncer { syncs, done }
+        Signer {
+            answers: Some(answers),
+            signed,
+            thread: Some(thread),
+        }
     }
 
-    /// Runs `sync` on the syncer's thread and `meanwhile` on this one; returns when both are
-    /// done, with the sync once it succeeded. Without the thread, `sync` runs here.
-    fn run_while<T>(
+    /// Certifies `answers` on the signer's thread while `sync` runs on this one; returns when
+    /// both are done. Without the thread, both run here.
+    fn sign_while(
         &self,
-        sync: PendingSync,
-        meanwhile: impl FnOnce() -> T,
-    ) -> (Result<PendingSync, ReplicaError>, T) {
-        if let Err(std::sync::mpsc::SendError(sync)) = self.syncs.send(sync) {
-            let value = meanwhile();
-            return (sync.run().map(|()| sync), value);
-        }
-        let value = meanwhile();
-        let synced = match self.done.recv() {
-            Ok((sync, synced)) => synced.map(|()| sync),
-            Err(_) => Err(ReplicaError::Internal(
-                "the thread running the fdatasync ended".into(),
-            )),
+        service: &Shared,
+        answers: Vec<(RequestId, CallOutcome)>,
+        sync: &PendingSync,
+    ) -> (Result<(), ReplicaError>, Option<Arc<CallCertificates>>) {
+        let sent = match &self.answers {
+            Some(to_thread) => to_thread.send(answers).map_err(|e| e.0),
+            None => Err(answers),
         };
-        (synced, value)
+        match sent {
+            Ok(()) => {
+                let synced = sync.run();
+                let signed = self.signed.recv().unwrap_or_else(|_| {
+                    tracing::error!("the thread signing certificates ended");
+                    None
+                });
+                (synced, signed)
+            }
+            Err(answers) => (sync.run(), service.certify(answers)),
+        }
+    }
+}
+
+impl Drop for Signer {
+    fn drop(&mut self) {
+        self.answers = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
