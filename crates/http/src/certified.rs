@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use ic_transport_types::RequestId;
 
 use crate::envelope::cbor;
+use crate::keys::Keys;
 use crate::statuses::{CallOutcome, Status};
 use crate::tree::{leb128, Node};
 
@@ -25,12 +26,12 @@ pub struct CallCertificates {
 }
 
 impl CallCertificates {
-    /// The batch of `requests`, whose statuses `tree` holds, signed by `signature`.
-    pub(crate) fn new(tree: Node, signature: Vec<u8>, requests: HashSet<RequestId>) -> Self {
+    /// The batch of `requests`, whose statuses `tree` holds, its root signed with `keys`.
+    pub(crate) fn sign(tree: Node, keys: &Keys, requests: HashSet<RequestId>) -> Self {
         CallCertificates {
             made: Instant::now(),
+            signature: keys.sign_root(&tree.digest()),
             tree,
-            signature,
             requests,
         }
     }

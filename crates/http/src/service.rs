@@ -248,17 +248,13 @@ impl Service {
         &self,
         answers: Vec<(RequestId, CallOutcome)>,
     ) -> Option<Arc<CallCertificates>> {
-        if answers.is_empty() {
-            return None;
-        }
         let mut tree = self.state_tree(&[], Principal::anonymous()).ok()?;
         let mut requests = std::collections::HashSet::new();
         for (rid, outcome) in answers {
             insert_status(&mut tree, &rid, Status::Done(outcome));
             requests.insert(rid);
         }
-        let signature = self.keys.sign_root(&tree.digest());
-        Some(Arc::new(CallCertificates::new(tree, signature, requests)))
+        Some(Arc::new(CallCertificates::sign(tree, &self.keys, requests)))
     }
 
     /// After a sync: takes the answers of the waiting calls from the replica, records their
@@ -398,8 +394,7 @@ impl Service {
             .map(|r| vec![b"request_status".to_vec(), r.as_slice().to_vec()])
             .collect();
         let tree = self.state_tree(&all, sender)?;
-        let signature = self.keys.sign_root(&tree.digest());
-        let made = Arc::new(CallCertificates::new(tree, signature, requests));
+        let made = Arc::new(CallCertificates::sign(tree, &self.keys, requests));
         *batch = Some(made.clone());
         Ok(made)
     }
