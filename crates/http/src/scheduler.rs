@@ -7,12 +7,18 @@
 //!
 //! Workers are threads kept for a while after their last job, and made when none is idle: a
 //! long execution never waits for a worker.
+//!
+//! A call accepted over HTTP while the scheduler runs starts at once on the request's own
+//! thread when its canister is idle ([`run_here`]): waking the scheduler, which would wake a
+//! worker, cost a single call two thread hand-offs. Such a job runs one message; what follows
+//! in the canister's queue goes to the workers as before.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use candid::Principal;
 use drydock_replica::{Cutoff, Job, PendingSync, Replica, ReplicaError};
 use ic_transport_types::RequestId;
 
@@ -24,11 +30,15 @@ use crate::ROUND_INTERVAL;
 /// How many messages of one canister a job runs in a row before the scheduler looks again.
 const MESSAGES_PER_JOB: usize = 64;
 
+/// How many a job run on a request's thread runs: its caller's answer waits for the thread.
+const MESSAGES_HERE: usize = 1;
+
 /// How long an idle worker waits for a job before it ends.
 const WORKER_IDLE: Duration = Duration::from_secs(30);
 
 /// Runs until the service stops.
 pub(crate) fn run(service: Shared) {
+    service.scheduling.store(true, Ordering::SeqCst);
     let cutoff = Cutoff::running(MESSAGES_PER_JOB);
     let pool = Pool::new(service.clone(), cutoff);
     let signer = Signer::new(service.clone());
@@ -62,12 +72,63 @@ pub(crate) fn run(service: Shared) {
     // canister busy and no answer held back.
     loop {
         let seen = service.work.count();
-        if pool.in_flight.load(Ordering::Acquire) == 0 {
+        if service.jobs_out.load(Ordering::SeqCst) == 0 {
             break;
         }
         service.work.wait(seen, ROUND_INTERVAL);
     }
     publish(&service, &signer, false);
+    service.scheduling.store(false, Ordering::SeqCst);
+}
+
+/// A job taken by a request's thread (see [`run_here`]), counted in `Service::jobs_out` from
+/// before the scheduler's state was read until it is drained.
+pub(crate) struct Here<'a> {
+    job: Option<Job>,
+    _counted: Counted<'a>,
+}
+
+/// Under the replica's lock, right after a request queued a call to `canister`: its next
+/// message, to run on the request's thread ([`run_here`]) when the scheduler runs and the
+/// canister is idle.
+pub(crate) fn take_here<'a>(service: &'a Shared, r: &mut Replica, canister: Principal) -> Here<'a> {
+    // Counted before the scheduler's state is read: a scheduler that is ending waits for it
+    // (both sequentially consistent; see the end of `run`).
+    let counted = Counted::new(service);
+    let mut job = None;
+    if service.scheduling.load(Ordering::SeqCst) && !service.stopping.load(Ordering::SeqCst) {
+        match r.take_work(Some(canister), Cutoff::running(MESSAGES_HERE)) {
+            Ok(mut jobs) => job = jobs.pop(),
+            Err(e) => tracing::error!("the scheduler failed: {e}"),
+        }
+    }
+    Here {
+        job,
+        _counted: counted,
+    }
+}
+
+/// Runs the job [`take_here`] took, without the replica's lock, on the calling thread, then
+/// wakes the scheduler, which makes the execution durable and answers as for its workers' jobs
+/// (and runs what follows in the canister's queue).
+pub(crate) fn run_here(service: &Shared, here: Here<'_>) {
+    if let Some(job) = here.job {
+        drain(service, job, Cutoff::running(MESSAGES_HERE));
+    }
+    drop(here._counted);
+    service.work.notify();
+}
+
+/// Runs a job, and the canister's messages after it up to `cutoff`, taking the replica for
+/// each step.
+fn drain(service: &Shared, job: Job, cutoff: Cutoff) {
+    let with = |f: &mut dyn FnMut(&mut Replica)| {
+        service.with_replica(|r| f(r));
+        service.work.notify();
+    };
+    if let Err(e) = drydock_replica::drain(&with, job, cutoff) {
+        tracing::error!("an execution failed: {e}");
+    }
 }
 
 /// Makes the finished executions durable (one `fdatasync`, without the replica's lock), then
@@ -184,8 +245,6 @@ struct Pool {
     jobs: Sender<Job>,
     queue: Arc<Mutex<Receiver<Job>>>,
     idle: Arc<AtomicUsize>,
-    /// Jobs handed out and not yet drained.
-    in_flight: Arc<AtomicUsize>,
 }
 
 impl Pool {
@@ -197,7 +256,6 @@ impl Pool {
             jobs,
             queue: Arc::new(Mutex::new(queue)),
             idle: Arc::new(AtomicUsize::new(0)),
-            in_flight: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -210,9 +268,10 @@ impl Pool {
         if !claimed {
             self.spawn();
         }
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        // Counted off by the worker that drains it.
+        self.service.jobs_out.fetch_add(1, Ordering::SeqCst);
         if self.jobs.send(job).is_err() {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.service.jobs_out.fetch_sub(1, Ordering::SeqCst);
             tracing::error!("no worker took a job");
         }
     }
@@ -220,7 +279,6 @@ impl Pool {
     fn spawn(&self) {
         let (service, cutoff) = (self.service.clone(), self.cutoff);
         let (queue, idle) = (self.queue.clone(), self.idle.clone());
-        let in_flight = self.in_flight.clone();
         std::thread::spawn(move || loop {
             let next = queue
                 .lock()
@@ -241,15 +299,10 @@ impl Pool {
                     continue;
                 }
             };
-            let with = |f: &mut dyn FnMut(&mut Replica)| {
-                service.with_replica(|r| f(r));
-                service.work.notify();
-            };
             {
-                let _counted = Counted(&in_flight);
-                if let Err(e) = drydock_replica::drain(&with, job, cutoff) {
-                    tracing::error!("an execution failed: {e}");
-                }
+                // The count `Pool::run` made for this job.
+                let _counted = Counted(&service);
+                drain(&service, job, cutoff);
             }
             idle.fetch_add(1, Ordering::AcqRel);
             service.work.notify();
@@ -257,11 +310,18 @@ impl Pool {
     }
 }
 
-/// A job in flight, counted off when its worker is done with it (even by a panic).
-struct Counted<'a>(&'a AtomicUsize);
+/// A job out (`Service::jobs_out`), counted off when it is drained (even by a panic).
+struct Counted<'a>(&'a Shared);
+
+impl<'a> Counted<'a> {
+    fn new(service: &'a Shared) -> Self {
+        service.jobs_out.fetch_add(1, Ordering::SeqCst);
+        Counted(service)
+    }
+}
 
 impl Drop for Counted<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.jobs_out.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -245,13 +245,16 @@ fn start_call_now(s: &Shared, id: &str, body: &[u8], wait: Wait) -> Result<Start
                     arg: &arg,
                     caller_info: caller_info.clone(),
                 });
+                let mut here = None;
                 if let Ok(drydock_replica::Started::Pending(id)) = &started {
                     if let Some(tx) = tx.take() {
                         service.await_answer(*id, rid, tx);
                     }
+                    here = Some(crate::scheduler::take_here(&service, r, canister_id));
                 }
-                started
+                (started, here)
             });
+            let (started, here) = started;
             match started {
                 Err(e) => {
                     refused = matches!(e, drydock_replica::CallError::User(_));
@@ -259,8 +262,11 @@ fn start_call_now(s: &Shared, id: &str, body: &[u8], wait: Wait) -> Result<Start
                 }
                 Ok(drydock_replica::Started::Done(result)) => break result,
                 Ok(drydock_replica::Started::Pending(_)) => {
-                    // The scheduler runs it, records its outcome and answers `rx`.
-                    service.work.notify();
+                    // Run here when the canister was idle, else by the scheduler, which
+                    // records its outcome and answers `rx`.
+                    if let Some(here) = here {
+                        crate::scheduler::run_here(&service, here);
+                    }
                     return;
                 }
                 // A canister it would change is executing: wait for that job to finish.

@@ -53,6 +53,11 @@ pub struct Service {
     pub answers: crate::signal::Signal,
     /// Set when the server stops: the scheduler thread ends.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
+    /// Set while the scheduler runs (see `scheduler.rs`).
+    pub(crate) scheduling: std::sync::atomic::AtomicBool,
+    /// Jobs taken off the replica and not yet drained, by the scheduler's workers or by the
+    /// request that ran its call at once (see `scheduler.rs`).
+    pub(crate) jobs_out: std::sync::atomic::AtomicUsize,
 }
 
 /// A data certificate made at a time, for certified data, and its CBOR bytes.
@@ -105,6 +110,8 @@ impl Service {
             work: Default::default(),
             answers: Default::default(),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            scheduling: std::sync::atomic::AtomicBool::new(false),
+            jobs_out: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 

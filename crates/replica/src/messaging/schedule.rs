@@ -152,6 +152,10 @@ impl Replica {
         only: Option<Principal>,
         cutoff: Cutoff,
     ) -> Result<Vec<Job>, ReplicaError> {
+        if only.is_some_and(|o| self.busy.contains(&o)) {
+            // Nothing of it can run (without looking through the queue).
+            return Ok(Vec::new());
+        }
         let mut blocked: HashSet<Principal> = self.busy.clone();
         let mut held: HashSet<(Principal, Principal)> = HashSet::new();
         let mut jobs: Vec<Job> = Vec::new();
