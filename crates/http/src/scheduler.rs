@@ -85,7 +85,7 @@ pub(crate) fn run(service: Shared) {
 /// before the scheduler's state was read until it is drained.
 pub(crate) struct Here<'a> {
     job: Option<Job>,
-    _counted: Counted<'a>,
+    counted: Counted<'a>,
 }
 
 /// Under the replica's lock, right after a request queued a call to `canister`: its next
@@ -102,10 +102,7 @@ pub(crate) fn take_here<'a>(service: &'a Shared, r: &mut Replica, canister: Prin
             Err(e) => tracing::error!("the scheduler failed: {e}"),
         }
     }
-    Here {
-        job,
-        _counted: counted,
-    }
+    Here { job, counted }
 }
 
 /// Runs the job [`take_here`] took, without the replica's lock, on the calling thread, then
@@ -115,7 +112,7 @@ pub(crate) fn run_here(service: &Shared, here: Here<'_>) {
     if let Some(job) = here.job {
         drain(service, job, Cutoff::running(MESSAGES_HERE));
     }
-    drop(here._counted);
+    drop(here.counted);
     service.work.notify();
 }
 

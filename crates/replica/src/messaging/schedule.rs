@@ -164,8 +164,7 @@ impl Replica {
             if *seq >= cutoff.queue {
                 break;
             }
-            let (seq, msg) = (*seq, msg.clone());
-            let (sender, dest) = destination(&msg);
+            let (sender, dest) = destination(msg);
             let runs = match &dest {
                 Dest::Canister(p) => !blocked.contains(p) && only.is_none_or(|o| o == *p),
                 Dest::Native { target, system } => {
@@ -186,7 +185,9 @@ impl Replica {
                 i += 1;
                 continue;
             }
-            let _ = self.queue.take(i);
+            let Some((seq, msg)) = self.queue.take(i) else {
+                break;
+            };
             let step = match self.prepare_message(seq, msg.clone()) {
                 Ok(step) => step,
                 Err(e) => {
