@@ -83,15 +83,15 @@ pub(crate) fn run(service: Shared) {
 
 /// A job taken by a request's thread (see [`run_here`]), counted in `Service::jobs_out` from
 /// before the scheduler's state was read until it is drained.
-pub(crate) struct Here<'a> {
+pub(crate) struct Here {
     job: Option<Job>,
-    counted: Counted<'a>,
+    counted: Counted,
 }
 
 /// Under the replica's lock, right after a request queued a call to `canister`: its next
 /// message, to run on the request's thread ([`run_here`]) when the scheduler runs and the
 /// canister is idle.
-pub(crate) fn take_here<'a>(service: &'a Shared, r: &mut Replica, canister: Principal) -> Here<'a> {
+pub(crate) fn take_here(service: &Shared, r: &mut Replica, canister: Principal) -> Here {
     // Counted before the scheduler's state is read: a scheduler that is ending waits for it
     // (both sequentially consistent; see the end of `run`).
     let counted = Counted::new(service);
@@ -108,7 +108,7 @@ pub(crate) fn take_here<'a>(service: &'a Shared, r: &mut Replica, canister: Prin
 /// Runs the job [`take_here`] took, without the replica's lock, on the calling thread, then
 /// wakes the scheduler, which makes the execution durable and answers as for its workers' jobs
 /// (and runs what follows in the canister's queue).
-pub(crate) fn run_here(service: &Shared, here: Here<'_>) {
+pub(crate) fn run_here(service: &Shared, here: Here) {
     if let Some(job) = here.job {
         drain(service, job, Cutoff::running(MESSAGES_HERE));
     }
@@ -239,8 +239,8 @@ impl Drop for Signer {
 struct Pool {
     service: Shared,
     cutoff: Cutoff,
-    jobs: Sender<Job>,
-    queue: Arc<Mutex<Receiver<Job>>>,
+    jobs: Sender<(Job, Counted)>,
+    queue: Arc<Mutex<Receiver<(Job, Counted)>>>,
     idle: Arc<AtomicUsize>,
 }
 
@@ -265,10 +265,8 @@ impl Pool {
         if !claimed {
             self.spawn();
         }
-        // Counted off by the worker that drains it.
-        self.service.jobs_out.fetch_add(1, Ordering::SeqCst);
-        if self.jobs.send(job).is_err() {
-            self.service.jobs_out.fetch_sub(1, Ordering::SeqCst);
+        // Counted off by the worker that drains it (or here, if none takes it).
+        if self.jobs.send((job, Counted::new(&self.service))).is_err() {
             tracing::error!("no worker took a job");
         }
     }
@@ -281,8 +279,8 @@ impl Pool {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .recv_timeout(WORKER_IDLE);
-            let job = match next {
-                Ok(job) => job,
+            let (job, counted) = match next {
+                Ok(next) => next,
                 // The scheduler ended.
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
                 // Idle too long: this worker ends, unless a job was promised to it meanwhile.
@@ -296,11 +294,8 @@ impl Pool {
                     continue;
                 }
             };
-            {
-                // The count `Pool::run` made for this job.
-                let _counted = Counted(&service);
-                drain(&service, job, cutoff);
-            }
+            drain(&service, job, cutoff);
+            drop(counted);
             idle.fetch_add(1, Ordering::AcqRel);
             service.work.notify();
         });
@@ -308,16 +303,16 @@ impl Pool {
 }
 
 /// A job out (`Service::jobs_out`), counted off when it is drained (even by a panic).
-struct Counted<'a>(&'a Shared);
+struct Counted(Shared);
 
-impl<'a> Counted<'a> {
-    fn new(service: &'a Shared) -> Self {
+impl Counted {
+    fn new(service: &Shared) -> Self {
         service.jobs_out.fetch_add(1, Ordering::SeqCst);
-        Counted(service)
+        Counted(service.clone())
     }
 }
 
-impl Drop for Counted<'_> {
+impl Drop for Counted {
     fn drop(&mut self) {
         self.0.jobs_out.fetch_sub(1, Ordering::SeqCst);
     }

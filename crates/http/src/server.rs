@@ -235,7 +235,7 @@ fn start_call_now(s: &Shared, id: &str, body: &[u8], wait: Wait) -> Result<Start
             let seen = service.answers.count();
             // An accepted call is registered under the replica's lock, so the scheduler, which
             // hands out answers under it too, cannot miss it.
-            let started = service.with_replica(|r| {
+            let (started, here) = service.with_replica(|r| {
                 let started = r.start_request(drydock_replica::IngressRequest {
                     id: *rid,
                     expiry: ingress_expiry,
@@ -254,7 +254,6 @@ fn start_call_now(s: &Shared, id: &str, body: &[u8], wait: Wait) -> Result<Start
                 }
                 (started, here)
             });
-            let (started, here) = started;
             match started {
                 Err(e) => {
                     refused = matches!(e, drydock_replica::CallError::User(_));
