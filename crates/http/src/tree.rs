@@ -34,12 +34,27 @@ pub enum Node {
     /// other leaves of its tree (a batch certificate's other 2 MB replies) to that hash
     /// without reading them again.
     Leaf(Vec<u8>, [u8; 32]),
-    Sub(BTreeMap<Vec<u8>, Node>),
+    /// A subtree, with its hashes once computed.
+    Sub(BTreeMap<Vec<u8>, Node>, Hashes),
+}
+
+/// A subtree's hashes, computed once, when first needed, and forgotten when it changes: a
+/// batch certificate's tree is hashed once to be signed, then pruned once for each of its
+/// requests' witnesses, each of which prunes all the tree but one request's status.
+#[derive(Clone, Debug, Default)]
+pub struct Hashes(std::sync::OnceLock<SubHashes>);
+
+#[derive(Clone, Debug)]
+struct SubHashes {
+    /// Each child's labelled hash, in label order.
+    labeled: Vec<[u8; 32]>,
+    /// The subtree's own.
+    digest: [u8; 32],
 }
 
 impl Default for Node {
     fn default() -> Self {
-        Node::Sub(BTreeMap::new())
+        Node::Sub(BTreeMap::new(), Hashes::default())
     }
 }
 
@@ -54,7 +69,8 @@ impl Node {
         if let Node::Leaf(..) = self {
             *self = Node::default();
         }
-        if let Node::Sub(children) = self {
+        if let Node::Sub(children, hashes) = self {
+            *hashes = Hashes::default();
             children
                 .entry(first.to_vec())
                 .or_default()
@@ -66,13 +82,7 @@ impl Node {
     pub fn digest(&self) -> [u8; 32] {
         match self {
             Node::Leaf(_, hash) => *hash,
-            Node::Sub(children) => {
-                let labeled: Vec<[u8; 32]> = children
-                    .iter()
-                    .map(|(l, n)| labeled_hash(l, &n.digest()))
-                    .collect();
-                balanced_hash(&labeled)
-            }
+            Node::Sub(children, hashes) => hashes.of(children).digest,
         }
     }
 
@@ -95,13 +105,15 @@ impl Node {
                     leaf(v.clone())
                 }
             }
-            Node::Sub(children) => {
+            Node::Sub(children, hashes) => {
                 // When a requested label is missing here, every label is revealed (contents
                 // pruned), so the witness proves the path absent.
                 let prove_absence = paths.iter().any(|p| !children.contains_key(&p[0]));
+                let labeled = &hashes.of(children).labeled;
                 let items: Vec<HashTree<Vec<u8>>> = children
                     .iter()
-                    .map(|(l, n)| {
+                    .zip(labeled)
+                    .map(|((l, n), labeled)| {
                         let below: Vec<&[Vec<u8>]> = paths
                             .iter()
                             .filter(|p| p[0] == *l)
@@ -110,7 +122,7 @@ impl Node {
                         if below.is_empty() && prove_absence {
                             label(l.clone(), pruned(n.digest()))
                         } else if below.is_empty() {
-                            pruned(labeled_hash(l, &n.digest()))
+                            pruned(*labeled)
                         } else {
                             label(l.clone(), n.witness_of(&below))
                         }
@@ -124,13 +136,27 @@ impl Node {
     fn full(&self) -> HashTree<Vec<u8>> {
         match self {
             Node::Leaf(v, _) => leaf(v.clone()),
-            Node::Sub(children) => balanced(
+            Node::Sub(children, _) => balanced(
                 children
                     .iter()
                     .map(|(l, n)| label(l.clone(), n.full()))
                     .collect(),
             ),
         }
+    }
+}
+
+impl Hashes {
+    /// The hashes of the subtree of `children`, computed on the first call.
+    fn of(&self, children: &BTreeMap<Vec<u8>, Node>) -> &SubHashes {
+        self.0.get_or_init(|| {
+            let labeled: Vec<[u8; 32]> = children
+                .iter()
+                .map(|(l, n)| labeled_hash(l, &n.digest()))
+                .collect();
+            let digest = balanced_hash(&labeled);
+            SubHashes { labeled, digest }
+        })
     }
 }
 
@@ -198,6 +224,25 @@ mod tests {
         assert_eq!(
             w.lookup_path([b"canister".as_ref(), &[9], b"module_hash"]),
             LookupResult::Absent
+        );
+    }
+
+    #[test]
+    fn a_tree_changed_after_it_was_hashed_is_hashed_anew() {
+        let mut t = sample();
+        let before = t.digest();
+        let _ = t.witness(&[vec![b"time".to_vec()]]);
+        t.insert(&[b"canister", &[2], b"controllers"], vec![7]);
+        let mut never_hashed = sample();
+        never_hashed.insert(&[b"canister", &[2], b"controllers"], vec![7]);
+        assert_ne!(t.digest(), before);
+        assert_eq!(t.digest(), never_hashed.digest());
+        let path = vec![b"canister".to_vec(), vec![2], b"controllers".to_vec()];
+        let w = t.witness(std::slice::from_ref(&path));
+        assert_eq!(w.digest(), t.digest());
+        assert_eq!(
+            w.lookup_path([b"canister".as_ref(), &[2], b"controllers"]),
+            LookupResult::Found(&[7u8][..])
         );
     }
 }
