@@ -48,6 +48,9 @@ pub struct Hashes(std::sync::OnceLock<SubHashes>);
 struct SubHashes {
     /// Each child's labelled hash, in label order.
     labeled: Vec<[u8; 32]>,
+    /// The hash of each fork of the balanced tree over them, in pre-order (the first is the
+    /// subtree's own, when it has two children or more).
+    forks: Vec<[u8; 32]>,
     /// The subtree's own.
     digest: [u8; 32],
 }
@@ -109,26 +112,25 @@ impl Node {
                 // When a requested label is missing here, every label is revealed (contents
                 // pruned), so the witness proves the path absent.
                 let prove_absence = paths.iter().any(|p| !children.contains_key(&p[0]));
-                let labeled = &hashes.of(children).labeled;
-                let items: Vec<HashTree<Vec<u8>>> = children
+                // `None`: pruned, with as many of its neighbours as can go with it.
+                let mut items: Vec<Option<HashTree<Vec<u8>>>> = children
                     .iter()
-                    .zip(labeled)
-                    .map(|((l, n), labeled)| {
+                    .map(|(l, n)| {
                         let below: Vec<&[Vec<u8>]> = paths
                             .iter()
                             .filter(|p| p[0] == *l)
                             .map(|p| &p[1..])
                             .collect();
                         if below.is_empty() && prove_absence {
-                            label(l.clone(), pruned(n.digest()))
+                            Some(label(l.clone(), pruned(n.digest())))
                         } else if below.is_empty() {
-                            pruned(*labeled)
+                            None
                         } else {
-                            label(l.clone(), n.witness_of(&below))
+                            Some(label(l.clone(), n.witness_of(&below)))
                         }
                     })
                     .collect();
-                balanced(items)
+                hashes.of(children).pruning(&mut items)
             }
         }
     }
@@ -154,9 +156,72 @@ impl Hashes {
                 .iter()
                 .map(|(l, n)| labeled_hash(l, &n.digest()))
                 .collect();
-            let digest = balanced_hash(&labeled);
-            SubHashes { labeled, digest }
+            let mut forks = Vec::with_capacity(labeled.len().saturating_sub(1));
+            let digest = forks_of(&labeled, &mut forks);
+            SubHashes {
+                labeled,
+                forks,
+                digest,
+            }
         })
+    }
+}
+
+impl SubHashes {
+    /// The balanced tree of a subtree's children as a witness shows them: `items` holds the
+    /// revealed ones, and each largest run of the others that forms a fork of the tree is
+    /// pruned to that fork's hash, as the IC's witnesses are: a call's witness of a batch of
+    /// 64 statuses holds 6 pruned hashes, not 63.
+    fn pruning(&self, items: &mut [Option<HashTree<Vec<u8>>>]) -> HashTree<Vec<u8>> {
+        pruning(items, &self.labeled, &self.forks, 0)
+    }
+}
+
+/// [`SubHashes::pruning`] of the fork at pre-order position `at` over `items` and `labeled`.
+fn pruning(
+    items: &mut [Option<HashTree<Vec<u8>>>],
+    labeled: &[[u8; 32]],
+    forks: &[[u8; 32]],
+    at: usize,
+) -> HashTree<Vec<u8>> {
+    let n = items.len();
+    if n == 0 {
+        return empty();
+    }
+    if items.iter().all(Option::is_none) {
+        let hash = if n == 1 {
+            labeled.first()
+        } else {
+            forks.get(at)
+        };
+        return pruned(hash.copied().unwrap_or_default());
+    }
+    if n == 1 {
+        return items[0].take().unwrap_or_else(empty);
+    }
+    let (left, right) = items.split_at_mut(n / 2);
+    let (left_hashes, right_hashes) = labeled.split_at(n / 2);
+    // The left fork's forks come first: n / 2 - 1 of them.
+    fork(
+        pruning(left, left_hashes, forks, at + 1),
+        pruning(right, right_hashes, forks, at + n / 2),
+    )
+}
+
+/// The hash of the balanced tree over `hashes` (split as [`balanced`] splits), pushing each
+/// fork's hash onto `forks` in pre-order.
+fn forks_of(hashes: &[[u8; 32]], forks: &mut Vec<[u8; 32]>) -> [u8; 32] {
+    match hashes.len() {
+        0 => empty::<Vec<u8>>().digest(),
+        1 => hashes[0],
+        n => {
+            let at = forks.len();
+            forks.push([0; 32]);
+            let left = forks_of(&hashes[..n / 2], forks);
+            let right = forks_of(&hashes[n / 2..], forks);
+            forks[at] = fork_hash(&left, &right);
+            forks[at]
+        }
     }
 }
 
@@ -169,17 +234,6 @@ fn balanced(mut items: Vec<HashTree<Vec<u8>>>) -> HashTree<Vec<u8>> {
             let right = items.split_off(n / 2);
             fork(balanced(items), balanced(right))
         }
-    }
-}
-
-fn balanced_hash(hashes: &[[u8; 32]]) -> [u8; 32] {
-    match hashes.len() {
-        0 => empty::<Vec<u8>>().digest(),
-        1 => hashes[0],
-        n => fork_hash(
-            &balanced_hash(&hashes[..n / 2]),
-            &balanced_hash(&hashes[n / 2..]),
-        ),
     }
 }
 
@@ -243,6 +297,47 @@ mod tests {
         assert_eq!(
             w.lookup_path([b"canister".as_ref(), &[2], b"controllers"]),
             LookupResult::Found(&[7u8][..])
+        );
+    }
+
+    fn pruned_nodes(n: &ic_certification::hash_tree::HashTreeNode<Vec<u8>>) -> usize {
+        use ic_certification::hash_tree::HashTreeNode as N;
+        match n {
+            N::Pruned(_) => 1,
+            N::Fork(f) => pruned_nodes(&f.0) + pruned_nodes(&f.1),
+            N::Labeled(_, t) => pruned_nodes(t),
+            N::Empty() | N::Leaf(_) => 0,
+        }
+    }
+
+    #[test]
+    fn a_witness_of_one_of_64_siblings_prunes_the_others_as_whole_forks() {
+        let mut t = Node::default();
+        for i in 0u8..64 {
+            t.insert(&[b"request_status", &[i], b"status"], b"replied".to_vec());
+            t.insert(&[b"request_status", &[i], b"reply"], vec![i]);
+        }
+        t.insert(&[b"time"], vec![1]);
+        for i in [0u8, 17, 63] {
+            let w = t.witness(&[vec![b"request_status".to_vec(), vec![i]]]);
+            assert_eq!(w.digest(), t.digest());
+            assert_eq!(
+                w.lookup_path([b"request_status".as_ref(), &[i], b"reply"]),
+                LookupResult::Found(&[i][..])
+            );
+            assert!(matches!(
+                w.lookup_path([b"request_status".as_ref(), &[i ^ 1], b"reply"]),
+                LookupResult::Unknown
+            ));
+            // log2(64) forks pruned beside the path, and `time` at the root.
+            assert_eq!(pruned_nodes(&w.into()), 7, "sibling {i}");
+        }
+        // A missing sibling is still proved absent: every label is revealed.
+        let w = t.witness(&[vec![b"request_status".to_vec(), vec![200]]]);
+        assert_eq!(w.digest(), t.digest());
+        assert_eq!(
+            w.lookup_path([b"request_status".as_ref(), &[200], b"reply"]),
+            LookupResult::Absent
         );
     }
 }
