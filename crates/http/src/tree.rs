@@ -138,12 +138,13 @@ impl Node {
     fn full(&self) -> HashTree<Vec<u8>> {
         match self {
             Node::Leaf(v, _) => leaf(v.clone()),
-            Node::Sub(children, _) => balanced(
-                children
+            Node::Sub(children, hashes) => {
+                let mut items: Vec<Option<HashTree<Vec<u8>>>> = children
                     .iter()
-                    .map(|(l, n)| label(l.clone(), n.full()))
-                    .collect(),
-            ),
+                    .map(|(l, n)| Some(label(l.clone(), n.full())))
+                    .collect();
+                hashes.of(children).pruning(&mut items)
+            }
         }
     }
 }
@@ -208,8 +209,8 @@ fn pruning(
     )
 }
 
-/// The hash of the balanced tree over `hashes` (split as [`balanced`] splits), pushing each
-/// fork's hash onto `forks` in pre-order.
+/// The hash of the balanced tree over `hashes` (the first half to the left, as [`pruning`]
+/// splits), pushing each fork's hash onto `forks` in pre-order.
 fn forks_of(hashes: &[[u8; 32]], forks: &mut Vec<[u8; 32]>) -> [u8; 32] {
     match hashes.len() {
         0 => empty::<Vec<u8>>().digest(),
@@ -221,18 +222,6 @@ fn forks_of(hashes: &[[u8; 32]], forks: &mut Vec<[u8; 32]>) -> [u8; 32] {
             let right = forks_of(&hashes[n / 2..], forks);
             forks[at] = fork_hash(&left, &right);
             forks[at]
-        }
-    }
-}
-
-/// Forks `items` into a balanced binary tree, keeping their order.
-fn balanced(mut items: Vec<HashTree<Vec<u8>>>) -> HashTree<Vec<u8>> {
-    match items.len() {
-        0 => empty(),
-        1 => items.pop().unwrap_or_else(empty),
-        n => {
-            let right = items.split_off(n / 2);
-            fork(balanced(items), balanced(right))
         }
     }
 }
