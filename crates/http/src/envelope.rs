@@ -134,7 +134,8 @@ pub fn cbor<T: Serialize>(value: &T) -> Vec<u8> {
 /// The `canister_id` field of a management call's argument, if it has one. Decoded as a
 /// record of that one field, so the other fields (a 2 MB snapshot slice, a Wasm module) are
 /// skipped rather than decoded. The Candid decoder of untrusted bytes on the HTTP path, before
-/// the replica: the fuzz target `candid_args` drives it. Never panics on input.
+/// the replica (`Service::check_effective`): the fuzz target `candid_args` drives it. Never
+/// panics on input.
 pub fn management_target(arg: &[u8]) -> Option<Principal> {
     target_of(arg).ok()
 }

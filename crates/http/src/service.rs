@@ -169,7 +169,8 @@ impl Service {
         if method.starts_with("provisional_create_canister") || method == "create_canister" {
             return Ok(());
         }
-        match drydock_replica::management_target(arg) {
+        // The HTTP path's decoder, with quotas for untrusted bytes (fuzzed as `candid_args`).
+        match management_target(arg) {
             Some(target) if target != effective => Err(HttpReject::bad_request(format!(
                 "Effective canister id {effective} in the URL does not match canister_id {target} of the {method} argument"
             ))),

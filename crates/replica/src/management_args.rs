@@ -23,14 +23,16 @@ pub(crate) fn decode_arg<T: DeserializeOwned + CandidType>(arg: &[u8]) -> candid
 }
 
 /// The `canister_id` field of a management call's argument, if it has one. Decoded as a
-/// record of that one field, so the other fields (a 2 MB snapshot slice, a Wasm module) are
-/// skipped rather than decoded.
+/// record of that one field, so the other fields are skipped rather than decoded, within
+/// [`candid_decoder_config`]: a few bytes cannot make it skip 2^32 nulls. (Candid copies a
+/// blob it skips, so a 2 MB slice is still copied once.)
 pub fn management_target(arg: &[u8]) -> Option<Principal> {
     #[derive(candid::CandidType, serde::Deserialize)]
     struct Target {
         canister_id: Principal,
     }
-    let mut decoder = candid::de::IDLDeserialize::new(arg).ok()?;
+    let config = candid_decoder_config(arg.len());
+    let mut decoder = candid::de::IDLDeserialize::new_with_config(arg, &config).ok()?;
     let target: Target = decoder.get_value().ok()?;
     Some(target.canister_id)
 }
@@ -73,4 +75,48 @@ pub(crate) fn refuse_over_ingress(method: &str) -> Result<(), UserError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> Principal {
+        Principal::from_slice(&[0, 0, 0, 0, 0, 0x10, 0, 0, 1, 1])
+    }
+
+    #[test]
+    fn the_target_of_a_2_mb_snapshot_slice_upload_is_found() {
+        let arg = candid::encode_one(
+            ic_management_canister_types::UploadCanisterSnapshotDataArgs {
+                canister_id: id(),
+                snapshot_id: vec![0; 16],
+                kind: ic_management_canister_types::SnapshotDataOffset::StableMemory { offset: 0 },
+                chunk: vec![7; 2_000_000],
+            },
+        )
+        .unwrap();
+        assert_eq!(management_target(&arg), Some(id()));
+        assert_eq!(management_target(&arg), Some(id()));
+    }
+
+    #[test]
+    fn a_few_bytes_claiming_2_pow_32_nulls_give_no_target() {
+        // `record { canister_id; extra : vec null }`, `extra` last on the wire, claiming 2^32
+        // nulls in its last bytes: refused by the skipping quota, not skipped one by one.
+        #[derive(CandidType)]
+        struct Evil {
+            canister_id: Principal,
+            extra: Vec<()>,
+        }
+        let mut arg = candid::encode_one(Evil {
+            canister_id: id(),
+            extra: vec![(); 4],
+        })
+        .unwrap();
+        assert_eq!(management_target(&arg), Some(id()));
+        assert_eq!(arg.pop(), Some(4));
+        arg.extend([0x80, 0x80, 0x80, 0x80, 0x10]);
+        assert_eq!(management_target(&arg), None);
+    }
 }
