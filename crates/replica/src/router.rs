@@ -65,7 +65,11 @@ impl Replica {
                 // Interface spec, "The IC management canister": some methods only canisters
                 // may call.
                 crate::management_args::refuse_over_ingress(method)?;
-                if crate::management_target(arg).is_some_and(|t| self.busy.contains(&t)) {
+                // Read only when some canister is busy: candid copies the blob it skips (a
+                // 2 MB snapshot slice), here under the replica's lock.
+                let busy = !self.busy.is_empty()
+                    && crate::management_target(arg).is_some_and(|t| self.busy.contains(&t));
+                if busy {
                     return Ok(Started::Busy);
                 }
                 return self.management_ingress(sender, method, arg);
